@@ -1,0 +1,1 @@
+namespace Allauzen.ML; internal static class Placeholder {}
