@@ -1,1 +1,27 @@
-System.Console.WriteLine("hi");
+using Allauzen.ML.Samples.Common;
+using Allauzen.ML.Samples.Mlp;
+
+// dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]
+var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.OrdinalIgnoreCase)
+{
+    ["mlp"] = MlpSample.Run,
+    ["mlp-consume"] = MlpSample.ConsumeInFreshProcess,
+};
+
+if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
+{
+    Console.WriteLine("Allauzen.ML samples");
+    Console.WriteLine("usage: dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [--data digits|fashion-mnist] [--epochs N] [--metrics-out FILE] [--output DIR]");
+    Console.WriteLine("samples: mlp");
+    return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
+}
+
+try
+{
+    return samples[args[0]](SampleArgs.Parse(args.Skip(1).ToArray()));
+}
+catch (ArgumentException e) when (e.Source == SampleArgs.UsageSource)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}

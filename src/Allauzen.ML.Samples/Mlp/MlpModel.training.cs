@@ -1,0 +1,37 @@
+// Model Builder-style training code: BuildPipeline, Train, SaveModel.
+using Allauzen.ML.Mlp;
+using Microsoft.ML;
+
+namespace Allauzen.ML.Samples.Mlp;
+
+public partial class MlpModel
+{
+    /// <summary>Label → key, features scaled to [0, 1], the MLP, key → label.</summary>
+    public static IEstimator<ITransformer> BuildPipeline(MLContext ml, MlpOptions options) =>
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.NormalizeMinMax("Features"))
+            .Append(ml.MulticlassClassification.Trainers.Mlp(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+
+    /// <summary>Fits the pipeline.</summary>
+    public static ITransformer Train(MLContext ml, IDataView trainData, MlpOptions options) =>
+        BuildPipeline(ml, options).Fit(trainData);
+
+    /// <summary>Saves with ML.NET's own Model.Save (the Allauzen parts are registered by UseAllauzen).</summary>
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        ml.UseAllauzen();
+        // Write to a temporary file, then rename: a failed save never leaves a corrupt model behind.
+        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            ml.Model.Save(model, schema, tmp);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+}

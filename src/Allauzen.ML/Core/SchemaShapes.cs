@@ -1,0 +1,126 @@
+using System.Reflection;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Allauzen.ML.Core;
+
+/// <summary>
+/// The one place that builds <see cref="SchemaShape.Column"/> values. Its only constructor is internal
+/// in ML.NET (dotnet/machinelearning#3243, by design), so it is reached through reflection; if a
+/// future ML.NET changes it, the error names the version.
+/// </summary>
+internal static class SchemaShapes
+{
+    private static readonly Lazy<ConstructorInfo> ColumnCtor = new(FindColumnConstructor);
+
+    private static ConstructorInfo FindColumnConstructor()
+    {
+        var ctor = typeof(SchemaShape.Column).GetConstructor(
+            BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, binder: null,
+            [typeof(string), typeof(SchemaShape.Column.VectorKind), typeof(DataViewType), typeof(bool), typeof(SchemaShape)],
+            modifiers: null);
+        return ctor ?? throw new InvalidOperationException(
+            $"Allauzen.ML cannot build SchemaShape.Column with ML.NET {MlNetVersion.Describe()}: the internal constructor " +
+            "(string, VectorKind, DataViewType, bool, SchemaShape) was not found. Allauzen.ML is built against ML.NET 5.0.1.");
+    }
+
+    /// <summary>Builds a column shape (name, vector kind, item type, key flag, annotation shapes).</summary>
+    public static SchemaShape.Column Column(string name, SchemaShape.Column.VectorKind kind, DataViewType itemType,
+        bool isKey, SchemaShape? annotations = null)
+    {
+        try
+        {
+            return (SchemaShape.Column)ColumnCtor.Value.Invoke([name, kind, itemType, isKey, annotations ?? new SchemaShape([])]);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            throw e.InnerException;
+        }
+    }
+
+    /// <summary>Describes a <see cref="DataViewSchema.Column"/> as a <see cref="SchemaShape.Column"/>.</summary>
+    public static SchemaShape.Column FromColumn(DataViewSchema.Column column)
+    {
+        var type = column.Type;
+        var kind = SchemaShape.Column.VectorKind.Scalar;
+        if (type is VectorDataViewType vt)
+        {
+            kind = vt.IsKnownSize ? SchemaShape.Column.VectorKind.Vector : SchemaShape.Column.VectorKind.VariableVector;
+            type = vt.ItemType;
+        }
+        bool isKey = type is KeyDataViewType;
+        if (type is KeyDataViewType kt)
+            type = KeyItemType(kt);
+        var annotations = new List<SchemaShape.Column>();
+        foreach (var a in column.Annotations.Schema)
+        {
+            var at = a.Type;
+            var akind = SchemaShape.Column.VectorKind.Scalar;
+            if (at is VectorDataViewType avt)
+            {
+                akind = avt.IsKnownSize ? SchemaShape.Column.VectorKind.Vector : SchemaShape.Column.VectorKind.VariableVector;
+                at = avt.ItemType;
+            }
+            bool aKey = at is KeyDataViewType;
+            if (at is KeyDataViewType akt)
+                at = KeyItemType(akt);
+            annotations.Add(Column(a.Name, akind, at, aKey));
+        }
+        return Column(column.Name, kind, type, isKey, new SchemaShape(annotations));
+    }
+
+    private static DataViewType KeyItemType(KeyDataViewType key) => key.RawType switch
+    {
+        var t when t == typeof(byte) => NumberDataViewType.Byte,
+        var t when t == typeof(ushort) => NumberDataViewType.UInt16,
+        var t when t == typeof(ulong) => NumberDataViewType.UInt64,
+        _ => NumberDataViewType.UInt32,
+    };
+
+    /// <summary>The shape of a whole schema (ML.NET's <c>SchemaShape.Create</c> is internal).</summary>
+    public static SchemaShape FromSchema(DataViewSchema schema)
+    {
+        var cols = new List<SchemaShape.Column>();
+        foreach (var c in schema)
+        {
+            if (!c.IsHidden)
+                cols.Add(FromColumn(c));
+        }
+        return new SchemaShape(cols);
+    }
+
+    /// <summary>Replaces or appends columns by name, as a transformer's output shape does.</summary>
+    public static SchemaShape With(SchemaShape input, IEnumerable<SchemaShape.Column> added)
+    {
+        var map = new Dictionary<string, SchemaShape.Column>();
+        var order = new List<string>();
+        foreach (var c in input)
+        {
+            if (!map.ContainsKey(c.Name))
+                order.Add(c.Name);
+            map[c.Name] = c;
+        }
+        foreach (var c in added)
+        {
+            if (!map.ContainsKey(c.Name))
+                order.Add(c.Name);
+            map[c.Name] = c;
+        }
+        return new SchemaShape(order.Select(n => map[n]));
+    }
+}
+
+/// <summary>Describes the ML.NET assembly in use, for error messages of the reflection helpers.</summary>
+internal static class MlNetVersion
+{
+    /// <summary>"5.0.1 (Microsoft.ML.Core 5.0.0.0)"-style description of the loaded ML.NET.</summary>
+    public static string Describe()
+    {
+        var asm = typeof(SchemaShape).Assembly;
+        var info = asm.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
+        var plus = info.IndexOf('+');
+        if (plus > 0)
+            info = info[..plus];
+        return $"{info} ({asm.GetName().Name} {asm.GetName().Version})";
+    }
+}

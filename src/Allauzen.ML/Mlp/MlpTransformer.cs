@@ -1,0 +1,153 @@
+using Allauzen.ML.Core;
+using Allauzen.ML.Onnx;
+using Allauzen.ML.Persistence;
+using Allauzen.ML.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Mlp;
+
+/// <summary>
+/// A trained MLP classifier. It appends <c>Score</c> (class probabilities) and <c>PredictedLabel</c>,
+/// scoring rows in batches; it saves with <c>ml.Model.Save</c> (after <c>ml.UseAllauzen()</c>) and
+/// exports to ONNX with <c>ml.Model.ExportToOnnx</c>.
+/// </summary>
+public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
+{
+    internal const string Signature = "ALZ-MLP_";
+    private const int Version = 1;
+    private MlpNetwork? _net;
+
+    internal MlpTransformer(IHostEnvironment env, MlpNetwork net, string featureColumnName, LabelNames classes,
+        string scoreColumnName, string predictedLabelColumnName)
+        : base(env, "Allauzen.Mlp", featureColumnName, net.Architecture.InputSize, classes, scoreColumnName, predictedLabelColumnName)
+    {
+        _net = net;
+        _net.eval();
+    }
+
+    /// <summary>Widths of the hidden layers.</summary>
+    public IReadOnlyList<int> HiddenSizes => Net.Architecture.HiddenSizes;
+
+    /// <summary>Activation of the hidden layers.</summary>
+    public MlpActivation Activation => Net.Architecture.Activation;
+
+    private MlpNetwork Net => _net ?? throw new ObjectDisposedException(nameof(MlpTransformer));
+
+    string IAllauzenTransformer.ComponentName => "Mlp";
+
+    string IAllauzenTransformer.LoaderSignature => Signature;
+
+    int IAllauzenTransformer.PayloadVersion => Version;
+
+    internal override void Forward(float[] features, int count, float[] probabilities)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var net = Net;
+        int n = FeatureCount;
+        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
+        var device = net.LinearLayers().First().Layer.weight!.device;
+        if (device.type != DeviceType.CPU)
+            x = x.to(device);
+        var p = nn.functional.softmax(net.forward(x), 1).cpu();
+        p.data<float>().CopyTo(probabilities, 0, 0);
+    }
+
+    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    {
+        var a = Net.Architecture;
+        writer.WriteJson("architecture", a);
+        writer.WriteString("features", FeatureColumnName);
+        writer.WriteString("score", ScoreColumnName);
+        writer.WriteString("predictedLabel", PredictedLabelColumnName);
+        writer.WriteString("classType", Classes.TypeName);
+        writer.WriteStrings("classes", Classes.Values);
+        foreach (var (name, p) in Net.named_parameters())
+        {
+            using var cpu = p.detach().cpu().contiguous();
+            writer.WriteTensor(name, cpu.data<float>().ToArray(), cpu.shape);
+        }
+    }
+
+    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    internal static MlpTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        payload.RequireVersion(Version);
+        TorchRuntime.EnsureInitialized();
+        var a = payload.ReadJson<MlpArchitecture>("architecture");
+        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
+        var net = new MlpNetwork(a);
+        using (torch.no_grad())
+        {
+            foreach (var (name, p) in net.named_parameters())
+            {
+                var (data, shape) = payload.ReadTensor(name);
+                if (!shape.SequenceEqual(p.shape))
+                    throw new InvalidDataException(
+                        $"Mlp model '{payload.Source}': tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.shape)}].");
+                using var t = torch.tensor(data, shape);
+                p.copy_(t);
+            }
+        }
+        return new MlpTransformer(env, net, payload.ReadString("features"), classes,
+            payload.ReadString("score"), payload.ReadString("predictedLabel"));
+    }
+
+    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    {
+        string x = columns[FeatureColumnName];
+        var layers = Net.LinearLayers().ToArray();
+        for (int i = 0; i < layers.Length; i++)
+        {
+            var (name, layer) = layers[i];
+            using var w = layer.weight!.detach().cpu().contiguous();
+            using var b = layer.bias!.detach().cpu().contiguous();
+            string wt = graph.Initializer($"{name}_weight", w.data<float>().ToArray(), w.shape);
+            string bt = graph.Initializer($"{name}_bias", b.data<float>().ToArray(), b.shape);
+            x = graph.Node("Gemm", [x, wt, bt], $"{name}_out", ("transB", 1L));
+            if (i < layers.Length - 1)
+                x = EmitActivation(graph, x, $"act{i}");
+        }
+        string probs = graph.Node("Softmax", [x], "probabilities", ("axis", 1L));
+        string argmax = graph.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
+        string one = graph.Initializer("one", [1L], 1);
+        string key = graph.Node("Add", [argmax, one], "key");
+        columns[ScoreColumnName] = probs;
+        columns[PredictedLabelColumnName] = graph.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
+    }
+
+    private string EmitActivation(OnnxGraphBuilder g, string x, string name)
+    {
+        switch (Activation)
+        {
+            case MlpActivation.Tanh:
+                return g.Node("Tanh", [x], name);
+            case MlpActivation.Sigmoid:
+                return g.Node("Sigmoid", [x], name);
+            case MlpActivation.LeakyRelu:
+                return g.Node("LeakyRelu", [x], name, ("alpha", 0.01f));
+            case MlpActivation.Gelu:
+                // gelu(x) = 0.5 · x · (1 + erf(x / √2))
+                string sqrt2 = g.Initializer($"{name}_sqrt2", [MathF.Sqrt(2f)], 1);
+                string half = g.Initializer($"{name}_half", [0.5f], 1);
+                string one = g.Initializer($"{name}_one", [1f], 1);
+                string erf = g.Node("Erf", [g.Node("Div", [x, sqrt2], $"{name}_div")], $"{name}_erf");
+                string inner = g.Node("Add", [erf, one], $"{name}_add");
+                return g.Node("Mul", [g.Node("Mul", [x, half], $"{name}_halfx"), inner], name);
+            default:
+                return g.Node("Relu", [x], name);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _net?.Dispose();
+            _net = null;
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,757 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using Allauzen.ML.Core;
+using Allauzen.ML.Persistence;
+using Google.Protobuf;
+using Onnx;
+
+namespace Allauzen.ML.Onnx;
+
+/// <summary>
+/// Exports a fitted ML.NET model that may contain Allauzen transformers to one ONNX graph.
+/// </summary>
+/// <remarks>
+/// <para>ML.NET's <c>ConvertToOnnx</c> stops silently at any view it did not create itself, so a chain containing
+/// our transformers would lose everything before them. This exporter therefore:</para>
+/// <list type="number">
+/// <item>flattens the model (nested <see cref="TransformerChain{TLastTransformer}"/>s) and splits it into maximal
+/// runs of ML.NET transformers ("native") and of <see cref="IOnnxExportable"/> transformers ("ours");</item>
+/// <item>exports each native run with ML.NET's converter on the view the run sees, and emits each of our runs with
+/// an <see cref="OnnxGraphBuilder"/>;</item>
+/// <item>merges the graphs by column name: a column→tensor map is threaded through the runs; ML.NET's graph inputs
+/// (one per column, named after it) are wired to the current tensors of those columns and its <c>&lt;col&gt;.output</c>
+/// tensors become the new tensors of the columns. Every internal name gets a per-run prefix
+/// (<c>mlnet_&lt;k&gt;_</c> or <c>allauzen_&lt;k&gt;_</c>).</item>
+/// </list>
+/// <para>The merged graph follows ML.NET's conventions so that <c>ApplyOnnxModel</c> consumes it like a graph written
+/// by ML.NET: one input per column of the input schema that the graph uses, named after the column; one output
+/// <c>&lt;col&gt;.output</c> per visible column of the final schema (<c>ApplyOnnxModel</c> strips <c>.output</c>);
+/// shapes [N, size] for vectors and [N, 1] for scalars; key columns as their raw type (uint32); slot names
+/// carried by <c>mlnet.&lt;col&gt;.SlotNames</c> LabelEncoder nodes. Columns whose type has no ONNX form (for example
+/// <c>DateTime</c>) are neither inputs nor outputs.</para>
+/// <para>Nothing is dropped silently: an Allauzen transformer without ONNX support, a transformer ML.NET cannot
+/// export, or an ML.NET graph that does not cover its run all raise <see cref="NotSupportedException"/>.</para>
+/// </remarks>
+internal sealed class OnnxExporter
+{
+    /// <summary>Opset used when none is given; also the highest one ML.NET's converter (0.23.1) writes.</summary>
+    public const int DefaultOpset = 12;
+
+    /// <summary>Lowest opset accepted (ML.NET's converter minimum).</summary>
+    public const int MinOpset = 9;
+
+    /// <summary>Highest opset accepted for graphs without ML.NET transformers.</summary>
+    public const int MaxOpset = 23;
+
+    /// <summary>Highest opset ML.NET's converter supports; chains with native transformers are capped to it.</summary>
+    public const int MlNetMaxOpset = 12;
+
+    /// <summary>Producer name written in the model.</summary>
+    public const string ProducerName = "Allauzen.ML";
+
+    /// <summary>Suffix ML.NET gives graph outputs (<c>ApplyOnnxModel</c> removes it from column names).</summary>
+    public const string OutputSuffix = ".output";
+
+    private readonly IHostEnvironment _env;
+    private readonly MLContext _converter;
+
+    /// <summary>Creates an exporter logging to <paramref name="env"/>.</summary>
+    /// <param name="env">Environment of the caller's catalog. ML.NET's converter runs in it when it is an
+    /// <see cref="MLContext"/>, otherwise (the usual case: a catalog's <c>LocalEnvironment</c>) in a private
+    /// <see cref="MLContext"/> whose warnings are forwarded to <paramref name="env"/>.</param>
+    public OnnxExporter(IHostEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        _env = env;
+        _converter = CatalogEnvironment.ContextOrNew(env);
+    }
+
+    /// <summary>Exports <paramref name="model"/> as it applies to data with the schema of <paramref name="inputSample"/>.</summary>
+    /// <param name="model">The fitted model (a chain, a single transformer, nested chains).</param>
+    /// <param name="inputSample">Data with the model's input schema; ML.NET's converter may read a few rows.</param>
+    /// <param name="opset">Requested <c>ai.onnx</c> opset (9–23); capped to 12 when the model contains ML.NET transformers.</param>
+    /// <exception cref="NotSupportedException">A part of the model cannot be expressed in ONNX.</exception>
+    public ModelProto Export(ITransformer model, IDataView inputSample, int opset = DefaultOpset)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputSample);
+        if (opset is < MinOpset or > MaxOpset)
+            throw new ArgumentOutOfRangeException(nameof(opset), opset, $"The ONNX opset must be between {MinOpset} and {MaxOpset}.");
+
+        var segments = Split(Flatten(model));
+        bool hasNative = segments.Any(s => s.Native);
+        int effectiveOpset = hasNative ? Math.Min(opset, MlNetMaxOpset) : opset;
+
+        var state = new State(inputSample.Schema, effectiveOpset);
+        var host = _env.Register("Allauzen.OnnxExport");
+        using var ch = host.Start("ExportToOnnx");
+        if (effectiveOpset != opset)
+            ch.Info(MessageSensitivity.None, "{0}", $"The model contains ML.NET transformers: exporting at opset {effectiveOpset} instead of {opset}.");
+
+        IDataView view = inputSample;
+        for (int k = 0; k < segments.Count; k++)
+        {
+            var segment = segments[k];
+            view = segment.Native
+                ? MergeNative(k, segment.Transformers, view, state, ch)
+                : EmitOurs(k, segment.Transformers, view, state);
+        }
+
+        AddOutputsAndInputs(view.Schema, state);
+        state.Merged.SetMetadata("allauzen.onnx.segments", string.Join(" | ", segments.Select(s =>
+            (s.Native ? "mlnet[" : "allauzen[") + string.Join(", ", s.Transformers.Select(Describe)) + "]")));
+        return state.Merged.Build(ProducerName);
+    }
+
+    /// <summary>Exports and serializes in memory (nothing is written if the export fails).</summary>
+    public byte[] ExportBytes(ITransformer model, IDataView inputSample, int opset = DefaultOpset) =>
+        Export(model, inputSample, opset).ToByteArray();
+
+    // ---------------------------------------------------------------- flatten and split
+
+    /// <summary>The model's transformers in application order, nested chains expanded.</summary>
+    internal static List<ITransformer> Flatten(ITransformer model)
+    {
+        var list = new List<ITransformer>();
+        Add(model);
+        return list;
+
+        void Add(ITransformer t)
+        {
+            // Ours first: an Allauzen transformer is a leaf even if it happens to be enumerable.
+            if (t is not (IOnnxExportable or IAllauzenTransformer) && t is IEnumerable<ITransformer> chain)
+            {
+                foreach (var inner in chain)
+                    Add(inner ?? throw new ArgumentException("The model contains a null transformer.", nameof(model)));
+            }
+            else
+            {
+                list.Add(t);
+            }
+        }
+    }
+
+    internal sealed record Segment(bool Native, List<ITransformer> Transformers);
+
+    /// <summary>Maximal runs of native and of exportable Allauzen transformers.</summary>
+    /// <exception cref="NotSupportedException">An Allauzen transformer does not implement <see cref="IOnnxExportable"/>.</exception>
+    internal static List<Segment> Split(IReadOnlyList<ITransformer> transformers)
+    {
+        var segments = new List<Segment>();
+        foreach (var t in transformers)
+        {
+            bool native;
+            if (t is IOnnxExportable)
+                native = false;
+            else if (t is IAllauzenTransformer a)
+                throw new NotSupportedException(
+                    $"The Allauzen component '{a.ComponentName}' ({FriendlyName(t.GetType())}) cannot be exported to ONNX: " +
+                    "it has no ONNX form (it does not implement ONNX export, typically because its prediction is not a fixed " +
+                    "graph of tensor operations). Score this model with ML.NET instead, or export only the part of the chain before it.");
+            else
+                native = true;
+
+            if (segments.Count > 0 && segments[^1].Native == native)
+                segments[^1].Transformers.Add(t);
+            else
+                segments.Add(new Segment(native, [t]));
+        }
+        return segments;
+    }
+
+    // ---------------------------------------------------------------- state
+
+    private readonly record struct TensorType(OnnxElementType ElementType, long[] Dims);
+
+    private sealed class State
+    {
+        public State(DataViewSchema inputSchema, int opset)
+        {
+            InputSchema = inputSchema;
+            Merged = new OnnxGraphBuilder(opset, "allauzen_", Names);
+            foreach (var c in inputSchema)
+                Names.Add(c.Name);
+            foreach (var c in inputSchema)
+            {
+                if (c.IsHidden || !TryGetTensorType(c.Type, out var tt))
+                    continue;
+                Columns[c.Name] = c.Name;
+                Types[c.Name] = tt;
+                InputTensors.Add(c.Name);
+            }
+        }
+
+        /// <summary>Every name used in the merged graph (tensors and nodes).</summary>
+        public HashSet<string> Names { get; } = new(StringComparer.Ordinal);
+
+        public DataViewSchema InputSchema { get; }
+
+        public OnnxGraphBuilder Merged { get; }
+
+        /// <summary>Column name → tensor holding its current value.</summary>
+        public Dictionary<string, string> Columns { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Tensor name → element type and shape, for tensors that hold columns.</summary>
+        public Dictionary<string, TensorType> Types { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Tensors that are original input columns (declared as graph inputs if used).</summary>
+        public HashSet<string> InputTensors { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Tensors defined by nodes or initializers of the merged graph.</summary>
+        public HashSet<string> Defined { get; } = new(StringComparer.Ordinal);
+
+        public bool IsAvailable(string tensor) => Defined.Contains(tensor) || InputTensors.Contains(tensor);
+
+        /// <summary>Keeps only the visible ONNX-typed columns of <paramref name="schema"/> in the map.</summary>
+        public void Prune(DataViewSchema schema)
+        {
+            var keep = new HashSet<string>(schema.Where(c => !c.IsHidden && TryGetTensorType(c.Type, out _)).Select(c => c.Name), StringComparer.Ordinal);
+            foreach (var name in Columns.Keys.Where(n => !keep.Contains(n)).ToList())
+                Columns.Remove(name);
+        }
+    }
+
+    // ---------------------------------------------------------------- native segments
+
+    private IDataView MergeNative(int k, List<ITransformer> transformers, IDataView view, State state, IChannel ch)
+    {
+        var boundary = new SegmentInputView(view);
+        foreach (var c in boundary.Schema)
+        {
+            if (!state.Columns.ContainsKey(c.Name))
+                throw new InvalidOperationException($"Internal error: column '{c.Name}' has no ONNX tensor before segment {k}.");
+        }
+
+        // Apply one transformer at a time so that a view ML.NET cannot walk through names its transformer.
+        IDataView output = boundary;
+        foreach (var t in transformers)
+        {
+            var next = t.Transform(output);
+            var blocker = NativeWalk.FindBlocker(next, output);
+            if (blocker is not null)
+                throw new NotSupportedException(
+                    $"The transformer {Describe(t)} cannot be exported to ONNX: its output view ({blocker}) is not one ML.NET's " +
+                    "ONNX converter can walk through, so ML.NET would silently drop it and everything before it.");
+            output = next;
+        }
+
+        var chain = new TransformerChain<ITransformer>([.. transformers]);
+        var warnings = new List<string>();
+        byte[] bytes;
+        void OnLog(object? sender, LoggingEventArgs e)
+        {
+            if (e.Kind == ChannelMessageKind.Warning)
+            {
+                lock (warnings)
+                    warnings.Add(e.Message);
+            }
+        }
+        _converter.Log += OnLog;
+        try
+        {
+            using var ms = new MemoryStream();
+            _converter.Model.ConvertToOnnx(chain, boundary, state.Merged.Opset, ms);
+            bytes = ms.ToArray();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or NotSupportedException or FormatException)
+        {
+            throw new NotSupportedException(
+                $"ML.NET could not export [{string.Join(", ", transformers.Select(Describe))}] to ONNX: {e.Message}", e);
+        }
+        finally
+        {
+            _converter.Log -= OnLog;
+        }
+
+        foreach (var w in warnings)
+        {
+            if (w.Contains("cannot save itself as ONNX", StringComparison.Ordinal) || w.Contains("stop walkback", StringComparison.Ordinal))
+                throw new NotSupportedException(
+                    $"ML.NET cannot export one of [{string.Join(", ", transformers.Select(Describe))}] to ONNX ({w}); " +
+                    "its converter would silently drop it and everything before it.");
+            ch.Warning(MessageSensitivity.None, "{0}", "ML.NET ONNX converter: " + w);
+        }
+
+        var graph = ModelProto.Parser.ParseFrom(bytes);
+        CheckCoverage(graph, boundary.Schema, output.Schema, transformers);
+        MergeGraph(k, graph, output.Schema, state);
+        state.Prune(output.Schema);
+        return output;
+    }
+
+    /// <summary>ML.NET's graph must start at the run's input and produce every column the run outputs.</summary>
+    private static void CheckCoverage(ModelProto model, DataViewSchema inputSchema, DataViewSchema outputSchema, List<ITransformer> transformers)
+    {
+        string Run() => "[" + string.Join(", ", transformers.Select(Describe)) + "]";
+        var inputs = new HashSet<string>(inputSchema.Select(c => c.Name), StringComparer.Ordinal);
+        var foreign = model.Graph.Input.Select(i => i.Name).Where(n => !inputs.Contains(n)).ToList();
+        if (foreign.Count > 0)
+            throw new NotSupportedException(
+                $"ML.NET's ONNX export of {Run()} reads [{string.Join(", ", foreign)}], which the run's input does not have: " +
+                "a transformer of the run cannot be exported and ML.NET stopped at it.");
+
+        var outputs = new HashSet<string>(model.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var missing = outputSchema.Where(c => !c.IsHidden && TryGetTensorType(c.Type, out _) && !outputs.Contains(c.Name + OutputSuffix))
+            .Select(c => c.Name).ToList();
+        if (missing.Count > 0)
+            throw new NotSupportedException(
+                $"ML.NET's ONNX export of {Run()} does not produce the column(s) [{string.Join(", ", missing)}].");
+    }
+
+    private static bool IsSlotNamesNode(NodeProto node) =>
+        node.Name.StartsWith("mlnet.", StringComparison.Ordinal) && node.Name.EndsWith(".SlotNames", StringComparison.Ordinal);
+
+    private static void MergeGraph(int k, ModelProto model, DataViewSchema outputSchema, State state)
+    {
+        var g = model.Graph;
+        string prefix = "mlnet_" + k.ToString(CultureInfo.InvariantCulture) + "_";
+
+        foreach (var import in model.OpsetImport)
+        {
+            if (import.Domain.Length == 0 || import.Domain == "ai.onnx")
+            {
+                if (import.Version > state.Merged.Opset)
+                    throw new InvalidOperationException($"ML.NET wrote opset {import.Version}, above the requested {state.Merged.Opset}.");
+            }
+            else
+            {
+                state.Merged.RequireDomain(import.Domain, import.Version);
+            }
+        }
+
+        // Graph inputs are wired to the tensors currently holding those columns.
+        var rename = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = "" };
+        foreach (var input in g.Input)
+            rename[input.Name] = state.Columns[input.Name];
+
+        // Nodes that ML.NET adds for its own conventions are recreated at the end for the merged graph.
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in g.Node)
+        {
+            foreach (var o in node.Output)
+                producers[o] = node;
+        }
+        var skipped = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var columnSources = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var output in g.Output)
+        {
+            if (!output.Name.EndsWith(OutputSuffix, StringComparison.Ordinal))
+                continue;
+            string column = output.Name[..^OutputSuffix.Length];
+            if (producers.TryGetValue(output.Name, out var node) && node.OpType == "Identity" && node.Input.Count == 1)
+            {
+                skipped.Add(node);
+                columnSources[column] = node.Input[0];
+            }
+            else
+            {
+                columnSources[column] = output.Name;
+            }
+        }
+        foreach (var node in g.Node)
+        {
+            if (IsSlotNamesNode(node))
+                skipped.Add(node);
+        }
+
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in g.Node)
+        {
+            if (!skipped.Contains(node))
+                used.UnionWith(node.Input);
+        }
+        used.UnionWith(columnSources.Values);
+
+        string Rename(string name)
+        {
+            if (!rename.TryGetValue(name, out var renamed))
+            {
+                renamed = Unique(state.Names, prefix + name);
+                rename[name] = renamed;
+            }
+            return renamed;
+        }
+
+        foreach (var init in g.Initializer)
+        {
+            if (!used.Contains(init.Name))
+                continue;
+            var copy = init.Clone();
+            copy.Name = Rename(init.Name);
+            state.Merged.AddInitializer(copy);
+            state.Defined.Add(copy.Name);
+        }
+
+        foreach (var node in g.Node)
+        {
+            if (skipped.Contains(node))
+                continue;
+            var copy = new NodeProto
+            {
+                OpType = node.OpType,
+                Domain = node.Domain,
+                DocString = node.DocString,
+                Name = Unique(state.Names, prefix + (node.Name.Length > 0 ? node.Name : node.OpType)),
+            };
+            copy.Attribute.Add(node.Attribute.Select(a => a.Clone()));
+            foreach (var i in node.Input)
+            {
+                var renamed = Rename(i);
+                if (renamed.Length > 0 && !state.IsAvailable(renamed))
+                    throw new InvalidOperationException(
+                        $"Internal error: ML.NET node '{node.Name}' ({node.OpType}) reads '{i}', which nothing defines.");
+                copy.Input.Add(renamed);
+            }
+            foreach (var o in node.Output)
+            {
+                var renamed = Rename(o);
+                copy.Output.Add(renamed);
+                if (renamed.Length > 0)
+                    state.Defined.Add(renamed);
+            }
+            state.Merged.AddNode(copy);
+        }
+
+        foreach (var c in outputSchema)
+        {
+            if (c.IsHidden || !TryGetTensorType(c.Type, out var tt) || !columnSources.TryGetValue(c.Name, out var source))
+                continue;
+            var tensor = Rename(source);
+            state.Columns[c.Name] = tensor;
+            if (!state.InputTensors.Contains(tensor))
+                state.Types[tensor] = tt;
+        }
+    }
+
+    private static string Unique(HashSet<string> names, string hint)
+    {
+        string name = hint;
+        for (int i = 1; !names.Add(name); i++)
+            name = hint + "_" + i.ToString(CultureInfo.InvariantCulture);
+        return name;
+    }
+
+    // ---------------------------------------------------------------- our segments
+
+    private static IDataView EmitOurs(int k, List<ITransformer> transformers, IDataView view, State state)
+    {
+        var builder = new OnnxGraphBuilder(state.Merged.Opset, "allauzen_" + k.ToString(CultureInfo.InvariantCulture) + "_", state.Names);
+        foreach (var t in transformers)
+        {
+            var inputSchema = view.Schema;
+            var output = t.Transform(view);
+            var before = new Dictionary<string, string>(state.Columns, StringComparer.Ordinal);
+
+            ((IOnnxExportable)t).EmitOnnx(builder, state.Columns);
+
+            foreach (var c in output.Schema)
+            {
+                if (c.IsHidden || !TryGetTensorType(c.Type, out var tt))
+                    continue;
+                bool added = c.Index >= inputSchema.Count || inputSchema[c.Index].Name != c.Name;
+                if (!added)
+                    continue;
+                if (!state.Columns.TryGetValue(c.Name, out var tensor)
+                    || (before.TryGetValue(c.Name, out var old) && old == tensor))
+                    throw new InvalidOperationException(
+                        $"{Describe(t)} did not set the ONNX tensor of its output column '{c.Name}' in EmitOnnx.");
+                state.Types[tensor] = tt;
+            }
+            state.Prune(output.Schema);
+            view = output;
+        }
+
+        // The run's own graph: its inputs are the tensors it reads that other runs (or the graph inputs) define.
+        var defined = new HashSet<string>(builder.Graph.Initializer.Select(i => i.Name), StringComparer.Ordinal) { "" };
+        var reads = new List<string>();
+        foreach (var node in builder.Graph.Node)
+        {
+            foreach (var i in node.Input)
+            {
+                if (!defined.Contains(i) && !reads.Contains(i))
+                    reads.Add(i);
+            }
+            defined.UnionWith(node.Output);
+        }
+        foreach (var r in reads)
+        {
+            if (!state.IsAvailable(r))
+                throw new InvalidOperationException(
+                    $"[{string.Join(", ", transformers.Select(Describe))}] emitted a node reading '{r}', which is neither a column tensor nor defined earlier.");
+            if (state.Types.TryGetValue(r, out var tt))
+                builder.AddInput(r, tt.ElementType, tt.Dims);
+        }
+        foreach (var tensor in state.Columns.Values)
+        {
+            if (!defined.Contains(tensor) && !state.IsAvailable(tensor))
+                throw new InvalidOperationException(
+                    $"[{string.Join(", ", transformers.Select(Describe))}] mapped a column to '{tensor}', which no node defines.");
+        }
+
+        foreach (var init in builder.Graph.Initializer)
+        {
+            state.Merged.AddInitializer(init);
+            state.Defined.Add(init.Name);
+        }
+        foreach (var node in builder.Graph.Node)
+        {
+            state.Merged.AddNode(node);
+            state.Defined.UnionWith(node.Output.Where(o => o.Length > 0));
+        }
+        foreach (var (domain, version) in builder.Domains)
+            state.Merged.RequireDomain(domain, version);
+        return view;
+    }
+
+    // ---------------------------------------------------------------- outputs, inputs, pruning
+
+    private static void AddOutputsAndInputs(DataViewSchema finalSchema, State state)
+    {
+        var merged = state.Merged;
+        foreach (var c in finalSchema)
+        {
+            if (c.IsHidden || !TryGetTensorType(c.Type, out var tt) || !state.Columns.TryGetValue(c.Name, out var tensor))
+                continue;
+            string outputName = c.Name + OutputSuffix;
+            if (!merged.Reserve(outputName))
+                throw new NotSupportedException(
+                    $"Cannot name the output of column '{c.Name}' '{outputName}': that name is already used (an input column?).");
+            var identity = new NodeProto { OpType = "Identity", Name = merged.UniqueName("Identity_" + c.Name) };
+            identity.Input.Add(tensor);
+            identity.Output.Add(outputName);
+            merged.AddNode(identity);
+            merged.AddOutput(outputName, tt.ElementType, tt.Dims);
+
+            if (c.Type is VectorDataViewType && c.HasSlotNames())
+                AddSlotNames(merged, c);
+        }
+
+        Prune(merged.Graph);
+
+        var needed = new HashSet<string>(merged.Graph.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
+        foreach (var c in state.InputSchema)
+        {
+            if (c.IsHidden || !state.InputTensors.Contains(c.Name) || !needed.Contains(c.Name))
+                continue;
+            var tt = state.Types[c.Name];
+            merged.AddInput(c.Name, tt.ElementType, tt.Dims);
+        }
+    }
+
+    /// <summary>ML.NET's convention (SaveOnnxCommand.AddSlotNames): a LabelEncoder node named
+    /// <c>mlnet.&lt;col&gt;.SlotNames</c> whose <c>keys_strings</c> are the slot names, kept alive by a graph output.</summary>
+    private static void AddSlotNames(OnnxGraphBuilder merged, DataViewSchema.Column column)
+    {
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        column.GetSlotNames(ref names);
+        var keys = names.DenseValues().Select(n => n.ToString()).ToArray();
+        string nodeName = $"mlnet.{column.Name}.SlotNames";
+        string outputName = $"mlnet.{column.Name}.unusedOutput";
+        if (!merged.Reserve(nodeName) || !merged.Reserve(outputName))
+            throw new NotSupportedException($"Cannot add the slot names of column '{column.Name}': '{nodeName}' or '{outputName}' is already used.");
+        var one = merged.Initializer("slotnames_" + column.Name, ["one"], 1, 1);
+        var node = new NodeProto { OpType = "LabelEncoder", Domain = OnnxGraphBuilder.MlDomain, Name = nodeName };
+        node.Input.Add(one);
+        node.Output.Add(outputName);
+        var keysAttr = new AttributeProto { Name = "keys_strings", Type = AttributeProto.Types.AttributeType.Strings };
+        foreach (var key in keys)
+            keysAttr.Strings.Add(ByteString.CopyFromUtf8(key));
+        var valuesAttr = new AttributeProto { Name = "values_int64s", Type = AttributeProto.Types.AttributeType.Ints };
+        valuesAttr.Ints.Add(Enumerable.Range(0, keys.Length).Select(i => (long)i));
+        node.Attribute.Add(keysAttr);
+        node.Attribute.Add(valuesAttr);
+        merged.AddNode(node);
+        merged.AddOutput(outputName, OnnxElementType.Int64, [1, 1]);
+    }
+
+    /// <summary>Removes nodes and initializers that no graph output depends on.</summary>
+    private static void Prune(GraphProto graph)
+    {
+        var needed = new HashSet<string>(graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var keep = new bool[graph.Node.Count];
+        for (int i = graph.Node.Count - 1; i >= 0; i--)
+        {
+            var node = graph.Node[i];
+            if (!node.Output.Any(needed.Contains))
+                continue;
+            keep[i] = true;
+            needed.UnionWith(node.Input);
+        }
+        var nodes = graph.Node.Where((_, i) => keep[i]).ToList();
+        graph.Node.Clear();
+        graph.Node.Add(nodes);
+        var inits = graph.Initializer.Where(t => needed.Contains(t.Name)).ToList();
+        graph.Initializer.Clear();
+        graph.Initializer.Add(inits);
+    }
+
+    // ---------------------------------------------------------------- types and names
+
+    /// <summary>ML.NET's mapping from a column type to an ONNX tensor type: the item's raw type (keys → their
+    /// unsigned raw type), shape [-1, 1] for scalars and [-1, dims...] for vectors (-1 for unknown sizes).</summary>
+    internal static bool TryGetElementType(DataViewType itemType, out OnnxElementType type)
+    {
+        var raw = itemType.RawType;
+        type = raw == typeof(float) ? OnnxElementType.Float
+            : raw == typeof(double) ? OnnxElementType.Double
+            : raw == typeof(bool) ? OnnxElementType.Bool
+            : raw == typeof(ReadOnlyMemory<char>) ? OnnxElementType.String
+            : raw == typeof(sbyte) ? OnnxElementType.Int8
+            : raw == typeof(byte) ? OnnxElementType.UInt8
+            : raw == typeof(short) ? OnnxElementType.Int16
+            : raw == typeof(ushort) ? OnnxElementType.UInt16
+            : raw == typeof(int) ? OnnxElementType.Int32
+            : raw == typeof(uint) ? OnnxElementType.UInt32
+            : raw == typeof(long) ? OnnxElementType.Int64
+            : raw == typeof(ulong) ? OnnxElementType.UInt64
+            : 0;
+        return type != 0;
+    }
+
+    private static bool TryGetTensorType(DataViewType columnType, out TensorType tensorType)
+    {
+        tensorType = default;
+        if (columnType is VectorDataViewType vector)
+        {
+            if (!TryGetElementType(vector.ItemType, out var et))
+                return false;
+            var dims = new long[vector.Dimensions.Length + 1];
+            dims[0] = -1;
+            for (int i = 0; i < vector.Dimensions.Length; i++)
+                dims[i + 1] = vector.Dimensions[i] > 0 ? vector.Dimensions[i] : -1;
+            if (vector.Dimensions.Length == 0)
+                dims = [-1, -1];
+            tensorType = new TensorType(et, dims);
+            return true;
+        }
+        if (columnType is PrimitiveDataViewType && TryGetElementType(columnType, out var e))
+        {
+            tensorType = new TensorType(e, [-1, 1]);
+            return true;
+        }
+        return false;
+    }
+
+    internal static string Describe(ITransformer t) =>
+        t is IAllauzenTransformer a ? $"{a.ComponentName} ({FriendlyName(t.GetType())})" : FriendlyName(t.GetType());
+
+    private static string FriendlyName(Type type)
+    {
+        if (!type.IsGenericType)
+            return type.Name;
+        var sb = new StringBuilder();
+        var name = type.Name;
+        int tick = name.IndexOf('`', StringComparison.Ordinal);
+        sb.Append(tick > 0 ? name[..tick] : name).Append('<');
+        sb.AppendJoin(", ", type.GetGenericArguments().Select(FriendlyName));
+        return sb.Append('>').ToString();
+    }
+
+    // ---------------------------------------------------------------- ML.NET internals (read-only checks)
+
+    /// <summary>
+    /// Mirrors the walk ML.NET's converter makes from a transformer's output back to its input: every view on the
+    /// way must be one of ML.NET's ONNX-savable data transforms, otherwise the converter stops there without an
+    /// error. Uses the internal interface names of Microsoft.ML.Data 5.0.1 by reflection; when they are not found
+    /// (another ML.NET version) the check is skipped and the converter's warning and the coverage checks remain.
+    /// </summary>
+    private static class NativeWalk
+    {
+        private static readonly Type? DataTransform = typeof(TransformerChain<>).Assembly.GetType("Microsoft.ML.Data.IDataTransform");
+        private static readonly Type? CanSaveOnnx = typeof(TransformerChain<>).Assembly.GetType("Microsoft.ML.Model.OnnxConverter.ITransformCanSaveOnnx");
+        private static readonly PropertyInfo? Source = DataTransform?.GetProperty("Source");
+
+        /// <summary>The type name of the first view between <paramref name="end"/> and <paramref name="start"/>
+        /// that ML.NET cannot walk through, or null.</summary>
+        public static string? FindBlocker(IDataView end, IDataView start)
+        {
+            if (DataTransform is null || CanSaveOnnx is null || Source is null)
+                return null;
+            var view = end;
+            for (int guard = 0; !ReferenceEquals(view, start); guard++)
+            {
+                if (guard > 10_000 || !CanSaveOnnx.IsInstanceOfType(view))
+                    return FriendlyName(view.GetType());
+                if (Source.GetValue(view) is not IDataView source)
+                    return FriendlyName(view.GetType());
+                view = source;
+            }
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The view a native run is exported on: the visible columns of its input that have an ONNX type, nothing else.
+    /// It is not one of ML.NET's data transforms, so ML.NET's converter stops exactly here and makes one graph input
+    /// per column, named after it (hidden duplicates would otherwise become extra inputs such as <c>Features0</c>).
+    /// </summary>
+    private sealed class SegmentInputView : IDataView
+    {
+        private readonly IDataView _source;
+        private readonly int[] _sourceIndex;
+
+        public SegmentInputView(IDataView source)
+        {
+            _source = source;
+            var builder = new DataViewSchema.Builder();
+            var map = new List<int>();
+            foreach (var c in source.Schema)
+            {
+                if (c.IsHidden || !TryGetTensorType(c.Type, out _))
+                    continue;
+                builder.AddColumn(c.Name, c.Type, c.Annotations);
+                map.Add(c.Index);
+            }
+            Schema = builder.ToSchema();
+            _sourceIndex = [.. map];
+        }
+
+        public DataViewSchema Schema { get; }
+
+        public bool CanShuffle => _source.CanShuffle;
+
+        public long? GetRowCount() => _source.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            var active = new bool[Schema.Count];
+            foreach (var c in columnsNeeded)
+                active[c.Index] = true;
+            var sourceColumns = Enumerable.Range(0, active.Length).Where(i => active[i]).Select(i => _source.Schema[_sourceIndex[i]]);
+            return new Cursor(this, _source.GetRowCursor(sourceColumns, rand), active);
+        }
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            [GetRowCursor(columnsNeeded, rand)];
+
+        private sealed class Cursor(SegmentInputView parent, DataViewRowCursor input, bool[] active) : DataViewRowCursor
+        {
+            public override DataViewSchema Schema => parent.Schema;
+
+            public override long Position => input.Position;
+
+            public override long Batch => input.Batch;
+
+            public override bool MoveNext() => input.MoveNext();
+
+            public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+
+            public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
+
+            public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+            {
+                if (!active[column.Index])
+                    throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+                return input.GetGetter<TValue>(input.Schema[parent._sourceIndex[column.Index]]);
+            }
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing)
+                    input.Dispose();
+                base.Dispose(disposing);
+            }
+        }
+    }
+}

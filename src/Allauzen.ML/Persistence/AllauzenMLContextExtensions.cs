@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+using Allauzen.ML.Persistence;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML;
+
+/// <summary>Connects Allauzen.ML to an <see cref="MLContext"/>.</summary>
+public static class AllauzenMLContextExtensions
+{
+    private static readonly ConditionalWeakTable<MLContext, object> Warned = new();
+
+    /// <summary>
+    /// Registers the loaders of all Allauzen components in this context, so that
+    /// <c>ml.Model.Load</c> can read models containing them. Every Allauzen catalog method calls it;
+    /// code that only loads a model must call it once before <c>ml.Model.Load</c>, the way
+    /// ML.NET's <c>ComponentCatalog.RegisterAssembly</c> is called for custom mappings. Calling it
+    /// again is harmless.
+    /// </summary>
+    /// <param name="ml">The context.</param>
+    /// <returns><paramref name="ml"/>, for chaining.</returns>
+    /// <remarks>
+    /// <para>Registration reaches a few ML.NET internals (Allauzen.ML is tested against ML.NET 5.0.1).
+    /// If they do not work with the ML.NET version in use, this method logs a warning to
+    /// <see cref="MLContext.Log"/> instead of failing, and saving a model that contains an Allauzen
+    /// component through <c>ml.Model.Save</c> then throws a <see cref="NotSupportedException"/>
+    /// explaining why; <see cref="AllauzenModel.Save(MLContext, ITransformer, DataViewSchema, string)"/>
+    /// and <see cref="AllauzenModel.Load(MLContext, string, out DataViewSchema)"/> work with any version.</para>
+    /// <para>When the bridge works, an Allauzen component's save only fails for an invalid model
+    /// (for example an unregistered component). <c>ml.Model.Save(model, schema, path)</c> writes the
+    /// target file directly and leaves a partial file when any component's save throws; save to a
+    /// <see cref="Stream"/> and move the result into place if the target must stay intact.</para>
+    /// </remarks>
+    public static MLContext UseAllauzen(this MLContext ml)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        if (NativeBridge.SelfTest() is { } error)
+        {
+            bool first = false;
+            Warned.GetValue(ml, _ =>
+            {
+                first = true;
+                return new object();
+            });
+            if (first)
+            {
+                var host = ((IHostEnvironment)ml).Register("Allauzen");
+                using var channel = host.Start("UseAllauzen");
+                channel.Warning(MessageSensitivity.None, error);
+            }
+            return ml;
+        }
+        NativeBridge.Register(ml);
+        return ml;
+    }
+}

@@ -1,1 +1,0 @@
-namespace Allauzen.ML; internal static class Placeholder {}
