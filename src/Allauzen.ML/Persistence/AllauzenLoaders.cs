@@ -25,6 +25,9 @@ internal static class AllauzenLoaders
         new(Mlp.MlpTransformer.Signature, "Mlp", typeof(Mlp.MlpTransformer), Mlp.MlpTransformer.Load),
     ];
 
+    /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>
+    internal const string ReservedProbeSignature = "ALZPROBE";
+
     private static readonly object Gate = new();
     private static readonly Dictionary<string, Loader> BySignature = new(StringComparer.OrdinalIgnoreCase);
     private static Loader[] _snapshot = [];
@@ -71,6 +74,8 @@ internal static class AllauzenLoaders
         ArgumentException.ThrowIfNullOrWhiteSpace(componentName);
         ArgumentNullException.ThrowIfNull(transformerType);
         ArgumentNullException.ThrowIfNull(load);
+        if (string.Equals(signature, ReservedProbeSignature, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"Signature '{signature}' is reserved for the native bridge's self-test.", nameof(signature));
         if (!typeof(ITransformer).IsAssignableFrom(transformerType))
             throw new ArgumentException($"{transformerType.FullName} does not implement ITransformer.", nameof(transformerType));
 

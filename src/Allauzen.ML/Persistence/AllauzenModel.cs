@@ -36,12 +36,13 @@ public static class AllauzenModel
     /// failed save leaves any previous file untouched.
     /// </summary>
     /// <param name="ml">The context (used for ML.NET's own parts).</param>
-    /// <param name="model">The model; <see cref="TransformerChain{TLastTransformer}"/>s are flattened. Null saves an empty chain.</param>
+    /// <param name="model">The model; <see cref="TransformerChain{TLastTransformer}"/>s are flattened.</param>
     /// <param name="inputSchema">The schema of the data the model was trained on; may be null.</param>
     /// <param name="path">Target file.</param>
     public static void Save(MLContext ml, ITransformer model, DataViewSchema? inputSchema, string path)
     {
         ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var parts = Prepare(ml, model, inputSchema);
         AtomicFile.Write(path, stream => WriteZip(parts, stream));
@@ -52,6 +53,7 @@ public static class AllauzenModel
     public static void Save(MLContext ml, ITransformer model, DataViewSchema? inputSchema, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanWrite)
             throw new ArgumentException("The stream is not writable.", nameof(stream));
@@ -89,11 +91,10 @@ public static class AllauzenModel
 
     private sealed record Prepared(Manifest Manifest, byte[]? InputSchema, List<PreparedPart> Parts);
 
-    private static Prepared Prepare(MLContext ml, ITransformer? model, DataViewSchema? inputSchema)
+    private static Prepared Prepare(MLContext ml, ITransformer model, DataViewSchema? inputSchema)
     {
         var transformers = new List<ITransformer>();
-        if (model is not null)
-            Flatten(model, transformers);
+        Flatten(model, transformers);
 
         // Everything is serialized before the first byte reaches the output.
         var parts = new List<PreparedPart>();

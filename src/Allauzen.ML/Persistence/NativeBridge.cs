@@ -47,7 +47,7 @@ internal static class NativeBridge
     /// <summary>The ML.NET version the bridge was written against.</summary>
     internal const string TestedMlNetVersion = "5.0.1";
 
-    private const string ProbeSignature = "ALZPROBE";
+    private const string ProbeSignature = AllauzenLoaders.ReservedProbeSignature;
 
     /// <summary>ML.NET's marker (<c>Contracts.IsMarkedKey</c>) for exceptions it should wrap, not rethrow raw.</summary>
     private const string MlNetMarkedKey = "ML_IsMarked";
