@@ -22,6 +22,7 @@ public static class MlpCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         var env = CatalogEnvironment.Get(catalog);
+        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
         return new MlpTrainer(env, options);
     }
 

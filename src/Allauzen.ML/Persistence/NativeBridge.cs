@@ -103,6 +103,18 @@ internal static class NativeBridge
         RegisterCore(members, ml.ComponentCatalog, AllauzenLoaders.All);
     }
 
+    /// <summary>
+    /// Registers the loaders in <paramref name="env"/>'s catalog when the bridge works (what every
+    /// catalog method does, so a model trained in an MLContext can be loaded back in it); a no-op
+    /// when the self-test fails (<c>UseAllauzen</c> reports that).
+    /// </summary>
+    public static void TryRegister(IHostEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        if (SelfTest() is null)
+            RegisterCore(Resolved.Value!, env.ComponentCatalog, AllauzenLoaders.All);
+    }
+
     private static Members Require()
     {
         if (SelfTest() is { } error)

@@ -120,11 +120,35 @@ public static class EstimatorContract
         return () => { gf(ref f); return [f]; };
     }
 
-    /// <summary>Exports with ml.Model.ExportToOnnx and returns max |Transform − ORT| over the float columns.</summary>
+    /// <summary>
+    /// Exports with ml.Model.ExportToOnnx and returns max |Transform − ONNX| over the columns, through
+    /// both ONNX Runtime directly and ML.NET's ApplyOnnxModel.
+    /// </summary>
     public static double OnnxMaxDiff(MLContext ml, ITransformer model, IDataView data, string[] columns)
     {
         var ms = new MemoryStream();
         ml.Model.ExportToOnnx(model, data, ms);
+        double viaOrt = OrtMaxDiff(ms.ToArray(), model, data, columns);
+        var floatColumns = columns.Where(c => model.GetOutputSchema(data.Schema)[c].Type is VectorDataViewType).ToArray();
+        var apply = ml.Transforms.ApplyOnnxModel(floatColumns.Select(c => c + ".output").ToArray(), InputNames(ms.ToArray()),
+            new MemoryStream(ms.ToArray()));
+        var applied = apply.Fit(data).Transform(data);
+        var expected = model.Transform(data);
+        double viaApply = 0;
+        foreach (var c in floatColumns)
+            viaApply = Math.Max(viaApply, TestData.MaxAbsDiff(TestData.ReadColumn(expected, c), TestData.ReadColumn(applied, c)));
+        return Math.Max(viaOrt, viaApply);
+    }
+
+    private static string[] InputNames(byte[] onnx)
+    {
+        using var session = new InferenceSession(onnx);
+        return session.InputMetadata.Keys.ToArray();
+    }
+
+    private static double OrtMaxDiff(byte[] onnx, ITransformer model, IDataView data, string[] columns)
+    {
+        var ms = new MemoryStream(onnx);
         using var session = new InferenceSession(ms.ToArray());
         var inputs = new List<NamedOnnxValue>();
         foreach (var (name, meta) in session.InputMetadata)
