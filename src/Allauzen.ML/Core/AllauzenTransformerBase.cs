@@ -1,3 +1,4 @@
+using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -135,40 +136,11 @@ public abstract class AllauzenTransformerBase : ITransformer, IDisposable
             var cursor = input.GetRowCursor(inputCols.Select(i => input.Schema[i]), rand);
             return anyAdded
                 ? new BatchedCursor(parent, cursor, schema, active)
-                : new PassThroughCursor(cursor, schema, active);
+                : new MappedCursor(cursor, schema, active);
         }
 
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
             [GetRowCursor(columnsNeeded, rand)];
-    }
-
-    private sealed class PassThroughCursor(DataViewRowCursor input, DataViewSchema schema, bool[] active) : DataViewRowCursor
-    {
-        public override DataViewSchema Schema => schema;
-
-        public override long Position => input.Position;
-
-        public override long Batch => input.Batch;
-
-        public override bool MoveNext() => input.MoveNext();
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
-
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
-        {
-            if (!active[column.Index])
-                throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
-            return input.GetGetter<TValue>(input.Schema[column.Index]);
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-                input.Dispose();
-            base.Dispose(disposing);
-        }
     }
 
     private sealed class BatchedCursor : DataViewRowCursor

@@ -41,7 +41,13 @@ internal static class SchemaShapes
     /// <summary>Describes a <see cref="DataViewSchema.Column"/> as a <see cref="SchemaShape.Column"/>.</summary>
     public static SchemaShape.Column FromColumn(DataViewSchema.Column column)
     {
-        var type = column.Type;
+        var annotations = column.Annotations.Schema.Select(a => Describe(a.Name, a.Type, null)).ToList();
+        return Describe(column.Name, column.Type, new SchemaShape(annotations));
+    }
+
+    /// <summary>Vector kind, item type (a key's raw number type) and key flag of <paramref name="type"/>.</summary>
+    private static SchemaShape.Column Describe(string name, DataViewType type, SchemaShape? annotations)
+    {
         var kind = SchemaShape.Column.VectorKind.Scalar;
         if (type is VectorDataViewType vt)
         {
@@ -51,22 +57,7 @@ internal static class SchemaShapes
         bool isKey = type is KeyDataViewType;
         if (type is KeyDataViewType kt)
             type = KeyItemType(kt);
-        var annotations = new List<SchemaShape.Column>();
-        foreach (var a in column.Annotations.Schema)
-        {
-            var at = a.Type;
-            var akind = SchemaShape.Column.VectorKind.Scalar;
-            if (at is VectorDataViewType avt)
-            {
-                akind = avt.IsKnownSize ? SchemaShape.Column.VectorKind.Vector : SchemaShape.Column.VectorKind.VariableVector;
-                at = avt.ItemType;
-            }
-            bool aKey = at is KeyDataViewType;
-            if (at is KeyDataViewType akt)
-                at = KeyItemType(akt);
-            annotations.Add(Column(a.Name, akind, at, aKey));
-        }
-        return Column(column.Name, kind, type, isKey, new SchemaShape(annotations));
+        return Column(name, kind, type, isKey, annotations);
     }
 
     private static DataViewType KeyItemType(KeyDataViewType key) => key.RawType switch

@@ -1,3 +1,4 @@
+using Allauzen.ML.Data;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
@@ -719,39 +720,10 @@ internal sealed class OnnxExporter
             foreach (var c in columnsNeeded)
                 active[c.Index] = true;
             var sourceColumns = Enumerable.Range(0, active.Length).Where(i => active[i]).Select(i => _source.Schema[_sourceIndex[i]]);
-            return new Cursor(this, _source.GetRowCursor(sourceColumns, rand), active);
+            return new MappedCursor(_source.GetRowCursor(sourceColumns, rand), Schema, active, _sourceIndex);
         }
 
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
             [GetRowCursor(columnsNeeded, rand)];
-
-        private sealed class Cursor(SegmentInputView parent, DataViewRowCursor input, bool[] active) : DataViewRowCursor
-        {
-            public override DataViewSchema Schema => parent.Schema;
-
-            public override long Position => input.Position;
-
-            public override long Batch => input.Batch;
-
-            public override bool MoveNext() => input.MoveNext();
-
-            public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
-
-            public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
-
-            public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
-            {
-                if (!active[column.Index])
-                    throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
-                return input.GetGetter<TValue>(input.Schema[parent._sourceIndex[column.Index]]);
-            }
-
-            protected override void Dispose(bool disposing)
-            {
-                if (disposing)
-                    input.Dispose();
-                base.Dispose(disposing);
-            }
-        }
     }
 }
