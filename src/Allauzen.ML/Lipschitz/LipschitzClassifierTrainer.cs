@@ -173,7 +173,7 @@ internal sealed record InputStatistics(float[] Mean, double Std, float Min, floa
             using (torch.NewDisposeScope())
             {
                 var x = batch.X.cpu().to(ScalarType.Float64);
-                var s = x.sum(0).data<double>().ToArray();
+                var s = x.sum(0L).data<double>().ToArray();
                 for (int j = 0; j < features; j++)
                     sum[j] += s[j];
                 sumSq += x.square().sum().item<double>();

@@ -71,10 +71,12 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
 
     /// <summary>
     /// Checks that <paramref name="data"/>'s feature values lie in the training range (widened by
-    /// <paramref name="tolerance"/> × its span): data normalised differently from training would make the radius meaningless.
+    /// <paramref name="tolerance"/> × its span; default 2, which accepts held-out data scaled with the training statistics but
+    /// catches e.g. raw 0–255 pixels given to a model trained on [0, 1]): data normalised differently from training would make
+    /// the radius meaningless.
     /// Throws <see cref="InvalidOperationException"/> naming the column, the expected and the actual range.
     /// </summary>
-    public void CheckInputRange(IDataView data, double tolerance = 0.1)
+    public void CheckInputRange(IDataView data, double tolerance = 2.0)
     {
         ArgumentNullException.ThrowIfNull(data);
         SchemaChecks.FeatureVector(data.Schema, FeatureColumnName, "feature", FeatureCount);
@@ -97,7 +99,7 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         if (min < lo || max > hi)
             throw new InvalidOperationException(
                 $"Feature column '{FeatureColumnName}': expected values in the training range [{_info.TrainingMin:G4}, {_info.TrainingMax:G4}] " +
-                $"(±{tolerance:P0}), found [{min:G4}, {max:G4}]. The data seems normalised differently from the training data, so the " +
+                $"(widened by {tolerance:G3} × the span), found [{min:G4}, {max:G4}]. The data seems normalised differently from the training data, so the " +
                 "certified radius (in feature units) would not apply; apply the same normalisation as in training.");
     }
 

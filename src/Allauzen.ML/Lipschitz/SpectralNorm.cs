@@ -201,7 +201,7 @@ public static class SpectralNorm
         Tensor Apply(Tensor input) =>
             torch.fft.irfft2((khat * torch.fft.rfft2(input).unsqueeze(0)).sum(1), s: [h, w]);
         Tensor ApplyT(Tensor y) =>
-            torch.fft.irfft2((khat.conj() * torch.fft.rfft2(y).unsqueeze(1)).sum(0), s: [h, w]);
+            torch.fft.irfft2((khat.conj() * torch.fft.rfft2(y).unsqueeze(1)).sum(0L), s: [h, w]);
         for (int i = 0; i < iterations; i++)
         {
             var y = Apply(x);
