@@ -38,7 +38,7 @@ public static class LipschitzSample
         {
             var o = new LipschitzClassifierOptions
             {
-                Architecture = arch, Depth = conv ? 3 : 3, Width = conv ? 16 : 256, Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 6),
+                Architecture = arch, Depth = conv ? 3 : 3, Width = conv ? 16 : 256, Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 4),
                 BatchSize = 128, LearningRate = 3e-3, LearningRateSchedule = LearningRateSchedule.Cosine, Offset = Math.Sqrt(2) / 2, Seed = 1,
                 Convolutional = conv, ImageHeight = conv ? side : 0, ImageWidth = conv ? side : 0, ImageChannels = 1,
                 PoolSize = side >= 28 ? 4 : 2, DenseDepth = 1, DenseWidth = 256,
@@ -66,7 +66,7 @@ public static class LipschitzSample
         }
 
         // Baseline: a plain Mlp. Its certificate uses its own Lipschitz bound (product of layer norms), which is loose.
-        var mlpOptions = new MlpOptions { HiddenSizes = [256], Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 6), BatchSize = 128, LearningRate = 1e-3, Seed = 1 };
+        var mlpOptions = new MlpOptions { HiddenSizes = [256], Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 4), BatchSize = 128, LearningRate = 1e-3, Seed = 1 };
         var mlp = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.Mlp(mlpOptions)).Fit(train);
         var mlpTransformer = mlp.LastTransformer;
         double mlpL = mlpTransformer.LipschitzBound();
