@@ -187,16 +187,16 @@ public sealed class LipschitzClassifierTests
             R(2, 2, 0.2f),  // correct, certified at 36/255 = 0.141 only
             R(3, 3, 0f),    // correct, tie: radius 0, never certified
             R(1, 2, 0.9f),  // wrong: never counts, however large its radius
-            R(2, 2, 36 / 255f), // correct, radius exactly ε: not certified at ε (strict)
+            R(2, 2, 0.25f), // correct, radius exactly ε = 0.25: not certified at 0.25 (strict)
         };
-        var m = ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows), radii: [0, 36 / 255.0, 0.3, 1.0]);
+        var m = ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows), radii: [0, 36 / 255.0, 0.25, 1.0]);
         Assert.AreEqual(5, m.Rows);
         Assert.AreEqual(0.8, m.Accuracy, 1e-12);
         Assert.AreEqual(0.6, m.At(0), 1e-12);
-        Assert.AreEqual(0.4, m.At(36 / 255.0), 1e-12);
-        Assert.AreEqual(0.2, m.At(0.3), 1e-12);
+        Assert.AreEqual(0.6, m.At(36 / 255.0), 1e-12);
+        Assert.AreEqual(0.2, m.At(0.25), 1e-12);
         Assert.AreEqual(0.0, m.At(1.0), 1e-12);
-        StringAssert.Contains(m.ToTable(), "| 36 | 0.1412 | 40.00% |");
+        StringAssert.Contains(m.ToTable(), "| 36 | 0.1412 | 60.00% |");
         var path = Path.Combine(Path.GetTempPath(), $"cert-{Guid.NewGuid():N}.png");
         try
         {
