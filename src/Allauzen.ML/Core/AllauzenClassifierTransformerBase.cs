@@ -16,7 +16,7 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
 
     private protected AllauzenClassifierTransformerBase(IHostEnvironment env, string registrationName,
         string featureColumnName, int featureCount, LabelNames classes,
-        string scoreColumnName, string predictedLabelColumnName)
+        string scoreColumnName, string predictedLabelColumnName, IReadOnlyList<string>? extraColumnNames = null)
         : base(env, registrationName)
     {
         FeatureColumnName = featureColumnName;
@@ -29,11 +29,24 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
         classes.AddSlotNames(scoreAnn);
         var predAnn = new DataViewSchema.Annotations.Builder();
         classes.AddKeyValues(predAnn);
+        ExtraColumnNames = extraColumnNames?.ToArray() ?? [];
         _added =
         [
             Detached(scoreColumnName, new VectorDataViewType(NumberDataViewType.Single, classes.Count), scoreAnn.ToAnnotations()),
             Detached(predictedLabelColumnName, new KeyDataViewType(typeof(uint), classes.Count), predAnn.ToAnnotations()),
+            .. ExtraColumnNames.Select(n => Detached(n, NumberDataViewType.Single, DataViewSchema.Annotations.Empty)),
         ];
+    }
+
+    /// <summary>
+    /// Names of the extra <c>Single</c> columns appended after <c>PredictedLabel</c>, each computed per row from that
+    /// row's scores by <see cref="ComputeExtraColumns"/> (empty for plain classifiers).
+    /// </summary>
+    internal IReadOnlyList<string> ExtraColumnNames { get; }
+
+    /// <summary>Fills <paramref name="values"/> (one per extra column) from one row's scores; only called when there are extra columns.</summary>
+    internal virtual void ComputeExtraColumns(ReadOnlySpan<float> scores, Span<float> values)
+    {
     }
 
     private static DataViewSchema.DetachedColumn Detached(string name, DataViewType type, DataViewSchema.Annotations ann)
@@ -102,6 +115,8 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
         private readonly float[] _features;
         private readonly float[] _probs;
         private readonly uint[] _predicted;
+        private readonly float[] _extra;
+        private readonly int _extraCount;
         private ValueGetter<VBuffer<float>>? _getter;
         private DataViewRow? _row;
         private VBuffer<float> _buffer;
@@ -114,6 +129,8 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
             _features = new float[capacity * parent.FeatureCount];
             _probs = new float[capacity * parent.NumberOfClasses];
             _predicted = new uint[capacity];
+            _extraCount = parent.ExtraColumnNames.Count;
+            _extra = new float[capacity * _extraCount];
         }
 
         public override void Bind(DataViewRow input)
@@ -146,6 +163,8 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
                         best = c;
                 }
                 _predicted[i] = (uint)(best + 1);
+                if (_extraCount > 0)
+                    _parent.ComputeExtraColumns(row, _extra.AsSpan(i * _extraCount, _extraCount));
             }
         }
 
@@ -162,6 +181,7 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
                     dst = editor.Commit();
                 }),
                 1 => (ValueGetter<uint>)((ref uint dst) => dst = _predicted[slot()]),
+                _ when addedColumn - 2 < _extraCount => (ValueGetter<float>)((ref float dst) => dst = _extra[slot() * _extraCount + addedColumn - 2]),
                 _ => throw new ArgumentOutOfRangeException(nameof(addedColumn)),
             };
         }

@@ -35,9 +35,17 @@ public sealed class MlpOptions : TorchTrainerOptions
     /// <summary>Dropout probability after each hidden activation (training only). Default 0.</summary>
     public double Dropout { get; set; }
 
+    /// <summary>
+    /// Weight λ of a Lipschitz regulariser: λ·Σ_l σ̄(W_l), where σ̄ is the differentiable Gram-iteration upper bound (6 steps)
+    /// on each linear layer's spectral norm. Default 0 (off). See <see cref="MlpTransformer.LipschitzBound"/>.
+    /// </summary>
+    public double LipschitzPenalty { get; set; }
+
     internal override void Validate()
     {
         base.Validate();
+        if (!(LipschitzPenalty >= 0 && double.IsFinite(LipschitzPenalty)))
+            throw new ArgumentOutOfRangeException(nameof(LipschitzPenalty), LipschitzPenalty, $"LipschitzPenalty must be a non-negative finite number (got {LipschitzPenalty}).");
         ArgumentNullException.ThrowIfNull(HiddenSizes, nameof(HiddenSizes));
         for (int i = 0; i < HiddenSizes.Length; i++)
         {

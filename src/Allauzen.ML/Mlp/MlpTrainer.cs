@@ -42,7 +42,7 @@ public sealed class MlpTrainer : TorchClassifierTrainerBase<MlpTransformer, MlpO
         var arch = new MlpArchitecture(context.FeatureCount, [.. o.HiddenSizes], context.NumberOfClasses, o.Activation, o.Dropout);
         var net = new MlpNetwork(arch);
         net.to(context.Device);
-        return new BackpropStep(net, TrainingLoop.CreateOptimizer(net.parameters(), o));
+        return new BackpropStep(net, TrainingLoop.CreateOptimizer(net.parameters(), o), o.LipschitzPenalty);
     }
 
     private protected override MlpTransformer CreateTransformer(ITrainStep step, FitContext context)
@@ -54,7 +54,7 @@ public sealed class MlpTrainer : TorchClassifierTrainerBase<MlpTransformer, MlpO
     }
 
     /// <summary>Backprop with cross-entropy: the step of the Mlp trainer.</summary>
-    private sealed class BackpropStep(MlpNetwork net, optim.Optimizer optimizer) : ITrainStep, IDisposable
+    private sealed class BackpropStep(MlpNetwork net, optim.Optimizer optimizer, double lipschitzPenalty) : ITrainStep, IDisposable
     {
         private MlpNetwork? _net = net;
         private Dictionary<string, Tensor>? _snapshot;
@@ -67,7 +67,14 @@ public sealed class MlpTrainer : TorchClassifierTrainerBase<MlpTransformer, MlpO
             optimizer.zero_grad();
             var logits = Net.forward(x);
             var loss = nn.functional.cross_entropy(logits, y);
-            loss.backward();
+            var objective = loss;
+            if (lipschitzPenalty > 0)
+            {
+                // λ·Σ σ̄(W_l): Gram-iteration upper bounds, differentiable (the detached scale keeps the exact gradient).
+                foreach (var (_, layer) in Net.LinearLayers())
+                    objective = objective + lipschitzPenalty * Lipschitz.GramIteration.Dense(layer.weight!, 6, detachScale: true);
+            }
+            objective.backward();
             optimizer.step();
             long correct;
             using (torch.no_grad())

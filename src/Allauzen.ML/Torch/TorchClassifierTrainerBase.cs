@@ -9,6 +9,9 @@ namespace Allauzen.ML.Torch;
 internal sealed record FitContext(int FeatureCount, int NumberOfClasses, LabelNames Classes, Device Device, string DeviceName,
     int Seed, IChannel Channel)
 {
+    /// <summary>The training data batcher (for statistics a trainer needs before building its network).</summary>
+    public TensorBatcher? TrainData { get; init; }
+
     /// <summary>Set after the loop: history, best epoch.</summary>
     public TrainingSummary? Summary { get; set; }
 }
@@ -48,6 +51,9 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
 
     /// <summary>Builds the per-fit training step (network, optimizer) once the data's shape is known.</summary>
     private protected abstract ITrainStep CreateStep(FitContext context);
+
+    /// <summary>Extra <c>Single</c> columns the transformer appends after <c>PredictedLabel</c> (none by default).</summary>
+    private protected virtual IReadOnlyList<string> ExtraOutputColumnNames => [];
 
     /// <summary>Builds the transformer from the trained step.</summary>
     private protected abstract TTransformer CreateTransformer(ITrainStep step, FitContext context);
@@ -92,7 +98,7 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
         ch.Info(MessageSensitivity.None,
             $"{_name}: {n} features, {k} classes, device {deviceName}, seed {seed}, data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");
 
-        var context = new FitContext(n, k, classes, device, deviceName, seed, ch);
+        var context = new FitContext(n, k, classes, device, deviceName, seed, ch) { TrainData = train };
         var step = CreateStep(context);
         try
         {
@@ -123,6 +129,7 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
             SchemaShapes.Column(o.ScoreColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, scoreAnn),
             SchemaShapes.Column(o.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true,
                 new SchemaShape(keyValues)),
+            .. ExtraOutputColumnNames.Select(c => SchemaShapes.Column(c, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false)),
         ]);
     }
 }

@@ -1,0 +1,38 @@
+// Model Builder-style training code: BuildPipeline, Train, SaveModel.
+using Allauzen.ML.Lipschitz;
+using Microsoft.ML;
+
+namespace Allauzen.ML.Samples.Lipschitz;
+
+public partial class LipschitzModel
+{
+    /// <summary>
+    /// Label → key, the certified classifier, key → label. No min-max normalisation: the features are already in [0, 1],
+    /// and a per-feature rescaling would change the geometry the radius is measured in.
+    /// </summary>
+    public static IEstimator<ITransformer> BuildPipeline(MLContext ml, LipschitzClassifierOptions options) =>
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.LipschitzClassifier(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+
+    /// <summary>Fits the pipeline.</summary>
+    public static ITransformer Train(MLContext ml, IDataView trainData, LipschitzClassifierOptions options) =>
+        BuildPipeline(ml, options).Fit(trainData);
+
+    /// <summary>Saves with ML.NET's Model.Save (temporary file, then rename).</summary>
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        ml.UseAllauzen();
+        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            ml.Model.Save(model, schema, tmp);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+}

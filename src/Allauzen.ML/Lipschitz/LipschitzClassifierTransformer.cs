@@ -1,0 +1,210 @@
+using Allauzen.ML.Core;
+using Allauzen.ML.Data;
+using Allauzen.ML.Onnx;
+using Allauzen.ML.Persistence;
+using Allauzen.ML.Torch;
+using Microsoft.ML.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Lipschitz;
+
+/// <summary>What a trained Lipschitz classifier records about its training (persisted as JSON).</summary>
+internal sealed record LipschitzModelInfo(LipschitzArchitecture Architecture, bool Convolutional, LipschitzInputNormalization InputNormalization,
+    float TrainingMin, float TrainingMax);
+
+/// <summary>
+/// A trained certified classifier. It appends <c>Score</c>, <c>PredictedLabel</c> and <c>CertifiedRadius</c>
+/// = (top1 − top2 logit)/(√2·<see cref="LipschitzConstant"/>), the L2 radius (in the units of the feature column) within which
+/// the predicted class provably cannot change. The constraints are folded into plain weights, so scoring, saving and the
+/// ONNX export (Gemm / Conv / Relu) use the same network.
+/// </summary>
+public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
+{
+    internal const string Signature = "ALZ-LIPC";
+    private const int Version = 1;
+    private PlainNetwork? _net;
+    private readonly LipschitzModelInfo _info;
+    private readonly double _radiusScale;
+
+    internal LipschitzClassifierTransformer(IHostEnvironment env, PlainNetwork net, LipschitzModelInfo info, string featureColumnName,
+        int featureCount, LabelNames classes, string scoreColumnName, string predictedLabelColumnName)
+        : base(env, "Allauzen.LipschitzClassifier", featureColumnName, featureCount, classes, scoreColumnName, predictedLabelColumnName,
+            [LipschitzClassifierTrainer.CertifiedRadiusColumnName])
+    {
+        _net = net;
+        _info = info;
+        _radiusScale = 1 / (Math.Sqrt(2) * net.LipschitzConstant);
+    }
+
+    /// <summary>
+    /// Certified upper bound on the L2 Lipschitz constant of the map features → logits: the product of per-layer bounds
+    /// recomputed in float64 from the deployed weights (input scale × 1-Lipschitz blocks × the normalised last layer's norm).
+    /// </summary>
+    public double LipschitzConstant => Net.LipschitzConstant;
+
+    /// <summary>Per-layer upper bounds whose product is <see cref="LipschitzConstant"/>.</summary>
+    public IReadOnlyList<double> LayerBounds => Net.LayerBounds;
+
+    /// <summary>The layer family the model was trained with.</summary>
+    public LipschitzArchitecture Architecture => _info.Architecture;
+
+    /// <summary>Whether the model is convolutional.</summary>
+    public bool Convolutional => _info.Convolutional;
+
+    /// <summary>Smallest feature value seen in training (the radius is in the units of this range).</summary>
+    public float TrainingFeatureMin => _info.TrainingMin;
+
+    /// <summary>Largest feature value seen in training.</summary>
+    public float TrainingFeatureMax => _info.TrainingMax;
+
+    /// <summary>Name of the certified radius column.</summary>
+    public string CertifiedRadiusColumnName => LipschitzClassifierTrainer.CertifiedRadiusColumnName;
+
+    private PlainNetwork Net => _net ?? throw new ObjectDisposedException(nameof(LipschitzClassifierTransformer));
+
+    string IAllauzenTransformer.ComponentName => "LipschitzClassifier";
+
+    string IAllauzenTransformer.LoaderSignature => Signature;
+
+    int IAllauzenTransformer.PayloadVersion => Version;
+
+    /// <summary>
+    /// Checks that <paramref name="data"/>'s feature values lie in the training range (widened by
+    /// <paramref name="tolerance"/> × its span; default 2, which accepts held-out data scaled with the training statistics but
+    /// catches e.g. raw 0–255 pixels given to a model trained on [0, 1]): data normalised differently from training would make
+    /// the radius meaningless.
+    /// Throws <see cref="InvalidOperationException"/> naming the column, the expected and the actual range.
+    /// </summary>
+    public void CheckInputRange(IDataView data, double tolerance = 2.0)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        SchemaChecks.FeatureVector(data.Schema, FeatureColumnName, "feature", FeatureCount);
+        double span = Math.Max(_info.TrainingMax - _info.TrainingMin, 1e-12);
+        double lo = _info.TrainingMin - tolerance * span, hi = _info.TrainingMax + tolerance * span;
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        var col = data.Schema[FeatureColumnName];
+        using var cursor = data.GetRowCursor([col]);
+        var get = cursor.GetGetter<VBuffer<float>>(col);
+        VBuffer<float> v = default;
+        while (cursor.MoveNext())
+        {
+            get(ref v);
+            foreach (var x in v.DenseValues())
+            {
+                min = Math.Min(min, x);
+                max = Math.Max(max, x);
+            }
+        }
+        if (min < lo || max > hi)
+            throw new InvalidOperationException(
+                $"Feature column '{FeatureColumnName}': expected values in the training range [{_info.TrainingMin:G4}, {_info.TrainingMax:G4}] " +
+                $"(widened by {tolerance:G3} × the span), found [{min:G4}, {max:G4}]. The data seems normalised differently from the training data, so the " +
+                "certified radius (in feature units) would not apply; apply the same normalisation as in training.");
+    }
+
+    internal override void Forward(float[] features, int count, float[] probabilities)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        int n = FeatureCount;
+        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
+        var p = nn.functional.softmax(Net.Forward(x), 1);
+        p.data<float>().CopyTo(probabilities, 0, 0);
+    }
+
+    /// <summary>Logits for a block of feature rows (count × <see cref="AllauzenClassifierTransformerBase.FeatureCount"/>), row-major.</summary>
+    public float[] PredictLogits(ReadOnlySpan<float> features)
+    {
+        if (features.Length % FeatureCount != 0)
+            throw new ArgumentException($"The feature block has {features.Length} values, not a multiple of the feature count {FeatureCount}.", nameof(features));
+        int count = features.Length / FeatureCount;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var x = torch.tensor(features.ToArray(), [count, FeatureCount]);
+        return Net.Forward(x).contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>Radius = (ln p_top1 − ln p_top2)/(√2·L): the logit margin recovered from the scores (p_top2 floored at 1e-30, which only lowers the radius).</summary>
+    internal override void ComputeExtraColumns(ReadOnlySpan<float> scores, Span<float> values)
+    {
+        if (scores.Length < 2)
+        {
+            values[0] = 0;
+            return;
+        }
+        float p1 = float.NegativeInfinity, p2 = float.NegativeInfinity;
+        foreach (var p in scores)
+        {
+            if (p > p1)
+            {
+                p2 = p1;
+                p1 = p;
+            }
+            else if (p > p2)
+            {
+                p2 = p;
+            }
+        }
+        float margin = MathF.Log(MathF.Max(p1, 1e-30f)) - MathF.Log(MathF.Max(p2, 1e-30f));
+        values[0] = margin * (float)_radiusScale;
+    }
+
+    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    {
+        writer.WriteJson("info", _info);
+        writer.WriteString("features", FeatureColumnName);
+        writer.WriteInt64s("featureCount", [FeatureCount]);
+        writer.WriteString("score", ScoreColumnName);
+        writer.WriteString("predictedLabel", PredictedLabelColumnName);
+        writer.WriteString("classType", Classes.TypeName);
+        writer.WriteStrings("classes", Classes.Values);
+        Net.Save(writer);
+    }
+
+    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    internal static LipschitzClassifierTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        payload.RequireVersion(Version);
+        TorchRuntime.EnsureInitialized();
+        var info = payload.ReadJson<LipschitzModelInfo>("info");
+        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
+        var net = PlainNetwork.Load(payload);
+        return new LipschitzClassifierTransformer(env, net, info, payload.ReadString("features"), (int)payload.ReadInt64s("featureCount")[0],
+            classes, payload.ReadString("score"), payload.ReadString("predictedLabel"));
+    }
+
+    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    {
+        var g = graph;
+        string logits = Net.EmitOnnx(g, columns[FeatureColumnName]);
+        string probs = g.Node("Softmax", [logits], "probabilities", ("axis", 1L));
+        string argmax = g.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
+        string key = g.Node("Add", [argmax, g.Initializer("one", [1L], 1)], "key");
+        columns[ScoreColumnName] = probs;
+        columns[PredictedLabelColumnName] = g.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
+        if (NumberOfClasses < 2)
+        {
+            columns[CertifiedRadiusColumnName] = g.Node("Mul", [g.Node("ReduceMax", [probs], "p_max", ("axes", new[] { 1L }), ("keepdims", 1L)),
+                g.Initializer("zero", [0f], 1)], "certified_radius");
+            return;
+        }
+        var top = g.Node("TopK", [probs, g.Initializer("two", [2L], 1)], ["top_values", "top_indices"], ("axis", 1L));
+        string logp = g.Node("Log", [g.Node("Max", [top[0], g.Initializer("floor", [1e-30f], 1)], "top_floored")], "top_log");
+        string a = g.Node("Slice", [logp, g.Initializer("s0", [0L], 1), g.Initializer("e1", [1L], 1), g.Initializer("ax1", [1L], 1)], "log_p1");
+        string b = g.Node("Slice", [logp, g.Initializer("s1", [1L], 1), g.Initializer("e2", [2L], 1), g.Initializer("ax1b", [1L], 1)], "log_p2");
+        string margin = g.Node("Sub", [a, b], "margin");
+        columns[CertifiedRadiusColumnName] = g.Node("Mul", [margin, g.Initializer("radius_scale", [(float)_radiusScale], 1)], "certified_radius");
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _net?.Dispose();
+            _net = null;
+        }
+        base.Dispose(disposing);
+    }
+}
