@@ -23,6 +23,9 @@ internal static class AllauzenLoaders
     private static readonly Loader[] BuiltIn =
     [
         new(Mlp.MlpTransformer.Signature, "Mlp", typeof(Mlp.MlpTransformer), Mlp.MlpTransformer.Load),
+        new(Smoothing.RandomizedSmoothingTransformer.LoaderSignature, "RandomizedSmoothing", typeof(Smoothing.RandomizedSmoothingTransformer), Smoothing.RandomizedSmoothingTransformer.Load),
+        new(Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler", typeof(Smoothing.SmoothingSamplerTransformer), Smoothing.SmoothingSamplerTransformer.Load),
+        new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>
