@@ -32,7 +32,7 @@ public enum SmoothingMethod
     BridgingCpm = 3,
 }
 
-/// <summary>Progress of a certification pass.</summary>
+/// <summary>Progress of certification, cumulative over the transformer's passes.</summary>
 /// <param name="Rows">Rows certified so far.</param>
 /// <param name="Samples">Noisy forward passes so far.</param>
 /// <param name="Elapsed">Time spent sampling.</param>

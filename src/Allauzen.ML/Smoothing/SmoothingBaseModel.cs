@@ -36,7 +36,7 @@ internal abstract class SmoothingBaseModel : IDisposable
     {
         if (options.BaseModelOnnxPath is { } path)
             return new OnnxBaseModel(File.ReadAllBytes(path), path, options.OnnxInputName, options.OnnxOutputName, options.BaseModelOutputsProbabilities, featureCount);
-        return new TorchBaseModel(FindLogitsModel(options.BaseModel!), featureCount);
+        return new TorchBaseModel(FindLogitsModel(options.BaseModel!), featureCount, options.FeatureColumnName);
     }
 
     public static SmoothingBaseModel Load(IHostEnvironment env, ModelPayloadReader payload)
@@ -53,7 +53,7 @@ internal abstract class SmoothingBaseModel : IDisposable
         var inner = payload.ReadBytes("base.payload");
         var loader = AllauzenLoaders.Get(signature, payload.ReadString("base.component"), payload.Source);
         var model = loader.Load(env, new ModelPayloadReader(inner, $"{payload.Source} (base model)"));
-        return new TorchBaseModel(FindLogitsModel(model), d);
+        return new TorchBaseModel(FindLogitsModel(model), d, "Features");
     }
 
     /// <summary>The one <see cref="ILogitsModel"/> in <paramref name="model"/> (itself or inside a chain).</summary>
@@ -82,13 +82,13 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
 {
     private readonly ILogitsModel _model;
 
-    public TorchBaseModel(ILogitsModel model, int featureCount)
+    public TorchBaseModel(ILogitsModel model, int featureCount, string featureColumn)
     {
         TorchRuntime.EnsureInitialized();
         _model = model;
         if (model.FeatureCount != featureCount)
             throw new ArgumentOutOfRangeException("inputSchema",
-                $"Schema mismatch for feature column: the base model expects Vector<Single, {model.FeatureCount}>, the data has Vector<Single, {featureCount}>.");
+                $"Schema mismatch for feature column '{featureColumn}': the base model expects Vector<Single, {model.FeatureCount}>, the data has Vector<Single, {featureCount}>.");
     }
 
     public override int FeatureCount => _model.FeatureCount;
