@@ -1,6 +1,7 @@
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
+using Allauzen.ML.Samples.Smoothing;
 
 // dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]
 var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.OrdinalIgnoreCase)
@@ -8,6 +9,7 @@ var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.Ordin
     ["mlp"] = MlpSample.Run,
     ["mlp-consume"] = MlpSample.ConsumeInFreshProcess,
     ["lipschitz"] = LipschitzSample.Run,
+    ["smoothing"] = SmoothingSample.Run,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
@@ -15,6 +17,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args
     Console.WriteLine("Allauzen.ML samples");
     Console.WriteLine("usage: dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [--data digits|fashion-mnist] [--epochs N] [--metrics-out FILE] [--output DIR]");
     Console.WriteLine("samples: mlp, lipschitz");
+    Console.WriteLine("samples: mlp, smoothing");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 

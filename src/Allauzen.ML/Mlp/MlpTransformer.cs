@@ -12,7 +12,7 @@ namespace Allauzen.ML.Mlp;
 /// scoring rows in batches; it saves with <c>ml.Model.Save</c> (after <c>ml.UseAllauzen()</c>) and
 /// exports to ONNX with <c>ml.Model.ExportToOnnx</c>.
 /// </summary>
-public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
+public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
 {
     internal const string Signature = "ALZ-MLP_";
     private const int Version = 1;
@@ -79,6 +79,12 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
         var p = nn.functional.softmax(net.forward(x), 1).cpu();
         p.data<float>().CopyTo(probabilities, 0, 0);
     }
+
+    LabelNames ILogitsModel.Classes => Classes;
+
+    torch.Device ILogitsModel.Device => Net.LinearLayers().First().Layer.weight!.device;
+
+    Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.forward(features);
 
     void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
     {

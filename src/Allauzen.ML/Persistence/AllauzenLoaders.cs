@@ -24,6 +24,9 @@ internal static class AllauzenLoaders
     [
         new(Mlp.MlpTransformer.Signature, "Mlp", typeof(Mlp.MlpTransformer), Mlp.MlpTransformer.Load),
         new(Lipschitz.LipschitzClassifierTransformer.Signature, "LipschitzClassifier", typeof(Lipschitz.LipschitzClassifierTransformer), Lipschitz.LipschitzClassifierTransformer.Load),
+        new(Smoothing.RandomizedSmoothingTransformer.LoaderSignature, "RandomizedSmoothing", typeof(Smoothing.RandomizedSmoothingTransformer), Smoothing.RandomizedSmoothingTransformer.Load),
+        new(Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler", typeof(Smoothing.SmoothingSamplerTransformer), Smoothing.SmoothingSamplerTransformer.Load),
+        new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>

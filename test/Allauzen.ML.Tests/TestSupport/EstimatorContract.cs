@@ -115,6 +115,18 @@ public static class EstimatorContract
             uint v = 0;
             return () => { g(ref v); return [v]; };
         }
+        if (col.Type.RawType == typeof(double))
+        {
+            var gd = row.GetGetter<double>(col);
+            double d = 0;
+            return () => { gd(ref d); return [d]; };
+        }
+        if (col.Type.RawType == typeof(bool))
+        {
+            var gb = row.GetGetter<bool>(col);
+            bool b = false;
+            return () => { gb(ref b); return [b ? 1 : 0]; };
+        }
         var gf = row.GetGetter<float>(col);
         float f = 0;
         return () => { gf(ref f); return [f]; };

@@ -102,6 +102,16 @@ public static class TestData
                 result.Add([v]);
             }
         }
+        else if (col.Type.RawType == typeof(double))
+        {
+            var g = cursor.GetGetter<double>(col);
+            double v = 0;
+            while (cursor.MoveNext())
+            {
+                g(ref v);
+                result.Add([v]);
+            }
+        }
         else if (col.Type.RawType == typeof(bool))
         {
             var g = cursor.GetGetter<bool>(col);

@@ -1,0 +1,25 @@
+using TorchSharp;
+
+namespace Allauzen.ML.Core;
+
+/// <summary>
+/// Implemented by Allauzen network classifiers that can return raw logits for a batch of feature rows on
+/// their device (used by components that wrap a classifier, e.g. the randomized-smoothing certifier).
+/// </summary>
+internal interface ILogitsModel
+{
+    /// <summary>Length of the feature vector.</summary>
+    int FeatureCount { get; }
+
+    /// <summary>Number of classes.</summary>
+    int NumberOfClasses { get; }
+
+    /// <summary>Class names in key order.</summary>
+    LabelNames Classes { get; }
+
+    /// <summary>The device the network's parameters live on.</summary>
+    torch.Device Device { get; }
+
+    /// <summary>Logits [N, K] for features [N, d] already on <see cref="Device"/>; callers hold no_grad.</summary>
+    torch.Tensor ForwardLogits(torch.Tensor features);
+}

@@ -1,0 +1,176 @@
+using Microsoft.ML;
+
+namespace Allauzen.ML.Smoothing;
+
+/// <summary>The certification procedure, each named after its paper with its α convention.</summary>
+public enum SmoothingMethod
+{
+    /// <summary>
+    /// Cohen, Rosenfeld and Kolter (2019) CERTIFY: class from the n0 selection votes, one-sided
+    /// Clopper–Pearson lower bound at α on the n independent estimation votes, R = σΦ⁻¹(p̲A), abstain iff p̲A &lt; ½.
+    /// </summary>
+    Cohen = 0,
+
+    /// <summary>
+    /// LVM-RS (Delattre et al., ICLR 2024) as the reference code computes it: votes and 204 simplex maps
+    /// (softmax/sparsemax of t·logits), every bound at α/K, the best radius over all candidates. Not a valid
+    /// level-α certificate (union over 2K bounds and a maximum over the candidates); kept for parity.
+    /// </summary>
+    LvmAsPublished = 1,
+
+    /// <summary>
+    /// LVM-RS with the corrected α: a fixed candidate set (votes + <see cref="RandomizedSmoothingOptions.LvmMaps"/>),
+    /// every bound at α/(2·K·M), so the certificate holds with probability ≥ 1 − α.
+    /// </summary>
+    LvmSound = 2,
+
+    /// <summary>
+    /// "Bridging the Theoretical Gap in Randomized Smoothing" (Delattre et al., AISTATS 2025) CPM: class buckets
+    /// from the selection votes, Clopper–Pearson bounds at α/#buckets (R_multi) or α (R_mono) on the estimation
+    /// votes. See <see cref="RandomizedSmoothingOptions.CpmRadius"/>.
+    /// </summary>
+    BridgingCpm = 3,
+}
+
+/// <summary>Progress of certification, cumulative over the transformer's passes.</summary>
+/// <param name="Rows">Rows certified so far.</param>
+/// <param name="Samples">Noisy forward passes so far.</param>
+/// <param name="Elapsed">Time spent sampling.</param>
+public sealed record SmoothingProgress(long Rows, long Samples, TimeSpan Elapsed);
+
+/// <summary>
+/// Options of <c>ml.Transforms.CertifyRandomizedSmoothing</c> (and of the sampling stage
+/// <c>ml.Transforms.SampleRandomizedSmoothing</c>). Defaults follow Cohen et al.'s reference settings
+/// (σ = 0.25, n0 = 100, n = 100 000, α = 0.001).
+/// </summary>
+/// <remarks>
+/// The certificate holds in the space where the noise is added: the feature column as it enters the base
+/// model, in its units. Fold normalisation into the model (or feed already-normalised features) so that σ
+/// and the radius mean what you expect.
+/// </remarks>
+public sealed class RandomizedSmoothingOptions
+{
+    /// <summary>
+    /// Path of an ONNX classifier: its first input (or <see cref="OnnxInputName"/>) takes the float feature
+    /// vector [N, d], its first output (or <see cref="OnnxOutputName"/>) gives one score per class [N, K].
+    /// Exactly one of this and <see cref="BaseModel"/> must be set. The file's bytes are embedded on save.
+    /// </summary>
+    public string? BaseModelOnnxPath { get; set; }
+
+    /// <summary>
+    /// An Allauzen network classifier (e.g. the <c>MlpTransformer</c> from
+    /// <c>ml.MulticlassClassification.Trainers.Mlp</c>, or a chain that contains exactly one), run with
+    /// TorchSharp. Its feature column is read from <see cref="FeatureColumnName"/>.
+    /// </summary>
+    public ITransformer? BaseModel { get; set; }
+
+    /// <summary>Name of the ONNX input to feed (default: the model's first input).</summary>
+    public string? OnnxInputName { get; set; }
+
+    /// <summary>Name of the ONNX output holding the class scores (default: the model's first output).</summary>
+    public string? OnnxOutputName { get; set; }
+
+    /// <summary>
+    /// True when the ONNX output holds probabilities rather than logits (default false). Votes only use the
+    /// argmax; LVM maps are then applied to log-probabilities (logits up to a shift, which the maps ignore).
+    /// </summary>
+    public bool BaseModelOutputsProbabilities { get; set; }
+
+    /// <summary>Feature vector column (Vector&lt;Single, d&gt;). Default "Features".</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>Standard deviation σ of the isotropic Gaussian noise, in feature units. Default 0.25.</summary>
+    public double Sigma { get; set; } = 0.25;
+
+    /// <summary>n0: noisy samples that select the class (Cohen, CPM). Default 100. LVM does not use them.</summary>
+    public int SelectionSamples { get; set; } = 100;
+
+    /// <summary>n: independent noisy samples that estimate the bounds. Default 100 000.</summary>
+    public int EstimationSamples { get; set; } = 100_000;
+
+    /// <summary>Failure probability α of the certificate, in (0, 1). Default 0.001.</summary>
+    public double Alpha { get; set; } = 0.001;
+
+    /// <summary>The certification procedure. Default <see cref="SmoothingMethod.Cohen"/>.</summary>
+    public SmoothingMethod Method { get; set; } = SmoothingMethod.Cohen;
+
+    /// <summary>
+    /// Seed of the noise. Each row's noise is seeded from (Seed, row id), so results do not depend on batch
+    /// size, batch order or which rows are scored together. Default 0.
+    /// </summary>
+    public int Seed { get; set; }
+
+    /// <summary>Noisy samples per forward pass (memory is O(BatchSize × d) whatever n is). Default 1000.</summary>
+    public int BatchSize { get; set; } = 1000;
+
+    /// <summary>R_multi (default) or R_mono for <see cref="SmoothingMethod.BridgingCpm"/>.</summary>
+    public CpmRadius CpmRadius { get; set; } = CpmRadius.Multi;
+
+    /// <summary>
+    /// The simplex maps of the LVM methods. Default null: <see cref="SimplexMap.PublishedGrid"/> (204 maps) for
+    /// <see cref="SmoothingMethod.LvmAsPublished"/>, <see cref="SimplexMap.SoundDefault"/> (12 maps) for
+    /// <see cref="SmoothingMethod.LvmSound"/>. Choose them beforehand (e.g. on held-out data), never on the
+    /// rows being certified.
+    /// </summary>
+    public IReadOnlyList<SimplexMap>? LvmMaps { get; set; }
+
+    /// <summary>TorchSharp device for Allauzen base models: "auto", "cpu", "cuda", "cuda:N". Default "cpu".</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Receives progress after every forward pass batch (optional).</summary>
+    public IProgress<SmoothingProgress>? Progress { get; set; }
+
+    /// <summary>Cancels a running certification (checked between forward passes).</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>The maps the sampler collects for the configured method.</summary>
+    internal IReadOnlyList<SimplexMap> EffectiveMaps => Method switch
+    {
+        SmoothingMethod.LvmAsPublished => LvmMaps ?? SimplexMap.PublishedGrid,
+        SmoothingMethod.LvmSound => LvmMaps ?? SimplexMap.SoundDefault,
+        _ => [],
+    };
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid option.</summary>
+    internal void Validate()
+    {
+        if ((BaseModelOnnxPath is null) == (BaseModel is null))
+            throw new ArgumentOutOfRangeException(nameof(BaseModelOnnxPath), BaseModelOnnxPath,
+                "Set exactly one of BaseModelOnnxPath (an ONNX classifier file) and BaseModel (an Allauzen network classifier).");
+        if (BaseModelOnnxPath is not null && !File.Exists(BaseModelOnnxPath))
+            throw new FileNotFoundException($"BaseModelOnnxPath: the ONNX file '{BaseModelOnnxPath}' does not exist.", BaseModelOnnxPath);
+        ArgumentException.ThrowIfNullOrEmpty(FeatureColumnName, nameof(FeatureColumnName));
+        if (!(Sigma > 0) || double.IsInfinity(Sigma))
+            throw new ArgumentOutOfRangeException(nameof(Sigma), Sigma, $"Sigma must be positive and finite (got {Sigma}).");
+        if (!(Alpha > 0 && Alpha < 1))
+            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must lie in (0, 1) (got {Alpha}).");
+        if (SelectionSamples < 1)
+            throw new ArgumentOutOfRangeException(nameof(SelectionSamples), SelectionSamples, $"SelectionSamples (n0) must be at least 1 (got {SelectionSamples}).");
+        if (EstimationSamples < 1)
+            throw new ArgumentOutOfRangeException(nameof(EstimationSamples), EstimationSamples, $"EstimationSamples (n) must be at least 1 (got {EstimationSamples}).");
+        if (IsLvm && EstimationSamples < 2)
+            throw new ArgumentOutOfRangeException(nameof(EstimationSamples), EstimationSamples, "The LVM methods need EstimationSamples (n) ≥ 2 for the empirical Bernstein bound.");
+        if (BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"BatchSize must be at least 1 (got {BatchSize}).");
+        if (!Enum.IsDefined(Method))
+            throw new ArgumentOutOfRangeException(nameof(Method), Method, $"Method {Method} is not a defined SmoothingMethod.");
+        if (!Enum.IsDefined(CpmRadius))
+            throw new ArgumentOutOfRangeException(nameof(CpmRadius), CpmRadius, $"CpmRadius {CpmRadius} is not a defined CpmRadius.");
+        if (LvmMaps is not null)
+        {
+            foreach (var m in LvmMaps)
+            {
+                if (!(m.T > 0) || double.IsInfinity(m.T) || !Enum.IsDefined(m.Kind))
+                    throw new ArgumentOutOfRangeException(nameof(LvmMaps), m, $"LvmMaps: {m} needs a defined kind and a finite t > 0.");
+            }
+        }
+    }
+
+    internal bool IsLvm => Method is SmoothingMethod.LvmAsPublished or SmoothingMethod.LvmSound;
+
+    /// <summary>
+    /// The n below which no row can ever be certified: all n votes for one class give p̲A = α^(1/n), which
+    /// must reach ½ (Cohen), i.e. n ≥ log(α)/log(½).
+    /// </summary>
+    internal static long MinimumUsefulSamples(double alpha) => (long)Math.Ceiling(Math.Log(alpha) / Math.Log(0.5) - 1e-12);
+}

@@ -1,0 +1,230 @@
+using Allauzen.ML.Core;
+using Allauzen.ML.Persistence;
+using Allauzen.ML.Torch;
+using Microsoft.ML;
+using Microsoft.ML.OnnxRuntime;
+using TensorElementDataType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Smoothing;
+
+/// <summary>
+/// The base classifier f of randomized smoothing: logits for a batch of noisy inputs. Two kinds: an ONNX
+/// classifier run by ONNX Runtime (its bytes are kept for persistence) and an Allauzen network run by
+/// TorchSharp.
+/// </summary>
+internal abstract class SmoothingBaseModel : IDisposable
+{
+    public abstract int FeatureCount { get; }
+
+    public abstract int ClassCount { get; }
+
+    public abstract LabelNames Classes { get; }
+
+    /// <summary>Device on which the noise is drawn and the inputs are built.</summary>
+    public abstract Device Device { get; }
+
+    /// <summary>Computes logits of <paramref name="x"/> [count, d] (on <see cref="Device"/>) into <paramref name="logits"/> (count × K).</summary>
+    public abstract void Logits(Tensor x, int count, float[] logits);
+
+    public abstract void Save(ModelPayloadWriter writer);
+
+    public abstract void Dispose();
+
+    public static SmoothingBaseModel Create(IHostEnvironment env, RandomizedSmoothingOptions options, int featureCount)
+    {
+        if (options.BaseModelOnnxPath is { } path)
+            return new OnnxBaseModel(File.ReadAllBytes(path), path, options.OnnxInputName, options.OnnxOutputName, options.BaseModelOutputsProbabilities, featureCount);
+        return new TorchBaseModel(FindLogitsModel(options.BaseModel!), featureCount, options.FeatureColumnName);
+    }
+
+    public static SmoothingBaseModel Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        string kind = payload.ReadString("base.kind");
+        int d = (int)payload.ReadInt64s("base.features")[0];
+        if (kind == "onnx")
+        {
+            var names = payload.ReadStrings("base.onnxNames");
+            return new OnnxBaseModel(payload.ReadBytes("base.onnx"), $"{payload.Source} (embedded ONNX)", names[0], names[1],
+                payload.ReadString("base.probabilities") == "true", d);
+        }
+        string signature = payload.ReadString("base.signature");
+        var inner = payload.ReadBytes("base.payload");
+        var loader = AllauzenLoaders.Get(signature, payload.ReadString("base.component"), payload.Source);
+        var model = loader.Load(env, new ModelPayloadReader(inner, $"{payload.Source} (base model)"));
+        return new TorchBaseModel(FindLogitsModel(model), d, "Features");
+    }
+
+    /// <summary>The one <see cref="ILogitsModel"/> in <paramref name="model"/> (itself or inside a chain).</summary>
+    internal static ILogitsModel FindLogitsModel(ITransformer model)
+    {
+        if (model is ILogitsModel lm)
+            return lm;
+        if (model is IEnumerable<ITransformer> chain)
+        {
+            var found = chain.SelectMany(Flatten).OfType<ILogitsModel>().ToArray();
+            if (found.Length == 1)
+                return found[0];
+            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.BaseModel), model.GetType().Name,
+                $"BaseModel: the chain holds {found.Length} Allauzen network classifiers; pass the classifier itself (e.g. the MlpTransformer).");
+        }
+        throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.BaseModel), model.GetType().Name,
+            $"BaseModel: {model.GetType().Name} is not an Allauzen network classifier (such as MlpTransformer); export it to ONNX and use BaseModelOnnxPath.");
+    }
+
+    private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
+        t is IEnumerable<ITransformer> c ? c.SelectMany(Flatten) : [t];
+}
+
+/// <summary>An Allauzen TorchSharp classifier.</summary>
+internal sealed class TorchBaseModel : SmoothingBaseModel
+{
+    private readonly ILogitsModel _model;
+
+    public TorchBaseModel(ILogitsModel model, int featureCount, string featureColumn)
+    {
+        TorchRuntime.EnsureInitialized();
+        _model = model;
+        if (model.FeatureCount != featureCount)
+            throw new ArgumentOutOfRangeException("inputSchema",
+                $"Schema mismatch for feature column '{featureColumn}': the base model expects Vector<Single, {model.FeatureCount}>, the data has Vector<Single, {featureCount}>.");
+    }
+
+    public override int FeatureCount => _model.FeatureCount;
+
+    public override int ClassCount => _model.NumberOfClasses;
+
+    public override LabelNames Classes => _model.Classes;
+
+    public override Device Device => _model.Device;
+
+    public ILogitsModel Model => _model;
+
+    public override void Logits(Tensor x, int count, float[] logits)
+    {
+        using var z = _model.ForwardLogits(x).to(torch.float32).cpu();
+        z.data<float>().CopyTo(logits, 0, 0);
+    }
+
+    public override void Save(ModelPayloadWriter writer)
+    {
+        var inner = (IAllauzenTransformer)_model;
+        writer.WriteString("base.kind", "allauzen");
+        writer.WriteInt64s("base.features", [FeatureCount]);
+        writer.WriteString("base.signature", inner.LoaderSignature);
+        writer.WriteString("base.component", inner.ComponentName);
+        writer.WriteBytes("base.payload", ModelPayloadWriter.Serialize(inner));
+    }
+
+    public override void Dispose()
+    {
+    }
+}
+
+/// <summary>An ONNX classifier run by ONNX Runtime; inputs are copied from the noise tensor.</summary>
+internal sealed class OnnxBaseModel : SmoothingBaseModel
+{
+    private readonly byte[] _bytes;
+    private readonly InferenceSession _session;
+    private readonly string _input;
+    private readonly string _output;
+    private readonly bool _probabilities;
+    private readonly int _features;
+    private readonly int _classes;
+    private float[] _buffer = [];
+
+    public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount)
+    {
+        _bytes = bytes;
+        _probabilities = probabilities;
+        _features = featureCount;
+        try
+        {
+            _session = new InferenceSession(bytes);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e);
+        }
+        _input = inputName ?? _session.InputMetadata.Keys.First();
+        _output = outputName ?? _session.OutputMetadata.Keys.First();
+        if (!_session.InputMetadata.TryGetValue(_input, out var inMeta))
+            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.OnnxInputName), _input,
+                $"ONNX model '{source}' has no input '{_input}'; inputs: {string.Join(", ", _session.InputMetadata.Keys)}.");
+        if (!_session.OutputMetadata.TryGetValue(_output, out var outMeta))
+            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.OnnxOutputName), _output,
+                $"ONNX model '{source}' has no output '{_output}'; outputs: {string.Join(", ", _session.OutputMetadata.Keys)}.");
+        var inDims = inMeta.Dimensions;
+        if (inMeta.ElementDataType != TensorElementDataType.Float || inDims.Length != 2 || inDims[0] > 0 || (inDims[1] > 0 && inDims[1] != featureCount))
+            throw new ArgumentOutOfRangeException("inputSchema",
+                $"ONNX input tensor '{_input}' of '{source}': expected float [N, {featureCount}] with a free batch dimension N (the feature column has {featureCount} values), got {inMeta.ElementDataType} {Shape(inDims)}.");
+        var outDims = outMeta.Dimensions;
+        if (outMeta.ElementDataType != TensorElementDataType.Float || outDims.Length != 2 || outDims[0] > 0 || outDims[1] == 1)
+            throw new ArgumentOutOfRangeException("inputSchema",
+                $"ONNX output tensor '{_output}' of '{source}': expected float [N, K] (one score per class, K ≥ 2), got {outMeta.ElementDataType} {Shape(outDims)}.");
+        _classes = outDims[1] > 0 ? outDims[1] : ProbeClasses();
+        if (_classes < 2)
+            throw new ArgumentOutOfRangeException("inputSchema", $"ONNX output tensor '{_output}' of '{source}': expected [N, K] with K ≥ 2, got K = {_classes}.");
+        Classes = LabelNames.Default(_classes);
+        TorchRuntime.EnsureInitialized();
+    }
+
+    public override int FeatureCount => _features;
+
+    public override int ClassCount => _classes;
+
+    public override LabelNames Classes { get; }
+
+    public override Device Device => torch.CPU;
+
+    public override void Logits(Tensor x, int count, float[] logits)
+    {
+        int n = count * _features;
+        if (_buffer.Length < n)
+            _buffer = new float[n];
+        x.data<float>().CopyTo(_buffer, 0, 0);
+        Run(_buffer, count, logits);
+    }
+
+    private void Run(float[] input, int count, float[] logits)
+    {
+        var data = new Memory<float>(input, 0, count * _features);
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [count, _features]);
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [_input], [value], [_output]);
+        var span = results[0].GetTensorDataAsSpan<float>();
+        if (span.Length != count * _classes)
+            throw new InvalidOperationException($"ONNX output tensor '{_output}' returned {span.Length} values for {count} rows; expected [{count}, {_classes}].");
+        span.CopyTo(logits);
+        if (_probabilities)
+        {
+            for (int i = 0; i < count * _classes; i++)
+                logits[i] = MathF.Log(Math.Max(logits[i], 1e-30f));
+        }
+    }
+
+    private int ProbeClasses()
+    {
+        var zeros = new float[_features];
+        var data = new Memory<float>(zeros);
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [1, _features]);
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [_input], [value], [_output]);
+        var shape = results[0].GetTensorTypeAndShape().Shape;
+        return shape.Length == 2 ? (int)shape[1] : -1;
+    }
+
+    private static string Shape(int[] dims) => "[" + string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "N")) + "]";
+
+    public override void Save(ModelPayloadWriter writer)
+    {
+        writer.WriteString("base.kind", "onnx");
+        writer.WriteInt64s("base.features", [_features]);
+        writer.WriteStrings("base.onnxNames", [_input, _output]);
+        writer.WriteString("base.probabilities", _probabilities ? "true" : "false");
+        writer.WriteBytes("base.onnx", _bytes);
+    }
+
+    public override void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using Allauzen.ML.Torch;
+using Microsoft.ML.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Smoothing;
+
+/// <summary>The sufficient statistics of one row: vote counts of both samples and the simplex-map moments.</summary>
+internal sealed class RowStatistics(int classes, int maps)
+{
+    public ulong Seed;
+    public readonly long[] Selection = new long[classes];
+    public readonly long[] Estimation = new long[classes];
+    public readonly double[] MapMean = new double[maps * classes];
+    public readonly double[] MapM2 = new double[maps * classes];
+    public long MapCount;
+
+    public void Reset(ulong seed)
+    {
+        Seed = seed;
+        Array.Clear(Selection);
+        Array.Clear(Estimation);
+        Array.Clear(MapMean);
+        Array.Clear(MapM2);
+        MapCount = 0;
+    }
+
+    public SimplexMapStatistics[] MapStatistics(IReadOnlyList<SimplexMap> maps)
+    {
+        int k = Selection.Length;
+        var result = new SimplexMapStatistics[maps.Count];
+        for (int m = 0; m < maps.Count; m++)
+        {
+            var sums = new double[k];
+            var squares = new double[k];
+            for (int c = 0; c < k; c++)
+            {
+                sums[c] = MapMean[m * k + c] * MapCount;
+                squares[c] = MapM2[m * k + c];
+            }
+            result[m] = new SimplexMapStatistics(maps[m], MapCount, sums, squares);
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// SAMPLE of Cohen et al., batched: for each row, n0 selection and n estimation noisy copies x + σ·ε are
+/// pushed through the base model in forward passes of at most BatchSize samples (chunks of several rows are
+/// packed together when n is small), votes are counted in int64 and simplex-map moments are merged with
+/// Welford's update in float64. Memory is O(BatchSize·(d + K)) whatever n is.
+/// </summary>
+/// <remarks>
+/// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row id), and each
+/// chunk of BatchSize samples of each phase (0 = selection, 1 = estimation) gets its own generator seeded
+/// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent.
+/// </remarks>
+internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, int selectionSamples, int estimationSamples,
+    int batchSize, IReadOnlyList<SimplexMap> maps)
+{
+    private long _rowsDone;
+    private long _samplesDone;
+    private readonly Stopwatch _clock = new();
+
+    public SmoothingBaseModel Model => model;
+
+    public IReadOnlyList<SimplexMap> Maps => maps;
+
+    /// <summary>The seed of a row, from the options' seed and the row id.</summary>
+    public static ulong RowSeed(int seed, DataViewRowId id) =>
+        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(id.Low) ^ (SplitMix(id.High) * 31));
+
+    private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix(rowSeed ^ SplitMix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
+
+    internal static ulong SplitMix(ulong z)
+    {
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
+
+    /// <summary>Samples <paramref name="rows"/> rows of <paramref name="features"/> (rows × d) into <paramref name="stats"/>.</summary>
+    public void Sample(float[] features, int rows, RowStatistics[] stats, IProgress<SmoothingProgress>? progress, CancellationToken token)
+    {
+        TorchRuntime.EnsureInitialized();
+        int d = model.FeatureCount, k = model.ClassCount;
+        var device = model.Device;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var inputs = torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device);
+        int capacity = batchSize;
+        var buffer = torch.empty([capacity, d], torch.float32, device);
+        var logits = new float[capacity * k];
+        var pending = new List<Piece>();
+        int pendingCount = 0;
+        var z = new double[k];
+        var h = new double[k];
+        var order = new int[k];
+        _clock.Start();
+
+        void Flush()
+        {
+            if (pendingCount == 0)
+                return;
+            token.ThrowIfCancellationRequested();
+            using var inner = torch.NewDisposeScope();
+            int offset = 0;
+            foreach (var p in pending)
+            {
+                using var gen = new torch.Generator(ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk), device);
+                var slice = buffer.narrow(0, offset, p.Length);
+                slice.normal_(0.0, sigma, gen);
+                slice.add_(inputs.narrow(0, p.Row, 1));
+                offset += p.Length;
+            }
+            model.Logits(buffer.narrow(0, 0, pendingCount), pendingCount, logits);
+            offset = 0;
+            foreach (var p in pending)
+            {
+                var s = stats[p.Row];
+                var counts = p.Phase == 0 ? s.Selection : s.Estimation;
+                for (int i = 0; i < p.Length; i++)
+                {
+                    int row = (offset + i) * k;
+                    int best = 0;
+                    for (int c = 1; c < k; c++)
+                    {
+                        if (logits[row + c] > logits[row + best])
+                            best = c;
+                    }
+                    counts[best]++;
+                    if (p.Phase == 1 && maps.Count > 0)
+                        AccumulateMaps(s, logits.AsSpan(row, k), z, h, order);
+                }
+                offset += p.Length;
+            }
+            _samplesDone += pendingCount;
+            pending.Clear();
+            pendingCount = 0;
+            progress?.Report(new SmoothingProgress(_rowsDone, _samplesDone, _clock.Elapsed));
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            for (int phase = 0; phase < 2; phase++)
+            {
+                long total = phase == 0 ? selectionSamples : estimationSamples;
+                for (long chunk = 0; chunk * capacity < total; chunk++)
+                {
+                    int len = (int)Math.Min(capacity, total - chunk * capacity);
+                    if (pendingCount + len > capacity)
+                        Flush();
+                    pending.Add(new Piece(r, phase, chunk, len));
+                    pendingCount += len;
+                }
+            }
+            _rowsDone++;
+        }
+        Flush();
+        _clock.Stop();
+    }
+
+    private void AccumulateMaps(RowStatistics s, ReadOnlySpan<float> logits, double[] z, double[] h, int[] order)
+    {
+        int k = z.Length;
+        for (int c = 0; c < k; c++)
+            z[c] = logits[c];
+        SimplexMaps.SortDescending(z, order);
+        long n = ++s.MapCount;
+        double inv = 1.0 / n;
+        for (int m = 0; m < maps.Count; m++)
+        {
+            var map = maps[m];
+            if (map.Kind == SimplexMapKind.Softmax)
+                SimplexMaps.Softmax(z, map.T, h);
+            else
+                SimplexMaps.Sparsemax(z, map.T, order, h);
+            int baseIndex = m * k;
+            for (int c = 0; c < k; c++)
+            {
+                double delta = h[c] - s.MapMean[baseIndex + c];
+                s.MapMean[baseIndex + c] += delta * inv;
+                s.MapM2[baseIndex + c] += delta * (h[c] - s.MapMean[baseIndex + c]);
+            }
+        }
+    }
+}
