@@ -1,18 +1,21 @@
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Mlp;
+using Allauzen.ML.Samples.Speech;
 
 // dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]
 var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.OrdinalIgnoreCase)
 {
     ["mlp"] = MlpSample.Run,
     ["mlp-consume"] = MlpSample.ConsumeInFreshProcess,
+    ["speech"] = SpeechSample.Run,
+    ["speech-consume"] = SpeechSample.ConsumeInFreshProcess,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
 {
     Console.WriteLine("Allauzen.ML samples");
     Console.WriteLine("usage: dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [--data digits|fashion-mnist] [--epochs N] [--metrics-out FILE] [--output DIR]");
-    Console.WriteLine("samples: mlp");
+    Console.WriteLine("samples: mlp, speech");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 
