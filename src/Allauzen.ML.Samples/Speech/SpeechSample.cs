@@ -10,14 +10,14 @@ namespace Allauzen.ML.Samples.Speech;
 
 /// <summary>
 /// The `speech` sample: featurize a folder of WAVs with a speech SSL encoder (ONNX), train a classifier on the pooled
-/// features (language id on an espeak-ng corpus, or voice id on excerpts of the shipped utterance), evaluate, save,
-/// reload in a fresh process, and predict one file.
+/// features (voice or language id on an espeak-ng corpus, or voice id on excerpts of the shipped utterance), evaluate,
+/// compare with a log-mel baseline, save, reload in a fresh process, and predict one file.
 /// </summary>
 /// <remarks>
 /// Options: --data FOLDER (one sub-folder of WAVs per class; default: synthesised with espeak-ng when installed, else
 /// cut from the shipped utterance), --model FILE.onnx (default: the shipped random-init tiny wav2vec2, which tests the
 /// plumbing, not speech quality: export a LeBenchmark model as the README explains for real features),
-/// --metrics-out FILE, --output DIR.
+/// --task language|voice (espeak-ng corpus, default language) or shipped (no espeak-ng), --layer N|average|last, --pooling mean|meanstd|max, --metrics-out FILE, --output DIR.
 /// </remarks>
 public static class SpeechSample
 {
@@ -40,17 +40,18 @@ public static class SpeechSample
             corpus = SpeechCorpus.FromFolder(folder);
             dataset = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
         }
-        else if (SpeechCorpus.HasEspeak())
+        else if (args.Get("task") != "shipped" && SpeechCorpus.HasEspeak())
         {
-            string task = args.Get("task") ?? "voice";
+            string task = args.Get("task") ?? "language";
             if (task is not ("voice" or "language"))
-                throw new ArgumentException($"Unknown --task '{task}': use voice or language.") { Source = SampleArgs.UsageSource };
+                throw new ArgumentException($"Unknown --task '{task}': use language, voice or shipped.") { Source = SampleArgs.UsageSource };
             corpus = SpeechCorpus.Synthesize(Path.Combine(args.Output, $"speech-corpus-espeak-{task}"), task);
             dataset = $"espeak-{task}";
         }
         else
         {
-            Console.WriteLine("espeak-ng not found (apt-get install espeak-ng): using excerpts of the shipped utterance, two voices.");
+            if (args.Get("task") != "shipped")
+                Console.WriteLine("espeak-ng not found (apt-get install espeak-ng): using excerpts of the shipped utterance, two voices.");
             corpus = SpeechCorpus.FromShippedUtterance(ShippedUtterance, Path.Combine(args.Output, "speech-corpus-shipped"));
             dataset = "shipped-voices";
         }
@@ -89,6 +90,19 @@ public static class SpeechSample
             $"test: accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"featurization: {stats.Rows} recordings, {stats.AudioSeconds:F1} s of audio in {stats.Elapsed.TotalSeconds:F2} s = {stats.RealTimeFactor:F1}x real time (rtf = audio s / wall s)"));
+
+        // Baseline: the same pipeline on log-mel filter banks (an ONNX front end built in code, no download)
+        var logMelOptions = SpeechModel.FeaturizerOptions(onnx);
+        logMelOptions.ModelPath = null;
+        logMelOptions.ModelBytes = SpeechEncoders.LogMelSpectrogram();
+        logMelOptions.Layers = SslLayers.Last;
+        var (baseline, baselineFeaturizer) = SpeechModel.Train(ml, train, logMelOptions);
+        var baselineMetrics = ml.MulticlassClassification.Evaluate(baseline.Transform(test));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"baseline log-mel (80 bands, mean+std): test accuracy {baselineMetrics.MicroAccuracy:P2}, {baselineFeaturizer.Statistics.RealTimeFactor:F0}x real time"));
+        if (args.Get("model") is null)
+            Console.WriteLine("note: the shipped wav2vec2 is a random-init 0.47M-parameter model (it tests the plumbing): expect chance-level SSL accuracy; pass --model with a LeBenchmark export for real features.");
+        baselineFeaturizer.Dispose();
 
         // Save (ONNX model embedded), reload in a fresh process, compare the scores bit for bit
         string modelPath = Path.Combine(args.Output, "speech-model.zip");
@@ -132,6 +146,7 @@ public static class SpeechSample
             ["train_seconds"] = trainSeconds,
             ["audio_seconds"] = stats.AudioSeconds,
             ["rtf"] = stats.RealTimeFactor,
+            ["accuracy_logmel_baseline"] = baselineMetrics.MicroAccuracy,
             ["onnx_export"] = onnxExport,
             ["reload_identical"] = reloadIdentical,
         });
