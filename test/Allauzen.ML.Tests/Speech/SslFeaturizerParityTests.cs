@@ -226,4 +226,24 @@ public sealed class SslFeaturizerParityTests
             StringAssert.Contains(Assert.Throws<ArgumentOutOfRangeException>(() => SpeechFixtures.Run(ml, o, SpeechFixtures.Samples(ml, (x, 16000)))).Message, "wave");
         }
     }
+    private sealed class InputValuesRow
+    {
+        [VectorType]
+        public float[] input_values { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void SameFramesAsMlNetApplyOnnxModel()
+    {
+        // Cross-check with ML.NET's own OnnxTransformer on the same normalised samples (batch of 1, flat output).
+        var ml = new MLContext(seed: 1);
+        var x = SpeechFixtures.Utterance();
+        var ours = SpeechFixtures.Run(ml, SpeechFixtures.Options(SpeechFixtures.Tiny, SslPooling.None), SpeechFixtures.Samples(ml, (x, 16000))).Single();
+        AudioFrontEnd.Normalize(x);
+        var rows = ml.Data.LoadFromEnumerable(new[] { new InputValuesRow { input_values = x } });
+        var apply = ml.Transforms.ApplyOnnxModel(["last_hidden_state"], ["input_values"], SpeechFixtures.Tiny).Fit(rows);
+        var theirs = apply.Transform(rows).GetColumn<float[]>("last_hidden_state").Single();
+        apply.Dispose();
+        Assert.AreEqual(0.0, SpeechFixtures.MaxAbsDiff(theirs, ours));
+    }
 }
