@@ -153,6 +153,19 @@ internal sealed class SslEncoder : IDisposable
     public static SslEncoder Create(byte[]? bytes, string? path, SslFeaturizerOptionsSnapshot o, Action<string> warn)
     {
         InferenceSession Open(SessionOptions so) => bytes is not null ? new InferenceSession(bytes, so) : new InferenceSession(path!, so);
+        InferenceSession OpenCpu()
+        {
+            using var cpuOptions = SessionOptions(o);
+            try
+            {
+                return Open(cpuOptions);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new InvalidDataException($"SslFeaturizer: ONNX Runtime cannot load the model {(path is null ? "bytes" : $"'{path}'")} ({e.Message}).", e);
+            }
+        }
+
         InferenceSession session;
         string provider = "CPU";
         if (o.GpuDeviceId is int gpu)
@@ -171,21 +184,12 @@ internal sealed class SslEncoder : IDisposable
                         $"SslFeaturizer: GpuDeviceId = {gpu} but ONNX Runtime could not use CUDA ({e.Message}). Reference the GPU build of " +
                         "ONNX Runtime (Microsoft.ML.OnnxRuntime.Gpu) with CUDA 12 and cuDNN 9 installed, or set FallbackToCpu = true.", e);
                 warn($"SslFeaturizer: CUDA device {gpu} is not usable ({e.Message}); running on the CPU (FallbackToCpu).");
-                using var cpuOptions = SessionOptions(o);
-                session = Open(cpuOptions);
+                session = OpenCpu();
             }
         }
         else
         {
-            using var cpuOptions = SessionOptions(o);
-            try
-            {
-                session = Open(cpuOptions);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new InvalidDataException($"SslFeaturizer: ONNX Runtime cannot load the model {(path is null ? "bytes" : $"'{path}'")} ({e.Message}).", e);
-            }
+            session = OpenCpu();
         }
         try
         {

@@ -48,30 +48,38 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
                 "Restore the original file, or re-create the featurizer and save it again.");
         ScoringBatchSize = options.ScoringBatchSize;
         _encoder = SslEncoder.Create(modelBytes, modelBytes is null ? _modelPath : null, options, Warn);
-        var meta = _encoder.Metadata;
-        ModelSampleRate = options.ModelSampleRate ?? MetaInt(meta, "sampling_rate") ?? 16000;
-        Normalize = options.Normalize ?? MetaBool(meta, "do_normalize") ?? false;
-        FrameStrideSamples = options.FrameStrideSamples ?? MetaInt(meta, "frame_stride_samples") ?? 320;
-        ReceptiveFieldSamples = options.ReceptiveFieldSamples ?? MetaInt(meta, "receptive_field_samples") ?? 400;
-        bool groupNorm = meta.TryGetValue("feat_extract_norm", out var norm) && norm.Trim().Equals("group", StringComparison.OrdinalIgnoreCase);
-        if (options.BatchUtterances == true && _encoder.LengthsName is null)
-            throw new ArgumentOutOfRangeException(nameof(SslFeaturizerOptions.BatchUtterances),
-                "SslFeaturizer (BatchUtterances): batching needs a model with a lengths input (int64 [batch], see LengthsTensorName); " +
-                "without it zero padding changes the features. Leave BatchUtterances null to batch only where it is exact.");
-        BatchesUtterances = options.BatchUtterances ?? (_encoder.LengthsName is not null && !groupNorm && _encoder.MaxBatch > 1);
-        _frontEnd = new AudioFrontEnd(ModelSampleRate, options.InputScale, Normalize, ReceptiveFieldSamples);
-        _chunkFrames = options.ChunkSeconds <= 0 ? 0 : Math.Max(1, (int)Math.Round(options.ChunkSeconds * ModelSampleRate / FrameStrideSamples));
-        _contextFrames = (int)Math.Round(options.ContextSeconds * ModelSampleRate / FrameStrideSamples);
-        OutputSize = options.Pooling == SslPooling.MeanStd ? 2 * _encoder.HiddenSize : _encoder.HiddenSize;
-        var added = new List<DataViewSchema.DetachedColumn>
+        try
         {
-            new(options.OutputColumnName, options.Pooling == SslPooling.None
-                ? new VectorDataViewType(NumberDataViewType.Single)
-                : new VectorDataViewType(NumberDataViewType.Single, OutputSize)),
-        };
-        if (options.Pooling == SslPooling.None)
-            added.Add(new(options.FrameCountColumnName, NumberDataViewType.Int32));
-        AddedColumnsList = added;
+            var meta = _encoder.Metadata;
+            ModelSampleRate = options.ModelSampleRate ?? MetaInt(meta, "sampling_rate") ?? 16000;
+            Normalize = options.Normalize ?? MetaBool(meta, "do_normalize") ?? false;
+            FrameStrideSamples = options.FrameStrideSamples ?? MetaInt(meta, "frame_stride_samples") ?? 320;
+            ReceptiveFieldSamples = options.ReceptiveFieldSamples ?? MetaInt(meta, "receptive_field_samples") ?? 400;
+            bool groupNorm = meta.TryGetValue("feat_extract_norm", out var norm) && norm.Trim().Equals("group", StringComparison.OrdinalIgnoreCase);
+            if (options.BatchUtterances == true && _encoder.LengthsName is null)
+                throw new ArgumentOutOfRangeException(nameof(SslFeaturizerOptions.BatchUtterances),
+                    "SslFeaturizer (BatchUtterances): batching needs a model with a lengths input (int64 [batch], see LengthsTensorName); " +
+                    "without it zero padding changes the features. Leave BatchUtterances null to batch only where it is exact.");
+            BatchesUtterances = options.BatchUtterances ?? (_encoder.LengthsName is not null && !groupNorm && _encoder.MaxBatch > 1);
+            _frontEnd = new AudioFrontEnd(ModelSampleRate, options.InputScale, Normalize, ReceptiveFieldSamples);
+            _chunkFrames = options.ChunkSeconds <= 0 ? 0 : Math.Max(1, (int)Math.Round(options.ChunkSeconds * ModelSampleRate / FrameStrideSamples));
+            _contextFrames = (int)Math.Round(options.ContextSeconds * ModelSampleRate / FrameStrideSamples);
+            OutputSize = options.Pooling == SslPooling.MeanStd ? 2 * _encoder.HiddenSize : _encoder.HiddenSize;
+            var added = new List<DataViewSchema.DetachedColumn>
+            {
+                new(options.OutputColumnName, options.Pooling == SslPooling.None
+                    ? new VectorDataViewType(NumberDataViewType.Single)
+                    : new VectorDataViewType(NumberDataViewType.Single, OutputSize)),
+            };
+            if (options.Pooling == SslPooling.None)
+                added.Add(new(options.FrameCountColumnName, NumberDataViewType.Int32));
+            AddedColumnsList = added;
+        }
+        catch
+        {
+            _encoder.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The audio column.</summary>

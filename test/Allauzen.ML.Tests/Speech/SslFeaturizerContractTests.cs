@@ -191,6 +191,21 @@ public sealed class SslFeaturizerContractTests
         cts.Cancel();
         t.CancellationToken = cts.Token;
         Assert.Throws<OperationCanceledException>(() => t.Transform(data).GetColumn<float[]>("Features").ToArray());
+
+        // Cancelled while a long dataset is being featurized: the next batch stops.
+        using var midway = new CancellationTokenSource();
+        t.CancellationToken = midway.Token;
+        t.ScoringBatchSize = 1;
+        long before = t.Statistics.Rows;
+        t.Progress = new SyncProgress<SslFeaturizerProgress>(_ => midway.Cancel());
+        int seen = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+        {
+            foreach (var _ in t.Transform(data).GetColumn<float[]>("Features"))
+                seen++;
+        });
+        Assert.AreEqual(1, seen, "one row featurized, then cancelled");
+        Assert.AreEqual(before + 1, t.Statistics.Rows);
         t.Dispose();
     }
 
