@@ -2,6 +2,7 @@ using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
 using Allauzen.ML.Samples.Smoothing;
+using Allauzen.ML.Samples.Speech;
 
 // dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]
 var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.OrdinalIgnoreCase)
@@ -10,6 +11,8 @@ var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.Ordin
     ["mlp-consume"] = MlpSample.ConsumeInFreshProcess,
     ["lipschitz"] = LipschitzSample.Run,
     ["smoothing"] = SmoothingSample.Run,
+    ["speech"] = SpeechSample.Run,
+    ["speech-consume"] = SpeechSample.ConsumeInFreshProcess,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
@@ -18,6 +21,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args
     Console.WriteLine("usage: dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [--data digits|fashion-mnist] [--epochs N] [--metrics-out FILE] [--output DIR]");
     Console.WriteLine("samples: mlp, lipschitz");
     Console.WriteLine("samples: mlp, smoothing");
+    Console.WriteLine("samples: mlp, speech");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 

@@ -27,6 +27,7 @@ internal static class AllauzenLoaders
         new(Smoothing.RandomizedSmoothingTransformer.LoaderSignature, "RandomizedSmoothing", typeof(Smoothing.RandomizedSmoothingTransformer), Smoothing.RandomizedSmoothingTransformer.Load),
         new(Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler", typeof(Smoothing.SmoothingSamplerTransformer), Smoothing.SmoothingSamplerTransformer.Load),
         new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
+        new(Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer", typeof(Speech.SslFeaturizerTransformer), Speech.SslFeaturizerTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>

@@ -1,0 +1,228 @@
+namespace Allauzen.ML.Speech;
+
+/// <summary>How the frames of an utterance become the output column.</summary>
+public enum SslPooling
+{
+    /// <summary>Mean over frames: a vector of the hidden size H (the SUPERB utterance-level recipe).</summary>
+    Mean,
+
+    /// <summary>Mean then population standard deviation over frames ("statistics pooling"): a vector of 2H.</summary>
+    MeanStd,
+
+    /// <summary>Element-wise maximum over frames: a vector of H.</summary>
+    Max,
+
+    /// <summary>No pooling: the frame matrix, frame-major (frames × H values), as a variable-size vector, plus a frame-count column.</summary>
+    None,
+}
+
+/// <summary>Which encoder layers make a frame's features.</summary>
+public enum SslLayerPolicy
+{
+    /// <summary>The model's last hidden state.</summary>
+    Last,
+
+    /// <summary>One layer of the all-layers output.</summary>
+    Layer,
+
+    /// <summary>The average of all layers (= a zero-initialised SUPERB weighted sum).</summary>
+    Average,
+
+    /// <summary>A weighted sum of all layers with user-given weights.</summary>
+    WeightedSum,
+}
+
+/// <summary>
+/// The layer choice of <see cref="SslFeaturizerOptions.Layers"/>: <see cref="Last"/> (default), <see cref="Layer(int)"/>,
+/// <see cref="Average"/> or <see cref="WeightedSum(float[])"/>. All but <see cref="Last"/> read the all-layers output
+/// (<c>hidden_states</c>, [batch, layers, frames, hidden], HuggingFace convention: index 0 = input of the first
+/// transformer layer, index L = the last hidden state).
+/// </summary>
+public sealed class SslLayers
+{
+    private SslLayers(SslLayerPolicy policy, int index, float[] weights)
+    {
+        Policy = policy;
+        Index = index;
+        Weights = weights;
+    }
+
+    /// <summary>The policy.</summary>
+    public SslLayerPolicy Policy { get; }
+
+    /// <summary>The layer of <see cref="SslLayerPolicy.Layer"/> (negative counts from the end: −1 = last).</summary>
+    public int Index { get; }
+
+    /// <summary>The weights of <see cref="SslLayerPolicy.WeightedSum"/>, one per layer, used as given (not normalised).</summary>
+    public IReadOnlyList<float> Weights { get; }
+
+    /// <summary>The last hidden state (default).</summary>
+    public static SslLayers Last { get; } = new(SslLayerPolicy.Last, -1, []);
+
+    /// <summary>The average of all layers.</summary>
+    public static SslLayers Average { get; } = new(SslLayerPolicy.Average, 0, []);
+
+    /// <summary>Layer <paramref name="index"/> of the all-layers output (0 = transformer input; −1 = last).</summary>
+    public static SslLayers Layer(int index) => new(SslLayerPolicy.Layer, index, []);
+
+    /// <summary>Σ<sub>l</sub> w<sub>l</sub>·h<sub>l</sub> over all layers; <paramref name="weights"/> needs one value per layer
+    /// (L+1 for an L-layer wav2vec2), used as given (apply a softmax yourself for SUPERB-style logits).</summary>
+    public static SslLayers WeightedSum(params float[] weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        if (weights.Length == 0 || weights.Any(w => !float.IsFinite(w)))
+            throw new ArgumentOutOfRangeException(nameof(weights), "WeightedSum needs at least one weight, all finite.");
+        return new(SslLayerPolicy.WeightedSum, 0, (float[])weights.Clone());
+    }
+
+    internal static SslLayers From(SslLayerPolicy policy, int index, float[]? weights) => policy switch
+    {
+        SslLayerPolicy.Last => Last,
+        SslLayerPolicy.Average => Average,
+        SslLayerPolicy.Layer => Layer(index),
+        SslLayerPolicy.WeightedSum => WeightedSum(weights ?? []),
+        _ => throw new InvalidDataException($"Unknown layer policy {policy}."),
+    };
+
+    /// <inheritdoc />
+    public override string ToString() => Policy switch
+    {
+        SslLayerPolicy.Layer => $"Layer({Index})",
+        SslLayerPolicy.WeightedSum => $"WeightedSum({string.Join(", ", Weights)})",
+        _ => Policy.ToString(),
+    };
+}
+
+/// <summary>Progress of a featurization, reported after every scored batch of rows.</summary>
+/// <param name="Rows">Rows featurized so far by this transformer.</param>
+/// <param name="AudioSeconds">Seconds of audio (at the model's rate, before padding) featurized so far.</param>
+/// <param name="Elapsed">Wall-clock time spent featurizing (decode, resample, encoder, pooling).</param>
+public sealed record SslFeaturizerProgress(long Rows, double AudioSeconds, TimeSpan Elapsed)
+{
+    /// <summary>Audio seconds per wall-clock second (above 1 = faster than real time).</summary>
+    public double RealTimeFactor => Elapsed.TotalSeconds > 0 ? AudioSeconds / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>
+/// Options of <c>ml.Transforms.Speech.SslFeaturizer</c>: a self-supervised speech encoder (wav2vec 2.0 such as the
+/// LeBenchmark models, HuBERT, WavLM, or any ONNX model with a dynamic sample axis) run by ONNX Runtime on audio
+/// files, WAV bytes or float samples, pooled to a fixed-size feature vector for ML.NET trainers.
+/// </summary>
+/// <remarks>
+/// Model contract (our export recipe, see the README): input <c>input_values</c> float32 [batch, samples] at the
+/// model's rate (16 kHz), outputs <c>last_hidden_state</c> [batch, frames, hidden] and optionally
+/// <c>hidden_states</c> [batch, layers, frames, hidden]; ONNX metadata keys <c>sampling_rate</c>,
+/// <c>do_normalize</c>, <c>feat_extract_norm</c>, <c>frame_stride_samples</c>, <c>receptive_field_samples</c>
+/// describe the pre-processing. Every value read from the model can be overridden here.
+/// </remarks>
+public sealed class SslFeaturizerOptions
+{
+    /// <summary>Path of the ONNX model. Exactly one of <see cref="ModelPath"/>, <see cref="ModelBytes"/> and <see cref="ModelStream"/> is required.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>The ONNX model as bytes (then the model is always embedded when saved).</summary>
+    public byte[]? ModelBytes { get; set; }
+
+    /// <summary>A stream holding the ONNX model, read to its end when the estimator is created (then always embedded when saved).</summary>
+    public Stream? ModelStream { get; set; }
+
+    /// <summary>
+    /// True (default): <c>ml.Model.Save</c> embeds the ONNX bytes in the model zip (self-contained; ONNX files above
+    /// 2 GB cannot be embedded). False: the zip stores <see cref="ModelPath"/> and the model's SHA-256; loading reads
+    /// the file there and fails clearly if it is missing or changed. Only allowed with <see cref="ModelPath"/>.
+    /// </summary>
+    public bool EmbedModel { get; set; } = true;
+
+    /// <summary>
+    /// The audio column (default <c>Audio</c>): a text column of WAV file paths, a <c>Vector&lt;Byte&gt;</c> of WAV file
+    /// bytes, or a <c>Vector&lt;Single&gt;</c> of samples (mono, in [−1, 1]) whose rate is <see cref="SampleRateColumnName"/>
+    /// or <see cref="SampleRate"/>.
+    /// </summary>
+    public string InputColumnName { get; set; } = "Audio";
+
+    /// <summary>For float-sample input: a numeric column holding each row's sample rate in Hz (default none: <see cref="SampleRate"/>).</summary>
+    public string? SampleRateColumnName { get; set; }
+
+    /// <summary>For float-sample input without <see cref="SampleRateColumnName"/>: the rate of every row, in Hz (default 16000).</summary>
+    public int SampleRate { get; set; } = 16000;
+
+    /// <summary>The output column (default <c>Features</c>): Vector&lt;Single, H&gt; (Mean, Max), Vector&lt;Single, 2H&gt;
+    /// (MeanStd), or a variable-size vector of frames × H values (None).</summary>
+    public string OutputColumnName { get; set; } = "Features";
+
+    /// <summary>With <see cref="SslPooling.None"/>: the Int32 column holding the number of frames (default <c>FrameCount</c>).</summary>
+    public string FrameCountColumnName { get; set; } = "FrameCount";
+
+    /// <summary>Pooling over frames (default <see cref="SslPooling.Mean"/>).</summary>
+    public SslPooling Pooling { get; set; } = SslPooling.Mean;
+
+    /// <summary>Layer choice (default <see cref="SslLayers.Last"/>).</summary>
+    public SslLayers Layers { get; set; } = SslLayers.Last;
+
+    /// <summary>Name of the waveform input tensor (default: <c>input_values</c>, or the model's only float input).</summary>
+    public string? InputTensorName { get; set; }
+
+    /// <summary>Name of the [batch, frames, hidden] output (default: <c>last_hidden_state</c>, or the model's only output).</summary>
+    public string? LastHiddenStateTensorName { get; set; }
+
+    /// <summary>Name of the [batch, layers, frames, hidden] output (default: <c>hidden_states</c>, or the model's only 4-D output).</summary>
+    public string? HiddenStatesTensorName { get; set; }
+
+    /// <summary>Name of an int64 [batch] input with each row's valid sample count (default: <c>lengths</c> when the model has it).
+    /// Only such a lengths-aware export of a layer-norm model can batch utterances of different lengths exactly.</summary>
+    public string? LengthsTensorName { get; set; }
+
+    /// <summary>Zero-mean unit-variance normalisation of each utterance, (x − mean)/√(var + 1e-7) over its samples
+    /// (HuggingFace <c>do_normalize</c>). Null (default): the model's <c>do_normalize</c> metadata, false when absent.</summary>
+    public bool? Normalize { get; set; }
+
+    /// <summary>The model's sample rate in Hz. Null (default): the <c>sampling_rate</c> metadata, 16000 when absent.
+    /// Audio at other rates is resampled (Kaiser-windowed sinc).</summary>
+    public int? ModelSampleRate { get; set; }
+
+    /// <summary>Factor applied to the [−1, 1] samples before normalisation (default 1; 32768 for models that expect int16-scale input).</summary>
+    public float InputScale { get; set; } = 1f;
+
+    /// <summary>Samples per output frame (null: <c>frame_stride_samples</c> metadata, else 320). Chunks start on this grid.</summary>
+    public int? FrameStrideSamples { get; set; }
+
+    /// <summary>Receptive field of one frame in samples (null: <c>receptive_field_samples</c> metadata, else 400). Shorter
+    /// inputs are zero-padded to this length, with a warning in the ML.NET log.</summary>
+    public int? ReceptiveFieldSamples { get; set; }
+
+    /// <summary>Longer audio is encoded in chunks of this many seconds (default 30; 0 = never chunk). Attention cost
+    /// grows with the square of the length, so chunking bounds memory on long files.</summary>
+    public double ChunkSeconds { get; set; } = 30;
+
+    /// <summary>Extra audio encoded on each side of a chunk and discarded afterwards (default 5 s), so that frames near
+    /// chunk edges still see context. Chunks and context are aligned on the frame grid, so the stitched frames are
+    /// exactly the frames of the whole file, computed with limited context.</summary>
+    public double ContextSeconds { get; set; } = 5;
+
+    /// <summary>Batch several utterances in one encoder call. Null (default): only when it is exact, that is, the model
+    /// has a lengths input (<see cref="LengthsTensorName"/>) and a layer-norm feature encoder (<c>feat_extract_norm</c>
+    /// not <c>group</c>). True forces it (an error when the model has no lengths input); false disables it.</summary>
+    public bool? BatchUtterances { get; set; }
+
+    /// <summary>Upper bound of padded samples in one batched encoder call (default 16000 × 120 = 2 min of audio).</summary>
+    public int MaxBatchSamples { get; set; } = 16000 * 120;
+
+    /// <summary>Rows read ahead and featurized per pass of the lazy view (default 16; progress is reported per pass).</summary>
+    public int ScoringBatchSize { get; set; } = 16;
+
+    /// <summary>CUDA device for ONNX Runtime (default null: CPU). Needs the GPU build of ONNX Runtime in the application.</summary>
+    public int? GpuDeviceId { get; set; }
+
+    /// <summary>When <see cref="GpuDeviceId"/> is set but CUDA cannot be used: true runs on the CPU (with a warning), false (default) throws.</summary>
+    public bool FallbackToCpu { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads (default 0: ONNX Runtime's choice, one per core).</summary>
+    public int IntraOpNumThreads { get; set; }
+
+    /// <summary>Receives progress after every scored batch of rows (not saved with the model).</summary>
+    public IProgress<SslFeaturizerProgress>? Progress { get; set; }
+
+    /// <summary>Cancels featurization: the next batch (and a running encoder call) stops with an
+    /// <see cref="OperationCanceledException"/> (not saved with the model).</summary>
+    public CancellationToken CancellationToken { get; set; }
+}

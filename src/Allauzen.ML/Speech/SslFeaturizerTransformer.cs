@@ -1,0 +1,615 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Allauzen.ML.Core;
+using Allauzen.ML.Data;
+using Allauzen.ML.Persistence;
+
+namespace Allauzen.ML.Speech;
+
+/// <summary>
+/// Speech SSL features: decodes each row's audio (WAV path, WAV bytes or float samples), resamples it to the model
+/// rate, normalises it as the model expects, runs the ONNX encoder (in chunks for long audio, batched only where
+/// that is exact), selects or mixes layers and pools the frames. Appends the output column (and, without pooling,
+/// the frame count). Saves with <c>ml.Model.Save</c>; it has no ONNX export (it is itself an ONNX model plus an
+/// audio front end), so <c>ml.Model.ExportToOnnx</c> on a pipeline containing it fails with a clear error.
+/// </summary>
+public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauzenTransformer
+{
+    internal const string Signature = "ALZ-SSLF";
+    private const int Version = 1;
+    private const int MaxPaddingWarnings = 10;
+
+    private readonly SslFeaturizerOptionsSnapshot _o;
+    private readonly byte[]? _modelBytes;
+    private readonly string? _modelPath;
+    private readonly string _modelSha256;
+    private SslEncoder? _encoder;
+    private readonly AudioFrontEnd _frontEnd;
+    private readonly int _chunkFrames;
+    private readonly int _contextFrames;
+    private readonly object _statsGate = new();
+    private long _rows;
+    private double _audioSeconds;
+    private long _elapsedTicks;
+    private int _paddingWarnings;
+
+    internal SslFeaturizerTransformer(IHostEnvironment env, SslFeaturizerOptionsSnapshot options, byte[]? modelBytes,
+        string? modelPath, string? expectedSha256 = null)
+        : base(env, "Allauzen.SslFeaturizer")
+    {
+        _o = options;
+        _modelPath = modelPath is null ? null : Path.GetFullPath(modelPath);
+        _modelBytes = modelBytes;
+        _modelSha256 = modelBytes is not null ? Convert.ToHexStringLower(SHA256.HashData(modelBytes)) : HashFile(_modelPath!);
+        if (expectedSha256 is not null && !string.Equals(expectedSha256, _modelSha256, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException(
+                $"SslFeaturizer: the model file '{_modelPath}' has changed since the featurizer was saved (SHA-256 {_modelSha256}, saved {expectedSha256}). " +
+                "Restore the original file, or re-create the featurizer and save it again.");
+        ScoringBatchSize = options.ScoringBatchSize;
+        _encoder = SslEncoder.Create(modelBytes, modelBytes is null ? _modelPath : null, options, Warn);
+        try
+        {
+            var meta = _encoder.Metadata;
+            ModelSampleRate = options.ModelSampleRate ?? MetaInt(meta, "sampling_rate") ?? 16000;
+            Normalize = options.Normalize ?? MetaBool(meta, "do_normalize") ?? false;
+            FrameStrideSamples = options.FrameStrideSamples ?? MetaInt(meta, "frame_stride_samples") ?? 320;
+            ReceptiveFieldSamples = options.ReceptiveFieldSamples ?? MetaInt(meta, "receptive_field_samples") ?? 400;
+            bool groupNorm = meta.TryGetValue("feat_extract_norm", out var norm) && norm.Trim().Equals("group", StringComparison.OrdinalIgnoreCase);
+            if (options.BatchUtterances == true && _encoder.LengthsName is null)
+                throw new ArgumentOutOfRangeException(nameof(SslFeaturizerOptions.BatchUtterances),
+                    "SslFeaturizer (BatchUtterances): batching needs a model with a lengths input (int64 [batch], see LengthsTensorName); " +
+                    "without it zero padding changes the features. Leave BatchUtterances null to batch only where it is exact.");
+            BatchesUtterances = options.BatchUtterances ?? (_encoder.LengthsName is not null && !groupNorm && _encoder.MaxBatch > 1);
+            _frontEnd = new AudioFrontEnd(ModelSampleRate, options.InputScale, Normalize, ReceptiveFieldSamples);
+            _chunkFrames = options.ChunkSeconds <= 0 ? 0 : Math.Max(1, (int)Math.Round(options.ChunkSeconds * ModelSampleRate / FrameStrideSamples));
+            _contextFrames = (int)Math.Round(options.ContextSeconds * ModelSampleRate / FrameStrideSamples);
+            OutputSize = options.Pooling == SslPooling.MeanStd ? 2 * _encoder.HiddenSize : _encoder.HiddenSize;
+            var added = new List<DataViewSchema.DetachedColumn>
+            {
+                new(options.OutputColumnName, options.Pooling == SslPooling.None
+                    ? new VectorDataViewType(NumberDataViewType.Single)
+                    : new VectorDataViewType(NumberDataViewType.Single, OutputSize)),
+            };
+            if (options.Pooling == SslPooling.None)
+                added.Add(new(options.FrameCountColumnName, NumberDataViewType.Int32));
+            AddedColumnsList = added;
+        }
+        catch
+        {
+            _encoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The audio column.</summary>
+    public string InputColumnName => _o.InputColumnName;
+
+    /// <summary>The features column.</summary>
+    public string OutputColumnName => _o.OutputColumnName;
+
+    /// <summary>Pooling over frames.</summary>
+    public SslPooling Pooling => _o.Pooling;
+
+    /// <summary>Layer choice.</summary>
+    public SslLayers Layers => _o.Layers;
+
+    /// <summary>Hidden size H of the encoder output.</summary>
+    public int HiddenSize => Encoder.HiddenSize;
+
+    /// <summary>Layers in the encoder output read (L+1 for <c>hidden_states</c> of an L-layer wav2vec2; 1 for <c>last_hidden_state</c>).</summary>
+    public int LayerCount => Encoder.LayerCount;
+
+    /// <summary>Size of a pooled feature vector: H, or 2H for <see cref="SslPooling.MeanStd"/>.</summary>
+    public int OutputSize { get; }
+
+    /// <summary>The model's sample rate; other rates are resampled to it.</summary>
+    public int ModelSampleRate { get; }
+
+    /// <summary>Whether utterances are normalised (option, else the model's <c>do_normalize</c> metadata).</summary>
+    public bool Normalize { get; }
+
+    /// <summary>Samples per frame (the chunk grid).</summary>
+    public int FrameStrideSamples { get; }
+
+    /// <summary>Receptive field of a frame; shorter inputs are zero-padded to it.</summary>
+    public int ReceptiveFieldSamples { get; }
+
+    /// <summary>True when several utterances share an encoder call (lengths-aware layer-norm models).</summary>
+    public bool BatchesUtterances { get; }
+
+    /// <summary>"CPU" or "CUDA:n".</summary>
+    public string ExecutionProvider => Encoder.ExecutionProvider;
+
+    /// <summary>The encoder's ONNX metadata (<c>metadata_props</c>).</summary>
+    public IReadOnlyDictionary<string, string> ModelMetadata => Encoder.Metadata;
+
+    /// <summary>Whether <c>ml.Model.Save</c> embeds the ONNX bytes (else it stores the model path and checksum).</summary>
+    public bool EmbedsModel => _o.EmbedModel || _modelPath is null;
+
+    /// <summary>Receives progress after every scored batch of rows (not saved).</summary>
+    public IProgress<SslFeaturizerProgress>? Progress { get; set; }
+
+    /// <summary>Cancels featurization (not saved).</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Rows, audio seconds and time featurized so far by this transformer.</summary>
+    public SslFeaturizerProgress Statistics
+    {
+        get
+        {
+            lock (_statsGate)
+                return new SslFeaturizerProgress(_rows, _audioSeconds, TimeSpan.FromTicks(_elapsedTicks));
+        }
+    }
+
+    internal SslFeaturizerOptionsSnapshot Settings => _o;
+
+    private SslEncoder Encoder => _encoder ?? throw new ObjectDisposedException(nameof(SslFeaturizerTransformer));
+
+    private IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumnsList { get; }
+
+    internal override IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumns => AddedColumnsList;
+
+    internal override IReadOnlyList<string> InputColumnNames =>
+        _o.SampleRateColumnName is { } r ? [_o.InputColumnName, r] : [_o.InputColumnName];
+
+    string IAllauzenTransformer.ComponentName => "SslFeaturizer";
+
+    string IAllauzenTransformer.LoaderSignature => Signature;
+
+    int IAllauzenTransformer.PayloadVersion => Version;
+
+    internal override void CheckInputSchema(DataViewSchema inputSchema) => CheckAudioColumn(inputSchema, _o);
+
+    /// <summary>Returns the input kind of the audio column, or throws naming the column, the expected and the actual type.</summary>
+    internal static AudioInputKind CheckAudioColumn(DataViewSchema schema, SslFeaturizerOptionsSnapshot o)
+    {
+        var col = schema.GetColumnOrNull(o.InputColumnName) ?? throw SchemaChecks.NotFound(o.InputColumnName, "audio");
+        var kind = KindOf(col.Type) ?? throw SchemaChecks.Mismatch(o.InputColumnName, "audio", ExpectedAudio, col.Type.ToString()!);
+        if (kind == AudioInputKind.Samples && o.SampleRateColumnName is { } rateName)
+        {
+            var rate = schema.GetColumnOrNull(rateName) ?? throw SchemaChecks.NotFound(rateName, "sample rate");
+            if (!IsRateType(rate.Type))
+                throw SchemaChecks.Mismatch(rateName, "sample rate", "a numeric scalar (Single, Double, Int32, Int64)", rate.Type.ToString()!);
+        }
+        return kind;
+    }
+
+    internal const string ExpectedAudio = "Text (WAV file path), Vector<Byte> (WAV bytes) or Vector<Single> (samples)";
+
+    internal static AudioInputKind? KindOf(DataViewType type) => type switch
+    {
+        TextDataViewType => AudioInputKind.Path,
+        VectorDataViewType { ItemType: var t } when t == NumberDataViewType.Byte => AudioInputKind.WavBytes,
+        VectorDataViewType { ItemType: var t } when t == NumberDataViewType.Single => AudioInputKind.Samples,
+        _ => null,
+    };
+
+    internal static bool IsRateType(DataViewType t) =>
+        t == NumberDataViewType.Single || t == NumberDataViewType.Double || t == NumberDataViewType.Int32 || t == NumberDataViewType.Int64;
+
+    internal override BatchScorer CreateScorer(DataViewSchema inputSchema, int capacity) =>
+        new Scorer(this, CheckAudioColumn(inputSchema, _o), capacity);
+
+    // ------------------------------------------------------------------ featurization
+
+    /// <summary>Encodes prepared waveforms (model rate, normalised, padded) into frame matrices, chunking and batching as configured.</summary>
+    internal FrameMatrix[] EncodeFrames(IReadOnlyList<float[]> waves, CancellationToken ct)
+    {
+        var encoder = Encoder;
+        int stride = FrameStrideSamples, rf = ReceptiveFieldSamples;
+        var plans = waves.Select(w => FramePlan.Windows(w.Length, stride, rf, _chunkFrames, _contextFrames)).ToArray();
+        var items = new List<(int Row, int Window, float[] Samples)>();
+        for (int r = 0; r < waves.Count; r++)
+        {
+            for (int k = 0; k < plans[r].Count; k++)
+            {
+                var win = plans[r][k];
+                items.Add((r, k, plans[r].Count == 1 ? waves[r] : waves[r].AsSpan(win.Start, win.Length).ToArray()));
+            }
+        }
+        var outputs = new FrameMatrix[items.Count];
+        if (BatchesUtterances && items.Count > 1)
+        {
+            var order = Enumerable.Range(0, items.Count).OrderBy(i => items[i].Samples.Length).ToArray();
+            int pos = 0;
+            while (pos < order.Length)
+            {
+                int end = pos + 1;
+                while (end < order.Length && end - pos < encoder.MaxBatch
+                    && (long)(end - pos + 1) * items[order[end]].Samples.Length <= _o.MaxBatchSamples)
+                    end++;
+                ct.ThrowIfCancellationRequested();
+                var batch = order[pos..end];
+                var res = encoder.Run(batch.Select(i => items[i].Samples).ToArray(), batched: batch.Length > 1, stride, rf, ct);
+                for (int j = 0; j < batch.Length; j++)
+                    outputs[batch[j]] = res[j];
+                pos = end;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < items.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                outputs[i] = encoder.Run([items[i].Samples], batched: false, stride, rf, ct)[0];
+            }
+        }
+
+        // Stitch the chunks of each row on the frame grid.
+        var result = new FrameMatrix[waves.Count];
+        int h = encoder.HiddenSize;
+        int next = 0;
+        for (int r = 0; r < waves.Count; r++)
+        {
+            var plan = plans[r];
+            if (plan.Count == 1)
+            {
+                result[r] = outputs[next++];
+                continue;
+            }
+            int total = FramePlan.Frames(waves[r].Length, stride, rf);
+            var data = new float[(long)total * h];
+            foreach (var win in plan)
+            {
+                var m = outputs[next++];
+                int expected = FramePlan.Frames(win.Length, stride, rf);
+                if (m.Frames != expected)
+                    throw new InvalidOperationException(
+                        $"SslFeaturizer: a chunk of {win.Length} samples gave {m.Frames} frames, but the frame grid (stride {stride}, receptive field {rf}) " +
+                        $"predicts {expected}. Set FrameStrideSamples and ReceptiveFieldSamples to the model's values, or ChunkSeconds = 0 to disable chunking.");
+                Array.Copy(m.Data, (long)win.KeepFrom * h, data, (long)win.FirstFrame * h, (long)win.KeepCount * h);
+            }
+            result[r] = new FrameMatrix(data, total, h);
+        }
+        return result;
+    }
+
+    /// <summary>Pools a frame matrix into <paramref name="output"/> (length <see cref="OutputSize"/>).</summary>
+    internal static void Pool(FrameMatrix m, SslPooling pooling, Span<float> output)
+    {
+        int h = m.Hidden, t = m.Frames;
+        var x = m.Data;
+        switch (pooling)
+        {
+            case SslPooling.Max:
+                for (int j = 0; j < h; j++)
+                {
+                    float best = float.NegativeInfinity;
+                    for (int f = 0; f < t; f++)
+                        best = Math.Max(best, x[f * h + j]);
+                    output[j] = best;
+                }
+                break;
+            default:
+                var mean = new double[h];
+                for (int f = 0; f < t; f++)
+                {
+                    for (int j = 0; j < h; j++)
+                        mean[j] += x[f * h + j];
+                }
+                for (int j = 0; j < h; j++)
+                {
+                    mean[j] /= t;
+                    output[j] = (float)mean[j];
+                }
+                if (pooling == SslPooling.MeanStd)
+                {
+                    var ss = new double[h];
+                    for (int f = 0; f < t; f++)
+                    {
+                        for (int j = 0; j < h; j++)
+                        {
+                            double d = x[f * h + j] - mean[j];
+                            ss[j] += d * d;
+                        }
+                    }
+                    for (int j = 0; j < h; j++)
+                        output[h + j] = (float)Math.Sqrt(ss[j] / t);
+                }
+                break;
+        }
+    }
+
+    private void Warn(string message)
+    {
+        using var ch = Host.Start("SslFeaturizer");
+        ch.Warning(MessageSensitivity.None, "{0}", message);
+    }
+
+    private void WarnPadded(long row, string source, int valid)
+    {
+        int n = Interlocked.Increment(ref _paddingWarnings);
+        if (n > MaxPaddingWarnings)
+            return;
+        Warn(string.Create(CultureInfo.InvariantCulture,
+            $"SslFeaturizer: row {row} ({source}) has {valid} samples at {ModelSampleRate} Hz, fewer than the receptive field of {ReceptiveFieldSamples}; " +
+            $"zero-padded to {ReceptiveFieldSamples} samples (1 frame).{(n == MaxPaddingWarnings ? " Further padding warnings are not shown." : "")}"));
+    }
+
+    private void Record(int rows, double seconds, long ticks)
+    {
+        SslFeaturizerProgress p;
+        lock (_statsGate)
+        {
+            _rows += rows;
+            _audioSeconds += seconds;
+            _elapsedTicks += ticks;
+            p = new SslFeaturizerProgress(_rows, _audioSeconds, TimeSpan.FromTicks(_elapsedTicks));
+        }
+        Progress?.Report(p);
+    }
+
+    // ------------------------------------------------------------------ persistence
+
+    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    {
+        writer.WriteJson("options", _o);
+        writer.WriteString("modelSha256", _modelSha256);
+        if (EmbedsModel)
+        {
+            byte[] bytes = _modelBytes ?? File.ReadAllBytes(_modelPath!);
+            string hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            if (hash != _modelSha256)
+                throw new InvalidOperationException(
+                    $"SslFeaturizer: the model file '{_modelPath}' has changed since the featurizer was created (SHA-256 {hash}, expected {_modelSha256}); re-create the featurizer.");
+            writer.WriteBytes("model", bytes);
+        }
+        else
+        {
+            writer.WriteString("modelPath", _modelPath!);
+        }
+    }
+
+    /// <summary>Rebuilds a featurizer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    internal static SslFeaturizerTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        payload.RequireVersion(Version);
+        var o = payload.ReadJson<SslFeaturizerOptionsSnapshot>("options");
+        string sha = payload.ReadString("modelSha256");
+        if (payload.Contains("model"))
+            return new SslFeaturizerTransformer(env, o, payload.ReadBytes("model"), null, sha);
+        string path = payload.ReadString("modelPath");
+        if (!File.Exists(path))
+            throw new FileNotFoundException(
+                $"SslFeaturizer model '{payload.Source}' references the ONNX file '{path}', which does not exist. Put the model there, " +
+                "or save the featurizer with EmbedModel = true to make the model file self-contained.", path);
+        return new SslFeaturizerTransformer(env, o, null, path, sha);
+    }
+
+    private static string HashFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static int? MetaInt(IReadOnlyDictionary<string, string> meta, string key) =>
+        meta.TryGetValue(key, out var v) && int.TryParse(v.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int i) && i > 0 ? i : null;
+
+    private static bool? MetaBool(IReadOnlyDictionary<string, string> meta, string key) =>
+        meta.TryGetValue(key, out var v) ? v.Trim().ToLowerInvariant() switch { "true" or "1" or "yes" => true, "false" or "0" or "no" => false, _ => null } : null;
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _encoder?.Dispose();
+            _encoder = null;
+        }
+        base.Dispose(disposing);
+    }
+
+    // ------------------------------------------------------------------ scorer
+
+    private sealed class Scorer : BatchScorer
+    {
+        private readonly SslFeaturizerTransformer _t;
+        private readonly AudioInputKind _kind;
+        private readonly string?[] _paths;
+        private readonly byte[]?[] _bytes;
+        private readonly float[]?[] _samples;
+        private readonly int[] _rates;
+        private readonly long[] _rowIndex;
+        private readonly float[][] _features;
+        private readonly int[] _frames;
+        private DataViewRow? _row;
+        private ValueGetter<ReadOnlyMemory<char>>? _pathGetter;
+        private ValueGetter<VBuffer<byte>>? _bytesGetter;
+        private ValueGetter<VBuffer<float>>? _samplesGetter;
+        private Func<double>? _rateGetter;
+        private ReadOnlyMemory<char> _text;
+        private VBuffer<byte> _byteBuffer;
+        private VBuffer<float> _floatBuffer;
+
+        public Scorer(SslFeaturizerTransformer t, AudioInputKind kind, int capacity)
+            : base(capacity)
+        {
+            _t = t;
+            _kind = kind;
+            _paths = new string?[capacity];
+            _bytes = new byte[]?[capacity];
+            _samples = new float[]?[capacity];
+            _rates = new int[capacity];
+            _rowIndex = new long[capacity];
+            _features = new float[capacity][];
+            _frames = new int[capacity];
+        }
+
+        public override void Bind(DataViewRow input)
+        {
+            _row = input;
+            var col = input.Schema[_t._o.InputColumnName];
+            switch (_kind)
+            {
+                case AudioInputKind.Path:
+                    _pathGetter = input.GetGetter<ReadOnlyMemory<char>>(col);
+                    break;
+                case AudioInputKind.WavBytes:
+                    _bytesGetter = input.GetGetter<VBuffer<byte>>(col);
+                    break;
+                default:
+                    _samplesGetter = input.GetGetter<VBuffer<float>>(col);
+                    if (_t._o.SampleRateColumnName is { } rateName)
+                        _rateGetter = RateGetter(input, input.Schema[rateName]);
+                    break;
+            }
+        }
+
+        private static Func<double> RateGetter(DataViewRow row, DataViewSchema.Column c)
+        {
+            if (c.Type == NumberDataViewType.Single)
+            {
+                var g = row.GetGetter<float>(c);
+                return () => { float v = 0; g(ref v); return v; };
+            }
+            if (c.Type == NumberDataViewType.Double)
+            {
+                var g = row.GetGetter<double>(c);
+                return () => { double v = 0; g(ref v); return v; };
+            }
+            if (c.Type == NumberDataViewType.Int32)
+            {
+                var g = row.GetGetter<int>(c);
+                return () => { int v = 0; g(ref v); return v; };
+            }
+            var g64 = row.GetGetter<long>(c);
+            return () => { long v = 0; g64(ref v); return v; };
+        }
+
+        public override void Load(int slot)
+        {
+            _rowIndex[slot] = _row!.Position;
+            switch (_kind)
+            {
+                case AudioInputKind.Path:
+                    _pathGetter!(ref _text);
+                    _paths[slot] = _text.ToString();
+                    break;
+                case AudioInputKind.WavBytes:
+                    _bytesGetter!(ref _byteBuffer);
+                    _bytes[slot] = _byteBuffer.DenseValues().ToArray();
+                    break;
+                default:
+                    _samplesGetter!(ref _floatBuffer);
+                    _samples[slot] = _floatBuffer.DenseValues().ToArray();
+                    if (_rateGetter is not null)
+                    {
+                        double r = _rateGetter();
+                        if (!(r >= 1 && r <= int.MaxValue) || r != Math.Floor(r))
+                            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                                $"Row {_rowIndex[slot]}, column '{_t._o.SampleRateColumnName}': invalid sample rate {r}; expected a positive whole number of Hz."));
+                        _rates[slot] = (int)r;
+                    }
+                    else
+                    {
+                        _rates[slot] = _t._o.SampleRate;
+                    }
+                    break;
+            }
+        }
+
+        public override void Score(int count)
+        {
+            var ct = _t.CancellationToken;
+            ct.ThrowIfCancellationRequested();
+            var sw = Stopwatch.StartNew();
+            var waves = new float[count][];
+            double seconds = 0;
+            for (int s = 0; s < count; s++)
+            {
+                var (samples, rate, source) = Decode(s);
+                waves[s] = _t._frontEnd.Prepare(samples, rate, out int valid);
+                if (valid < _t.ReceptiveFieldSamples)
+                    _t.WarnPadded(_rowIndex[s], source, valid);
+                seconds += (double)valid / _t.ModelSampleRate;
+            }
+            var frames = _t.EncodeFrames(waves, ct);
+            for (int s = 0; s < count; s++)
+            {
+                var m = frames[s];
+                _frames[s] = m.Frames;
+                if (_t._o.Pooling == SslPooling.None)
+                {
+                    _features[s] = m.Data;
+                }
+                else
+                {
+                    if (_features[s] is not { } f || f.Length != _t.OutputSize)
+                        _features[s] = new float[_t.OutputSize];
+                    Pool(m, _t._o.Pooling, _features[s]);
+                }
+                _paths[s] = null;
+                _bytes[s] = null;
+                _samples[s] = null;
+            }
+            _t.Record(count, seconds, sw.Elapsed.Ticks);
+        }
+
+        private (float[] Samples, int Rate, string Source) Decode(int s)
+        {
+            long row = _rowIndex[s];
+            string column = _t._o.InputColumnName;
+            try
+            {
+                switch (_kind)
+                {
+                    case AudioInputKind.Path:
+                        string path = _paths[s]!;
+                        if (string.IsNullOrWhiteSpace(path))
+                            throw new InvalidDataException("the WAV path is empty.");
+                        if (!File.Exists(path))
+                            throw new InvalidDataException($"'{path}': file not found.");
+                        var a = WavReader.ReadFile(path);
+                        return (a.Samples, a.SampleRate, $"'{path}'");
+                    case AudioInputKind.WavBytes:
+                        var b = WavReader.Decode(_bytes[s]!, "WAV bytes");
+                        return (b.Samples, b.SampleRate, "WAV bytes");
+                    default:
+                        var x = _samples[s]!;
+                        for (int i = 0; i < x.Length; i++)
+                        {
+                            if (!float.IsFinite(x[i]))
+                                throw new InvalidDataException($"sample {i} is {x[i]}; samples must be finite.");
+                        }
+                        if (x.Length == 0)
+                            throw new InvalidDataException("no samples.");
+                        return (x, _rates[s], "samples");
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"SslFeaturizer: row {row}, column '{column}': {e.Message}", e);
+            }
+        }
+
+        public override Delegate GetGetter(int addedColumn, Func<int> slot)
+        {
+            if (addedColumn == 0)
+            {
+                return (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
+                {
+                    var src = _features[slot()];
+                    var editor = VBufferEditor.Create(ref dst, src.Length);
+                    src.AsSpan().CopyTo(editor.Values);
+                    dst = editor.Commit();
+                });
+            }
+            return (ValueGetter<int>)((ref int dst) => dst = _frames[slot()]);
+        }
+    }
+}
+
+/// <summary>What the audio column holds.</summary>
+internal enum AudioInputKind
+{
+    /// <summary>Text: a WAV file path.</summary>
+    Path,
+
+    /// <summary>Vector&lt;Byte&gt;: the bytes of a WAV file.</summary>
+    WavBytes,
+
+    /// <summary>Vector&lt;Single&gt;: mono samples with a sample rate.</summary>
+    Samples,
+}
