@@ -123,7 +123,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     }
 
     /// <summary>Scaled dropout masks (0 or 1/(1−p)), one per hidden layer, shared by every pass of the step.</summary>
-    private Tensor?[]? SampleMasks(int batch)
+    internal Tensor?[]? SampleMasks(int batch)
     {
         double p = _o.Dropout;
         if (p == 0)
