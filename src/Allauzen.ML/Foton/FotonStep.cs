@@ -17,7 +17,8 @@ internal sealed record ForwardOnlyUpdate(Tensor[] H, Tensor Y, Tensor E, Tensor 
 /// <list type="number">
 /// <item>clean pass → H_i, logits Y; output error E = softmax(τY) − T;</item>
 /// <item>modulated input X̃ = X − E·Fᵀ with Fᵀ = W_L⋯W_0 (the current weights);</item>
-/// <item>modulated pass on X̃ with the same dropout masks → H̃_i;</item>
+/// <item>modulated pass on X̃ with the same dropout masks → H̃_i (evaluated as differences H_i − H̃_i, see
+/// <see cref="OrthogonalMlp.ModulatedDifferences"/>: the same pass, without float32 cancellation);</item>
 /// <item>G_i = (H_i − H̃_i)ᵀ·H_{i−1}/B with the clean pre-synaptic H_{i−1} (X for i = 0); G_L = Eᵀ·H_{L−1}/B.</item>
 /// </list>
 /// For σ = identity and orthonormal rows, H_i − H̃_i telescopes to the backpropagated error, so G_i is exactly
@@ -36,17 +37,19 @@ internal static class FotonStep
     public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor fTranspose,
         double temperature, double sign = -1)
     {
-        var (h, y) = net.Forward(x, masks);
+        var (h, a, y) = net.ForwardWithPreActivations(x, masks);
         var e = nn.functional.softmax(temperature * y!, 1) - targets;
-        var xMod = x + sign * e.mm(fTranspose);
-        var (hMod, _) = net.Forward(xMod, masks, withOutput: false);
+        var delta0 = -sign * e.mm(fTranspose);
+        var xMod = x - delta0;
+        var d = net.ModulatedDifferences(h, a, delta0, masks);
+        var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
         double b = x.shape[0];
         int l = net.OutputIndex;
         var g = new Tensor[l + 1];
         for (int i = 0; i < l; i++)
         {
             var pre = i == 0 ? x : h[i - 1];
-            g[i] = (h[i] - hMod[i]).t().mm(pre) / b;
+            g[i] = d[i].t().mm(pre) / b;
         }
         g[l] = e.t().mm(l == 0 ? x : h[l - 1]) / b;
         return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);

@@ -120,19 +120,76 @@ internal sealed class OrthogonalMlp : IDisposable
     /// </summary>
     public (Tensor[] H, Tensor? Y) Forward(Tensor x, Tensor?[]? masks, bool withOutput = true, IReadOnlyList<Tensor>? weights = null)
     {
+        var (h, _, y) = ForwardWithPreActivations(x, masks, withOutput, weights);
+        return (h, y);
+    }
+
+    /// <summary>As <see cref="Forward"/>, also returning the masked pre-activations Â_i = M_i ⊙ H_{i−1}W_iᵀ.</summary>
+    public (Tensor[] H, Tensor[] A, Tensor? Y) ForwardWithPreActivations(Tensor x, Tensor?[]? masks, bool withOutput = true, IReadOnlyList<Tensor>? weights = null)
+    {
         var w = weights ?? Weights;
         int l = w.Count - 1;
         var h = new Tensor[l];
+        var pre = new Tensor[l];
         var cur = x;
         for (int i = 0; i < l; i++)
         {
             var a = cur.mm(w[i].t());
             if (masks?[i] is Tensor m)
                 a = a * m;
+            pre[i] = a;
             cur = Activate(a);
             h[i] = cur;
         }
-        return (h, withOutput ? cur.mm(w[l].t()) : null);
+        return (h, pre, withOutput ? cur.mm(w[l].t()) : null);
+    }
+
+    /// <summary>
+    /// The second (modulated) forward pass, evaluated as differences: given the clean pass (Â_i, H_i) and
+    /// Δ_{−1} = X − X̃, returns Δ_i = H_i − H̃_i where H̃_i = σ(M_i ⊙ H̃_{i−1}W_iᵀ). In exact arithmetic this is
+    /// the same pass; in float32 it avoids the cancellation of subtracting two nearly equal activations
+    /// (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: the pre-activation difference
+    /// δÂ_i = M_i ⊙ Δ_{i−1}W_iᵀ is propagated exactly, and σ(Â) − σ(Â − δÂ) is taken piecewise (ReLU,
+    /// MaxMin: δÂ where both passes take the same branch) or through tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
+    /// </summary>
+    public Tensor[] ModulatedDifferences(Tensor[] h, Tensor[] pre, Tensor delta0, Tensor?[]? masks)
+    {
+        int l = OutputIndex;
+        var d = new Tensor[l];
+        var cur = delta0;
+        for (int i = 0; i < l; i++)
+        {
+            var da = cur.mm(Weights[i].t());
+            if (masks?[i] is Tensor m)
+                da = da * m;
+            var a = pre[i];
+            var aMod = a - da;
+            cur = Architecture.Activation switch
+            {
+                FotonActivation.Identity => da,
+                FotonActivation.Tanh => da.tanh() * (1 - h[i] * aMod.tanh()),
+                FotonActivation.MaxMin => MaxMinDifference(a, aMod, da, h[i]),
+                _ => torch.where(a.gt(0).logical_and(aMod.gt(0)), da, a.relu() - aMod.relu()),
+            };
+            d[i] = cur;
+        }
+        return d;
+    }
+
+    private static Tensor MaxMinDifference(Tensor a, Tensor aMod, Tensor da, Tensor h)
+    {
+        long half = a.shape[1] / 2;
+        Tensor First(Tensor t) => t.narrow(1, 0, half);
+        Tensor Second(Tensor t) => t.narrow(1, half, half);
+        var clean = First(a).ge(Second(a));
+        var mod = First(aMod).ge(Second(aMod));
+        var direct = h - MaxMin(aMod);
+        var sameFirst = clean.logical_and(mod);
+        var sameSecond = clean.logical_not().logical_and(mod.logical_not());
+        // max half: δa where both passes pick a, δb where both pick b; min half: the other one.
+        var dMax = torch.where(sameFirst, First(da), torch.where(sameSecond, Second(da), First(direct)));
+        var dMin = torch.where(sameFirst, Second(da), torch.where(sameSecond, First(da), Second(direct)));
+        return torch.cat([dMax, dMin], 1);
     }
 
     /// <summary>Fᵀ = W_L W_{L−1} ⋯ W_0 ∈ R^{C×d_0}, built from the output side (a C×d chain: C·Σ d_{i+1}d_i flops).</summary>

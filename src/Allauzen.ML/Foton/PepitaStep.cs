@@ -22,17 +22,19 @@ internal static class PepitaStep
 
     public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor feedbackTranspose, double temperature)
     {
-        var (h, y) = net.Forward(x, masks);
+        var (h, a, y) = net.ForwardWithPreActivations(x, masks);
         var e = nn.functional.softmax(temperature * y!, 1) - targets;
-        var xMod = x + e.mm(feedbackTranspose);
-        var (hMod, _) = net.Forward(xMod, masks, withOutput: false);
+        var delta0 = -e.mm(feedbackTranspose);
+        var xMod = x - delta0;
+        var d = net.ModulatedDifferences(h, a, delta0, masks);
+        var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
         double b = x.shape[0];
         int l = net.OutputIndex;
         var g = new Tensor[l + 1];
         for (int i = 0; i < l; i++)
         {
             var pre = i == 0 ? xMod : hMod[i - 1];
-            g[i] = (h[i] - hMod[i]).t().mm(pre) / b;
+            g[i] = d[i].t().mm(pre) / b;
         }
         g[l] = e.t().mm(l == 0 ? xMod : hMod[l - 1]) / b;
         return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);
