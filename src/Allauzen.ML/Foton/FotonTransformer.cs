@@ -30,7 +30,12 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         var shapes = architecture.Shapes();
         var tensors = new Tensor[shapes.Length];
         for (int i = 0; i < shapes.Length; i++)
-            tensors[i] = torch.tensor(weights[i], [shapes[i].Out, shapes[i].In]).DetachFromDisposeScope();
+        {
+            // Copied into libtorch-allocated (aligned) memory: a tensor over a pinned managed array may take
+            // another kernel path, and scores must be bit-identical whichever way the weights arrived.
+            using var view = torch.tensor(weights[i], [shapes[i].Out, shapes[i].In]);
+            tensors[i] = view.clone().DetachFromDisposeScope();
+        }
         _net = new OrthogonalMlp(architecture, tensors);
     }
 
@@ -76,7 +81,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         int n = FeatureCount;
-        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
+        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count).clone();
         var (_, y) = Net.Forward(x, null);
         var p = nn.functional.softmax(y!, 1).contiguous();
         p.data<float>().CopyTo(probabilities, 0, 0);
