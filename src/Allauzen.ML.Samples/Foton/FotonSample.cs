@@ -20,6 +20,7 @@ namespace Allauzen.ML.Samples.Foton;
 /// 2,10,20,50), --epochs N (default 1), --algorithms foton,pepita,backprop,backprop_ortho (default all four),
 /// --activation relu|tanh|maxmin|auto (default auto: ReLU at depth ≤ 2, tanh deeper, as the reference
 /// measurements found ReLU FOTON untrainable at depth 10), --train-rows N (default all), --seed N (default 42),
+/// --alignment on (per-layer cosine with the backprop gradient on each epoch's first batch),
 /// --metrics-out FILE.
 /// </remarks>
 public static class FotonSample
@@ -56,6 +57,11 @@ public static class FotonSample
                 };
                 if (args.Get("train-rows") is string rows)
                     childArgs.AddRange(["--train-rows", rows]);
+                foreach (var key in new[] { "alignment", "validate", "dropout", "projection" })
+                {
+                    if (args.Get(key) is string value)
+                        childArgs.AddRange([$"--{key}", value]);
+                }
                 firstFoton &= algorithm != "foton";
                 int code = RunChild(childArgs);
                 if (!File.Exists(result))
@@ -96,6 +102,9 @@ public static class FotonSample
         var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
             psi.ArgumentList.Add(typeof(FotonSample).Assembly.Location);
+        // A fixed mmap threshold: glibc's adaptive one otherwise keeps freed activation buffers in the heap,
+        // and the peak RSS would measure allocator growth rather than what training holds.
+        psi.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -124,6 +133,12 @@ public static class FotonSample
         var (train, test, dataset) = LoadStandardised(ml, args.Get("data") ?? "fashion-mnist", trainRows);
         int featureCount = ((VectorDataViewType)train.Schema["Features"].Type).Size;
         var options = FotonModel.Options(algorithm, depth, activation, epochs, seed);
+        options.AlignmentDiagnostics = args.Get("alignment") == "on";
+        options.WarmStartProjection = args.Get("projection") != "reference";
+        if (args.Get("validate") == "on")
+            options.ValidationData = ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(test);
+        if (args.Get("dropout") is string dropout)
+            options.Dropout = double.Parse(dropout, CultureInfo.InvariantCulture);
         if (featureCount < 256)
             options.HiddenSizes = [.. Enumerable.Repeat(featureCount, depth)]; // digits: keep the widths non-expanding
         var seconds = new List<double>();
@@ -132,7 +147,7 @@ public static class FotonSample
             seconds.Add(p.EpochTime.TotalSeconds);
             string diagnostics = string.Join(", ", p.Diagnostics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}")));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  [{algorithm}, depth {depth}] epoch {p.Epoch}/{p.Epochs}: loss {p.TrainLoss:F4}, train accuracy {p.TrainAccuracy:P2}, {p.EpochTime.TotalSeconds:F1} s, {diagnostics}"));
+                $"  [{algorithm}, depth {depth}] epoch {p.Epoch}/{p.Epochs}: loss {p.TrainLoss:F4}, train accuracy {p.TrainAccuracy:P2}, {(p.ValidationAccuracy is double va ? $"test accuracy {va:P2}, " : "")}{p.EpochTime.TotalSeconds:F1} s, {diagnostics}"));
         });
 
         var result = new Dictionary<string, object?>

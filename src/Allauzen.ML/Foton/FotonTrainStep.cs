@@ -219,6 +219,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         var net = Net;
         var d = new Dictionary<string, double>();
         double ortho = 0;
+        using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
             for (int i = 0; i < net.Weights.Length; i++)
