@@ -71,6 +71,23 @@ public sealed class FotonOptions : TorchTrainerOptions
     /// </summary>
     public int[] HiddenSizes { get; set; } = [256, 256];
 
+    /// <summary>
+    /// Shape (channels, height, width) of the feature vector, read channel-major, for the convolution layers
+    /// (e.g. { 1, 28, 28 } for Fashion-MNIST). Default null: no convolutions.
+    /// </summary>
+    public int[]? InputShape { get; set; }
+
+    /// <summary>
+    /// Output channels of patch-orthogonal convolution layers placed before the dense hidden layers (our
+    /// design, see the README): kernel = stride = <see cref="ConvolutionKernel"/>, no padding, the kernel
+    /// reshaped to [C_out, C_in·k·k] kept orthonormal like a dense weight. Non-expanding: C_out ≤ C_in·k·k.
+    /// Default empty.
+    /// </summary>
+    public int[] ConvolutionChannels { get; set; } = [];
+
+    /// <summary>Kernel size (and stride) of the convolution layers. Default 2.</summary>
+    public int ConvolutionKernel { get; set; } = 2;
+
     /// <summary>Activation of the hidden layers. Default <see cref="FotonActivation.Relu"/>.</summary>
     public FotonActivation Activation { get; set; } = FotonActivation.Relu;
 
@@ -135,6 +152,24 @@ public sealed class FotonOptions : TorchTrainerOptions
             if (Activation == FotonActivation.MaxMin && HiddenSizes[i] % 2 != 0)
                 throw new ArgumentOutOfRangeException(nameof(HiddenSizes), HiddenSizes[i], $"HiddenSizes[{i}] must be even with the MaxMin activation (got {HiddenSizes[i]}).");
         }
+        ArgumentNullException.ThrowIfNull(ConvolutionChannels, nameof(ConvolutionChannels));
+        if (ConvolutionChannels.Length > 0)
+        {
+            if (ConvolutionKernel < 1)
+                throw new ArgumentOutOfRangeException(nameof(ConvolutionKernel), ConvolutionKernel, $"ConvolutionKernel must be at least 1 (got {ConvolutionKernel}).");
+            if (InputShape is not { Length: 3 } || InputShape.Any(d => d < 1))
+                throw new ArgumentOutOfRangeException(nameof(InputShape), InputShape is null ? "null" : string.Join(", ", InputShape),
+                    "InputShape must be { channels, height, width } (all positive) when ConvolutionChannels is set.");
+            int scale = (int)Math.Pow(ConvolutionKernel, ConvolutionChannels.Length);
+            if (InputShape[1] % scale != 0 || InputShape[2] % scale != 0)
+                throw new ArgumentOutOfRangeException(nameof(InputShape), $"{InputShape[1]}×{InputShape[2]}",
+                    $"InputShape height and width must be multiples of ConvolutionKernel^{ConvolutionChannels.Length} = {scale} (no padding).");
+            for (int j = 0; j < ConvolutionChannels.Length; j++)
+            {
+                if (ConvolutionChannels[j] < 1)
+                    throw new ArgumentOutOfRangeException(nameof(ConvolutionChannels), ConvolutionChannels[j], $"ConvolutionChannels[{j}] must be at least 1 (got {ConvolutionChannels[j]}).");
+            }
+        }
         if (!Enum.IsDefined(Algorithm))
             throw new ArgumentOutOfRangeException(nameof(Algorithm), Algorithm, $"Algorithm {Algorithm} is not a defined FotonAlgorithm.");
         if (!Enum.IsDefined(Activation))
@@ -159,6 +194,19 @@ public sealed class FotonOptions : TorchTrainerOptions
     internal string? FirstExpandingLayer(int inputSize)
     {
         int width = inputSize;
+        if (ConvolutionChannels.Length > 0)
+        {
+            int c = InputShape![0], h = InputShape[1], w = InputShape[2], k = ConvolutionKernel;
+            for (int j = 0; j < ConvolutionChannels.Length; j++)
+            {
+                if (ConvolutionChannels[j] > c * k * k)
+                    return $"conv{j} ({c}×{k}×{k} = {c * k * k} → {ConvolutionChannels[j]} channels)";
+                c = ConvolutionChannels[j];
+                h /= k;
+                w /= k;
+            }
+            width = c * h * w;
+        }
         for (int i = 0; i < HiddenSizes.Length; i++)
         {
             if (HiddenSizes[i] > width)

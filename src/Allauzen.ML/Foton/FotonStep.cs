@@ -49,9 +49,9 @@ internal static class FotonStep
         for (int i = 0; i < l; i++)
         {
             var pre = i == 0 ? x : h[i - 1];
-            g[i] = d[i].t().mm(pre) / b;
+            g[i] = net.OuterProduct(i, d[i], pre) / b;
         }
-        g[l] = e.t().mm(l == 0 ? x : h[l - 1]) / b;
+        g[l] = net.OuterProduct(l, e, l == 0 ? x : h[l - 1]) / b;
         return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);
     }
 }

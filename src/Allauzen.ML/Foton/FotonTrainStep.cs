@@ -131,9 +131,10 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         var net = Net;
         var w0 = net.Weights[0];
         var masks = new Tensor?[net.OutputIndex];
+        var widths = net.Architecture.FlatWidths();
         for (int i = 0; i < masks.Length; i++)
         {
-            long width = net.Weights[i].shape[0];
+            long width = widths[i + 1];
             var keep = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: _maskGenerator).ge(p);
             masks[i] = keep.to(w0.dtype) / (1 - p);
         }

@@ -58,6 +58,9 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
     private protected override ITrainStep CreateStep(FitContext context)
     {
         var o = Options;
+        if (o.ConvolutionChannels.Length > 0 && o.InputShape![0] * o.InputShape[1] * o.InputShape[2] != context.FeatureCount)
+            throw new ArgumentOutOfRangeException(nameof(FotonOptions.InputShape),
+                $"InputShape {string.Join("×", o.InputShape)} = {o.InputShape[0] * o.InputShape[1] * o.InputShape[2]} values, but the feature column '{o.FeatureColumnName}' has {context.FeatureCount}.");
         if (o.Algorithm == FotonAlgorithm.Foton && o.FirstExpandingLayer(context.FeatureCount) is string layer)
         {
             if (!o.AllowExpandingWidths)
@@ -65,7 +68,12 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
             context.Channel.Warning(MessageSensitivity.None,
                 $"Layer {layer} expands: FOTON's updates are no longer the backprop gradient (AllowExpandingWidths = true).");
         }
-        var arch = new FotonArchitecture(context.FeatureCount, [.. o.HiddenSizes], context.NumberOfClasses, o.Activation);
+        var arch = o.ConvolutionChannels.Length == 0
+            ? new FotonArchitecture(context.FeatureCount, [.. o.HiddenSizes], context.NumberOfClasses, o.Activation)
+            : new FotonArchitecture(context.FeatureCount, [.. o.HiddenSizes], context.NumberOfClasses, o.Activation,
+                [.. o.InputShape!], [.. o.ConvolutionChannels], o.ConvolutionKernel);
+        if (o.Activation == FotonActivation.MaxMin && arch.FlatWidths().Skip(1).SkipLast(1).FirstOrDefault(w => w % 2 != 0) is int odd and > 0)
+            throw new ArgumentOutOfRangeException(nameof(FotonOptions.Activation), $"MaxMin needs even layer widths; a convolution output has {odd} values.");
         using var init = new Generator(FotonTrainStep.DeriveSeed(context.Seed, 0), torch.CPU);
         var net = OrthogonalMlp.Create(arch, o.Algorithm == FotonAlgorithm.Pepita ? FotonInit.HeUniform : FotonInit.Orthogonal,
             init, ScalarType.Float32, torch.CPU);
@@ -76,7 +84,7 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
             net = new OrthogonalMlp(arch, moved);
         }
         context.Channel.Info(MessageSensitivity.None, string.Create(CultureInfo.InvariantCulture,
-            $"{o.Algorithm}: layers {context.FeatureCount}-{string.Join("-", o.HiddenSizes)}-{context.NumberOfClasses}, {o.Activation}, dropout {o.Dropout}, lr {o.LearningRate}, batch {o.BatchSize}."));
+            $"{o.Algorithm}: layers {string.Join("-", arch.FlatWidths())} ({string.Join(", ", arch.LayerNames())}), {o.Activation}, dropout {o.Dropout}, lr {o.LearningRate}, batch {o.BatchSize}."));
         return new FotonTrainStep(net, o, context.Seed, context.Device);
     }
 

@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Foton;
 
 /// <summary>
-/// A trained FOTON network (whichever algorithm trained it): a bias-free MLP scored in batches. It appends
+/// A trained FOTON network (whichever algorithm trained it): a bias-free MLP (optionally preceded by
+/// patch-orthogonal convolutions) scored in batches. It appends
 /// <c>Score</c> (class probabilities) and <c>PredictedLabel</c>, saves with <c>ml.Model.Save</c> (after
 /// <c>ml.UseAllauzen()</c>) and exports to ONNX as a chain of Gemm and activation nodes.
 /// </summary>
@@ -48,10 +49,13 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
     /// <summary>The algorithm that trained the network.</summary>
     public FotonAlgorithm Algorithm { get; }
 
-    /// <summary>Layer names, input side first: fc0, fc1, …, out.</summary>
+    /// <summary>Output channels of the convolution layers (empty when there are none).</summary>
+    public IReadOnlyList<int> ConvolutionChannels => _arch.ConvChannels ?? [];
+
+    /// <summary>Layer names, input side first: conv0, …, fc0, fc1, …, out.</summary>
     public IReadOnlyList<string> LayerNames => _arch.LayerNames();
 
-    /// <summary>A copy of the weight matrix of layer <paramref name="name"/>, row-major [d_out, d_in].</summary>
+    /// <summary>A copy of the weight matrix of layer <paramref name="name"/>, row-major [d_out, d_in] ([C_out, C_in·k·k] for a convolution).</summary>
     public float[] GetWeights(string name)
     {
         int i = Array.IndexOf(_arch.LayerNames(), name);
@@ -131,12 +135,28 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         string x = columns[FeatureColumnName];
         var shapes = _arch.Shapes();
         var names = _arch.LayerNames();
+        var widths = _arch.FlatWidths();
         for (int i = 0; i < names.Length; i++)
         {
-            string w = graph.Initializer($"{names[i]}_weight", _weights[i], shapes[i].Out, shapes[i].In);
-            x = graph.Node("Gemm", [x, w], $"{names[i]}_out", ("transB", 1L));
+            if (i < _arch.ConvCount)
+            {
+                // The patch-orthogonal convolution: a Conv with stride = kernel on the (C, H, W) view.
+                var c = _arch.Conv(i);
+                string w = graph.Initializer($"{names[i]}_weight", _weights[i], c.OutChannels, c.InChannels, c.Kernel, c.Kernel);
+                string inShape = graph.Initializer($"{names[i]}_in_shape", new long[] { -1, c.InChannels, c.Height, c.Width }, 4);
+                string outShape = graph.Initializer($"{names[i]}_out_shape", new long[] { -1, c.OutputSize }, 2);
+                string image = graph.Node("Reshape", [x, inShape], $"{names[i]}_image");
+                string conv = graph.Node("Conv", [image, w], $"{names[i]}_conv",
+                    ("kernel_shape", new long[] { c.Kernel, c.Kernel }), ("strides", new long[] { c.Kernel, c.Kernel }));
+                x = graph.Node("Reshape", [conv, outShape], $"{names[i]}_out");
+            }
+            else
+            {
+                string w = graph.Initializer($"{names[i]}_weight", _weights[i], shapes[i].Out, shapes[i].In);
+                x = graph.Node("Gemm", [x, w], $"{names[i]}_out", ("transB", 1L));
+            }
             if (i < names.Length - 1)
-                x = EmitActivation(graph, x, $"act{i}", shapes[i].Out);
+                x = EmitActivation(graph, x, $"act{i}", widths[i + 1]);
         }
         string probs = graph.Node("Softmax", [x], "probabilities", ("axis", 1L));
         string argmax = graph.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));

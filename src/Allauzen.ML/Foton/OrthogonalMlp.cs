@@ -3,17 +3,105 @@ using static TorchSharp.torch;
 
 namespace Allauzen.ML.Foton;
 
-/// <summary>The architecture of a FOTON network (persisted as JSON).</summary>
-internal sealed record FotonArchitecture(int InputSize, int[] HiddenSizes, int Classes, FotonActivation Activation)
+/// <summary>
+/// The architecture of a FOTON network (persisted as JSON): optional patch-orthogonal convolutions on an
+/// input of shape <see cref="InputShape"/> (C, H, W), then dense hidden layers, then the output layer.
+/// </summary>
+internal sealed record FotonArchitecture(int InputSize, int[] HiddenSizes, int Classes, FotonActivation Activation,
+    int[]? InputShape = null, int[]? ConvChannels = null, int ConvKernel = 2)
 {
-    /// <summary>Layer names, input side first: fc0, fc1, …, out.</summary>
-    public string[] LayerNames() => [.. Enumerable.Range(0, HiddenSizes.Length).Select(i => $"fc{i}"), "out"];
+    /// <summary>Number of convolution layers.</summary>
+    public int ConvCount => ConvChannels?.Length ?? 0;
 
-    /// <summary>[d_out, d_in] of every layer.</summary>
+    /// <summary>Layer names, input side first: conv0, …, fc0, fc1, …, out.</summary>
+    public string[] LayerNames() =>
+        [.. Enumerable.Range(0, ConvCount).Select(i => $"conv{i}"), .. Enumerable.Range(0, HiddenSizes.Length).Select(i => $"fc{i}"), "out"];
+
+    /// <summary>Geometry of convolution layer <paramref name="j"/>: input (C, H, W), kernel (= stride), output channels.</summary>
+    public ConvGeometry Conv(int j)
+    {
+        int c = InputShape![0], h = InputShape[1], w = InputShape[2];
+        for (int i = 0; i < j; i++)
+        {
+            c = ConvChannels![i];
+            h /= ConvKernel;
+            w /= ConvKernel;
+        }
+        return new ConvGeometry(c, h, w, ConvKernel, ConvChannels![j]);
+    }
+
+    /// <summary>[rows, cols] of every weight matrix: a convolution's kernel is [C_out, C_in·k·k].</summary>
     public (int Out, int In)[] Shapes()
     {
-        var dims = new[] { InputSize }.Concat(HiddenSizes).Append(Classes).ToArray();
-        return [.. Enumerable.Range(0, dims.Length - 1).Select(i => (dims[i + 1], dims[i]))];
+        var result = new List<(int, int)>();
+        int width = InputSize;
+        for (int j = 0; j < ConvCount; j++)
+        {
+            var g = Conv(j);
+            result.Add((g.OutChannels, g.InChannels * g.Kernel * g.Kernel));
+            width = g.OutputSize;
+        }
+        foreach (int hdim in HiddenSizes.Append(Classes))
+        {
+            result.Add((hdim, width));
+            width = hdim;
+        }
+        return [.. result];
+    }
+
+    /// <summary>Flat widths: the input, then the output of every layer.</summary>
+    public int[] FlatWidths()
+    {
+        var widths = new List<int> { InputSize };
+        for (int j = 0; j < ConvCount; j++)
+            widths.Add(Conv(j).OutputSize);
+        widths.AddRange(HiddenSizes);
+        widths.Add(Classes);
+        return [.. widths];
+    }
+}
+
+/// <summary>
+/// A patch-orthogonal convolution: kernel k, stride k, no padding, so that as a linear map on the flattened
+/// (C, H, W) input it is block-diagonal over the non-overlapping patches with the same [C_out, C_in·k·k]
+/// block — orthonormal rows of the block give orthonormal rows of the whole map, and FOTON's equivalence
+/// with backprop holds as for a dense layer (when C_out ≤ C_in·k·k).
+/// </summary>
+internal sealed record ConvGeometry(int InChannels, int Height, int Width, int Kernel, int OutChannels)
+{
+    public int OutHeight => Height / Kernel;
+
+    public int OutWidth => Width / Kernel;
+
+    public int OutputSize => OutChannels * OutHeight * OutWidth;
+
+    /// <summary>Flat [B, C·H·W] → patch rows [B·H'·W', C·k·k] (each row ordered C, kh, kw as a Conv weight).</summary>
+    public Tensor Patches(Tensor x)
+    {
+        long b = x.shape[0];
+        return x.reshape(b, InChannels, OutHeight, Kernel, OutWidth, Kernel).permute(0, 2, 4, 1, 3, 5)
+            .reshape(b * OutHeight * OutWidth, InChannels * Kernel * Kernel);
+    }
+
+    /// <summary>Inverse of <see cref="Patches"/>: patch rows → flat [B, C·H·W].</summary>
+    public Tensor FromPatches(Tensor rows)
+    {
+        long b = rows.shape[0] / (OutHeight * OutWidth);
+        return rows.reshape(b, OutHeight, OutWidth, InChannels, Kernel, Kernel).permute(0, 3, 1, 4, 2, 5).reshape(b, InChannels * Height * Width);
+    }
+
+    /// <summary>Flat output [B, C_out·H'·W'] (channel-major, as a Conv output) → rows [B·H'·W', C_out].</summary>
+    public Tensor OutputRows(Tensor y)
+    {
+        long b = y.shape[0];
+        return y.reshape(b, OutChannels, OutHeight * OutWidth).permute(0, 2, 1).reshape(b * OutHeight * OutWidth, OutChannels);
+    }
+
+    /// <summary>Inverse of <see cref="OutputRows"/>.</summary>
+    public Tensor FromOutputRows(Tensor rows)
+    {
+        long b = rows.shape[0] / (OutHeight * OutWidth);
+        return rows.reshape(b, OutHeight * OutWidth, OutChannels).permute(0, 2, 1).reshape(b, OutputSize);
     }
 }
 
@@ -134,14 +222,14 @@ internal sealed class OrthogonalMlp : IDisposable
         var cur = x;
         for (int i = 0; i < l; i++)
         {
-            var a = cur.mm(w[i].t());
+            var a = Linear(i, cur, w[i]);
             if (masks?[i] is Tensor m)
                 a = a * m;
             pre[i] = a;
             cur = Activate(a);
             h[i] = cur;
         }
-        return (h, pre, withOutput ? cur.mm(w[l].t()) : null);
+        return (h, pre, withOutput ? Linear(l, cur, w[l]) : null);
     }
 
     /// <summary>
@@ -159,7 +247,7 @@ internal sealed class OrthogonalMlp : IDisposable
         var cur = delta0;
         for (int i = 0; i < l; i++)
         {
-            var da = cur.mm(Weights[i].t());
+            var da = Linear(i, cur, Weights[i]);
             if (masks?[i] is Tensor m)
                 da = da * m;
             var a = pre[i];
@@ -192,13 +280,43 @@ internal sealed class OrthogonalMlp : IDisposable
         return torch.cat([dMax, dMin], 1);
     }
 
-    /// <summary>Fᵀ = W_L W_{L−1} ⋯ W_0 ∈ R^{C×d_0}, built from the output side (a C×d chain: C·Σ d_{i+1}d_i flops).</summary>
+    /// <summary>
+    /// Fᵀ = M_L M_{L−1} ⋯ M_0 ∈ R^{C×d_0} (M_i the flat linear map of layer i: W_i, or the patch convolution),
+    /// built from the output side: C rows pushed through the transposed maps (a C×d chain: C·Σ d_{i+1}d_i flops).
+    /// </summary>
     public Tensor FTranspose()
     {
         var f = Weights[OutputIndex];
         for (int i = OutputIndex - 1; i >= 0; i--)
-            f = f.mm(Weights[i]);
+            f = LinearTranspose(i, f, Weights[i]);
         return OutputIndex == 0 ? f.clone() : f;
+    }
+
+    /// <summary>Layer <paramref name="i"/>'s linear map on flat activations: x·Wᵀ, or the patch convolution.</summary>
+    public Tensor Linear(int i, Tensor x, Tensor w)
+    {
+        if (i >= Architecture.ConvCount)
+            return x.mm(w.t());
+        var g = Architecture.Conv(i);
+        return g.FromOutputRows(g.Patches(x).mm(w.t()));
+    }
+
+    /// <summary>The transposed map: flat output-side rows y ↦ y·M_i (M_i the flat matrix of layer <paramref name="i"/>).</summary>
+    public Tensor LinearTranspose(int i, Tensor y, Tensor w)
+    {
+        if (i >= Architecture.ConvCount)
+            return y.mm(w);
+        var g = Architecture.Conv(i);
+        return g.FromPatches(g.OutputRows(y).mm(w));
+    }
+
+    /// <summary>The local update Dᵀ·pre of layer <paramref name="i"/> (summed over patches for a convolution).</summary>
+    public Tensor OuterProduct(int i, Tensor d, Tensor pre)
+    {
+        if (i >= Architecture.ConvCount)
+            return d.t().mm(pre);
+        var g = Architecture.Conv(i);
+        return g.OutputRows(d).t().mm(g.Patches(pre));
     }
 
     public void Dispose()

@@ -72,6 +72,37 @@ public sealed class FotonEquivalenceTests
     }
 
     [TestMethod]
+    [DataRow(FotonActivation.Identity)]
+    [DataRow(FotonActivation.Tanh)]
+    public void PatchOrthogonalConvolutions_LinearEqualsBackprop_OutputExactAlways(FotonActivation act)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        // 1×8×8 → conv0 (k 2: 4 channels, 4×4) → conv1 (16 channels, 2×2) → fc0 (32) → out (10).
+        var arch = new FotonArchitecture(64, [32], 10, act, [1, 8, 8], [4, 16], 2);
+        using var g = new Generator(4, torch.CPU);
+        using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+        CollectionAssert.AreEqual(new[] { "conv0", "conv1", "fc0", "out" }, net.Names);
+        CollectionAssert.AreEqual(new[] { 64, 64, 64, 32, 10 }, arch.FlatWidths());
+        var x = torch.randn([32, 64], generator: g);
+        var labels = torch.randint(10, [32], generator: g);
+        // The flat map of a convolution layer has orthonormal rows when its [C_out, C_in·k·k] kernel does.
+        var m0 = net.Linear(0, torch.eye(64, 64), net.Weights[0]).t();
+        Assert.IsLessThanOrEqualTo(1e-5, Bjorck.OrthogonalityError(m0), "conv0 as a 64×64 map");
+        Assert.IsLessThanOrEqualTo(1e-5, FotonFixture.MaxAbsDiff(net.LinearTranspose(0, torch.eye(64, 64), net.Weights[0]), m0), "transposed map");
+        var u = FotonStep.Compute(net, x, nn.functional.one_hot(labels, 10).to(ScalarType.Float32), null, net.FTranspose(), 1.0);
+        var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
+        for (int i = 0; i < grad.Length; i++)
+        {
+            double rel = ((u.G[i] - grad[i]).norm() / grad[i].norm()).ToDouble();
+            if (act == FotonActivation.Identity || i == grad.Length - 1)
+                Assert.IsLessThanOrEqualTo(1e-5, rel, $"{net.Names[i]}: relative error");
+            else
+                Assert.IsGreaterThan(0.5, FotonTrainStep.Cosine(u.G[i], grad[i]), $"{net.Names[i]}: tanh alignment");
+        }
+    }
+
+    [TestMethod]
     public void NegativeControl_ExpandingWidths_BreakTheEquivalence()
     {
         var a = Compare([32, 64, 64, 10], FotonActivation.Identity, FotonInit.Orthogonal, orthonormalise: true);

@@ -99,6 +99,39 @@ public sealed class FotonTrainerTests
     }
 
     [TestMethod]
+    public void Convolutional_Contract_OnnxConv_DigitsLearn()
+    {
+        var ml = new MLContext(seed: 1);
+        var (rawTrain, rawTest) = TestData.Digits(ml);
+        var prep = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.NormalizeMeanVariance("Features")).Fit(rawTrain);
+        var (train, test) = (ml.Data.Cache(prep.Transform(rawTrain)), ml.Data.Cache(prep.Transform(rawTest)));
+        var o = new FotonOptions
+        {
+            InputShape = [1, 8, 8], ConvolutionChannels = [4, 16], HiddenSizes = [48], Epochs = 8, BatchSize = 32, Seed = 2,
+            Activation = FotonActivation.Tanh,
+        };
+        var report = EstimatorContract.Check(ml.MulticlassClassification.Trainers.Foton(o), train, test, ["Score", "PredictedLabel"], []);
+        Assert.IsLessThanOrEqualTo(1e-5, report.OnnxMaxDiff, "ONNX parity (Conv nodes)");
+        var t = (FotonTransformer)report.Transformer;
+        CollectionAssert.AreEqual(new[] { "conv0", "conv1", "fc0", "out" }, t.LayerNames.ToArray());
+        foreach (var (name, err) in t.OrthogonalityErrors())
+            Assert.IsLessThanOrEqualTo(1e-5, err, name);
+        var acc = ml.MulticlassClassification.Evaluate(t.Transform(test)).MicroAccuracy;
+        Assert.IsGreaterThan(0.8, acc, $"convolutional FOTON digits accuracy {acc:P1}");
+
+        // Non-expanding channels: 1×2×2 = 4 inputs per patch cannot give 8 orthonormal rows.
+        o.ConvolutionChannels = [8, 16];
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Foton(o).Fit(train));
+        StringAssert.Contains(e.Message, "conv0 (1×2×2 = 4 → 8 channels)");
+        o.ConvolutionChannels = [4];
+        o.InputShape = [1, 8, 9];
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Foton(o));
+        o.InputShape = [1, 4, 4];
+        var f = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Foton(o).Fit(train));
+        StringAssert.Contains(f.Message, "'Features' has 64");
+    }
+
+    [TestMethod]
     public void LinearFoton_TrainsLikeBackpropWithTheSameProjection()
     {
         // The theorem at training time: identity activation, non-expanding orthonormal layers, same masks
