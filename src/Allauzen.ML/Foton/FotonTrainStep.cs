@@ -172,6 +172,10 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
 
     internal static double Cosine(Tensor a, Tensor b)
     {
+        // In float64: a float32 dot product over 10⁵ entries alone is off by ~1e-6.
+        using var scope = torch.NewDisposeScope();
+        a = a.to(ScalarType.Float64);
+        b = b.to(ScalarType.Float64);
         double na = a.norm().ToDouble(), nb = b.norm().ToDouble();
         return na == 0 || nb == 0 ? 0 : (a * b).sum().ToDouble() / (na * nb);
     }
