@@ -116,6 +116,13 @@ public sealed class FotonOptions : TorchTrainerOptions
     /// </summary>
     public bool WarmStartProjection { get; set; } = true;
 
+    /// <summary>
+    /// FOTON only: recompute the clean activations during the modulated pass instead of storing them
+    /// (one extra forward pass; activation memory independent of depth, where backprop keeps every layer's
+    /// activations). Default true. False = the two-pass schedule that keeps all activations.
+    /// </summary>
+    public bool RecomputeActivations { get; set; } = true;
+
     /// <summary>Björck iterations of the reference rule, and the cap of the warm-started one. Default 20.</summary>
     public int BjorckIterations { get; set; } = 20;
 

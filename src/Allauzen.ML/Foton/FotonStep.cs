@@ -54,4 +54,67 @@ internal static class FotonStep
         g[l] = net.OuterProduct(l, e, l == 0 ? x : h[l - 1]) / b;
         return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);
     }
+
+    /// <summary>
+    /// The same update with memory independent of depth (our schedule): a first clean pass keeps only the
+    /// logits; the second sweep recomputes the clean pass alongside the modulated one, layer by layer, and
+    /// forms G_i on the fly, so only the current layer's activations are alive (one extra forward pass
+    /// instead of L stored activations; backprop must keep them all). Masks are regenerated per layer by
+    /// <paramref name="mask"/>, which must return the same mask every time for a given layer.
+    /// </summary>
+    public static (Tensor[] G, Tensor Y) ComputeLowMemory(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
+        Tensor fTranspose, double temperature, double sign = -1)
+    {
+        int l = net.OutputIndex;
+        double b = x.shape[0];
+        var w = net.Weights;
+        Tensor cur = x;
+        for (int i = 0; i < l; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var a = net.Linear(i, cur, w[i]);
+            if (mask(i) is Tensor m)
+                a = a * m;
+            var next = net.Activate(a).MoveToOuterDisposeScope();
+            if (!ReferenceEquals(cur, x))
+                cur.Dispose();
+            cur = next;
+        }
+        var y = net.Linear(l, cur, w[l]);
+        if (!ReferenceEquals(cur, x))
+            cur.Dispose();
+        var e = nn.functional.softmax(temperature * y, 1) - targets;
+        var delta = -sign * e.mm(fTranspose);
+        var g = new Tensor[l + 1];
+        cur = x;
+        for (int i = 0; i < l; i++)
+        {
+            Tensor nextCur, nextDelta;
+            using (var scope = torch.NewDisposeScope())
+            {
+                var a = net.Linear(i, cur, w[i]);
+                var da = net.Linear(i, delta, w[i]);
+                if (mask(i) is Tensor m)
+                {
+                    a = a * m;
+                    da = da * m;
+                }
+                var h = net.Activate(a);
+                var d = net.Difference(a, da, h);
+                g[i] = (net.OuterProduct(i, d, cur) / b).MoveToOuterDisposeScope();
+                nextCur = h.MoveToOuterDisposeScope();
+                nextDelta = d.MoveToOuterDisposeScope();
+            }
+            if (!ReferenceEquals(cur, x))
+                cur.Dispose();
+            delta.Dispose();
+            cur = nextCur;
+            delta = nextDelta;
+        }
+        g[l] = net.OuterProduct(l, e, cur) / b;
+        if (!ReferenceEquals(cur, x))
+            cur.Dispose();
+        delta.Dispose();
+        return (g, y);
+    }
 }

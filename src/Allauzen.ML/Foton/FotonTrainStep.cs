@@ -18,7 +18,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
 {
     private readonly FotonOptions _o;
     private readonly int _classes;
-    private readonly Generator _maskGenerator;
+    private readonly int _seed;
+    private readonly Device _device;
     private readonly Generator _powerGenerator;
     private readonly WeightOptimizer _optimizer;
     private readonly Dictionary<string, double> _cosines = [];
@@ -37,9 +38,11 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _o = options;
         _classes = net.Architecture.Classes;
         _lr = options.LearningRate;
-        // Separate streams: the loop shuffles from the seed with System.Random; masks, power
-        // iterations and the PEPITA feedback have their own libtorch generators.
-        _maskGenerator = new Generator(DeriveSeed(seed, 1), device);
+        // Separate streams: the loop shuffles from the seed with System.Random; power iterations and the
+        // PEPITA feedback have their own libtorch generators; each (step, layer) dropout mask has its own
+        // seed, so a pass can regenerate the mask instead of keeping it (the low-memory FOTON step).
+        _seed = seed;
+        _device = device;
         _powerGenerator = new Generator(DeriveSeed(seed, 2), device);
         _optimizer = new WeightOptimizer(options.Optimizer, options.Momentum, options.WeightDecay);
         var w0 = net.Weights[0];
@@ -65,9 +68,11 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     internal Tensor? Feedback => _feedback;
 
     /// <summary>Seeds of the auxiliary generators, derived from the run seed (SplitMix64).</summary>
-    internal static ulong DeriveSeed(int seed, int stream)
+    internal static ulong DeriveSeed(int seed, int stream) => DeriveSeed(seed, (ulong)(uint)stream);
+
+    internal static ulong DeriveSeed(int seed, ulong stream)
     {
-        ulong z = (ulong)(uint)seed + (ulong)stream * 0x9E3779B97F4A7C15UL;
+        ulong z = (ulong)(uint)seed + stream * 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
@@ -85,7 +90,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         var dtype = net.Weights[0].dtype;
         if (x.dtype != dtype)
             x = x.to(dtype);
-        var masks = SampleMasks(b);
+        var masks = _o.Algorithm == FotonAlgorithm.Foton && _o.RecomputeActivations && !(_o.AlignmentDiagnostics && _stepInEpoch == 1)
+            ? null : SampleMasks(b);
 
         Tensor[] g;
         Tensor logits;
@@ -93,6 +99,13 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         {
             case FotonAlgorithm.Backprop:
                 (g, logits) = BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature);
+                break;
+            case FotonAlgorithm.Foton when _o.RecomputeActivations:
+                var t1 = nn.functional.one_hot(y, _classes).to(dtype);
+                long stepNumber = StepCounter;
+                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, i => MaskFor(stepNumber, i, b), _feedback!, _o.CeTemperature);
+                if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
+                    RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
                 break;
             default:
                 var t = nn.functional.one_hot(y, _classes).to(dtype);
@@ -122,23 +135,29 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         return new BatchResult(loss, correct, b);
     }
 
-    /// <summary>Scaled dropout masks (0 or 1/(1−p)), one per hidden layer, shared by every pass of the step.</summary>
+    /// <summary>Scaled dropout masks (0 or 1/(1−p)) of the current step, one per hidden layer, shared by every pass.</summary>
     internal Tensor?[]? SampleMasks(int batch)
+    {
+        if (_o.Dropout == 0)
+            return null;
+        var masks = new Tensor?[Net.OutputIndex];
+        for (int i = 0; i < masks.Length; i++)
+            masks[i] = MaskFor(StepCounter, i, batch);
+        return masks;
+    }
+
+    /// <summary>The dropout mask of hidden layer <paramref name="layer"/> at step <paramref name="step"/>: the same tensor every time it is asked for.</summary>
+    internal Tensor? MaskFor(long step, int layer, int batch)
     {
         double p = _o.Dropout;
         if (p == 0)
             return null;
         var net = Net;
         var w0 = net.Weights[0];
-        var masks = new Tensor?[net.OutputIndex];
-        var widths = net.Architecture.FlatWidths();
-        for (int i = 0; i < masks.Length; i++)
-        {
-            long width = widths[i + 1];
-            var keep = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: _maskGenerator).ge(p);
-            masks[i] = keep.to(w0.dtype) / (1 - p);
-        }
-        return masks;
+        long width = net.Architecture.FlatWidths()[layer + 1];
+        using var g = new Generator(DeriveSeed(_seed, ((ulong)step << 16) + (ulong)layer + 0x10000UL), _device);
+        var keep = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g).ge(p);
+        return keep.to(w0.dtype) / (1 - p);
     }
 
     private void Project()
@@ -281,7 +300,6 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         DisposeSnapshot();
         _optimizer.Dispose();
         _feedback?.Dispose();
-        _maskGenerator.Dispose();
         _powerGenerator.Dispose();
         _net?.Dispose();
     }

@@ -250,18 +250,23 @@ internal sealed class OrthogonalMlp : IDisposable
             var da = Linear(i, cur, Weights[i]);
             if (masks?[i] is Tensor m)
                 da = da * m;
-            var a = pre[i];
-            var aMod = a - da;
-            cur = Architecture.Activation switch
-            {
-                FotonActivation.Identity => da,
-                FotonActivation.Tanh => da.tanh() * (1 - h[i] * aMod.tanh()),
-                FotonActivation.MaxMin => MaxMinDifference(a, aMod, da, h[i]),
-                _ => torch.where(a.gt(0).logical_and(aMod.gt(0)), da, a.relu() - aMod.relu()),
-            };
+            cur = Difference(pre[i], da, h[i]);
             d[i] = cur;
         }
         return d;
+    }
+
+    /// <summary>σ(a) − σ(a − da) without cancellation, given h = σ(a) (see <see cref="ModulatedDifferences"/>).</summary>
+    public Tensor Difference(Tensor a, Tensor da, Tensor h)
+    {
+        var aMod = a - da;
+        return Architecture.Activation switch
+        {
+            FotonActivation.Identity => da,
+            FotonActivation.Tanh => da.tanh() * (1 - h * aMod.tanh()),
+            FotonActivation.MaxMin => MaxMinDifference(a, aMod, da, h),
+            _ => torch.where(a.gt(0).logical_and(aMod.gt(0)), da, a.relu() - aMod.relu()),
+        };
     }
 
     private static Tensor MaxMinDifference(Tensor a, Tensor aMod, Tensor da, Tensor h)
