@@ -1,5 +1,6 @@
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Lipschitz;
+using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Mlp;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Samples.Speech;
@@ -13,6 +14,8 @@ var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.Ordin
     ["smoothing"] = SmoothingSample.Run,
     ["speech"] = SpeechSample.Run,
     ["speech-consume"] = SpeechSample.ConsumeInFreshProcess,
+    ["foton"] = FotonSample.Run,
+    ["foton-run"] = FotonSample.RunOne,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
@@ -22,6 +25,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args
     Console.WriteLine("samples: mlp, lipschitz");
     Console.WriteLine("samples: mlp, smoothing");
     Console.WriteLine("samples: mlp, speech");
+    Console.WriteLine("samples: mlp, foton [--depth N] [--algorithms foton,pepita,backprop,backprop_ortho]");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 

@@ -28,6 +28,7 @@ internal static class AllauzenLoaders
         new(Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler", typeof(Smoothing.SmoothingSamplerTransformer), Smoothing.SmoothingSamplerTransformer.Load),
         new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
         new(Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer", typeof(Speech.SslFeaturizerTransformer), Speech.SslFeaturizerTransformer.Load),
+        new(Foton.FotonTransformer.Signature, "Foton", typeof(Foton.FotonTransformer), Foton.FotonTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>

@@ -1,0 +1,120 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Foton;
+
+/// <summary>The two passes of a forward-only step and the per-layer updates they give.</summary>
+/// <param name="H">Clean-pass hidden outputs H_0..H_{L−1}.</param>
+/// <param name="Y">Clean-pass logits.</param>
+/// <param name="E">Output error softmax(τY) − T.</param>
+/// <param name="XMod">Modulated input.</param>
+/// <param name="HMod">Modulated-pass hidden outputs.</param>
+/// <param name="G">Per-layer updates (the "gradients" the optimizer receives), aligned with the layer names.</param>
+internal sealed record ForwardOnlyUpdate(Tensor[] H, Tensor Y, Tensor E, Tensor XMod, Tensor[] HMod, Tensor[] G);
+
+/// <summary>
+/// The FOTON update (code of Caillon, Colagrande et al. 2025, reconstructed in papers/foton.md §1), without autograd:
+/// <list type="number">
+/// <item>clean pass → H_i, logits Y; output error E = softmax(τY) − T;</item>
+/// <item>modulated input X̃ = X − E·Fᵀ with Fᵀ = W_L⋯W_0 (the current weights);</item>
+/// <item>modulated pass on X̃ with the same dropout masks → H̃_i (evaluated as differences H_i − H̃_i, see
+/// <see cref="OrthogonalMlp.ModulatedDifferences"/>: the same pass, without float32 cancellation);</item>
+/// <item>G_i = (H_i − H̃_i)ᵀ·H_{i−1}/B with the clean pre-synaptic H_{i−1} (X for i = 0); G_L = Eᵀ·H_{L−1}/B.</item>
+/// </list>
+/// For σ = identity and orthonormal rows, H_i − H̃_i telescopes to the backpropagated error, so G_i is exactly
+/// ∂(mean CE)/∂W_i. B is the actual batch size (the reference divides by the configured one, which
+/// shrinks the last partial batch's step).
+/// </summary>
+internal static class FotonStep
+{
+    /// <param name="net">The network (its current weights).</param>
+    /// <param name="x">Inputs [B, d_0].</param>
+    /// <param name="targets">One-hot targets [B, C], same dtype as the weights.</param>
+    /// <param name="masks">Scaled dropout masks per hidden layer, or null.</param>
+    /// <param name="fTranspose">Fᵀ [C, d_0].</param>
+    /// <param name="temperature">τ.</param>
+    /// <param name="sign">−1 for FOTON's X − E·Fᵀ; +1 flips the modulation (a negative control).</param>
+    public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor fTranspose,
+        double temperature, double sign = -1)
+    {
+        var (h, a, y) = net.ForwardWithPreActivations(x, masks);
+        var e = nn.functional.softmax(temperature * y!, 1) - targets;
+        var delta0 = -sign * e.mm(fTranspose);
+        var xMod = x - delta0;
+        var d = net.ModulatedDifferences(h, a, delta0, masks);
+        var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
+        double b = x.shape[0];
+        int l = net.OutputIndex;
+        var g = new Tensor[l + 1];
+        for (int i = 0; i < l; i++)
+        {
+            var pre = i == 0 ? x : h[i - 1];
+            g[i] = net.OuterProduct(i, d[i], pre) / b;
+        }
+        g[l] = net.OuterProduct(l, e, l == 0 ? x : h[l - 1]) / b;
+        return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);
+    }
+
+    /// <summary>
+    /// The same update with memory independent of depth (our schedule): a first clean pass keeps only the
+    /// logits; the second sweep recomputes the clean pass alongside the modulated one, layer by layer, and
+    /// forms G_i on the fly, so only the current layer's activations are alive (one extra forward pass
+    /// instead of L stored activations; backprop must keep them all). Masks are regenerated per layer by
+    /// <paramref name="mask"/>, which must return the same mask every time for a given layer.
+    /// </summary>
+    public static (Tensor[] G, Tensor Y) ComputeLowMemory(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
+        Tensor fTranspose, double temperature, double sign = -1)
+    {
+        int l = net.OutputIndex;
+        double b = x.shape[0];
+        var w = net.Weights;
+        Tensor cur = x;
+        for (int i = 0; i < l; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var a = net.Linear(i, cur, w[i]);
+            if (mask(i) is Tensor m)
+                a = a * m;
+            var next = net.Activate(a).MoveToOuterDisposeScope();
+            if (!ReferenceEquals(cur, x))
+                cur.Dispose();
+            cur = next;
+        }
+        var y = net.Linear(l, cur, w[l]);
+        if (!ReferenceEquals(cur, x))
+            cur.Dispose();
+        var e = nn.functional.softmax(temperature * y, 1) - targets;
+        var delta = -sign * e.mm(fTranspose);
+        var g = new Tensor[l + 1];
+        cur = x;
+        for (int i = 0; i < l; i++)
+        {
+            Tensor nextCur, nextDelta;
+            using (var scope = torch.NewDisposeScope())
+            {
+                var a = net.Linear(i, cur, w[i]);
+                var da = net.Linear(i, delta, w[i]);
+                if (mask(i) is Tensor m)
+                {
+                    a = a * m;
+                    da = da * m;
+                }
+                var h = net.Activate(a);
+                var d = net.Difference(a, da, h);
+                g[i] = (net.OuterProduct(i, d, cur) / b).MoveToOuterDisposeScope();
+                nextCur = h.MoveToOuterDisposeScope();
+                nextDelta = d.MoveToOuterDisposeScope();
+            }
+            if (!ReferenceEquals(cur, x))
+                cur.Dispose();
+            delta.Dispose();
+            cur = nextCur;
+            delta = nextDelta;
+        }
+        g[l] = net.OuterProduct(l, e, cur) / b;
+        if (!ReferenceEquals(cur, x))
+            cur.Dispose();
+        delta.Dispose();
+        return (g, y);
+    }
+}

@@ -1,0 +1,202 @@
+using Allauzen.ML.Core;
+using Allauzen.ML.Onnx;
+using Allauzen.ML.Persistence;
+using Allauzen.ML.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Foton;
+
+/// <summary>
+/// A trained FOTON network (whichever algorithm trained it): a bias-free MLP (optionally preceded by
+/// patch-orthogonal convolutions) scored in batches. It appends
+/// <c>Score</c> (class probabilities) and <c>PredictedLabel</c>, saves with <c>ml.Model.Save</c> (after
+/// <c>ml.UseAllauzen()</c>) and exports to ONNX as a chain of Gemm and activation nodes.
+/// </summary>
+public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
+{
+    internal const string Signature = "ALZFOTON";
+    private const int Version = 1;
+    private readonly FotonArchitecture _arch;
+    private readonly float[][] _weights;
+    private OrthogonalMlp? _net;
+
+    internal FotonTransformer(IHostEnvironment env, FotonArchitecture architecture, float[][] weights, FotonAlgorithm algorithm,
+        string featureColumnName, LabelNames classes, string scoreColumnName, string predictedLabelColumnName)
+        : base(env, "Allauzen.Foton", featureColumnName, architecture.InputSize, classes, scoreColumnName, predictedLabelColumnName)
+    {
+        _arch = architecture;
+        _weights = weights;
+        Algorithm = algorithm;
+        var shapes = architecture.Shapes();
+        var tensors = new Tensor[shapes.Length];
+        for (int i = 0; i < shapes.Length; i++)
+        {
+            // Copied into libtorch-allocated (aligned) memory: a tensor over a pinned managed array may take
+            // another kernel path, and scores must be bit-identical whichever way the weights arrived.
+            using var view = torch.tensor(weights[i], [shapes[i].Out, shapes[i].In]);
+            tensors[i] = view.clone().DetachFromDisposeScope();
+        }
+        _net = new OrthogonalMlp(architecture, tensors);
+    }
+
+    /// <summary>Widths of the hidden layers.</summary>
+    public IReadOnlyList<int> HiddenSizes => _arch.HiddenSizes;
+
+    /// <summary>Activation of the hidden layers.</summary>
+    public FotonActivation Activation => _arch.Activation;
+
+    /// <summary>The algorithm that trained the network.</summary>
+    public FotonAlgorithm Algorithm { get; }
+
+    /// <summary>Output channels of the convolution layers (empty when there are none).</summary>
+    public IReadOnlyList<int> ConvolutionChannels => _arch.ConvChannels ?? [];
+
+    /// <summary>Layer names, input side first: conv0, …, fc0, fc1, …, out.</summary>
+    public IReadOnlyList<string> LayerNames => _arch.LayerNames();
+
+    /// <summary>A copy of the weight matrix of layer <paramref name="name"/>, row-major [d_out, d_in] ([C_out, C_in·k·k] for a convolution).</summary>
+    public float[] GetWeights(string name)
+    {
+        int i = Array.IndexOf(_arch.LayerNames(), name);
+        if (i < 0)
+            throw new ArgumentException($"No layer '{name}'; the layers are {string.Join(", ", _arch.LayerNames())}.", nameof(name));
+        return (float[])_weights[i].Clone();
+    }
+
+    /// <summary>max |WWᵀ − I| (|WᵀW − I| for tall layers) of each layer, by name.</summary>
+    public IReadOnlyDictionary<string, double> OrthogonalityErrors()
+    {
+        TorchRuntime.EnsureInitialized();
+        var net = Net;
+        return net.Names.Select((n, i) => (n, e: Bjorck.OrthogonalityError(net.Weights[i]))).ToDictionary(t => t.n, t => t.e);
+    }
+
+    private OrthogonalMlp Net => _net ?? throw new ObjectDisposedException(nameof(FotonTransformer));
+
+    string IAllauzenTransformer.ComponentName => "Foton";
+
+    string IAllauzenTransformer.LoaderSignature => Signature;
+
+    int IAllauzenTransformer.PayloadVersion => Version;
+
+    internal override void Forward(float[] features, int count, float[] probabilities)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        int n = FeatureCount;
+        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count).clone();
+        var (_, y) = Net.Forward(x, null);
+        var p = nn.functional.softmax(y!, 1).contiguous();
+        p.data<float>().CopyTo(probabilities, 0, 0);
+    }
+
+    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    {
+        writer.WriteJson("architecture", _arch);
+        writer.WriteString("algorithm", Algorithm.ToString());
+        writer.WriteString("features", FeatureColumnName);
+        writer.WriteString("score", ScoreColumnName);
+        writer.WriteString("predictedLabel", PredictedLabelColumnName);
+        writer.WriteString("classType", Classes.TypeName);
+        writer.WriteStrings("classes", Classes.Values);
+        var shapes = _arch.Shapes();
+        var names = _arch.LayerNames();
+        for (int i = 0; i < names.Length; i++)
+            writer.WriteTensor(names[i], _weights[i], [shapes[i].Out, shapes[i].In]);
+    }
+
+    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    internal static FotonTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        payload.RequireVersion(Version);
+        TorchRuntime.EnsureInitialized();
+        var a = payload.ReadJson<FotonArchitecture>("architecture");
+        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
+        var shapes = a.Shapes();
+        var names = a.LayerNames();
+        var weights = new float[names.Length][];
+        for (int i = 0; i < names.Length; i++)
+        {
+            var (data, shape) = payload.ReadTensor(names[i]);
+            if (shape.Length != 2 || shape[0] != shapes[i].Out || shape[1] != shapes[i].In)
+                throw new InvalidDataException(
+                    $"Foton model '{payload.Source}': tensor '{names[i]}' has shape [{string.Join(", ", shape)}], expected [{shapes[i].Out}, {shapes[i].In}].");
+            weights[i] = data;
+        }
+        if (!Enum.TryParse<FotonAlgorithm>(payload.ReadString("algorithm"), out var algorithm))
+            throw new InvalidDataException($"Foton model '{payload.Source}': unknown algorithm '{payload.ReadString("algorithm")}'.");
+        return new FotonTransformer(env, a, weights, algorithm, payload.ReadString("features"), classes,
+            payload.ReadString("score"), payload.ReadString("predictedLabel"));
+    }
+
+    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    {
+        string x = columns[FeatureColumnName];
+        var shapes = _arch.Shapes();
+        var names = _arch.LayerNames();
+        var widths = _arch.FlatWidths();
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (i < _arch.ConvCount)
+            {
+                // The patch-orthogonal convolution: a Conv with stride = kernel on the (C, H, W) view.
+                var c = _arch.Conv(i);
+                string w = graph.Initializer($"{names[i]}_weight", _weights[i], c.OutChannels, c.InChannels, c.Kernel, c.Kernel);
+                string inShape = graph.Initializer($"{names[i]}_in_shape", new long[] { -1, c.InChannels, c.Height, c.Width }, 4);
+                string outShape = graph.Initializer($"{names[i]}_out_shape", new long[] { -1, c.OutputSize }, 2);
+                string image = graph.Node("Reshape", [x, inShape], $"{names[i]}_image");
+                string conv = graph.Node("Conv", [image, w], $"{names[i]}_conv",
+                    ("kernel_shape", new long[] { c.Kernel, c.Kernel }), ("strides", new long[] { c.Kernel, c.Kernel }));
+                x = graph.Node("Reshape", [conv, outShape], $"{names[i]}_out");
+            }
+            else
+            {
+                string w = graph.Initializer($"{names[i]}_weight", _weights[i], shapes[i].Out, shapes[i].In);
+                x = graph.Node("Gemm", [x, w], $"{names[i]}_out", ("transB", 1L));
+            }
+            if (i < names.Length - 1)
+                x = EmitActivation(graph, x, $"act{i}", widths[i + 1]);
+        }
+        string probs = graph.Node("Softmax", [x], "probabilities", ("axis", 1L));
+        string argmax = graph.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
+        string one = graph.Initializer("one", [1L], 1);
+        string key = graph.Node("Add", [argmax, one], "key");
+        columns[ScoreColumnName] = probs;
+        columns[PredictedLabelColumnName] = graph.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
+    }
+
+    private string EmitActivation(OnnxGraphBuilder g, string x, string name, int width)
+    {
+        switch (Activation)
+        {
+            case FotonActivation.Tanh:
+                return g.Node("Tanh", [x], name);
+            case FotonActivation.Identity:
+                return x;
+            case FotonActivation.MaxMin:
+                // a | b halves → max(a, b) | min(a, b)
+                long half = width / 2;
+                string axes = g.Initializer($"{name}_axes", [1L], 1);
+                string s0 = g.Initializer($"{name}_s0", [0L], 1);
+                string s1 = g.Initializer($"{name}_s1", [half], 1);
+                string s2 = g.Initializer($"{name}_s2", [(long)width], 1);
+                string a = g.Node("Slice", [x, s0, s1, axes], $"{name}_a");
+                string b = g.Node("Slice", [x, s1, s2, axes], $"{name}_b");
+                return g.Node("Concat", [g.Node("Max", [a, b], $"{name}_max"), g.Node("Min", [a, b], $"{name}_min")], name, ("axis", 1L));
+            default:
+                return g.Node("Relu", [x], name);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _net?.Dispose();
+            _net = null;
+        }
+        base.Dispose(disposing);
+    }
+}

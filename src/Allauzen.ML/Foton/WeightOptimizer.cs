@@ -1,0 +1,70 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Foton;
+
+/// <summary>
+/// In-place optimizer on plain weight tensors, fed with the per-layer updates G (forward-only or
+/// autograd): SGD (with PyTorch's momentum convention: v ← μv + d, W ← W − ηv), Adam (bias-corrected,
+/// L2 weight decay added to G) or AdamW (decoupled decay). Its state tensors live outside the
+/// per-step dispose scope.
+/// </summary>
+internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, double weightDecay) : IDisposable
+{
+    private const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
+    private Tensor[]? _m;
+    private Tensor[]? _v;
+    private long _t;
+
+    /// <summary>Applies one step to every weight, in place.</summary>
+    public void Step(Tensor[] weights, Tensor[] updates, double lr)
+    {
+        _t++;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            var w = weights[i];
+            var d = updates[i];
+            if (weightDecay > 0 && kind != OptimizerKind.AdamW)
+                d = d + weightDecay * w;
+            switch (kind)
+            {
+                case OptimizerKind.Sgd:
+                    if (momentum > 0)
+                    {
+                        var buf = State(ref _m, weights.Length, i, w);
+                        if (_t == 1)
+                            buf.copy_(d);
+                        else
+                            buf.mul_(momentum).add_(d);
+                        d = buf;
+                    }
+                    w.sub_(lr * d);
+                    break;
+                default:
+                    if (kind == OptimizerKind.AdamW && weightDecay > 0)
+                        w.mul_(1 - lr * weightDecay);
+                    var m = State(ref _m, weights.Length, i, w);
+                    var v = State(ref _v, weights.Length, i, w);
+                    m.mul_(Beta1).add_((1 - Beta1) * d);
+                    v.mul_(Beta2).add_((1 - Beta2) * d * d);
+                    double c1 = 1 - Math.Pow(Beta1, _t), c2 = 1 - Math.Pow(Beta2, _t);
+                    w.sub_(lr * (m / c1) / ((v / c2).sqrt() + Eps));
+                    break;
+            }
+        }
+    }
+
+    private static Tensor State(ref Tensor[]? state, int count, int i, Tensor like)
+    {
+        state ??= new Tensor[count];
+        if (state[i] is null)
+            state[i] = torch.zeros_like(like).DetachFromDisposeScope();
+        return state[i];
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in (_m ?? []).Concat(_v ?? []))
+            t?.Dispose();
+    }
+}
