@@ -23,6 +23,7 @@ internal static class AllauzenLoaders
     private static readonly Loader[] BuiltIn =
     [
         new(Mlp.MlpTransformer.Signature, "Mlp", typeof(Mlp.MlpTransformer), Mlp.MlpTransformer.Load),
+        new(Diachronic.DiachronicEmbeddingsTransformer.Signature, "DiachronicEmbeddings", typeof(Diachronic.DiachronicEmbeddingsTransformer), Diachronic.DiachronicEmbeddingsTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>
