@@ -1,4 +1,5 @@
 using Allauzen.ML.Samples.Common;
+using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Mlp;
 
 // dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]
@@ -6,13 +7,14 @@ var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.Ordin
 {
     ["mlp"] = MlpSample.Run,
     ["mlp-consume"] = MlpSample.ConsumeInFreshProcess,
+    ["diachronic"] = DiachronicSample.Run,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
 {
     Console.WriteLine("Allauzen.ML samples");
     Console.WriteLine("usage: dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [--data digits|fashion-mnist] [--epochs N] [--metrics-out FILE] [--output DIR]");
-    Console.WriteLine("samples: mlp");
+    Console.WriteLine("samples: mlp, diachronic");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 

@@ -178,7 +178,7 @@ internal sealed unsafe class SkipGramEngine
                 for (int pos = 0; pos < n; pos++)
                 {
                     int word = buf[pos];
-                    int b = (int)(rng.Next() % (ulong)window);
+                    int b = (int)(((rng.Next() >> 32) * (ulong)window) >> 32);
                     int lo = Math.Max(0, pos - window + b), hi = Math.Min(n - 1, pos + window - b);
                     for (int c = lo; c <= hi; c++)
                     {
@@ -197,7 +197,7 @@ internal sealed unsafe class SkipGramEngine
                             }
                             else
                             {
-                                target = tab[(int)(rng.Next() % (ulong)tableLen)];
+                                target = tab[(int)(((rng.Next() >> 32) * (ulong)tableLen) >> 32)];
                                 if (target == word)
                                     continue;
                                 label = 0f;
