@@ -46,6 +46,34 @@ public static class DiachronicSample
         string output = Path.Combine(args.Output, "diachronic");
         Directory.CreateDirectory(output);
 
+        var metrics = new Dictionary<string, object?> { ["corpus_tokens"] = tokens };
+        if (args.Get("skip-real") != "true")
+            RealChronology(ml, sentences, metrics, firstYear, width, slices, minc, epochs, dims, output);
+
+        // 2. Injection benchmark, CI-sized: 3 slices of 8 years, shuffled chronology (the injected swaps are the only
+        //    diachronic signal), K = 5 pairs swapped with p = 0, 0.5, 1.
+        var bench = new BenchmarkSettings
+        {
+            Width = int.Parse(args.Get("bench-width") ?? "8", Inv),
+            Slices = int.Parse(args.Get("bench-slices") ?? "3", Inv),
+            Pairs = int.Parse(args.Get("pairs") ?? "5", Inv),
+            T0 = int.Parse(args.Get("t0") ?? "1", Inv),
+            T1 = int.Parse(args.Get("t1") ?? "2", Inv),
+            Shuffled = (args.Get("chronology") ?? "shuffled") == "shuffled",
+            Epochs = args.Epochs,
+            Dimensions = dims,
+            DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "100", Inv),
+        };
+        foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
+            metrics[key] = value;
+        MetricsFile.Write(args.MetricsOut, metrics);
+        return 0;
+    }
+
+    /// <summary>Part 1: the real chronology in 4-year slices with incremental skip-gram (whole-corpus initialisation).</summary>
+    private static void RealChronology(MLContext ml, List<SlicedSentence> sentences, Dictionary<string, object?> metrics,
+        int firstYear, int width, int slices, int minc, int epochs, int dims, string output)
+    {
         // 1. Real chronology, incremental skip-gram with whole-corpus initialisation.
         var real = ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
         var options = new DiachronicEmbeddingsOptions
@@ -59,9 +87,12 @@ public static class DiachronicSample
             InitEpochs = epochs,
             Seed = 1,
         };
-        sw.Restart();
-        var model = ml.Transforms.Text.DiachronicEmbeddings(options).Fit(real);
+        var sw = Stopwatch.StartNew();
+        using var model = ml.Transforms.Text.DiachronicEmbeddings(options).Fit(real);
         double wps = model.WordsPerSecond;
+        metrics["vocabulary"] = model.Vocabulary.Count;
+        metrics["words_per_second"] = Math.Round(wps);
+        metrics["effective_words_per_second"] = Math.Round(model.EffectiveWordsPerSecond);
         Console.WriteLine($"incremental skip-gram: V = {model.Vocabulary.Count:N0}, K = {dims}, {sw.Elapsed.TotalSeconds:F1} s, " +
             $"{wps:N0} raw words/s ({model.EffectiveWordsPerSecond:N0} after subsampling)");
         Console.WriteLine($"top drifting words {firstYear}-{firstYear + width - 1} -> {firstYear + width * (slices - 1)}-{firstYear + width * slices - 1} (>= {minc} per slice):");
@@ -86,45 +117,6 @@ public static class DiachronicSample
         model.ExportWord2Vec(slices - 1, w2v, minCount: 5);
         Console.WriteLine($"drift plot {plot}, word2vec export of the last slice {w2v}");
 
-        // 2. Injection benchmark (shuffled chronology: the injected swaps are the only diachronic signal).
-        bool shuffled = (args.Get("chronology") ?? "shuffled") == "shuffled";
-        var inj = DriftInjection.Inject(sentences, slices, pairs: 10, t0: 3, t1: 4, minCount: minc, shuffle: shuffled, seed: 0);
-        var gold = inj.Gold;
-        Console.WriteLine($"injection ({(shuffled ? "shuffled" : "real")} chronology): {inj.Eligible.Count} eligible words, pairs " +
-            string.Join(" ", inj.Pairs.Select(p => $"{p.A}/{p.B}")));
-        var metrics = new Dictionary<string, object?>
-        {
-            ["corpus_tokens"] = tokens,
-            ["vocabulary"] = model.Vocabulary.Count,
-            ["words_per_second"] = Math.Round(wps),
-            ["effective_words_per_second"] = Math.Round(model.EffectiveWordsPerSecond),
-            ["eligible"] = inj.Eligible.Count,
-        };
-        var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
-        var models = (args.Get("models") ?? "incremental,aligned,dbe").Split(',');
-        foreach (var name in models)
-        {
-            var o = BenchmarkOptions(name, dims, epochs);
-            sw.Restart();
-            using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(injected);
-            var ranking = m.GetDriftRanking(0, slices - 1, minc).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
-            double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
-            double ap = DriftInjection.AveragePrecision(ranking, gold);
-            Console.WriteLine($"  {name,-12} P@{gold.Count} = {p:F2}  AP = {ap:F2}  ({ranking.Count} ranked, {sw.Elapsed.TotalSeconds:F1} s)");
-            metrics[$"p_at_2k_{name}"] = p;
-            metrics[$"ap_{name}"] = Math.Round(ap, 3);
-        }
-        // Control: the same gold list on the uninjected real chronology (aligned model).
-        var control = DriftInjection.Inject(sentences, slices, pairs: 10, t0: 3, t1: 4, minCount: minc, shuffle: false, none: true, seed: 0);
-        using (var m = ml.Transforms.Text.DiachronicEmbeddings(BenchmarkOptions("aligned", dims, epochs)).Fit(real))
-        {
-            var ranking = m.GetDriftRanking(0, slices - 1, minc).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
-            double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
-            Console.WriteLine($"  control (uninjected, aligned) P@{gold.Count} = {p:F2} on the injected gold list; {control.Eligible.Count} eligible");
-            metrics["p_at_2k_control"] = p;
-        }
-        MetricsFile.Write(args.MetricsOut, metrics);
-        return 0;
     }
 
     /// <summary>
@@ -152,26 +144,77 @@ public static class DiachronicSample
         return 0;
     }
 
+    /// <summary>Settings of the injection benchmark.</summary>
+    public sealed class BenchmarkSettings
+    {
+        public int FirstYear { get; set; } = 1999;
+        public int Width { get; set; } = 8;
+        public int Slices { get; set; } = 3;
+        public int Pairs { get; set; } = 5;
+        public int T0 { get; set; } = 1;
+        public int T1 { get; set; } = 2;
+        public bool Shuffled { get; set; } = true;
+        public int? Epochs { get; set; }
+        public int Dimensions { get; set; } = 100;
+        public double DbeLambda { get; set; } = 100;
+    }
+
+    /// <summary>
+    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last cosine
+    /// drift, P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
+    /// </summary>
+    public static Dictionary<string, object?> RunBenchmark(MLContext ml, IReadOnlyList<DatedSentence> dated, BenchmarkSettings b, IEnumerable<string> models)
+    {
+        var sentences = DatedCorpus.Bin(dated, b.FirstYear, b.Width, b.Slices);
+        long tokens = sentences.Sum(s => (long)s.Tokens.Length);
+        // eligibility: 30 occurrences per slice on the full corpus (≈ 450 k tokens per 4-year slice), scaled to the slice size
+        int minc = Math.Max(5, (int)Math.Round(30 * tokens / (double)b.Slices / 450_000));
+        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: 0);
+        var gold = inj.Gold;
+        Console.WriteLine($"injection benchmark: {b.Slices} slices of {b.Width} years, {tokens:N0} tokens, {(b.Shuffled ? "shuffled" : "real")} chronology, " +
+            $"{inj.Eligible.Count} eligible words (>= {minc} per slice), pairs {string.Join(" ", inj.Pairs.Select(p => $"{p.A}/{p.B}"))}");
+        var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
+        var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        var sw = new Stopwatch();
+        foreach (var name in models)
+        {
+            bool control = name == "control";
+            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, b.Epochs, b.DbeLambda);
+            var data = control
+                ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
+                : injected;
+            sw.Restart();
+            using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+            var ranking = m.GetDriftRanking(0, b.Slices - 1, minc).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
+            double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
+            double ap = DriftInjection.AveragePrecision(ranking, gold);
+            Console.WriteLine($"  {name,-12} P@{gold.Count} = {p:F2}  AP = {ap:F2}  ({ranking.Count} ranked, {sw.Elapsed.TotalSeconds:F1} s)");
+            metrics[$"p_at_2k_{name}"] = p;
+            metrics[$"ap_{name}"] = Math.Round(ap, 3);
+        }
+        return metrics;
+    }
+
     /// <summary>The benchmark settings of each model.</summary>
-    public static DiachronicEmbeddingsOptions BenchmarkOptions(string name, int dims, int epochs) => name switch
+    public static DiachronicEmbeddingsOptions BenchmarkOptions(string name, int dims, int? epochs, double dbeLambda) => name switch
     {
         "dbe" => new DiachronicEmbeddingsOptions
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.DynamicBernoulli, Dimensions = 50, MaxVocabularySize = 5000, Subsampling = 1e-3,
-            DriftPrecision = 100, StaticSteps = 300, DynamicSteps = 400, Seed = 0,
+            DriftPrecision = dbeLambda, StaticSteps = 300, DynamicSteps = 400, Seed = 0,
         },
         "aligned" => new DiachronicEmbeddingsOptions
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.AlignedSkipGram, Initialization = DiachronicInitialization.Random,
-            Dimensions = dims, Epochs = epochs, Seed = 1,
+            Dimensions = dims, Epochs = epochs ?? 5, Seed = 1,
         },
         _ => new DiachronicEmbeddingsOptions
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.IncrementalSkipGram, Initialization = DiachronicInitialization.WholeCorpus,
-            Dimensions = dims, Epochs = epochs, InitEpochs = epochs, Seed = 1,
+            Dimensions = dims, Epochs = epochs ?? 5, InitEpochs = epochs ?? 5, Seed = 1,
         },
     };
 }

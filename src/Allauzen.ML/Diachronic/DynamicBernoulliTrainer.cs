@@ -177,7 +177,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 if (withValue)
                     value += 0.5 * lam * d.square().sum().item<float>() + mu * a.square().sum().item<float>();
                 _gRho.narrow(0, 1, m).add_(a, alpha: 2 * mu);
-                _gRho.select(0, 0).add_(a.sum(0), alpha: -(2 * mu));
+                _gRho.select(0, 0).add_(a.sum(0L, false), alpha: -(2 * mu));
                 break;
             }
             default:

@@ -10,7 +10,7 @@ internal sealed record DiachronicFit(float[][] Vectors, bool[][] Defined, double
 /// <summary>Incremental (Kim et al. 2014) and independent + Procrustes-aligned (Hamilton et al. 2016) skip-gram.</summary>
 internal static class SkipGramDiachronicTrainer
 {
-    public static DiachronicFit Fit(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o, Action<SkipGramEngine, int>? afterSlice = null)
+    public static DiachronicFit Fit(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o, Action<SkipGramEngine, int, bool>? hook = null)
     {
         int v = corpus.VocabularySize, k = o.Dimensions, T = corpus.SliceCount;
         ulong seed = (ulong)o.Seed;
@@ -60,6 +60,7 @@ internal static class SkipGramDiachronicTrainer
                     active[w] = true;
                 }
             }
+            hook?.Invoke(engine, t, true);
             int slice = t;
             stats += engine.Train(corpus.Tokens[t], corpus.SentenceEnds[t], corpus.SliceCounts[t], o.Epochs, o.LearningRate,
                 o.MinLearningRate, o.Window, o.Negatives, o.Subsampling, o.Threads, SkipGramEngine.Hash(seed, 0x5, (ulong)t),
@@ -68,7 +69,7 @@ internal static class SkipGramDiachronicTrainer
             defined[t] = o.Model == DiachronicModel.AlignedSkipGram
                 ? corpus.SliceCounts[t].Select(c => c > 0).ToArray()
                 : (bool[])active.Clone();
-            afterSlice?.Invoke(engine, t);
+            hook?.Invoke(engine, t, false);
         }
         if (o.Model == DiachronicModel.AlignedSkipGram)
             AlignChain(vectors, defined, corpus, k, o.MinCount);
