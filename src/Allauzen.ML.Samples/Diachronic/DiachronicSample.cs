@@ -14,6 +14,14 @@ public sealed class SentenceRow
     public int Slice { get; set; }
 }
 
+/// <summary>A sentence with its year.</summary>
+public sealed class YearRow
+{
+    public string[] Tokens { get; set; } = [];
+
+    public int Year { get; set; }
+}
+
 /// <summary>
 /// The `diachronic` sample: 4-year slices of the Debian-changelog corpus (the CI slice shipped in Data/, or
 /// --corpus FILE, or --corpus system to rebuild it from /usr/share/doc), top drifting words, neighbours of
@@ -75,11 +83,14 @@ public static class DiachronicSample
         int firstYear, int width, int slices, int minc, int epochs, int dims, string output)
     {
         // 1. Real chronology, incremental skip-gram with whole-corpus initialisation.
-        var real = ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        // the time column holds years (here the first year of each 4-year bin); SliceWidth = 4 bins them again
+        var real = ml.Data.LoadFromEnumerable(sentences.Select(s => new YearRow { Tokens = s.Tokens, Year = firstYear + s.Slice * width }));
         var options = new DiachronicEmbeddingsOptions
         {
-            TokensColumnName = nameof(SentenceRow.Tokens),
-            TimeColumnName = nameof(SentenceRow.Slice),
+            TokensColumnName = nameof(YearRow.Tokens),
+            TimeColumnName = nameof(YearRow.Year),
+            SliceWidth = width,
+            SliceOrigin = firstYear,
             Model = DiachronicModel.IncrementalSkipGram,
             Initialization = DiachronicInitialization.WholeCorpus,
             Dimensions = dims,

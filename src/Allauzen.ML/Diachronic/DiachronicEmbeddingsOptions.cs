@@ -175,6 +175,9 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Skip-gram worker threads (Hogwild). 1 gives bit-reproducible runs. Default 2.</summary>
     public int Threads { get; set; } = 2;
 
+    /// <summary>Aligned model: the Procrustes rotation of slice t onto slice t−1 is fitted on the words with at least this many occurrences in both slices (all shared words when fewer than K qualify). Default 20.</summary>
+    public int AlignmentMinCount { get; set; } = 20;
+
     /// <summary>Dynamic model: random-walk precision λ = 1/σ². Must scale with slice size; 10–100 suits slices of 0.2–0.7 M tokens (Rudolph's code uses 1e4, far too stiff there). Default 100.</summary>
     public double DriftPrecision { get; set; } = 100;
 
@@ -232,6 +235,7 @@ public sealed class DiachronicEmbeddingsOptions
         Positive(MinCount, nameof(MinCount), 1, int.MaxValue);
         Positive(MaxVocabularySize, nameof(MaxVocabularySize), 0, int.MaxValue);
         Positive(Window, nameof(Window), 1, 100);
+        Positive(AlignmentMinCount, nameof(AlignmentMinCount), 1, int.MaxValue);
         Positive(ContextSize, nameof(ContextSize), 2, 100);
         if (ContextSize % 2 != 0)
             throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "ContextSize must be even (half on each side).");

@@ -121,12 +121,12 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
             loss -= b.Scale * ll;
             var gPos = torch.sigmoid(-etaPos).mul_(-b.Scale);
             var gNeg = torch.sigmoid(etaNeg).mul_(b.Scale);
-            gRhoT.index_add_(0, tgt, gPos.unsqueeze(1) * sigma, 1);
-            gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), 1);
+            gRhoT.index_add_(0, tgt, gPos.unsqueeze(1) * sigma, 1.0);
+            gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), 1.0);
             if (TrainAlpha)
             {
                 var gSigma = gPos.unsqueeze(1) * rPos + torch.bmm(gNeg.unsqueeze(1), rNeg).squeeze(1);
-                _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), 1);
+                _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), 1.0);
             }
         }
         loss += AddPrior(withPriorValue);

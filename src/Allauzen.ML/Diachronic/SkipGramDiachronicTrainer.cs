@@ -72,7 +72,7 @@ internal static class SkipGramDiachronicTrainer
             hook?.Invoke(engine, t, false);
         }
         if (o.Model == DiachronicModel.AlignedSkipGram)
-            AlignChain(vectors, defined, corpus, k, o.MinCount);
+            AlignChain(vectors, defined, corpus, k, o.AlignmentMinCount);
         return new DiachronicFit(vectors, defined, stats.RawWordsPerSecond, stats.EffectiveWordsPerSecond);
     }
 
