@@ -69,8 +69,8 @@ public static class DiachronicSample
             T1 = int.Parse(args.Get("t1") ?? "2", Inv),
             Shuffled = (args.Get("chronology") ?? "shuffled") == "shuffled",
             Epochs = args.Epochs,
-            Dimensions = dims,
-            DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "100", Inv),
+            Dimensions = int.Parse(args.Get("bench-dims") ?? "50", Inv),
+            DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "10", Inv),
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
