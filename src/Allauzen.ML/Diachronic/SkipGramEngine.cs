@@ -228,7 +228,7 @@ internal sealed unsafe class SkipGramEngine
         int w = Vector<float>.Count;
         var acc = Vector<float>.Zero;
         for (; i <= k - w; i += w)
-            acc += Unsafe.ReadUnaligned<Vector<float>>(a + i) * Unsafe.ReadUnaligned<Vector<float>>(b + i);
+            acc = Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(a + i), Unsafe.ReadUnaligned<Vector<float>>(b + i), acc);
         float s = Vector.Sum(acc);
         for (; i < k; i++)
             s += a[i] * b[i];
@@ -245,8 +245,8 @@ internal sealed unsafe class SkipGramEngine
         for (; i <= k - w; i += w)
         {
             var s1 = Unsafe.ReadUnaligned<Vector<float>>(l2 + i);
-            Unsafe.WriteUnaligned(neu + i, Unsafe.ReadUnaligned<Vector<float>>(neu + i) + gv * s1);
-            Unsafe.WriteUnaligned(l2 + i, s1 + gv * Unsafe.ReadUnaligned<Vector<float>>(l1 + i));
+            Unsafe.WriteUnaligned(neu + i, Vector.FusedMultiplyAdd(gv, s1, Unsafe.ReadUnaligned<Vector<float>>(neu + i)));
+            Unsafe.WriteUnaligned(l2 + i, Vector.FusedMultiplyAdd(gv, Unsafe.ReadUnaligned<Vector<float>>(l1 + i), s1));
         }
         for (; i < k; i++)
         {
