@@ -71,6 +71,7 @@ public static class DiachronicSample
             Epochs = args.Epochs,
             Dimensions = int.Parse(args.Get("bench-dims") ?? "50", Inv),
             DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "10", Inv),
+            Threads = int.Parse(args.Get("bench-threads") ?? "2", Inv),
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
@@ -172,7 +173,8 @@ public static class DiachronicSample
         public bool Shuffled { get; set; } = true;
         public int? Epochs { get; set; }
         public int Dimensions { get; set; } = 100;
-        public double DbeLambda { get; set; } = 100;
+        public double DbeLambda { get; set; } = 10;
+        public int Threads { get; set; } = 2;
     }
 
     /// <summary>
@@ -195,7 +197,8 @@ public static class DiachronicSample
         foreach (var name in models)
         {
             bool control = name == "control";
-            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, b.Epochs, b.DbeLambda);
+            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs, b.DbeLambda);
+            o.Threads = b.Threads;
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
                 : injected;
@@ -224,7 +227,7 @@ public static class DiachronicSample
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.AlignedSkipGram, Initialization = DiachronicInitialization.Random,
-            Dimensions = dims, Epochs = epochs ?? 5, Seed = 1,
+            Dimensions = dims, Epochs = epochs ?? 10, Seed = 1,
         },
         _ => new DiachronicEmbeddingsOptions
         {

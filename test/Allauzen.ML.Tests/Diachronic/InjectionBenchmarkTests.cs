@@ -9,9 +9,10 @@ namespace Allauzen.ML.Tests.Diachronic;
 /// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last cosine drift.
 /// Random ranking: 10 / ~1070 eligible words ≈ 0.01. The published shuffled-chronology figures (full corpus, 6 slices,
 /// K = 10: incremental SGNS with whole-corpus init 0.95, independent SGNS + Procrustes 0.85, dynamic Bernoulli
-/// λ = 10 / 100 0.90 / 1.00) are not reached on this quarter-size corpus; the thresholds below are the CI-size
-/// measurements (0.80, 0.50–0.60, 0.50) minus 0.1, far above chance, and the uninjected control stays at most 0.15
-/// (published 0.00, measured 0.10). On the full frozen corpus (published setting) the incremental model reaches 0.90.
+/// λ = 10 / 100 0.90 / 1.00) are not all reached on this quarter-size corpus; the thresholds below are the CI-size
+/// measurements (one thread, so deterministic on a machine: incremental 0.80, aligned with 10 epochs 0.70, dynamic
+/// Bernoulli λ = 10 0.50) minus 0.1, far above chance, and the uninjected control stays at most 0.15 (published 0.00,
+/// measured 0.10). On the full frozen corpus (published setting) the incremental model reaches 0.90.
 /// </summary>
 [TestClass]
 public sealed class InjectionBenchmarkTests
@@ -40,19 +41,21 @@ public sealed class InjectionBenchmarkTests
         o.TimeColumnName = nameof(SentenceRow.Slice);
         using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(DiachronicTestData.ToDataView(ml, data));
         var ranking = m.GetDriftRanking(0, 2, minCount).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
-        return DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
+        double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
+        Console.WriteLine($"{o.Model}: P@{gold.Count} = {p:F2}, AP = {DriftInjection.AveragePrecision(ranking, gold):F2}");
+        return p;
     }
 
     internal static DiachronicEmbeddingsOptions Incremental() => new()
     {
         Model = DiachronicModel.IncrementalSkipGram, Initialization = DiachronicInitialization.WholeCorpus,
-        Dimensions = 50, Epochs = 5, InitEpochs = 5, Seed = 1, Threads = 2,
+        Dimensions = 50, Epochs = 5, InitEpochs = 5, Seed = 1, Threads = 1,
     };
 
-    internal static DiachronicEmbeddingsOptions Aligned() => new()
+    internal static DiachronicEmbeddingsOptions Aligned(int epochs = 10) => new()
     {
         Model = DiachronicModel.AlignedSkipGram, Initialization = DiachronicInitialization.Random,
-        Dimensions = 50, Epochs = 5, Seed = 1, Threads = 2,
+        Dimensions = 50, Epochs = epochs, Seed = 1, Threads = 1,
     };
 
     internal static DiachronicEmbeddingsOptions Dynamic() => new()
@@ -95,7 +98,7 @@ public sealed class InjectionBenchmarkTests
     {
         var (_, inj, minCount) = Corpus();
         double p = PrecisionAt2K(inj.Sentences, Aligned(), inj.Gold, minCount);
-        Assert.IsGreaterThanOrEqualTo(0.4, p, "P@2K, independent SGNS + Procrustes");
+        Assert.IsGreaterThanOrEqualTo(0.6, p, "P@2K, independent SGNS + Procrustes");
     }
 
     [TestMethod]
@@ -110,7 +113,7 @@ public sealed class InjectionBenchmarkTests
     public void UninjectedControlDoesNotRankTheGoldWordsFirst()
     {
         var (sentences, inj, minCount) = Corpus();
-        double p = PrecisionAt2K(sentences, Aligned(), inj.Gold, minCount);
+        double p = PrecisionAt2K(sentences, Aligned(epochs: 5), inj.Gold, minCount);
         Assert.IsLessThanOrEqualTo(0.15, p, "P@2K of the uninjected real chronology against the injected gold list");
     }
 }
