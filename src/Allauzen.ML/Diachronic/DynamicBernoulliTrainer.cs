@@ -60,6 +60,25 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         }
     }
 
+    // TorchSharp Scalars are finalizable native objects: a temporary created by an implicit conversion can be
+    // collected (and freed) while the native call that received its handle is still running, which corrupts the
+    // value. Every Scalar is therefore created here, kept reachable in this list, and disposed after the call.
+    private readonly List<Scalar> _scalars = [];
+
+    private Scalar S(double value)
+    {
+        var s = value.ToScalar();
+        _scalars.Add(s);
+        return s;
+    }
+
+    private void ReleaseScalars()
+    {
+        foreach (var s in _scalars)
+            s.Dispose();
+        _scalars.Clear();
+    }
+
     /// <summary>Whether α receives gradients (static phase) or is frozen (dynamic phase).</summary>
     public bool TrainAlpha { get; set; } = true;
 
@@ -119,17 +138,18 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
             var etaNeg = torch.bmm(rNeg, sigma.unsqueeze(2)).squeeze(2);
             double ll = nn.functional.logsigmoid(etaPos).sum().item<float>() + nn.functional.logsigmoid(-etaNeg).sum().item<float>();
             loss -= b.Scale * ll;
-            var gPos = torch.sigmoid(-etaPos).mul_(-b.Scale);
-            var gNeg = torch.sigmoid(etaNeg).mul_(b.Scale);
-            gRhoT.index_add_(0, tgt, gPos.unsqueeze(1) * sigma, 1.0);
-            gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), 1.0);
+            var gPos = torch.sigmoid(-etaPos).mul_(S(-b.Scale));
+            var gNeg = torch.sigmoid(etaNeg).mul_(S(b.Scale));
+            gRhoT.index_add_(0, tgt, gPos.unsqueeze(1) * sigma, S(1));
+            gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), S(1));
             if (TrainAlpha)
             {
                 var gSigma = gPos.unsqueeze(1) * rPos + torch.bmm(gNeg.unsqueeze(1), rNeg).squeeze(1);
-                _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), 1.0);
+                _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), S(1));
             }
         }
         loss += AddPrior(withPriorValue);
+        ReleaseScalars();
         return loss;
     }
 
@@ -138,12 +158,12 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         double value = 0;
         double l0 = _o.PriorPrecision;
         var rho0 = _rho.select(0, 0);
-        _gRho.select(0, 0).add_(rho0, alpha: l0);
+        _gRho.select(0, 0).add_(rho0, S(l0));
         if (withValue)
             value += 0.5 * l0 * rho0.square().sum().item<float>();
         if (TrainAlpha)
         {
-            _gAlpha.add_(_alpha, alpha: l0);
+            _gAlpha.add_(_alpha, S(l0));
             if (withValue)
                 value += 0.5 * l0 * _alpha.square().sum().item<float>();
         }
@@ -163,12 +183,12 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 break;
             case DriftRegularizer.GroupLasso:
             {
-                var norms = d.norm(2, true).clamp_min(1e-8);
+                var norms = d.norm(2, true).clamp_min(S(1e-8));
                 if (withValue)
                     value += 0.5 * lam * d.square().sum().item<float>() + mu * norms.sum().item<float>();
                 var sub = d / norms;
-                _gRho.narrow(0, 1, m).add_(sub, alpha: mu);
-                _gRho.narrow(0, 0, m).add_(sub, alpha: -(mu));
+                _gRho.narrow(0, 1, m).add_(sub, S(mu));
+                _gRho.narrow(0, 0, m).add_(sub, S(-mu));
                 break;
             }
             case DriftRegularizer.Anchored:
@@ -176,8 +196,8 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 var a = _rho.narrow(0, 1, m) - rho0.unsqueeze(0);
                 if (withValue)
                     value += 0.5 * lam * d.square().sum().item<float>() + mu * a.square().sum().item<float>();
-                _gRho.narrow(0, 1, m).add_(a, alpha: 2 * mu);
-                _gRho.select(0, 0).add_(a.sum(0L, false), alpha: -(2 * mu));
+                _gRho.narrow(0, 1, m).add_(a, S(2 * mu));
+                _gRho.select(0, 0).add_(a.sum(0L, false), S(-2 * mu));
                 break;
             }
             default:
@@ -186,8 +206,8 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 break;
         }
         // random walk part: ∂/∂ρ_t of λ/2 Σ‖Δ‖² = λ Δ_t − λ Δ_{t+1} (d already weighted for the frequency-aware variant)
-        _gRho.narrow(0, 1, m).add_(d, alpha: lam);
-        _gRho.narrow(0, 0, m).add_(d, alpha: -(lam));
+        _gRho.narrow(0, 1, m).add_(d, S(lam));
+        _gRho.narrow(0, 0, m).add_(d, S(-lam));
         return value;
     }
 
@@ -207,20 +227,21 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 var prev = _rho.select(0, t - 1);
                 var cur = _rho.select(0, t);
                 var delta = cur - prev;
-                var kept = delta * (delta.abs() >= th).to_type(delta.dtype);
+                var kept = delta * (delta.abs() >= S(th)).to_type(delta.dtype);
                 cur.copy_(prev + kept);
             }
         }
+        ReleaseScalars();
     }
 
-    private static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor tmp, double lr, int step)
+    private void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor tmp, double lr, int step)
     {
         const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-        m.mul_(b1).add_(g, alpha: 1 - b1);
-        v.mul_(b2).addcmul_(g, g, value: 1 - b2);
+        m.mul_(S(b1)).add_(g, S(1 - b1));
+        v.mul_(S(b2)).addcmul_(g, g, S(1 - b2));
         double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);
-        tmp.copy_(v).sqrt_().div_(Math.Sqrt(bc2)).add_(eps);
-        p.addcdiv_(m, tmp, value: -lr / bc1);
+        tmp.copy_(v).sqrt_().div_(S(Math.Sqrt(bc2))).add_(S(eps));
+        p.addcdiv_(m, tmp, S(-lr / bc1));
     }
 
     /// <summary>Starts a new phase: resets the Adam moments and step counters.</summary>
@@ -237,6 +258,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
 
     public void Dispose()
     {
+        ReleaseScalars();
         foreach (var t in new[] { _alpha, _rho, _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho, _tmpAlpha, _tmpRho, _diff, _freqWeight })
             t?.Dispose();
     }
