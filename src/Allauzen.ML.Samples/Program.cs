@@ -1,6 +1,7 @@
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Foton;
+using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Mlp;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Samples.Speech;
@@ -16,6 +17,7 @@ var samples = new Dictionary<string, Func<SampleArgs, int>>(StringComparer.Ordin
     ["speech-consume"] = SpeechSample.ConsumeInFreshProcess,
     ["foton"] = FotonSample.Run,
     ["foton-run"] = FotonSample.RunOne,
+    ["diachronic"] = DiachronicSample.Run,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args[0]))
@@ -26,6 +28,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help" || !samples.ContainsKey(args
     Console.WriteLine("samples: mlp, smoothing");
     Console.WriteLine("samples: mlp, speech");
     Console.WriteLine("samples: mlp, foton [--depth N] [--algorithms foton,pepita,backprop,backprop_ortho]");
+    Console.WriteLine("samples: mlp, diachronic");
     return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
 }
 

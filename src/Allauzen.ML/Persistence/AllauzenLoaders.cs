@@ -29,6 +29,7 @@ internal static class AllauzenLoaders
         new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
         new(Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer", typeof(Speech.SslFeaturizerTransformer), Speech.SslFeaturizerTransformer.Load),
         new(Foton.FotonTransformer.Signature, "Foton", typeof(Foton.FotonTransformer), Foton.FotonTransformer.Load),
+        new(Diachronic.DiachronicEmbeddingsTransformer.Signature, "DiachronicEmbeddings", typeof(Diachronic.DiachronicEmbeddingsTransformer), Diachronic.DiachronicEmbeddingsTransformer.Load),
     ];
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>

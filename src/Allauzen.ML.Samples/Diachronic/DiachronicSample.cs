@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Globalization;
+using Allauzen.ML.Diachronic;
+using Allauzen.ML.Samples.Common;
+using Microsoft.ML;
+
+namespace Allauzen.ML.Samples.Diachronic;
+
+/// <summary>One sentence of the dated corpus as an IDataView row.</summary>
+public sealed class SentenceRow
+{
+    public string[] Tokens { get; set; } = [];
+
+    public int Slice { get; set; }
+}
+
+/// <summary>A sentence with its year.</summary>
+public sealed class YearRow
+{
+    public string[] Tokens { get; set; } = [];
+
+    public int Year { get; set; }
+}
+
+/// <summary>
+/// The `diachronic` sample: 4-year slices of the Debian-changelog corpus (the CI slice shipped in Data/, or
+/// --corpus FILE, or --corpus system to rebuild it from /usr/share/doc), top drifting words, neighbours of
+/// git / python / vcs per slice, a drift plot and word2vec exports, then the drift-injection benchmark (P@2K per model).
+/// </summary>
+public static class DiachronicSample
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(SampleArgs args)
+    {
+        var ml = new MLContext(seed: 1);
+        ml.UseAllauzen();
+        string corpusArg = args.Get("corpus") ?? Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        var sw = Stopwatch.StartNew();
+        List<DatedSentence> dated = corpusArg == "system"
+            ? ChangelogExtractor.Extract("/usr/share/doc").ToList()
+            : DatedCorpus.ReadTsv(corpusArg).ToList();
+        if (args.Get("speed") == "true")
+            return Speed(ml, dated, args);
+        const int firstYear = 1999, width = 4, slices = 6;
+        var sentences = DatedCorpus.Bin(dated, firstYear, width, slices);
+        long tokens = sentences.Sum(s => (long)s.Tokens.Length);
+        Console.WriteLine($"corpus {corpusArg}: {dated.Count:N0} dated sentences, {sentences.Count:N0} in {firstYear}-{firstYear + width * slices - 1} " +
+            $"({tokens:N0} tokens), {slices} slices of {width} years, read in {sw.Elapsed.TotalSeconds:F1} s");
+        // eligibility threshold scaled to the corpus size (30 occurrences per slice on the full 2.72 M-token corpus)
+        int minc = int.Parse(args.Get("min-count") ?? Math.Max(5, (int)Math.Round(30 * tokens / 2_719_094.0)).ToString(Inv), Inv);
+        int epochs = args.Epochs ?? 5;
+        int dims = int.Parse(args.Get("dims") ?? "100", Inv);
+        string output = Path.Combine(args.Output, "diachronic");
+        Directory.CreateDirectory(output);
+
+        var metrics = new Dictionary<string, object?> { ["corpus_tokens"] = tokens };
+        if (args.Get("skip-real") != "true")
+            RealChronology(ml, sentences, metrics, firstYear, width, slices, minc, epochs, dims, output);
+
+        // 2. Injection benchmark, CI-sized: 3 slices of 8 years, shuffled chronology (the injected swaps are the only
+        //    diachronic signal), K = 5 pairs swapped with p = 0, 0.5, 1.
+        var bench = new BenchmarkSettings
+        {
+            Width = int.Parse(args.Get("bench-width") ?? "8", Inv),
+            Slices = int.Parse(args.Get("bench-slices") ?? "3", Inv),
+            Pairs = int.Parse(args.Get("pairs") ?? "5", Inv),
+            T0 = int.Parse(args.Get("t0") ?? "1", Inv),
+            T1 = int.Parse(args.Get("t1") ?? "2", Inv),
+            Shuffled = (args.Get("chronology") ?? "shuffled") == "shuffled",
+            Epochs = args.Epochs,
+            Dimensions = int.Parse(args.Get("bench-dims") ?? "50", Inv),
+            DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "10", Inv),
+            Threads = int.Parse(args.Get("bench-threads") ?? "2", Inv),
+        };
+        foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
+            metrics[key] = value;
+        MetricsFile.Write(args.MetricsOut, metrics);
+        return 0;
+    }
+
+    /// <summary>Part 1: the real chronology in 4-year slices with incremental skip-gram (whole-corpus initialisation).</summary>
+    private static void RealChronology(MLContext ml, List<SlicedSentence> sentences, Dictionary<string, object?> metrics,
+        int firstYear, int width, int slices, int minc, int epochs, int dims, string output)
+    {
+        // 1. Real chronology, incremental skip-gram with whole-corpus initialisation.
+        // the time column holds years (here the first year of each 4-year bin); SliceWidth = 4 bins them again
+        var real = ml.Data.LoadFromEnumerable(sentences.Select(s => new YearRow { Tokens = s.Tokens, Year = firstYear + s.Slice * width }));
+        var options = new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(YearRow.Tokens),
+            TimeColumnName = nameof(YearRow.Year),
+            SliceWidth = width,
+            SliceOrigin = firstYear,
+            Model = DiachronicModel.IncrementalSkipGram,
+            Initialization = DiachronicInitialization.WholeCorpus,
+            Dimensions = dims,
+            Epochs = epochs,
+            InitEpochs = epochs,
+            Seed = 1,
+        };
+        var sw = Stopwatch.StartNew();
+        using var model = ml.Transforms.Text.DiachronicEmbeddings(options).Fit(real);
+        double wps = model.WordsPerSecond;
+        metrics["vocabulary"] = model.Vocabulary.Count;
+        metrics["words_per_second"] = Math.Round(wps);
+        metrics["effective_words_per_second"] = Math.Round(model.EffectiveWordsPerSecond);
+        Console.WriteLine($"incremental skip-gram: V = {model.Vocabulary.Count:N0}, K = {dims}, {sw.Elapsed.TotalSeconds:F1} s, " +
+            $"{wps:N0} raw words/s ({model.EffectiveWordsPerSecond:N0} after subsampling)");
+        Console.WriteLine($"top drifting words {firstYear}-{firstYear + width - 1} -> {firstYear + width * (slices - 1)}-{firstYear + width * slices - 1} (>= {minc} per slice):");
+        foreach (var (w, d) in model.GetDriftRanking(0, slices - 1, minc).Where(x => x.Word.Length > 2).Take(15))
+            Console.WriteLine($"  {w,-20} {d:F3}");
+        foreach (var probe in new[] { "git", "python", "vcs" })
+        {
+            Console.WriteLine($"neighbours of '{probe}':");
+            for (int t = 0; t < slices; t++)
+            {
+                long c = model.GetCount(probe, t);
+                var nn = c >= 5 ? model.GetNearestNeighbors(probe, t, 8, minCount: 5) : [];
+                string years = $"{firstYear + t * width}-{firstYear + t * width + width - 1}";
+                Console.WriteLine(nn.Count == 0
+                    ? $"  {years}: ({c} occurrences)"
+                    : $"  {years} ({c}): {string.Join(", ", nn.Select(x => x.Word))}");
+            }
+        }
+        string plot = Path.Combine(output, "drift.png");
+        model.SaveDriftPlot(plot, ["git", "python", "vcs", "package", "debian"]);
+        string w2v = Path.Combine(output, $"slice{slices - 1}.w2v.txt");
+        model.ExportWord2Vec(slices - 1, w2v, minCount: 5);
+        Console.WriteLine($"drift plot {plot}, word2vec export of the last slice {w2v}");
+
+    }
+
+    /// <summary>
+    /// Skip-gram speed on the whole corpus as one slice, gensim's settings (K 100, window 5, 5 negatives, min count 5,
+    /// subsampling 1e-3, 2 threads, random init): compare with test/Allauzen.ML.Benchmarks/Diachronic/gensim_sgns_speed.py back to back.
+    /// </summary>
+    private static int Speed(MLContext ml, List<DatedSentence> dated, SampleArgs args)
+    {
+        int epochs = args.Epochs ?? 1;
+        int threads = int.Parse(args.Get("threads") ?? "2", Inv);
+        var data = ml.Data.LoadFromEnumerable(dated.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = 0 }));
+        var o = new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
+            Model = DiachronicModel.AlignedSkipGram, Initialization = DiachronicInitialization.Random,
+            Dimensions = 100, Window = 5, Negatives = 5, MinCount = 5, Subsampling = 1e-3, Epochs = epochs, Threads = threads, Seed = 1,
+        };
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        long tokens = dated.Sum(s => (long)s.Tokens.Length);
+        // WordsPerSecond counts in-vocabulary tokens; gensim's raw count includes the tokens under min count, so
+        // convert to corpus tokens over the same training time for the comparison.
+        long inVocabulary = m.Vocabulary.Sum(w => m.GetCount(w, 0));
+        double trainSeconds = inVocabulary * (double)epochs / m.WordsPerSecond;
+        double raw = tokens * (double)epochs / trainSeconds;
+        Console.WriteLine($"Allauzen.ML SGNS: sentences={dated.Count} tokens={tokens} V={m.Vocabulary.Count} epochs={epochs} threads={threads}");
+        Console.WriteLine($"train {trainSeconds:F2} s, raw words/s {raw:N0}, effective words/s {m.EffectiveWordsPerSecond:N0}, raw words per CPU-s (whole Fit, vocabulary passes included) {tokens * epochs / cpu:N0}");
+        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?> { ["words_per_second"] = Math.Round(raw), ["effective_words_per_second"] = Math.Round(m.EffectiveWordsPerSecond) });
+        return 0;
+    }
+
+    /// <summary>Settings of the injection benchmark.</summary>
+    public sealed class BenchmarkSettings
+    {
+        public int FirstYear { get; set; } = 1999;
+        public int Width { get; set; } = 8;
+        public int Slices { get; set; } = 3;
+        public int Pairs { get; set; } = 5;
+        public int T0 { get; set; } = 1;
+        public int T1 { get; set; } = 2;
+        public bool Shuffled { get; set; } = true;
+        public int? Epochs { get; set; }
+        public int Dimensions { get; set; } = 100;
+        public double DbeLambda { get; set; } = 10;
+        public int Threads { get; set; } = 2;
+    }
+
+    /// <summary>
+    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last cosine
+    /// drift, P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
+    /// </summary>
+    public static Dictionary<string, object?> RunBenchmark(MLContext ml, IReadOnlyList<DatedSentence> dated, BenchmarkSettings b, IEnumerable<string> models)
+    {
+        var sentences = DatedCorpus.Bin(dated, b.FirstYear, b.Width, b.Slices);
+        long tokens = sentences.Sum(s => (long)s.Tokens.Length);
+        // eligibility: 30 occurrences per slice on the full corpus (≈ 450 k tokens per 4-year slice), scaled to the slice size
+        int minc = Math.Max(5, (int)Math.Round(30 * tokens / (double)b.Slices / 450_000));
+        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: 0);
+        var gold = inj.Gold;
+        Console.WriteLine($"injection benchmark: {b.Slices} slices of {b.Width} years, {tokens:N0} tokens, {(b.Shuffled ? "shuffled" : "real")} chronology, " +
+            $"{inj.Eligible.Count} eligible words (>= {minc} per slice), pairs {string.Join(" ", inj.Pairs.Select(p => $"{p.A}/{p.B}"))}");
+        var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
+        var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        var sw = new Stopwatch();
+        foreach (var name in models)
+        {
+            bool control = name == "control";
+            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs, b.DbeLambda);
+            o.Threads = b.Threads;
+            var data = control
+                ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
+                : injected;
+            sw.Restart();
+            using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+            var ranking = m.GetDriftRanking(0, b.Slices - 1, minc).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
+            double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
+            double ap = DriftInjection.AveragePrecision(ranking, gold);
+            Console.WriteLine($"  {name,-12} P@{gold.Count} = {p:F2}  AP = {ap:F2}  ({ranking.Count} ranked, {sw.Elapsed.TotalSeconds:F1} s)");
+            metrics[$"p_at_2k_{name}"] = p;
+            metrics[$"ap_{name}"] = Math.Round(ap, 3);
+        }
+        return metrics;
+    }
+
+    /// <summary>The benchmark settings of each model.</summary>
+    public static DiachronicEmbeddingsOptions BenchmarkOptions(string name, int dims, int? epochs, double dbeLambda) => name switch
+    {
+        "dbe" => new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
+            Model = DiachronicModel.DynamicBernoulli, Dimensions = 50, MaxVocabularySize = 5000, Subsampling = 1e-3,
+            DriftPrecision = dbeLambda, StaticSteps = 300, DynamicSteps = 400, Seed = 0,
+        },
+        "aligned" => new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
+            Model = DiachronicModel.AlignedSkipGram, Initialization = DiachronicInitialization.Random,
+            Dimensions = dims, Epochs = epochs ?? 10, Seed = 1,
+        },
+        _ => new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
+            Model = DiachronicModel.IncrementalSkipGram, Initialization = DiachronicInitialization.WholeCorpus,
+            Dimensions = dims, Epochs = epochs ?? 5, InitEpochs = epochs ?? 5, Seed = 1,
+        },
+    };
+}

@@ -1,0 +1,383 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Allauzen.ML.Diachronic;
+
+/// <summary>Statistics of one <see cref="SkipGramEngine.Train"/> call.</summary>
+/// <param name="RawWords">Corpus tokens × epochs.</param>
+/// <param name="EffectiveWords">Tokens kept after subsampling and trained on.</param>
+/// <param name="Seconds">Wall time of the training loop.</param>
+internal readonly record struct SkipGramStats(long RawWords, long EffectiveWords, double Seconds)
+{
+    public double RawWordsPerSecond => Seconds > 0 ? RawWords / Seconds : 0;
+
+    public double EffectiveWordsPerSecond => Seconds > 0 ? EffectiveWords / Seconds : 0;
+
+    public static SkipGramStats operator +(SkipGramStats a, SkipGramStats b) =>
+        new(a.RawWords + b.RawWords, a.EffectiveWords + b.EffectiveWords, a.Seconds + b.Seconds);
+}
+
+/// <summary>
+/// Skip-gram with negative sampling, word2vec.c style: preallocated input (<see cref="Syn0"/>) and output
+/// (<see cref="Syn1"/>) matrices updated in place, one pair at a time, by Hogwild worker threads; SIMD dot
+/// products and fused axpy updates over <see cref="Vector{T}"/>; a sigmoid table; a unigram^0.75 table for
+/// negatives; word2vec's subsampling formula; a random effective window per position; linear learning-rate decay.
+/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ.
+/// </summary>
+internal sealed unsafe class SkipGramEngine
+{
+    private const int ExpTableSize = 1000;
+    private const float MaxExp = 6f;
+    private const int JobWords = 10_000;
+    private static readonly float[] ExpTable = BuildExpTable();
+
+    public SkipGramEngine(int vocabularySize, int dimensions)
+    {
+        V = vocabularySize;
+        K = dimensions;
+        Syn0 = new float[(long)V * K];
+        Syn1 = new float[(long)V * K];
+    }
+
+    public int V { get; }
+
+    public int K { get; }
+
+    /// <summary>Input ("word") vectors, row-major V×K.</summary>
+    public float[] Syn0 { get; }
+
+    /// <summary>Output ("context") vectors, row-major V×K.</summary>
+    public float[] Syn1 { get; }
+
+    /// <summary>Random input vectors (uniform ±0.5/K, seeded per word id) and zero output vectors for words [from, to).</summary>
+    public void InitRows(int from, int to, ulong seed)
+    {
+        for (int w = from; w < to; w++)
+        {
+            var rng = new SplitMix64(Hash(seed, (ulong)w, 0x5157));
+            var row = Syn0.AsSpan(w * K, K);
+            for (int i = 0; i < K; i++)
+                row[i] = (float)((rng.NextDouble() - 0.5) / K);
+            Syn1.AsSpan(w * K, K).Clear();
+        }
+    }
+
+    /// <summary>Copies both matrices from another engine of the same shape.</summary>
+    public void CopyFrom(SkipGramEngine other)
+    {
+        other.Syn0.CopyTo(Syn0, 0);
+        other.Syn1.CopyTo(Syn1, 0);
+    }
+
+    /// <summary>Trains on one token stream.</summary>
+    /// <param name="tokens">Word ids.</param>
+    /// <param name="sentenceEnds">Exclusive end offsets of the sentences (windows do not cross them).</param>
+    /// <param name="counts">Counts of the words in this data (subsampling and the negative table).</param>
+    /// <param name="epochs">Passes.</param>
+    /// <param name="lr0">Starting learning rate.</param>
+    /// <param name="lrMin">Final learning rate.</param>
+    /// <param name="window">Maximal window.</param>
+    /// <param name="negatives">Negatives per pair.</param>
+    /// <param name="sample">Subsampling threshold (0 = none).</param>
+    /// <param name="threads">Worker threads.</param>
+    /// <param name="seed">Seed of the job random streams.</param>
+    /// <param name="progress">Called after each job with the fraction done and raw words/s so far.</param>
+    /// <param name="cancel">Checked between jobs.</param>
+    public SkipGramStats Train(int[] tokens, int[] sentenceEnds, long[] counts, int epochs, double lr0, double lrMin,
+        int window, int negatives, double sample, int threads, ulong seed, Action<double, double>? progress = null,
+        CancellationToken cancel = default)
+    {
+        if (tokens.Length == 0 || epochs == 0)
+            return default;
+        var table = BuildNegativeTable(counts);
+        var keep = BuildKeepThresholds(counts, sample);
+        var jobs = MakeJobs(sentenceEnds);
+        int totalJobs = jobs.Length * epochs;
+        long totalWords = (long)tokens.Length * epochs;
+        long effective = 0;
+        long done = 0;
+        int next = -1;
+        var sw = Stopwatch.StartNew();
+        Exception? failure = null;
+        void Worker()
+        {
+            try
+            {
+                var neu = new float[K];
+                var buf = new int[MaxSentence(sentenceEnds)];
+                long myEffective = 0;
+                while (!cancel.IsCancellationRequested)
+                {
+                    int j = Interlocked.Increment(ref next);
+                    if (j >= totalJobs || Volatile.Read(ref failure) is not null)
+                        break;
+                    int epoch = j / jobs.Length;
+                    var (s0, s1, w0) = jobs[j % jobs.Length];
+                    double progressAtStart = ((double)epoch * tokens.Length + w0) / totalWords;
+                    float lr = (float)Math.Max(lrMin, lr0 - (lr0 - lrMin) * progressAtStart);
+                    var rng = new SplitMix64(Hash(seed, (ulong)epoch, (ulong)(j % jobs.Length)));
+                    long words = RunJob(tokens, sentenceEnds, s0, s1, table, keep, window, negatives, lr, ref rng, neu, buf, out long trained);
+                    myEffective += trained;
+                    long d = Interlocked.Add(ref done, words);
+                    progress?.Invoke((double)d / totalWords, d / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
+                }
+                Interlocked.Add(ref effective, myEffective);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+            }
+        }
+        if (threads <= 1)
+        {
+            Worker();
+        }
+        else
+        {
+            var ts = new Thread[threads];
+            for (int i = 0; i < threads; i++)
+            {
+                ts[i] = new Thread(Worker) { IsBackground = true, Name = $"sgns-{i}" };
+                ts[i].Start();
+            }
+            foreach (var t in ts)
+                t.Join();
+        }
+        sw.Stop();
+        if (failure is not null)
+            throw new InvalidOperationException("Skip-gram training failed: " + failure.Message, failure);
+        cancel.ThrowIfCancellationRequested();
+        return new SkipGramStats(totalWords, effective, sw.Elapsed.TotalSeconds);
+    }
+
+    private long RunJob(int[] tokens, int[] ends, int s0, int s1, int[] table, uint[] keep, int window, int negatives, float lr,
+        ref SplitMix64 rng, float[] neuArr, int[] buf, out long trained)
+    {
+        long words = 0;
+        trained = 0;
+        int k = K;
+        fixed (float* syn0 = Syn0, syn1 = Syn1, neu = neuArr, exp = ExpTable)
+        fixed (int* tab = table, tok = tokens)
+        fixed (uint* kp = keep)
+        {
+            int tableLen = table.Length;
+            for (int s = s0; s < s1; s++)
+            {
+                int start = s == 0 ? 0 : ends[s - 1];
+                int end = ends[s];
+                words += end - start;
+                int n = 0;
+                for (int i = start; i < end; i++)
+                {
+                    int w = tok[i];
+                    if (kp[w] == uint.MaxValue || (uint)rng.Next() < kp[w])
+                        buf[n++] = w;
+                }
+                trained += n;
+                for (int pos = 0; pos < n; pos++)
+                {
+                    int word = buf[pos];
+                    int b = (int)(((rng.Next() >> 32) * (ulong)window) >> 32);
+                    int lo = Math.Max(0, pos - window + b), hi = Math.Min(n - 1, pos + window - b);
+                    for (int c = lo; c <= hi; c++)
+                    {
+                        if (c == pos)
+                            continue;
+                        float* l1 = syn0 + (long)buf[c] * k;
+                        new Span<float>(neu, k).Clear();
+                        for (int d = 0; d <= negatives; d++)
+                        {
+                            int target;
+                            float label;
+                            if (d == 0)
+                            {
+                                target = word;
+                                label = 1f;
+                            }
+                            else
+                            {
+                                target = tab[(int)(((rng.Next() >> 32) * (ulong)tableLen) >> 32)];
+                                if (target == word)
+                                    continue;
+                                label = 0f;
+                            }
+                            float* l2 = syn1 + (long)target * k;
+                            float f = Dot(l1, l2, k);
+                            float g;
+                            if (f > MaxExp)
+                                g = (label - 1f) * lr;
+                            else if (f < -MaxExp)
+                                g = label * lr;
+                            else
+                                g = (label - exp[(int)((f + MaxExp) * (ExpTableSize / MaxExp / 2))]) * lr;
+                            Fused(l1, l2, neu, g, k);
+                        }
+                        Axpy(neu, l1, k);
+                    }
+                }
+            }
+        }
+        return words;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot(float* a, float* b, int k)
+    {
+        int i = 0;
+        int w = Vector<float>.Count;
+        var acc = Vector<float>.Zero;
+        for (; i <= k - w; i += w)
+            acc = Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(a + i), Unsafe.ReadUnaligned<Vector<float>>(b + i), acc);
+        float s = Vector.Sum(acc);
+        for (; i < k; i++)
+            s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>neu += g·l2; l2 += g·l1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fused(float* l1, float* l2, float* neu, float g, int k)
+    {
+        int i = 0;
+        int w = Vector<float>.Count;
+        var gv = new Vector<float>(g);
+        for (; i <= k - w; i += w)
+        {
+            var s1 = Unsafe.ReadUnaligned<Vector<float>>(l2 + i);
+            Unsafe.WriteUnaligned(neu + i, Vector.FusedMultiplyAdd(gv, s1, Unsafe.ReadUnaligned<Vector<float>>(neu + i)));
+            Unsafe.WriteUnaligned(l2 + i, Vector.FusedMultiplyAdd(gv, Unsafe.ReadUnaligned<Vector<float>>(l1 + i), s1));
+        }
+        for (; i < k; i++)
+        {
+            float s1 = l2[i];
+            neu[i] += g * s1;
+            l2[i] = s1 + g * l1[i];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Axpy(float* x, float* y, int k)
+    {
+        int i = 0;
+        int w = Vector<float>.Count;
+        for (; i <= k - w; i += w)
+            Unsafe.WriteUnaligned(y + i, Unsafe.ReadUnaligned<Vector<float>>(y + i) + Unsafe.ReadUnaligned<Vector<float>>(x + i));
+        for (; i < k; i++)
+            y[i] += x[i];
+    }
+
+    private static float[] BuildExpTable()
+    {
+        var t = new float[ExpTableSize + 1];
+        for (int i = 0; i <= ExpTableSize; i++)
+        {
+            double e = Math.Exp((i / (double)ExpTableSize * 2 - 1) * MaxExp);
+            t[i] = (float)(e / (e + 1));
+        }
+        return t;
+    }
+
+    /// <summary>word2vec's unigram^0.75 table (only words with a positive count appear).</summary>
+    internal static int[] BuildNegativeTable(long[] counts)
+    {
+        int v = counts.Length;
+        double total = 0;
+        for (int w = 0; w < v; w++)
+            total += Math.Pow(counts[w], 0.75);
+        int size = (int)Math.Clamp(v * 100L, 1 << 16, 1 << 25);
+        var table = new int[size];
+        if (total <= 0)
+            return table;
+        int word = 0;
+        while (word < v - 1 && counts[word] == 0)
+            word++;
+        double cum = Math.Pow(counts[word], 0.75) / total;
+        for (int a = 0; a < size; a++)
+        {
+            table[a] = word;
+            if (a / (double)size > cum && word < v - 1)
+            {
+                do
+                    word++;
+                while (word < v - 1 && counts[word] == 0);
+                cum += Math.Pow(counts[word], 0.75) / total;
+            }
+        }
+        return table;
+    }
+
+    /// <summary>gensim/word2vec keep probability (√(f/(s·N)) + 1)·(s·N)/f as a 32-bit threshold (MaxValue = always keep).</summary>
+    internal static uint[] BuildKeepThresholds(long[] counts, double sample)
+    {
+        var keep = new uint[counts.Length];
+        double total = counts.Sum();
+        double threshold = sample * total;
+        for (int w = 0; w < counts.Length; w++)
+        {
+            double p = sample <= 0 || counts[w] == 0 ? 1 : (Math.Sqrt(counts[w] / threshold) + 1) * threshold / counts[w];
+            keep[w] = p >= 1 ? uint.MaxValue : (uint)(p * uint.MaxValue);
+        }
+        return keep;
+    }
+
+    private static (int S0, int S1, int W0)[] MakeJobs(int[] ends)
+    {
+        var jobs = new List<(int, int, int)>();
+        int s0 = 0, w0 = 0;
+        for (int s = 0; s < ends.Length; s++)
+        {
+            if (ends[s] - w0 >= JobWords || s == ends.Length - 1)
+            {
+                jobs.Add((s0, s + 1, w0));
+                s0 = s + 1;
+                w0 = ends[s];
+            }
+        }
+        return jobs.ToArray();
+    }
+
+    private static int MaxSentence(int[] ends)
+    {
+        int m = 0, prev = 0;
+        foreach (int e in ends)
+        {
+            m = Math.Max(m, e - prev);
+            prev = e;
+        }
+        return Math.Max(1, m);
+    }
+
+    internal static ulong Hash(ulong a, ulong b, ulong c)
+    {
+        var r = new SplitMix64(a * 0x9E3779B97F4A7C15UL ^ (b + 0x632BE59BD9B4E019UL) * 0xBF58476D1CE4E5B9UL ^ c);
+        r.Next();
+        return r.Next();
+    }
+}
+
+/// <summary>SplitMix64: a tiny, fast, seedable generator (one stream per concern / job).</summary>
+internal struct SplitMix64(ulong seed)
+{
+    private ulong _state = seed;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Next()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Standard normal (Box–Muller).</summary>
+    public double NextGaussian()
+    {
+        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
+        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
+    public int NextInt(int maxExclusive) => (int)(Next() % (ulong)maxExclusive);
+}

@@ -1,0 +1,100 @@
+using Allauzen.ML.Diachronic;
+using Microsoft.ML;
+
+namespace Allauzen.ML.Tests.Diachronic;
+
+/// <summary>Limits of the drift prior, monotonicity in λ, and invariance to scaling data and priors together.</summary>
+[TestClass]
+public sealed class DynamicBernoulliPriorTests
+{
+    private static DiachronicEmbeddingsTransformer Fit(IEnumerable<SlicedSentence> corpus, Action<DiachronicEmbeddingsOptions> set)
+    {
+        var ml = new MLContext(seed: 1);
+        var o = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        set(o);
+        return ml.Transforms.Text.DiachronicEmbeddings(o).Fit(DiachronicTestData.ToDataView(ml, corpus));
+    }
+
+    [TestMethod]
+    public void HugeDriftPrecisionFreezesTheSlices()
+    {
+        var corpus = DiachronicTestData.Synthetic(4, 150, seed: 1);
+        using var stiff = Fit(corpus, o => o.DriftPrecision = 1e9);
+        using var loose = Fit(corpus, o => o.DriftPrecision = 1);
+        double maxStiff = stiff.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
+        double maxLoose = loose.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
+        Assert.IsLessThan(1e-4, maxStiff, "λ → ∞: slices must stay (almost) identical");
+        Assert.IsGreaterThan(1e-2, maxLoose, "λ = 1 lets words drift");
+    }
+
+    [TestMethod]
+    public void ZeroDriftPrecisionGivesIndependentSliceFits()
+    {
+        var ml = new MLContext(seed: 1);
+        var o = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        var corpus = DiachronicEmbeddingsEstimator.ReadCorpus(DiachronicTestData.ToDataView(ml, DiachronicTestData.Synthetic(2, 100, seed: 2)), o);
+        int v = corpus.VocabularySize, k = o.Dimensions;
+        var rng = new SplitMix64(7);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var rho = Enumerable.Range(0, 2 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        var batches = Enumerable.Range(0, 30).Select(_ => DynamicBernoulliTrainer.SampleBatch(corpus.Tokens, o, table, ref rng, staticPhase: false)).ToList();
+
+        using var joint = new DynamicBernoulliTrainer(v, k, 2, o, alpha, rho) { TrainAlpha = false, Lambda = 0 };
+        var independentOptions = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        independentOptions.PriorPrecision = 0;
+        using var alone = new DynamicBernoulliTrainer(v, k, 1, independentOptions, alpha, rho[(v * k)..]) { TrainAlpha = false, Lambda = 0 };
+        foreach (var b in batches)
+        {
+            joint.ComputeLossAndGradients(b, withPriorValue: false);
+            joint.AdamStep(o.DynamicLearningRate);
+            alone.ComputeLossAndGradients([b[1] with { Slice = 0 }], withPriorValue: false);
+            alone.AdamStep(o.DynamicLearningRate);
+        }
+        var jointRho1 = joint.Rho[(v * k)..];
+        var aloneRho = alone.Rho;
+        Assert.IsGreaterThan(1e-3, jointRho1.Zip(rho[(v * k)..]).Max(p => Math.Abs(p.First - p.Second)), "the fit moved ρ_1");
+        Assert.IsLessThan(1e-6, jointRho1.Zip(aloneRho).Max(p => Math.Abs(p.First - p.Second)), "λ = 0: slice 1 of the joint fit equals its independent fit");
+    }
+
+    [TestMethod]
+    public void MeanDriftDecreasesMonotonicallyWithDriftPrecision()
+    {
+        var corpus = DiachronicTestData.Synthetic(4, 150, seed: 3);
+        var drifts = new List<double>();
+        foreach (double lambda in new[] { 1e2, 1e3, 1e4, 1e5 })
+        {
+            using var m = Fit(corpus, o => o.DriftPrecision = lambda);
+            drifts.Add(DiachronicTestData.MeanDrift(m));
+        }
+        for (int i = 1; i < drifts.Count; i++)
+            Assert.IsLessThan(drifts[i - 1], drifts[i], $"mean drift must decrease with λ: {string.Join(", ", drifts.Select(d => d.ToString("E2")))}");
+    }
+
+    [TestMethod]
+    public void DoublingTheDataAndThePriorsKeepsTheDriftRanking()
+    {
+        var corpus = DiachronicTestData.Synthetic(4, 120, seed: 4);
+        var doubled = corpus.Concat(corpus).ToList();
+        static void Common(DiachronicEmbeddingsOptions o)
+        {
+            o.BatchFraction = 1;
+            o.StaticSteps = 150;
+            o.DynamicSteps = 150;
+        }
+        using var once = Fit(corpus, o =>
+        {
+            Common(o);
+            o.DriftPrecision = 5;
+            o.PriorPrecision = 1;
+        });
+        using var twice = Fit(doubled, o =>
+        {
+            Common(o);
+            o.DriftPrecision = 10;
+            o.PriorPrecision = 2;
+        });
+        double rho = DiachronicTestData.Spearman(once.GetDriftRanking(0, 3, 1), twice.GetDriftRanking(0, 3, 1));
+        Assert.IsGreaterThan(0.95, rho, "Spearman of the drift rankings");
+    }
+}
