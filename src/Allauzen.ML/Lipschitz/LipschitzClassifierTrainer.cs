@@ -81,79 +81,19 @@ public sealed class LipschitzClassifierTrainer : TorchClassifierTrainerBase<Lips
         return hinge.sum(1).mean() / k;
     }
 
+    /// <summary>Backprop with the papers' margin loss, plus the input statistics and the final folding.</summary>
     private sealed class LipschitzStep(LipschitzNetwork net, optim.Optimizer optimizer, LipschitzClassifierOptions o, InputStatistics stats)
-        : ITrainStep, IDisposable
+        : BackpropStep<LipschitzNetwork>(net, optimizer, (logits, y) => LossOf(logits, y, o.Loss, o.Offset, o.Temperature, o.Margin))
     {
-        private Dictionary<string, Tensor>? _snapshot;
-
         public InputStatistics Stats => stats;
 
-        public BatchResult TrainBatch(Tensor x, Tensor y)
-        {
-            net.train();
-            optimizer.zero_grad();
-            var logits = net.forward(x);
-            var loss = LossOf(logits, y, o.Loss, o.Offset, o.Temperature, o.Margin);
-            loss.backward();
-            optimizer.step();
-            long correct;
-            using (torch.no_grad())
-                correct = logits.argmax(1).eq(y).sum().item<long>();
-            return new BatchResult(loss.item<float>() * (double)x.shape[0], correct, (int)x.shape[0]);
-        }
-
-        public BatchResult EvaluateBatch(Tensor x, Tensor y)
-        {
-            net.eval();
-            using var _ = torch.no_grad();
-            var logits = net.forward(x);
-            double loss = LossOf(logits, y, o.Loss, o.Offset, o.Temperature, o.Margin).item<float>() * (double)x.shape[0];
-            long correct = logits.argmax(1).eq(y).sum().item<long>();
-            return new BatchResult(loss, correct, (int)x.shape[0]);
-        }
-
-        public void SetLearningRate(double learningRate) => TrainingLoop.SetLearningRate(optimizer, learningRate);
-
-        public void BeginEpoch(int epoch) => net.train();
-
-        public IReadOnlyDictionary<string, double> EpochDiagnostics() => new Dictionary<string, double>();
-
-        public void Snapshot()
-        {
-            DisposeSnapshot();
-            _snapshot = net.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        }
-
-        public void RestoreSnapshot()
-        {
-            if (_snapshot is null)
-                return;
-            using var _ = torch.no_grad();
-            foreach (var (name, t) in net.state_dict())
-                t.copy_(_snapshot[name]);
-        }
-
+        /// <summary>Folds the constrained layers into plain weights (on the CPU, eval mode).</summary>
         public IReadOnlyList<PlainLayer> Fold()
         {
-            net.eval();
-            net.to(torch.CPU);
-            return net.Fold();
-        }
-
-        private void DisposeSnapshot()
-        {
-            if (_snapshot is null)
-                return;
-            foreach (var t in _snapshot.Values)
-                t.Dispose();
-            _snapshot = null;
-        }
-
-        public void Dispose()
-        {
-            DisposeSnapshot();
-            optimizer.Dispose();
-            net.Dispose();
+            var n = Network;
+            n.eval();
+            n.to(torch.CPU);
+            return n.Fold();
         }
     }
 }
