@@ -144,7 +144,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
             gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), S(1));
             if (TrainAlpha)
             {
-                var gSigma = gPos.unsqueeze(1) * rPos + torch.bmm(gNeg.unsqueeze(1), rNeg).squeeze(1);
+                var gSigma = (gPos.unsqueeze(1) * rPos).add_(torch.bmm(gNeg.unsqueeze(1), rNeg).squeeze(1), S(1));
                 _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), S(1));
             }
         }
@@ -228,7 +228,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 var cur = _rho.select(0, t);
                 var delta = cur - prev;
                 var kept = delta * (delta.abs() >= S(th)).to_type(delta.dtype);
-                cur.copy_(prev + kept);
+                cur.copy_(prev.add(kept, S(1)));
             }
         }
         ReleaseScalars();
