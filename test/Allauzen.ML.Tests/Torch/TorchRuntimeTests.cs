@@ -69,6 +69,7 @@ public sealed class TorchRuntimeTests
     }
 
     [TestMethod]
+    [OSCondition(OperatingSystems.Linux)] // the libstdc++ workaround is Linux-only
     public void EnsureInitialized_PatchesExactlyWhenSystemLibstdcxxLacksGlibcxx332()
     {
         RequireLinux();
@@ -138,6 +139,7 @@ public sealed class TorchRuntimeTests
     }
 
     [TestMethod]
+    [OSCondition(OperatingSystems.Linux)] // the libstdc++ workaround is Linux-only
     public void Patcher_RealLibrary_RequiresGlibcxx332OnlyForIosBaseLibraryInit()
     {
         var bytes = File.ReadAllBytes(RequireOriginalLibrary());
@@ -152,6 +154,7 @@ public sealed class TorchRuntimeTests
     }
 
     [TestMethod]
+    [OSCondition(OperatingSystems.Linux)] // the libstdc++ workaround is Linux-only
     public void Patcher_TryMakeWeak_ChangesOnlyTheTwoFlagBytesOfThatEntry()
     {
         var original = File.ReadAllBytes(RequireOriginalLibrary());
@@ -185,6 +188,7 @@ public sealed class TorchRuntimeTests
     }
 
     [TestMethod]
+    [OSCondition(OperatingSystems.Linux)] // the libstdc++ workaround is Linux-only
     public void Patcher_ListNeeded_SameFromBytesAndFileAndNamesLibtorch()
     {
         var path = RequireOriginalLibrary();
@@ -197,6 +201,7 @@ public sealed class TorchRuntimeTests
     }
 
     [TestMethod]
+    [OSCondition(OperatingSystems.Linux)] // the libstdc++ workaround is Linux-only
     public void Patcher_RejectsNonElfAndTruncatedInput()
     {
         Assert.IsFalse(ElfVersionPatcher.TryMakeWeak(Encoding.ASCII.GetBytes("#!/bin/sh\necho hi\n"), Glibcxx332, out var patched, out var error));
@@ -321,8 +326,7 @@ public sealed class TorchRuntimeTests
 
     private static void RequireLinux()
     {
-        if (!OperatingSystem.IsLinux())
-            Assert.Inconclusive("The libstdc++ workaround applies to Linux only.");
+        Assert.IsTrue(OperatingSystem.IsLinux(), "The libstdc++ workaround applies to Linux only (these tests carry [OSCondition(Linux)]).");
     }
 
     private static string RequireOriginalLibrary()
