@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Allauzen.ML.Datasets;
+using Allauzen.ML.Tests.TestSupport;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -68,6 +69,7 @@ public sealed class FashionMnistTests
     }
 
     [TestMethod]
+    [FashionMnistInstalled]
     public void DebianPackage_HasTheFullSplits()
     {
         // CI installs dataset-fashion-mnist (.ci/run); this checks the real files.
