@@ -52,19 +52,6 @@ public partial class FotonModel
     }
 
     /// <summary>Saves with ML.NET's own Model.Save, through a temporary file and a rename.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        ml.UseAllauzen();
-        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            ml.Model.Save(model, schema, tmp);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Common.ModelFile.Save(ml, model, schema, path);
 }

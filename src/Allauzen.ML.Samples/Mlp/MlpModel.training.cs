@@ -18,20 +18,6 @@ public partial class MlpModel
         BuildPipeline(ml, options).Fit(trainData);
 
     /// <summary>Saves with ML.NET's own Model.Save (the Allauzen parts are registered by UseAllauzen).</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        ml.UseAllauzen();
-        // Write to a temporary file, then rename: a failed save never leaves a corrupt model behind.
-        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            ml.Model.Save(model, schema, tmp);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Common.ModelFile.Save(ml, model, schema, path);
 }

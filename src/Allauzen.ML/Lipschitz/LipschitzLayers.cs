@@ -23,6 +23,17 @@ internal abstract class LipschitzModule : nn.Module<Tensor, Tensor>
 
     internal static Parameter Param(Tensor t) => new(t, requires_grad: true);
 
+    /// <summary>A plain dense layer y = W·x + b (then ReLU when <paramref name="relu"/>) from folded weights.</summary>
+    internal static PlainLayer PlainDense(Tensor w, Tensor b, bool relu) =>
+        new(PlainKind.Dense, [(int)w.shape[0], (int)w.shape[1]], 0, relu) { Tensors = { ["W"] = Arr(w), ["b"] = Arr(b) } };
+
+    /// <summary>A plain 'same' convolution (then ReLU when <paramref name="relu"/>) on an h × w input from a folded kernel.</summary>
+    internal static PlainLayer PlainConv(Tensor k, Tensor b, int h, int w, bool relu) =>
+        new(PlainKind.Conv, [(int)k.shape[0], (int)k.shape[1], (int)k.shape[2], (int)k.shape[3], h, w], 0, relu)
+        {
+            Tensors = { ["W"] = Arr(k), ["b"] = Arr(b) },
+        };
+
     /// <summary>1/x where x &gt; 0, else 0 (the SLL "safe_inv": no ε inside a bound).</summary>
     internal static Tensor SafeInv(Tensor x) => torch.where(x > 0, 1 / x.clamp_min(1e-300), torch.zeros_like(x));
 
@@ -373,7 +384,7 @@ internal sealed class AolDense : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var w = Weight();
-        return new(PlainKind.Dense, [(int)w.shape[0], (int)w.shape[1]], 0, _relu) { Tensors = { ["W"] = Arr(w), ["b"] = Arr(b) } };
+        return PlainDense(w, b, _relu);
     }
 }
 
@@ -423,10 +434,7 @@ internal sealed class AolConv : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var k = Weight();
-        return new(PlainKind.Conv, [(int)k.shape[0], (int)k.shape[1], (int)k.shape[2], (int)k.shape[3], _h, _w], 0, _relu)
-        {
-            Tensors = { ["W"] = Arr(k), ["b"] = Arr(b) },
-        };
+        return PlainConv(k, b, _h, _w, _relu);
     }
 }
 
@@ -481,7 +489,7 @@ internal sealed class SrDense : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var w = Weight();
-        return new(PlainKind.Dense, [(int)w.shape[0], (int)w.shape[1]], 0, _relu) { Tensors = { ["W"] = Arr(w), ["b"] = Arr(b) } };
+        return PlainDense(w, b, _relu);
     }
 }
 
@@ -545,10 +553,7 @@ internal sealed class SrConv : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var k = Weight();
-        return new(PlainKind.Conv, [(int)k.shape[0], (int)k.shape[1], (int)k.shape[2], (int)k.shape[3], _h, _w], 0, _relu)
-        {
-            Tensors = { ["W"] = Arr(k), ["b"] = Arr(b) },
-        };
+        return PlainConv(k, b, _h, _w, _relu);
     }
 }
 
@@ -576,7 +581,7 @@ internal sealed class LinearNormalized : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var w = Weight();
-        return new(PlainKind.Dense, [(int)w.shape[0], (int)w.shape[1]], 0, false) { Tensors = { ["W"] = Arr(w), ["b"] = Arr(b) } };
+        return PlainDense(w, b, false);
     }
 }
 
