@@ -22,4 +22,10 @@ internal interface ILogitsModel
 
     /// <summary>Logits [N, K] for features [N, d] already on <see cref="Device"/>; callers hold no_grad.</summary>
     torch.Tensor ForwardLogits(torch.Tensor features);
+
+    /// <summary>
+    /// The network as a module whose forward pass equals <see cref="ForwardLogits"/>, for callers that exploit its
+    /// structure (e.g. a leading linear layer); null (the default) when the model does not expose it.
+    /// </summary>
+    torch.nn.Module? Network => null;
 }

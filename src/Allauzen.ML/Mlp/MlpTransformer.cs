@@ -86,6 +86,8 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
 
     Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.forward(features);
 
+    torch.nn.Module ILogitsModel.Network => Net;
+
     void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
     {
         var a = Net.Architecture;

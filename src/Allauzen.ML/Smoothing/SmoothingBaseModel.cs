@@ -25,8 +25,41 @@ internal abstract class SmoothingBaseModel : IDisposable
     /// <summary>Device on which the noise is drawn and the inputs are built.</summary>
     public abstract Device Device { get; }
 
-    /// <summary>Computes logits of <paramref name="x"/> [count, d] (on <see cref="Device"/>) into <paramref name="logits"/> (count × K).</summary>
-    public abstract void Logits(Tensor x, int count, float[] logits);
+    /// <summary>
+    /// The votes (argmax of the logits, lowest index on ties, NaN never wins) of <paramref name="x"/> [count, d] into
+    /// <paramref name="votes"/>, and the logits into <paramref name="logits"/> when it is not null.
+    /// </summary>
+    public abstract void Classify(Tensor x, int count, long[] votes, float[]? logits);
+
+    /// <summary>Argmax of each row of <paramref name="logits"/> (count × K, row-major): lowest index on ties, NaN never wins.</summary>
+    internal static void ArgMaxRows(ReadOnlySpan<float> logits, int count, int classes, long[] votes)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var row = logits.Slice(i * classes, classes);
+            int best = 0;
+            for (int c = 1; c < classes; c++)
+            {
+                if (row[c] > row[best] || float.IsNaN(row[best]))
+                    best = c;
+            }
+            votes[i] = best;
+        }
+    }
+
+    /// <summary>Votes (and optionally logits) of a logits tensor [count, K] on any device: argmax on the device, one host copy.</summary>
+    internal static void VotesOf(Tensor logitsTensor, int count, long[] votes, float[]? logits)
+    {
+        var z = logitsTensor.dtype == torch.float32 ? logitsTensor : logitsTensor.to(torch.float32);
+        // NaN never wins (torch's argmax would prefer it); ties go to the lowest index, as torch documents.
+        using var votesT = torch.nan_to_num(z, nan: double.NegativeInfinity).argmax(1).cpu();
+        votesT.data<long>().CopyTo(votes, 0, 0);
+        if (logits is not null)
+        {
+            using var host = z.cpu();
+            host.data<float>().CopyTo(logits, 0, 0);
+        }
+    }
 
     public abstract void Save(ModelPayloadWriter writer);
 
@@ -101,10 +134,29 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
 
     public ILogitsModel Model => _model;
 
-    public override void Logits(Tensor x, int count, float[] logits)
+    public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
     {
-        using var z = _model.ForwardLogits(x).to(torch.float32).cpu();
-        z.data<float>().CopyTo(logits, 0, 0);
+        using var scope = torch.NewDisposeScope();
+        VotesOf(_model.ForwardLogits(x), count, votes, logits);
+    }
+
+    /// <summary>The exact first-layer noise shortcut for this network, or null (created on first use).</summary>
+    public FirstLayerNoise? FirstLayer => _firstLayerCreated ? _firstLayer : CreateFirstLayer();
+
+    private FirstLayerNoise? _firstLayer;
+    private bool _firstLayerCreated;
+
+    private FirstLayerNoise? CreateFirstLayer()
+    {
+        lock (this)
+        {
+            if (!_firstLayerCreated)
+            {
+                _firstLayer = FirstLayerNoise.TryCreate(_model);
+                _firstLayerCreated = true;
+            }
+            return _firstLayer;
+        }
     }
 
     public override void Save(ModelPayloadWriter writer)
@@ -117,9 +169,7 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
         writer.WriteBytes("base.payload", ModelPayloadWriter.Serialize(inner));
     }
 
-    public override void Dispose()
-    {
-    }
+    public override void Dispose() => _firstLayer?.Dispose();
 }
 
 /// <summary>An ONNX classifier run by ONNX Runtime; inputs are copied from the noise tensor.</summary>
@@ -133,6 +183,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     private readonly int _features;
     private readonly int _classes;
     private float[] _buffer = [];
+    private float[] _logits = [];
 
     public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount)
     {
@@ -178,13 +229,18 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
 
     public override Device Device => torch.CPU;
 
-    public override void Logits(Tensor x, int count, float[] logits)
+    public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
     {
         int n = count * _features;
         if (_buffer.Length < n)
             _buffer = new float[n];
+        if (_logits.Length < count * _classes)
+            _logits = new float[count * _classes];
         x.data<float>().CopyTo(_buffer, 0, 0);
-        Run(_buffer, count, logits);
+        Run(_buffer, count, _logits);
+        ArgMaxRows(_logits, count, _classes, votes);
+        if (logits is not null)
+            Array.Copy(_logits, logits, count * _classes);
     }
 
     private void Run(float[] input, int count, float[] logits)

@@ -83,18 +83,30 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
 
     private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
 
+    /// <summary>
+    /// Whether the exact first-layer shortcut (<see cref="FirstLayerNoise"/>) may be used for Allauzen networks
+    /// that allow it (default true; tests turn it off to compare with the direct path).
+    /// </summary>
+    internal bool UseFirstLayerShortcut { get; set; } = true;
+
     /// <summary>Samples <paramref name="rows"/> rows of <paramref name="features"/> (rows × d) into <paramref name="stats"/>.</summary>
     public void Sample(float[] features, int rows, RowStatistics[] stats, IProgress<SmoothingProgress>? progress, CancellationToken token)
     {
         TorchRuntime.EnsureInitialized();
         int d = model.FeatureCount, k = model.ClassCount;
         var device = model.Device;
+        var shortcut = UseFirstLayerShortcut && model is TorchBaseModel tm ? tm.FirstLayer : null;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var inputs = torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device);
+        // Direct path: noise of dimension d added to the input. Shortcut: noise of dimension h mixed by Lᵀ and
+        // added to the noiseless first-layer output (see FirstLayerNoise).
+        var centres = shortcut is null ? inputs : shortcut.Project(inputs);
+        int width = shortcut?.Width ?? d;
         int capacity = batchSize;
-        var buffer = torch.empty([capacity, d], torch.float32, device);
-        var logits = new float[capacity * k];
+        var noise = torch.empty([capacity, width], torch.float32, device);
+        var votes = new long[capacity];
+        var logits = maps.Count > 0 ? new float[capacity * k] : null;
         var pending = new List<Piece>();
         int pendingCount = 0;
         var z = new double[k];
@@ -112,29 +124,33 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
             foreach (var p in pending)
             {
                 using var gen = new torch.Generator(ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk), device);
-                var slice = buffer.narrow(0, offset, p.Length);
-                slice.normal_(0.0, sigma, gen);
-                slice.add_(inputs.narrow(0, p.Row, 1));
+                noise.narrow(0, offset, p.Length).normal_(0.0, sigma, gen);
                 offset += p.Length;
             }
-            model.Logits(buffer.narrow(0, 0, pendingCount), pendingCount, logits);
+            var x = noise.narrow(0, 0, pendingCount);
+            if (shortcut is not null)
+                x = shortcut.Mix(x);
+            offset = 0;
+            foreach (var p in pending)
+            {
+                x.narrow(0, offset, p.Length).add_(centres.narrow(0, p.Row, 1));
+                offset += p.Length;
+            }
+            if (shortcut is not null)
+                SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
+            else
+                model.Classify(x, pendingCount, votes, logits);
             offset = 0;
             foreach (var p in pending)
             {
                 var s = stats[p.Row];
                 var counts = p.Phase == 0 ? s.Selection : s.Estimation;
                 for (int i = 0; i < p.Length; i++)
+                    counts[votes[offset + i]]++;
+                if (p.Phase == 1 && logits is not null)
                 {
-                    int row = (offset + i) * k;
-                    int best = 0;
-                    for (int c = 1; c < k; c++)
-                    {
-                        if (logits[row + c] > logits[row + best])
-                            best = c;
-                    }
-                    counts[best]++;
-                    if (p.Phase == 1 && maps.Count > 0)
-                        AccumulateMaps(s, logits.AsSpan(row, k), z, h, order);
+                    for (int i = 0; i < p.Length; i++)
+                        AccumulateMaps(s, logits.AsSpan((offset + i) * k, k), z, h, order);
                 }
                 offset += p.Length;
             }
