@@ -70,8 +70,19 @@ public abstract class SmoothingEstimatorBase<T> : IEstimator<T>
         _env = env;
         Options = options;
         if (options.BaseModel is not null)
-            SmoothingBaseModel.FindLogitsModel(options.BaseModel);
+        {
+            var model = SmoothingBaseModel.FindLogitsModel(options.BaseModel);
+            if (options.UseModelLipschitzConstant)
+            {
+                _lipschitz = model is Mlp.MlpTransformer mlp ? mlp.LipschitzBound()
+                    : throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.UseModelLipschitzConstant), true,
+                        $"UseModelLipschitzConstant: the base model {model.GetType().Name} exposes no certified Lipschitz bound; set LipschitzConstant instead.");
+            }
+        }
+        _lipschitz ??= options.LipschitzConstant;
     }
+
+    private readonly double? _lipschitz;
 
     private protected RandomizedSmoothingOptions Options { get; }
 
@@ -88,7 +99,7 @@ public abstract class SmoothingEstimatorBase<T> : IEstimator<T>
         var model = SmoothingBaseModel.Create(_env, Options, d);
         try
         {
-            var t = Create(_env, model, SmoothingSettings.From(Options));
+            var t = Create(_env, model, SmoothingSettings.From(Options, _lipschitz));
             t.Progress = Options.Progress;
             t.CancellationToken = Options.CancellationToken;
             return t;

@@ -114,6 +114,31 @@ public sealed class RandomizedSmoothingOptions
     /// </summary>
     public IReadOnlyList<SimplexMap>? LvmMaps { get; set; }
 
+    /// <summary>
+    /// A certified upper bound L on the L2 Lipschitz constant of the base model's map features → logits, for
+    /// <see cref="SmoothingMethod.BridgingCpm"/> with the Bridging paper's Lipschitz-based radius (see
+    /// <see cref="SmoothingCertifier.CpmLipschitz"/>): the bucket bounds are then taken on the soft output
+    /// softmax(t·logits) (t = <see cref="LipschitzSoftmaxScale"/>), which is (√2/4)·t·L-Lipschitz, and the radius is
+    /// <see cref="LipschitzRadius"/>'s (never below Cohen's Φ⁻¹ radius on the same bounds; +∞ gives exactly that).
+    /// Default null: CPM on the votes with Cohen's radius. It must be a <em>certified</em> bound (e.g. Gram-iteration
+    /// products such as <c>MlpTransformer.LipschitzBound()</c>), never an estimate; a bound that is too small
+    /// gives invalid certificates.
+    /// </summary>
+    public double? LipschitzConstant { get; set; }
+
+    /// <summary>
+    /// Take <see cref="LipschitzConstant"/> from the base model's own certified bound (an <c>MlpTransformer</c>:
+    /// <c>LipschitzBound()</c>) instead of setting it. Default false. Only for <see cref="SmoothingMethod.BridgingCpm"/>
+    /// with an Allauzen base model that exposes a bound; not together with <see cref="LipschitzConstant"/>.
+    /// </summary>
+    public bool UseModelLipschitzConstant { get; set; }
+
+    /// <summary>The inverse temperature t &gt; 0 of the soft output softmax(t·logits) of the Lipschitz-based radius. Default 1.</summary>
+    public double LipschitzSoftmaxScale { get; set; } = 1.0;
+
+    /// <summary>True when the Lipschitz-based radius is configured.</summary>
+    internal bool UsesLipschitz => LipschitzConstant is not null || UseModelLipschitzConstant;
+
     /// <summary>TorchSharp device for Allauzen base models: "auto", "cpu", "cuda", "cuda:N". Default "cpu".</summary>
     public string Device { get; set; } = "cpu";
 
@@ -128,6 +153,7 @@ public sealed class RandomizedSmoothingOptions
     {
         SmoothingMethod.LvmAsPublished => LvmMaps ?? SimplexMap.PublishedGrid,
         SmoothingMethod.LvmSound => LvmMaps ?? SimplexMap.SoundDefault,
+        SmoothingMethod.BridgingCpm when UsesLipschitz => [new SimplexMap(SimplexMapKind.Softmax, LipschitzSoftmaxScale)],
         _ => [],
     };
 
@@ -156,6 +182,20 @@ public sealed class RandomizedSmoothingOptions
             throw new ArgumentOutOfRangeException(nameof(Method), Method, $"Method {Method} is not a defined SmoothingMethod.");
         if (!Enum.IsDefined(CpmRadius))
             throw new ArgumentOutOfRangeException(nameof(CpmRadius), CpmRadius, $"CpmRadius {CpmRadius} is not a defined CpmRadius.");
+        if (LipschitzConstant is { } l && (!(l > 0) || double.IsNaN(l)))
+            throw new ArgumentOutOfRangeException(nameof(LipschitzConstant), l, $"LipschitzConstant must be a positive certified bound (got {l}).");
+        if (UsesLipschitz && Method != SmoothingMethod.BridgingCpm)
+            throw new ArgumentOutOfRangeException(UseModelLipschitzConstant ? nameof(UseModelLipschitzConstant) : nameof(LipschitzConstant), Method,
+                $"The Lipschitz-based radius is the BridgingCpm method's; Method is {Method}.");
+        if (LipschitzConstant is not null && UseModelLipschitzConstant)
+            throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true, "Set either LipschitzConstant or UseModelLipschitzConstant, not both.");
+        if (UseModelLipschitzConstant && BaseModel is null)
+            throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true,
+                "UseModelLipschitzConstant needs an Allauzen BaseModel (an ONNX file carries no certified Lipschitz bound); set LipschitzConstant instead.");
+        if (!(LipschitzSoftmaxScale > 0) || double.IsInfinity(LipschitzSoftmaxScale))
+            throw new ArgumentOutOfRangeException(nameof(LipschitzSoftmaxScale), LipschitzSoftmaxScale, $"LipschitzSoftmaxScale must be positive and finite (got {LipschitzSoftmaxScale}).");
+        if (UsesLipschitz && EstimationSamples < 2)
+            throw new ArgumentOutOfRangeException(nameof(EstimationSamples), EstimationSamples, "The Lipschitz-based radius needs EstimationSamples (n) ≥ 2 for the empirical Bernstein bound.");
         if (LvmMaps is not null)
         {
             foreach (var m in LvmMaps)

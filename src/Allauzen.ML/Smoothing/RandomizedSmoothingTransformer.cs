@@ -6,10 +6,13 @@ namespace Allauzen.ML.Smoothing;
 
 /// <summary>The settings a fitted smoothing transformer keeps (persisted as JSON).</summary>
 internal sealed record SmoothingSettings(string FeatureColumnName, double Sigma, int SelectionSamples, int EstimationSamples,
-    double Alpha, SmoothingMethod Method, int Seed, int BatchSize, CpmRadius CpmRadius, SimplexMap[] Maps)
+    double Alpha, SmoothingMethod Method, int Seed, int BatchSize, CpmRadius CpmRadius, SimplexMap[] Maps, double? LogitsLipschitz = null)
 {
-    public static SmoothingSettings From(RandomizedSmoothingOptions o) =>
-        new(o.FeatureColumnName, o.Sigma, o.SelectionSamples, o.EstimationSamples, o.Alpha, o.Method, o.Seed, o.BatchSize, o.CpmRadius, [.. o.EffectiveMaps]);
+    /// <param name="o">The options.</param>
+    /// <param name="logitsLipschitz">The resolved certified Lipschitz constant of the logits (BridgingCpm's Lipschitz radius), or null.</param>
+    public static SmoothingSettings From(RandomizedSmoothingOptions o, double? logitsLipschitz) =>
+        new(o.FeatureColumnName, o.Sigma, o.SelectionSamples, o.EstimationSamples, o.Alpha, o.Method, o.Seed, o.BatchSize, o.CpmRadius, [.. o.EffectiveMaps],
+            logitsLipschitz);
 }
 
 /// <summary>
@@ -202,6 +205,12 @@ public sealed class RandomizedSmoothingTransformer : SmoothingTransformerBase
     /// <summary>The failure probability α.</summary>
     public double Alpha => Settings.Alpha;
 
+    /// <summary>
+    /// The certified Lipschitz constant of the base model's logits used by BridgingCpm's Lipschitz-based radius
+    /// (given as <see cref="RandomizedSmoothingOptions.LipschitzConstant"/> or read from the model), or null.
+    /// </summary>
+    public double? LipschitzConstant => Settings.LogitsLipschitz;
+
     private protected override string Signature => LoaderSignature;
 
     private protected override IEnumerable<DataViewSchema.DetachedColumn> BuildColumns()
@@ -229,6 +238,8 @@ public sealed class RandomizedSmoothingTransformer : SmoothingTransformerBase
     internal static SmoothingCertificate Certify(RowStatistics s, SmoothingSettings o, IReadOnlyList<SimplexMap> maps) => o.Method switch
     {
         SmoothingMethod.Cohen => SmoothingCertifier.Cohen(s.Selection, s.Estimation, o.Alpha, o.Sigma),
+        SmoothingMethod.BridgingCpm when o.LogitsLipschitz is { } l => SmoothingCertifier.CpmLipschitz(s.Selection, s.MapStatistics(maps)[0], o.Alpha, o.Sigma,
+            o.CpmRadius, SmoothingCertifier.SoftmaxBucketLipschitz(l, maps[0].T)),
         SmoothingMethod.BridgingCpm => SmoothingCertifier.Cpm(s.Selection, s.Estimation, o.Alpha, o.Sigma, o.CpmRadius),
         SmoothingMethod.LvmAsPublished => SmoothingCertifier.Lvm(s.Estimation, s.MapStatistics(maps), o.Alpha, o.Sigma, sound: false),
         _ => SmoothingCertifier.Lvm(s.Estimation, s.MapStatistics(maps), o.Alpha, o.Sigma, sound: true),

@@ -184,6 +184,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     private readonly int _classes;
     private float[] _buffer = [];
     private float[] _logits = [];
+    private Tensor? _bufferTensor;
 
     public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount)
     {
@@ -231,12 +232,16 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
 
     public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
     {
-        int n = count * _features;
-        if (_buffer.Length < n)
-            _buffer = new float[n];
+        if (_buffer.Length < count * _features)
+        {
+            _bufferTensor?.Dispose();
+            _buffer = new float[count * _features];
+            // Shares _buffer's memory: copy_ is one native memcpy (the accessor's CopyTo goes element by element).
+            _bufferTensor = torch.frombuffer(_buffer, torch.float32).DetachFromDisposeScope();
+        }
         if (_logits.Length < count * _classes)
             _logits = new float[count * _classes];
-        x.data<float>().CopyTo(_buffer, 0, 0);
+        _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
         Run(_buffer, count, _logits);
         ArgMaxRows(_logits, count, _classes, votes);
         if (logits is not null)
@@ -282,5 +287,9 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
         writer.WriteBytes("base.onnx", _bytes);
     }
 
-    public override void Dispose() => _session.Dispose();
+    public override void Dispose()
+    {
+        _bufferTensor?.Dispose();
+        _session.Dispose();
+    }
 }

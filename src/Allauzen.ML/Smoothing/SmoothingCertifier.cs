@@ -106,9 +106,8 @@ public static class SmoothingCertifier
     /// The Bridging paper's CPM certificate (Delattre et al., AISTATS 2025): buckets from the selection sample
     /// (<see cref="CpmBuckets"/>); α' = α/#buckets for <see cref="CpmRadius.Multi"/>, α for
     /// <see cref="CpmRadius.Mono"/> (and Mono when there is a single bucket); p̲A = CP_lo(bucket 0), p̄B = max
-    /// CP_up over the other buckets, on the estimation counts; abstain iff R &lt; 0. With a finite certified
-    /// Lipschitz constant of the soft output the radius is <see cref="LipschitzRadius"/>'s instead of Cohen's
-    /// (the bounds must then be of a Lipschitz soft output, see <see cref="FromBucketBounds"/>).
+    /// CP_up over the other buckets, on the estimation counts; abstain iff R &lt; 0. For the Lipschitz-based radius
+    /// (which needs bounds on a Lipschitz soft output, not on votes) see <see cref="CpmLipschitz"/>.
     /// </summary>
     /// <param name="selectionCounts">Votes of the n0 selection sample.</param>
     /// <param name="estimationCounts">Votes of the n estimation sample.</param>
@@ -134,6 +133,67 @@ public static class SmoothingCertifier
         }
         return FromBounds(buckets[0][0], pA, pB, sigma, mode, double.PositiveInfinity);
     }
+
+    /// <summary>
+    /// The Bridging paper's CPM certificate with its Lipschitz-based radius (Delattre et al., AISTATS 2025). Votes
+    /// are not Lipschitz, so the base output is the soft one: bucket B's output is Σ_{k∈B} softmax(t·logits)_k ∈ [0, 1],
+    /// whose Lipschitz constant is at most <see cref="SoftmaxBucketLipschitz"/>(L, t) for L-Lipschitz logits. Buckets
+    /// come from the selection votes (<see cref="CpmBuckets"/>, independent of the estimation sample); each bucket's
+    /// mean over the n estimation samples is bounded with the empirical Bernstein inequality (Maurer and Pontil
+    /// 2009, one-sided) at α' = α/#buckets (<see cref="CpmRadius.Multi"/>) or α (<see cref="CpmRadius.Mono"/>, or a
+    /// single bucket), with the bucket's sample variance bounded by (Σ_{k∈B} √V_k)² (Cauchy–Schwarz on the empirical
+    /// covariance, which only widens the bound); the radius is <see cref="LipschitzRadius.Multi"/> or
+    /// <see cref="LipschitzRadius.Mono"/> at <paramref name="softLipschitz"/> (+∞ gives Cohen's Φ⁻¹ radius on the
+    /// same bounds). The certified classifier is the smoothed soft classifier argmax_k E[softmax(t·f(x + ε))_k].
+    /// </summary>
+    /// <param name="selectionCounts">Votes of the n0 selection sample.</param>
+    /// <param name="soft">Statistics of the soft output softmax(t·logits) over the n estimation samples.</param>
+    /// <param name="alpha">Failure probability, in (0, 1).</param>
+    /// <param name="sigma">Noise level σ &gt; 0.</param>
+    /// <param name="mode">R_multi (default) or R_mono.</param>
+    /// <param name="softLipschitz">Certified Lipschitz constant of every bucket output (e.g. <see cref="SoftmaxBucketLipschitz"/>), or +∞.</param>
+    public static SmoothingCertificate CpmLipschitz(ReadOnlySpan<long> selectionCounts, SimplexMapStatistics soft, double alpha, double sigma,
+        CpmRadius mode, double softLipschitz)
+    {
+        ArgumentNullException.ThrowIfNull(soft);
+        CheckAlpha(alpha);
+        CheckSigma(sigma);
+        if (!(softLipschitz > 0))
+            throw new ArgumentOutOfRangeException(nameof(softLipschitz), softLipschitz, "The Lipschitz constant must be positive.");
+        int k = selectionCounts.Length;
+        if (k == 0 || soft.Sums.Length != k)
+            throw new ArgumentException($"The selection counts have {k} classes and the soft-output statistics {soft.Sums.Length}; they must match and be non-empty.");
+        long n = soft.Count;
+        if (n < 2)
+            throw new ArgumentException("The empirical Bernstein bound needs at least 2 estimation samples.", nameof(soft));
+        var buckets = CpmBuckets(selectionCounts);
+        if (buckets.Count < 2)
+            mode = CpmRadius.Mono;
+        double a = mode == CpmRadius.Multi ? alpha / buckets.Count : alpha;
+        double Mean(int[] b) => b.Sum(c => soft.Sums[c]) / n;
+        double Shift(int[] b)
+        {
+            double sd = b.Sum(c => Math.Sqrt(soft.Variance(c)));
+            return ConfidenceBounds.EmpiricalBernsteinShift(sd * sd, n, a);
+        }
+        double pA = Mean(buckets[0]) - Shift(buckets[0]);
+        double pB = mode == CpmRadius.Mono ? 1 - Clamp01(pA) : 0.0;
+        if (mode == CpmRadius.Multi)
+        {
+            for (int b = 1; b < buckets.Count; b++)
+                pB = Math.Max(pB, Mean(buckets[b]) + Shift(buckets[b]));
+        }
+        return FromBounds(buckets[0][0], pA, pB, sigma, mode, softLipschitz);
+    }
+
+    /// <summary>
+    /// A certified Lipschitz constant of x ↦ Σ_{k∈B} softmax(t·z(x))_k for any class set B when the logits z are
+    /// L-Lipschitz (L2): (√2/4)·t·L. The gradient of P_B = Σ_{k∈B} p_k with respect to the logits is
+    /// g_j = p_j·(1[j∈B] − P_B), so ‖g‖² = (1 − P_B)²·Σ_{j∈B} p_j² + P_B²·Σ_{j∉B} p_j² ≤ 2·P_B²·(1 − P_B)² ≤ 1/8.
+    /// </summary>
+    /// <param name="logitsLipschitz">Certified L2 Lipschitz constant L of features → logits.</param>
+    /// <param name="scale">The inverse temperature t &gt; 0 of the softmax.</param>
+    public static double SoftmaxBucketLipschitz(double logitsLipschitz, double scale) => Math.Sqrt(2) / 4 * scale * logitsLipschitz;
 
     /// <summary>
     /// The Bonferroni baseline of the Bridging code (as intended; the published function raises): ĉA from the
