@@ -19,8 +19,25 @@ public sealed class SmoothingCertifierOptions
     /// <summary>R_multi or R_mono for <see cref="SmoothingMethod.BridgingCpm"/>. Default R_multi.</summary>
     public CpmRadius CpmRadius { get; set; } = CpmRadius.Multi;
 
+    /// <summary>
+    /// For <see cref="SmoothingMethod.BridgingCpm"/>: the certified Lipschitz constant of the base model's logits, to
+    /// certify with the Lipschitz-based radius (see <see cref="RandomizedSmoothingOptions.LipschitzConstant"/>). The
+    /// statistics must then come from a sampling stage configured the same way (BridgingCpm with a Lipschitz constant
+    /// and the same <see cref="LipschitzSoftmaxScale"/>): the first map of <c>MapSums</c> is that softmax. Default null.
+    /// </summary>
+    public double? LipschitzConstant { get; set; }
+
+    /// <summary>The inverse temperature t of the sampled softmax (see <see cref="RandomizedSmoothingOptions.LipschitzSoftmaxScale"/>). Default 1.</summary>
+    public double LipschitzSoftmaxScale { get; set; } = 1.0;
+
     internal void Validate()
     {
+        if (LipschitzConstant is { } l && (!(l > 0) || double.IsNaN(l)))
+            throw new ArgumentOutOfRangeException(nameof(LipschitzConstant), l, $"LipschitzConstant must be a positive certified bound (got {l}).");
+        if (LipschitzConstant is not null && Method != SmoothingMethod.BridgingCpm)
+            throw new ArgumentOutOfRangeException(nameof(LipschitzConstant), Method, $"The Lipschitz-based radius is the BridgingCpm method's; Method is {Method}.");
+        if (!(LipschitzSoftmaxScale > 0) || double.IsInfinity(LipschitzSoftmaxScale))
+            throw new ArgumentOutOfRangeException(nameof(LipschitzSoftmaxScale), LipschitzSoftmaxScale, $"LipschitzSoftmaxScale must be positive and finite (got {LipschitzSoftmaxScale}).");
         if (!Enum.IsDefined(Method))
             throw new ArgumentOutOfRangeException(nameof(Method), Method, $"Method {Method} is not a defined SmoothingMethod.");
         if (!(Alpha > 0 && Alpha < 1))
@@ -52,7 +69,8 @@ public sealed class SmoothingStatisticsCertifier : IEstimator<SmoothingStatistic
     public SmoothingStatisticsCertifierTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var t = new SmoothingStatisticsCertifierTransformer(_env, _options.Method, _options.Alpha, _options.Sigma, _options.CpmRadius);
+        var t = new SmoothingStatisticsCertifierTransformer(_env, _options.Method, _options.Alpha, _options.Sigma, _options.CpmRadius,
+            _options.LipschitzConstant, _options.LipschitzSoftmaxScale);
         t.CheckInputSchema(input.Schema);
         return t;
     }
@@ -62,7 +80,7 @@ public sealed class SmoothingStatisticsCertifier : IEstimator<SmoothingStatistic
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        foreach (var c in SmoothingStatisticsCertifierTransformer.Needed(_options.Method))
+        foreach (var c in SmoothingStatisticsCertifierTransformer.Needed(_options.Method, _options.LipschitzConstant is not null))
         {
             if (!SchemaChecks.TryFind(inputSchema, c, out _))
                 throw SchemaChecks.NotFound(c, "smoothing statistics");
@@ -90,9 +108,12 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
     private DataViewSchema.DetachedColumn[] _added = [];
     private int _classes = -1;
 
-    internal SmoothingStatisticsCertifierTransformer(IHostEnvironment env, SmoothingMethod method, double alpha, double sigma, CpmRadius cpm)
+    internal SmoothingStatisticsCertifierTransformer(IHostEnvironment env, SmoothingMethod method, double alpha, double sigma, CpmRadius cpm,
+        double? lipschitz = null, double softmaxScale = 1.0)
         : base(env, "Allauzen.SmoothingStatisticsCertifier")
     {
+        LipschitzConstant = lipschitz;
+        LipschitzSoftmaxScale = softmaxScale;
         Method = method;
         Alpha = alpha;
         Sigma = sigma;
@@ -111,18 +132,30 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
     /// <summary>CPM radius kind.</summary>
     public CpmRadius CpmRadius { get; }
 
-    internal static string[] Needed(SmoothingMethod method) => method is SmoothingMethod.LvmAsPublished or SmoothingMethod.LvmSound
-        ? [SmoothingColumnNames.EstimationCounts, SmoothingColumnNames.MapSums, SmoothingColumnNames.MapCentredSquares]
-        : [SmoothingColumnNames.SelectionCounts, SmoothingColumnNames.EstimationCounts];
+    /// <summary>The certified Lipschitz constant of the logits for BridgingCpm's Lipschitz-based radius, or null.</summary>
+    public double? LipschitzConstant { get; }
+
+    /// <summary>The inverse temperature of the sampled softmax used with <see cref="LipschitzConstant"/>.</summary>
+    public double LipschitzSoftmaxScale { get; }
+
+    internal static string[] Needed(SmoothingMethod method, bool lipschitz) => method switch
+    {
+        SmoothingMethod.LvmAsPublished or SmoothingMethod.LvmSound => [SmoothingColumnNames.EstimationCounts, SmoothingColumnNames.MapSums, SmoothingColumnNames.MapCentredSquares],
+        SmoothingMethod.BridgingCpm when lipschitz =>
+            [SmoothingColumnNames.SelectionCounts, SmoothingColumnNames.EstimationCounts, SmoothingColumnNames.MapSums, SmoothingColumnNames.MapCentredSquares],
+        _ => [SmoothingColumnNames.SelectionCounts, SmoothingColumnNames.EstimationCounts],
+    };
+
+    private string[] NeededColumns => Needed(Method, LipschitzConstant is not null);
 
     internal override IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumns => _added;
 
-    internal override IReadOnlyList<string> InputColumnNames => Needed(Method);
+    internal override IReadOnlyList<string> InputColumnNames => NeededColumns;
 
     internal override void CheckInputSchema(DataViewSchema inputSchema)
     {
         int k = -1;
-        foreach (var name in Needed(Method))
+        foreach (var name in NeededColumns)
         {
             var col = inputSchema.GetColumnOrNull(name) ?? throw SchemaChecks.NotFound(name, "smoothing statistics");
             if (col.Type is not VectorDataViewType vt || vt.ItemType != NumberDataViewType.Double || !vt.IsKnownSize)
@@ -130,7 +163,7 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
             if (name == SmoothingColumnNames.EstimationCounts)
                 k = vt.Size;
         }
-        foreach (var name in Needed(Method))
+        foreach (var name in NeededColumns)
         {
             int size = ((VectorDataViewType)inputSchema[name].Type).Size;
             if (size % k != 0 || (name == SmoothingColumnNames.SelectionCounts && size != k))
@@ -166,13 +199,16 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
     int IAllauzenTransformer.PayloadVersion => 1;
 
     void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer) =>
-        writer.WriteJson("options", new SmoothingCertifierOptions { Method = Method, Alpha = Alpha, Sigma = Sigma, CpmRadius = CpmRadius });
+        writer.WriteJson("options", new SmoothingCertifierOptions
+        {
+            Method = Method, Alpha = Alpha, Sigma = Sigma, CpmRadius = CpmRadius, LipschitzConstant = LipschitzConstant, LipschitzSoftmaxScale = LipschitzSoftmaxScale,
+        });
 
     internal static SmoothingStatisticsCertifierTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(1);
         var o = payload.ReadJson<SmoothingCertifierOptions>("options");
-        return new SmoothingStatisticsCertifierTransformer(env, o.Method, o.Alpha, o.Sigma, o.CpmRadius);
+        return new SmoothingStatisticsCertifierTransformer(env, o.Method, o.Alpha, o.Sigma, o.CpmRadius, o.LipschitzConstant, o.LipschitzSoftmaxScale);
     }
 
     internal override BatchScorer CreateScorer(DataViewSchema inputSchema, int capacity) => new Scorer(this, inputSchema, capacity);
@@ -189,7 +225,7 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
         {
             _p = parent;
             parent.CheckInputSchema(schema);
-            _cols = [.. Needed(parent.Method).Select(n => schema[n])];
+            _cols = [.. parent.NeededColumns.Select(n => schema[n])];
             _getters = new ValueGetter<VBuffer<double>>?[_cols.Length];
             _values = [.. _cols.Select(c => Enumerable.Range(0, capacity).Select(_ => new double[((VectorDataViewType)c.Type).Size]).ToArray())];
             _certs = new SmoothingCertificate[capacity];
@@ -232,6 +268,15 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
                 {
                     var sel = ToCounts(_values[0][s]);
                     var est = ToCounts(_values[1][s]);
+                    if (_p.Method == SmoothingMethod.BridgingCpm && _p.LipschitzConstant is { } l)
+                    {
+                        int k = est.Length;
+                        var soft = new SimplexMapStatistics(new SimplexMap(SimplexMapKind.Softmax, _p.LipschitzSoftmaxScale), est.Sum(),
+                            _values[2][s][..k], _values[3][s][..k]);
+                        _certs[s] = SmoothingCertifier.CpmLipschitz(sel, soft, _p.Alpha, _p.Sigma, _p.CpmRadius,
+                            SmoothingCertifier.SoftmaxBucketLipschitz(l, _p.LipschitzSoftmaxScale));
+                        continue;
+                    }
                     _certs[s] = _p.Method == SmoothingMethod.Cohen
                         ? SmoothingCertifier.Cohen(sel, est, _p.Alpha, _p.Sigma)
                         : SmoothingCertifier.Cpm(sel, est, _p.Alpha, _p.Sigma, _p.CpmRadius);

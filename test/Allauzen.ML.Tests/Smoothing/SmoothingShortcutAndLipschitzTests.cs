@@ -238,6 +238,38 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     [TestMethod]
+    public void LipschitzCpmFromSampledStatisticsEqualsTheTransform()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = LinePoints(ml, 6, i => 0.12f * i - 0.3f);
+        var options = CpmOptions(ml, 2.0);
+        options.LipschitzSoftmaxScale = 3;
+        var direct = Certify(ml, options, data);
+        var sampled = ml.Data.Cache(ml.Transforms.SampleRandomizedSmoothing(options).Fit(data).Transform(data));
+        var certifier = ml.Transforms.CertifySmoothingStatistics(new SmoothingCertifierOptions
+        {
+            Method = SmoothingMethod.BridgingCpm, Alpha = options.Alpha, Sigma = options.Sigma, LipschitzConstant = 2.0, LipschitzSoftmaxScale = 3,
+        }).Fit(sampled);
+        var radii = certifier.Transform(sampled).GetColumn<double>(SmoothingColumnNames.CertifiedRadius).ToArray();
+        for (int i = 0; i < radii.Length; i++)
+            Assert.AreEqual(direct.Radius[i], radii[i], 1e-12, $"row {i}");
+        // persisted with its constant
+        var ms = new MemoryStream();
+        ml.Model.Save(certifier, sampled.Schema, ms);
+        ms.Position = 0;
+        var ml2 = new MLContext(seed: 2);
+        ml2.UseAllauzen();
+        CollectionAssert.AreEqual(radii, ml2.Model.Load(ms, out _).Transform(sampled).GetColumn<double>(SmoothingColumnNames.CertifiedRadius).ToArray());
+        // without the map columns the Lipschitz certifier names the missing column
+        var votesOnly = ml.Data.Cache(ml.Transforms.SampleRandomizedSmoothing(CpmOptions(ml, null)).Fit(data).Transform(data));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.CertifySmoothingStatistics(new SmoothingCertifierOptions
+        {
+            Method = SmoothingMethod.BridgingCpm, Sigma = 0.5, LipschitzConstant = 2.0,
+        }).Fit(votesOnly));
+        StringAssert.Contains(e.Message, SmoothingColumnNames.MapSums);
+    }
+
+    [TestMethod]
     public void LipschitzOptionsAreValidated()
     {
         var ml = new MLContext(seed: 1);
