@@ -77,6 +77,47 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     [TestMethod]
+    public void GaussianNoiseIsStandardNormalAndReproducible()
+    {
+        const int n = 400_000;
+        const double sigma = 0.5;
+        var g = new GaussianNoise();
+        var z = new float[n];
+        g.Fill(12345, z, sigma);
+        double mean = z.Average(v => (double)v);
+        double var = z.Sum(v => (v - mean) * (v - mean)) / (n - 1);
+        double kurt = z.Sum(v => Math.Pow((v - mean) / Math.Sqrt(var), 4)) / n;
+        Assert.IsLessThanOrEqualTo(5 * sigma / Math.Sqrt(n), Math.Abs(mean), "mean");
+        Assert.IsLessThanOrEqualTo(5 * Math.Sqrt(2.0 / n), Math.Abs(var / (sigma * sigma) - 1), "variance");
+        Assert.IsLessThanOrEqualTo(5 * Math.Sqrt(24.0 / n), Math.Abs(kurt - 3), "kurtosis");
+        // Kolmogorov–Smirnov against Φ (critical value at 0.1%: 1.95/√n).
+        var sorted = z.Select(v => v / sigma).OrderBy(v => v).ToArray();
+        double ks = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double f = Normal.Cdf(sorted[i]);
+            ks = Math.Max(ks, Math.Max((i + 1.0) / n - f, f - (double)i / n));
+        }
+        Assert.IsLessThanOrEqualTo(1.95 / Math.Sqrt(n), ks, "KS distance to Φ");
+        // no correlation between neighbours (the two values of a Box–Muller pair, and across pairs)
+        for (int lag = 1; lag <= 2; lag++)
+        {
+            double c = 0;
+            for (int i = 0; i + lag < n; i++)
+                c += (z[i] - mean) * (z[i + lag] - mean);
+            c /= (n - lag) * var;
+            Assert.IsLessThanOrEqualTo(5 / Math.Sqrt(n), Math.Abs(c), $"lag-{lag} correlation");
+        }
+        // the same seed gives the same values whatever the length; another seed other values
+        var again = new float[5];
+        new GaussianNoise().Fill(12345, again, sigma);
+        CollectionAssert.AreEqual(z[..5], again);
+        var other = new float[5];
+        g.Fill(12346, other, sigma);
+        CollectionAssert.AreNotEqual(again, other);
+    }
+
+    [TestMethod]
     public void ShortcutDoesNotApplyWhenTheFirstLayerIsNotNarrower()
     {
         var ml = new MLContext(seed: 1);
