@@ -10,8 +10,8 @@ namespace Allauzen.ML.Samples.Smoothing;
 
 /// <summary>
 /// The `smoothing` sample: train a noise-augmented MLP, export it to ONNX, certify a test subset with Cohen
-/// (ONNX Runtime) and, from one sampling pass on the TorchSharp model, with Cohen, CPM and LVM-RS (sound and
-/// as published); print and plot the certified-accuracy curves.
+/// (ONNX Runtime) and, from one sampling pass on the TorchSharp model, with Cohen, CPM, CPM with Bridging's
+/// Lipschitz-based radius and LVM-RS (sound and as published); print and plot the certified-accuracy curves.
 /// Options: --data digits|fashion-mnist, --sigma (0.25), --n (10000), --rows (100), --alpha (0.001).
 /// </summary>
 public static class SmoothingSample
@@ -78,6 +78,16 @@ public static class SmoothingSample
                 .Fit(stats).Transform(stats);
             curves[method.ToString()] = RandomizedSmoothingEvaluator.Evaluate(certified, "Label", Radii, cap);
         }
+        // Bridging's Lipschitz-based radius from the same pass: the first sampled map is softmax(0.5·logits), and the
+        // MLP's certified Gram-iteration bound gives L (a product of layer norms: loose, so the radius gains little).
+        double lipschitz = mlp.LipschitzBound();
+        var lipschitzCertified = ml.Transforms.CertifySmoothingStatistics(new SmoothingCertifierOptions
+        {
+            Method = SmoothingMethod.BridgingCpm, Alpha = alpha, Sigma = sigma, LipschitzConstant = lipschitz, LipschitzSoftmaxScale = SimplexMap.SoundDefault[0].T,
+        }).Fit(stats).Transform(stats);
+        curves["BridgingCpmLipschitz"] = RandomizedSmoothingEvaluator.Evaluate(lipschitzCertified, "Label", Radii, cap);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"BridgingCpmLipschitz: CPM buckets on softmax({SimplexMap.SoundDefault[0].T}·logits), certified L = {lipschitz:G4} (MlpTransformer.LipschitzBound)"));
         foreach (var (name, curve) in curves)
         {
             Console.WriteLine($"\n{name}");
@@ -109,6 +119,7 @@ public static class SmoothingSample
             ["rows"] = rows,
             ["clean_accuracy"] = clean,
             ["saturation_radius"] = cap,
+            ["lipschitz_constant"] = lipschitz,
             ["certified_accuracy"] = curves.ToDictionary(kv => kv.Key, kv => kv.Value.Points.ToDictionary(p => p.Radius.ToString("0.##", CultureInfo.InvariantCulture), p => p.CertifiedAccuracy)),
             ["abstain_rate"] = curves.ToDictionary(kv => kv.Key, kv => kv.Value.AbstainRate),
             ["samples_per_second"] = samplesPerSecond,

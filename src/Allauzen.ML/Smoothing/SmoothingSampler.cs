@@ -54,8 +54,7 @@ internal sealed class RowStatistics(int classes, int maps)
 /// <remarks>
 /// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row id), and each
 /// chunk of BatchSize samples of each phase (0 = selection, 1 = estimation) gets its own generator seeded
-/// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent. On the CPU the
-/// generator is <see cref="GaussianNoise"/> (xoshiro256** + Box–Muller in float64), elsewhere torch's normal_.
+/// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent.
 /// </remarks>
 internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, int selectionSamples, int estimationSamples,
     int batchSize, IReadOnlyList<SimplexMap> maps)
@@ -105,14 +104,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         var centres = shortcut is null ? inputs : shortcut.Project(inputs);
         int width = shortcut?.Width ?? d;
         int capacity = batchSize;
-        // On the CPU the noise is drawn by GaussianNoise straight into the memory of the noise tensor; elsewhere by
-        // torch's normal_ on the device. Either way each piece's noise depends only on its (row, phase, chunk) seed.
-        bool hostNoise = device.type == DeviceType.CPU;
-        var hostBuffer = hostNoise ? new float[(long)capacity * width] : null;
-        var noise = hostBuffer is not null
-            ? torch.frombuffer(hostBuffer, torch.float32).view(capacity, width)
-            : torch.empty([capacity, width], torch.float32, device);
-        var gaussian = hostNoise ? new GaussianNoise() : null;
+        var noise = torch.empty([capacity, width], torch.float32, device);
         var votes = new long[capacity];
         var logits = maps.Count > 0 ? new float[capacity * k] : null;
         var pending = new List<Piece>();
@@ -131,16 +123,8 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
             int offset = 0;
             foreach (var p in pending)
             {
-                ulong seed = ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk);
-                if (gaussian is not null)
-                {
-                    gaussian.Fill(seed, hostBuffer.AsSpan(offset * width, p.Length * width), sigma);
-                }
-                else
-                {
-                    using var gen = new torch.Generator(seed, device);
-                    noise.narrow(0, offset, p.Length).normal_(0.0, sigma, gen);
-                }
+                using var gen = new torch.Generator(ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk), device);
+                noise.narrow(0, offset, p.Length).normal_(0.0, sigma, gen);
                 offset += p.Length;
             }
             var x = noise.narrow(0, 0, pendingCount);

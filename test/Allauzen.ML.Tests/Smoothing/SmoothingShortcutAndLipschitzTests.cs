@@ -77,47 +77,6 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     [TestMethod]
-    public void GaussianNoiseIsStandardNormalAndReproducible()
-    {
-        const int n = 400_000;
-        const double sigma = 0.5;
-        var g = new GaussianNoise();
-        var z = new float[n];
-        g.Fill(12345, z, sigma);
-        double mean = z.Average(v => (double)v);
-        double var = z.Sum(v => (v - mean) * (v - mean)) / (n - 1);
-        double kurt = z.Sum(v => Math.Pow((v - mean) / Math.Sqrt(var), 4)) / n;
-        Assert.IsLessThanOrEqualTo(5 * sigma / Math.Sqrt(n), Math.Abs(mean), "mean");
-        Assert.IsLessThanOrEqualTo(5 * Math.Sqrt(2.0 / n), Math.Abs(var / (sigma * sigma) - 1), "variance");
-        Assert.IsLessThanOrEqualTo(5 * Math.Sqrt(24.0 / n), Math.Abs(kurt - 3), "kurtosis");
-        // Kolmogorov–Smirnov against Φ (critical value at 0.1%: 1.95/√n).
-        var sorted = z.Select(v => v / sigma).OrderBy(v => v).ToArray();
-        double ks = 0;
-        for (int i = 0; i < n; i++)
-        {
-            double f = Normal.Cdf(sorted[i]);
-            ks = Math.Max(ks, Math.Max((i + 1.0) / n - f, f - (double)i / n));
-        }
-        Assert.IsLessThanOrEqualTo(1.95 / Math.Sqrt(n), ks, "KS distance to Φ");
-        // no correlation between neighbours (the two values of a Box–Muller pair, and across pairs)
-        for (int lag = 1; lag <= 2; lag++)
-        {
-            double c = 0;
-            for (int i = 0; i + lag < n; i++)
-                c += (z[i] - mean) * (z[i + lag] - mean);
-            c /= (n - lag) * var;
-            Assert.IsLessThanOrEqualTo(5 / Math.Sqrt(n), Math.Abs(c), $"lag-{lag} correlation");
-        }
-        // the same seed gives the same values whatever the length; another seed other values
-        var again = new float[5];
-        new GaussianNoise().Fill(12345, again, sigma);
-        CollectionAssert.AreEqual(z[..5], again);
-        var other = new float[5];
-        g.Fill(12346, other, sigma);
-        CollectionAssert.AreNotEqual(again, other);
-    }
-
-    [TestMethod]
     public void ShortcutDoesNotApplyWhenTheFirstLayerIsNotNarrower()
     {
         var ml = new MLContext(seed: 1);
@@ -308,6 +267,40 @@ public sealed class SmoothingShortcutAndLipschitzTests
             Method = SmoothingMethod.BridgingCpm, Sigma = 0.5, LipschitzConstant = 2.0,
         }).Fit(votesOnly));
         StringAssert.Contains(e.Message, SmoothingColumnNames.MapSums);
+    }
+
+    [TestMethod]
+    public void SoftmaxBucketOutputsAreWithinTheirLipschitzBound()
+    {
+        // ‖∇_z Σ_{k∈B} softmax(z)_k‖ ≤ √2/4 for every logit vector and class set (finite differences), and the bound is nearly attained.
+        var rng = new Random(5);
+        double worst = 0;
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            int k = 2 + rng.Next(6);
+            var z = Enumerable.Range(0, k).Select(_ => (rng.NextDouble() - 0.5) * 8).ToArray();
+            var bucket = Enumerable.Range(0, k).Where(_ => rng.NextDouble() < 0.5).ToArray();
+            double Output(double[] v)
+            {
+                double m = v.Max(), sum = v.Sum(x => Math.Exp(x - m));
+                return bucket.Sum(c => Math.Exp(v[c] - m)) / sum;
+            }
+            double norm2 = 0;
+            for (int j = 0; j < k; j++)
+            {
+                var up = (double[])z.Clone();
+                var down = (double[])z.Clone();
+                up[j] += 1e-6;
+                down[j] -= 1e-6;
+                double g = (Output(up) - Output(down)) / 2e-6;
+                norm2 += g * g;
+            }
+            worst = Math.Max(worst, Math.Sqrt(norm2));
+        }
+        double bound = SmoothingCertifier.SoftmaxBucketLipschitz(1, 1);
+        Assert.IsLessThanOrEqualTo(bound + 1e-6, worst);
+        Assert.IsGreaterThan(0.8 * bound, worst, "the bound is not grossly loose");
+        Assert.AreEqual(3 * bound, SmoothingCertifier.SoftmaxBucketLipschitz(2, 1.5), 1e-15, "scales with t·L");
     }
 
     [TestMethod]
