@@ -81,6 +81,7 @@ public static class DiachronicSample
             DbeDynamicSteps = args.Get("dbe-dynamic") is { } dy ? int.Parse(dy, Inv) : null,
             DbeRegularizer = args.Get("dbe-regularizer") is { } rg ? Enum.Parse<DriftRegularizer>(rg, ignoreCase: true) : null,
             DbePenaltyWeight = args.Get("dbe-weight") is { } dw ? double.Parse(dw, Inv) : null,
+            DbeSeed = args.Get("dbe-seed") is { } sd ? int.Parse(sd, Inv) : null,
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
@@ -192,6 +193,7 @@ public static class DiachronicSample
         public int? DbeDynamicSteps { get; set; }
         public DriftRegularizer? DbeRegularizer { get; set; }
         public double? DbePenaltyWeight { get; set; }
+        public int? DbeSeed { get; set; }
     }
 
     /// <summary>
@@ -211,6 +213,8 @@ public static class DiachronicSample
         // the recipe's eligible set (step 2: ≥ minc in every slice before the swaps, longer than 2 characters); every
         // detector ranks exactly these words, so a gold word whose count falls under minc in a half-swapped slice is still ranked
         var eligible = inj.Eligible.ToHashSet(StringComparer.Ordinal);
+        // the control (uninjected real chronology) ranks the words eligible in its own corpus
+        var controlEligible = DriftInjection.Inject(sentences, b.Slices, pairs: 0, minCount: minc, none: true).Eligible.ToHashSet(StringComparer.Ordinal);
         var gold = inj.Gold;
         Console.WriteLine($"injection benchmark: {b.Slices} slices of {b.Width} years, {tokens:N0} tokens, {(b.Shuffled ? "shuffled" : "real")} chronology, " +
             $"{inj.Eligible.Count} eligible words (>= {minc} per slice), pairs {string.Join(" ", inj.Pairs.Select(p => $"{p.A}/{p.B}"))}");
@@ -239,13 +243,15 @@ public static class DiachronicSample
                 o.DynamicSteps = b.DbeDynamicSteps ?? o.DynamicSteps;
                 o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
                 o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
+                o.Seed = b.DbeSeed ?? o.Seed;
             }
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
                 : injected;
             sw.Restart();
             using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
-            var ranking = m.GetDriftRanking(0, b.Slices - 1, 1).Where(x => eligible.Contains(x.Word)).Select(x => x.Word).ToList();
+            var ranked = control ? controlEligible : eligible;
+            var ranking = m.GetDriftRanking(0, b.Slices - 1, 1).Where(x => ranked.Contains(x.Word)).Select(x => x.Word).ToList();
             double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
             double ap = DriftInjection.AveragePrecision(ranking, gold);
             Console.WriteLine($"  {name,-12} P@{gold.Count} = {p:F2}  AP = {ap:F2}  ({ranking.Count} ranked, {sw.Elapsed.TotalSeconds:F1} s)");
