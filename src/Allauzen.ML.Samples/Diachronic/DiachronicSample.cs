@@ -82,6 +82,7 @@ public static class DiachronicSample
             DbeRegularizer = args.Get("dbe-regularizer") is { } rg ? Enum.Parse<DriftRegularizer>(rg, ignoreCase: true) : null,
             DbePenaltyWeight = args.Get("dbe-weight") is { } dw ? double.Parse(dw, Inv) : null,
             DbeSeed = args.Get("dbe-seed") is { } sd ? int.Parse(sd, Inv) : null,
+            AlignmentMinCount = args.Get("align-min") is { } am ? int.Parse(am, Inv) : null,
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
@@ -194,6 +195,7 @@ public static class DiachronicSample
         public DriftRegularizer? DbeRegularizer { get; set; }
         public double? DbePenaltyWeight { get; set; }
         public int? DbeSeed { get; set; }
+        public int? AlignmentMinCount { get; set; }
     }
 
     /// <summary>
@@ -236,6 +238,7 @@ public static class DiachronicSample
             bool control = name == "control";
             var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs, b.DbeLambda);
             o.Threads = b.Threads;
+            o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
             if (name == "dbe")
             {
                 o.Subsampling = b.DbeSubsampling ?? o.Subsampling;
