@@ -72,6 +72,17 @@ public static class DiachronicSample
             Dimensions = int.Parse(args.Get("bench-dims") ?? "50", Inv),
             DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "10", Inv),
             Threads = int.Parse(args.Get("bench-threads") ?? "2", Inv),
+            Verbose = args.Get("verbose") == "true",
+            PairsFile = args.Get("pairs-file"),
+            DumpPrefix = args.Get("dump"),
+            FirstYear = int.Parse(args.Get("bench-first-year") ?? "1999", Inv),
+            DbeSubsampling = args.Get("dbe-sample") is { } ds ? double.Parse(ds, Inv) : null,
+            DbeStaticSteps = args.Get("dbe-static") is { } st ? int.Parse(st, Inv) : null,
+            DbeDynamicSteps = args.Get("dbe-dynamic") is { } dy ? int.Parse(dy, Inv) : null,
+            DbeRegularizer = args.Get("dbe-regularizer") is { } rg ? Enum.Parse<DriftRegularizer>(rg, ignoreCase: true) : null,
+            DbePenaltyWeight = args.Get("dbe-weight") is { } dw ? double.Parse(dw, Inv) : null,
+            DbeSeed = args.Get("dbe-seed") is { } sd ? int.Parse(sd, Inv) : null,
+            AlignmentMinCount = args.Get("align-min") is { } am ? int.Parse(am, Inv) : null,
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
@@ -175,6 +186,16 @@ public static class DiachronicSample
         public int Dimensions { get; set; } = 100;
         public double DbeLambda { get; set; } = 10;
         public int Threads { get; set; } = 2;
+        public bool Verbose { get; set; }
+        public string? PairsFile { get; set; }
+        public string? DumpPrefix { get; set; }
+        public double? DbeSubsampling { get; set; }
+        public int? DbeStaticSteps { get; set; }
+        public int? DbeDynamicSteps { get; set; }
+        public DriftRegularizer? DbeRegularizer { get; set; }
+        public double? DbePenaltyWeight { get; set; }
+        public int? DbeSeed { get; set; }
+        public int? AlignmentMinCount { get; set; }
     }
 
     /// <summary>
@@ -187,27 +208,61 @@ public static class DiachronicSample
         long tokens = sentences.Sum(s => (long)s.Tokens.Length);
         // eligibility: 30 occurrences per slice on the full corpus (≈ 450 k tokens per 4-year slice), scaled to the slice size
         int minc = Math.Max(5, (int)Math.Round(30 * tokens / (double)b.Slices / 450_000));
-        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: 0);
+        var fixedPairs = b.PairsFile is null ? null
+            : File.ReadLines(b.PairsFile).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split('\t')).Select(f => (f[0], f[1])).ToList();
+        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: 0,
+            fixedPairs: fixedPairs);
+        // the recipe's eligible set (step 2: ≥ minc in every slice before the swaps, longer than 2 characters); every
+        // detector ranks exactly these words, so a gold word whose count falls under minc in a half-swapped slice is still ranked
+        var eligible = inj.Eligible.ToHashSet(StringComparer.Ordinal);
+        // the control (uninjected real chronology) ranks the words eligible in its own corpus
+        var controlEligible = DriftInjection.Inject(sentences, b.Slices, pairs: 0, minCount: minc, none: true).Eligible.ToHashSet(StringComparer.Ordinal);
         var gold = inj.Gold;
         Console.WriteLine($"injection benchmark: {b.Slices} slices of {b.Width} years, {tokens:N0} tokens, {(b.Shuffled ? "shuffled" : "real")} chronology, " +
             $"{inj.Eligible.Count} eligible words (>= {minc} per slice), pairs {string.Join(" ", inj.Pairs.Select(p => $"{p.A}/{p.B}"))}");
+        if (b.DumpPrefix is { } dump)
+        {
+            // the injected corpus (slice<TAB>tokens), the control corpus, the pairs and the eligible words, in the format of
+            // the notes' inject.py, so the gensim baselines (test/Allauzen.ML.Benchmarks/Diachronic/gensim_injection.py) run on the same data
+            File.WriteAllLines(dump + ".tsv", inj.Sentences.OrderBy(s => s.Slice).Select(s => $"{s.Slice}\t{string.Join(' ', s.Tokens)}"));
+            File.WriteAllLines(dump + ".control.tsv", sentences.Select(s => $"{s.Slice}\t{string.Join(' ', s.Tokens)}"));
+            File.WriteAllLines(dump + ".truth.tsv", new[] { $"# T={b.Slices} t0={b.T0} t1={b.T1} shuffle={b.Shuffled} eligible={inj.Eligible.Count}" }
+                .Concat(inj.Pairs.Select(p => $"{p.A}\t{p.B}")));
+            File.WriteAllLines(dump + ".eligible.txt", inj.Eligible.Order(StringComparer.Ordinal));
+        }
         var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
         var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
         var sw = new Stopwatch();
-        foreach (var name in models)
+        foreach (var name in models.Where(n => n.Length > 0))
         {
             bool control = name == "control";
             var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs, b.DbeLambda);
             o.Threads = b.Threads;
+            o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
+            if (name == "dbe")
+            {
+                o.Subsampling = b.DbeSubsampling ?? o.Subsampling;
+                o.StaticSteps = b.DbeStaticSteps ?? o.StaticSteps;
+                o.DynamicSteps = b.DbeDynamicSteps ?? o.DynamicSteps;
+                o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
+                o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
+                o.Seed = b.DbeSeed ?? o.Seed;
+            }
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
                 : injected;
             sw.Restart();
             using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
-            var ranking = m.GetDriftRanking(0, b.Slices - 1, minc).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
+            var ranked = control ? controlEligible : eligible;
+            var ranking = m.GetDriftRanking(0, b.Slices - 1, 1).Where(x => ranked.Contains(x.Word)).Select(x => x.Word).ToList();
             double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
             double ap = DriftInjection.AveragePrecision(ranking, gold);
             Console.WriteLine($"  {name,-12} P@{gold.Count} = {p:F2}  AP = {ap:F2}  ({ranking.Count} ranked, {sw.Elapsed.TotalSeconds:F1} s)");
+            if (b.Verbose)
+            {
+                Console.WriteLine("    top: " + string.Join(" ", ranking.Take(15).Select(w => $"{w}({m.GetCount(w, 0)}/{m.GetCount(w, b.Slices - 1)})")));
+                Console.WriteLine("    gold ranks: " + string.Join(" ", gold.Select(w => $"{w}:{ranking.IndexOf(w) + 1}")));
+            }
             metrics[$"p_at_2k_{name}"] = p;
             metrics[$"ap_{name}"] = Math.Round(ap, 3);
         }

@@ -106,7 +106,7 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Time column: an integer type (any width; the value, e.g. a year) or DateTime (binned by <see cref="TimeGranularity"/>). Default "Time".</summary>
     public string TimeColumnName { get; set; } = "Time";
 
-    /// <summary>Output column: the mean of the row's token vectors in the row's slice, Vector&lt;Single, K&gt;. Default "Embedding".</summary>
+    /// <summary>Output column: the mean of the row's token vectors in the row's slice, Vector&lt;Single, K&gt; (zeros when the row's time lies outside the trained slices or none of its tokens has a vector there). Default "Embedding".</summary>
     public string OutputColumnName { get; set; } = "Embedding";
 
     /// <summary>Optional second output: the vectors of every token of the row, concatenated (variable-length Vector&lt;Single&gt; of n·K; zeros for a token without a vector). Default null (not produced).</summary>

@@ -37,8 +37,11 @@ public static class DriftInjection
     /// <param name="skipTop">Most frequent eligible words excluded from the pairs (default 100).</param>
     /// <param name="bandSize">Size of the candidate band after them (default 2900).</param>
     /// <param name="logTolerance">Frequency matching |log f_A − log f_B| &lt; tolerance (default 0.15).</param>
+    /// <param name="fixedPairs">Swap these pairs instead of choosing them (e.g. the published pair lists of the notes'
+    /// fixtures); the band shuffle is then skipped, the eligible list is still computed.</param>
     public static InjectionResult Inject(IReadOnlyList<SlicedSentence> sentences, int sliceCount, int pairs = 10, int t0 = 3, int t1 = 4,
-        int minCount = 30, bool shuffle = false, bool none = false, int seed = 0, int skipTop = 100, int bandSize = 2900, double logTolerance = 0.15)
+        int minCount = 30, bool shuffle = false, bool none = false, int seed = 0, int skipTop = 100, int bandSize = 2900, double logTolerance = 0.15,
+        IReadOnlyList<(string A, string B)>? fixedPairs = null)
     {
         ArgumentNullException.ThrowIfNull(sentences);
         ArgumentOutOfRangeException.ThrowIfLessThan(sliceCount, 1);
@@ -69,10 +72,10 @@ public static class DriftInjection
         var firstSeen = order.Select((w, i) => (w, i)).ToDictionary(x => x.w, x => x.i, StringComparer.Ordinal);
         var eligible = order.Where(w => w.Length > 2 && counts[w].All(c => c >= minCount))
             .OrderByDescending(w => counts[w].Sum()).ThenBy(w => firstSeen[w]).ToList();
-        var band = eligible.Skip(skipTop).Take(bandSize).ToArray();
+        var band = fixedPairs is null ? eligible.Skip(skipTop).Take(bandSize).ToArray() : [];
         rng.Shuffle(band);
         var used = new HashSet<string>(StringComparer.Ordinal);
-        var chosen = new List<(string, string)>();
+        var chosen = fixedPairs is null ? new List<(string, string)>() : fixedPairs.ToList();
         foreach (var w in band)
         {
             if (chosen.Count >= pairs)

@@ -84,6 +84,76 @@ public sealed class DiachronicEmbeddingsTests
         Assert.IsNotNull(m.GetVector("a1", 1));
     }
 
+    private sealed class DateRow
+    {
+        public string[] Tokens { get; set; } = [];
+
+        public DateTime Date { get; set; }
+    }
+
+    [DataRow(TimeGranularity.Year)]
+    [DataRow(TimeGranularity.Month)]
+    [DataRow(TimeGranularity.Day)]
+    [TestMethod]
+    public void BinsADateTimeColumnByTheDeclaredGranularityInFitAndTransform(TimeGranularity granularity)
+    {
+        var ml = new MLContext(seed: 1);
+        var sentences = DiachronicTestData.Synthetic(3, 30, 4);
+        // slice s: dates inside the s-th period of width 2 (years, months or days) starting 2010-03-05
+        var start = new DateTime(2010, 3, 5, 13, 45, 0);
+        DateTime DateOf(int slice, int i) => granularity switch
+        {
+            TimeGranularity.Year => start.AddYears(2 * slice + i % 2).AddDays(i % 200),
+            TimeGranularity.Month => new DateTime(2010, 3, 1).AddMonths(2 * slice + i % 2).AddDays(i % 28).AddHours(i % 24),
+            _ => start.Date.AddDays(2 * slice + i % 2).AddMinutes(i % 1439),
+        };
+        var rows = sentences.OrderBy(s => s.Slice).Select((s, i) => new DateRow { Tokens = s.Tokens, Date = DateOf(s.Slice, i) })
+            .OrderBy(r => r.Date).ToList();
+        var o = DiachronicTestData.Options(DiachronicModel.IncrementalSkipGram);
+        o.TimeColumnName = nameof(DateRow.Date);
+        o.Granularity = granularity;
+        o.SliceWidth = 2;
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+        long origin = granularity switch
+        {
+            TimeGranularity.Year => 2010,
+            TimeGranularity.Month => 2010 * 12 + 2,
+            _ => new DateTime(2010, 3, 5).Ticks / TimeSpan.TicksPerDay,
+        };
+        Assert.AreEqual(3, m.SliceCount);
+        Assert.AreEqual(origin, m.SliceOrigin);
+        // the per-slice counts follow the binning: every sentence of slice s was dated inside period s
+        foreach (var w in new[] { "a1", "s2", "st0" })
+        {
+            for (int t = 0; t < 3; t++)
+                Assert.AreEqual(sentences.Where(x => x.Slice == t).Sum(x => x.Tokens.Count(tok => tok == w)), m.GetCount(w, t), $"{w} in slice {t}");
+        }
+        // Transform bins the DateTime of each row the same way: the row vector is the mean of its tokens in its slice
+        var probe = new[]
+        {
+            new DateRow { Tokens = ["a1", "a2"], Date = DateOf(0, 1) },
+            new DateRow { Tokens = ["a1", "a2"], Date = DateOf(2, 0) },
+            new DateRow { Tokens = ["a1", "a2"], Date = DateOf(0, 0).AddYears(-30) },
+        };
+        var outRows = ml.Data.CreateEnumerable<EmbeddingRow>(m.Transform(ml.Data.LoadFromEnumerable(probe)), reuseRowObject: false).ToList();
+        for (int r = 0; r < 2; r++)
+        {
+            int slice = r == 0 ? 0 : 2;
+            var a1 = m.GetVector("a1", slice)!;
+            var a2 = m.GetVector("a2", slice)!;
+            for (int j = 0; j < o.Dimensions; j++)
+                Assert.AreEqual((a1[j] + a2[j]) / 2, outRows[r].Embedding[j], 1e-6, $"row {r}, slice {slice}");
+        }
+        Assert.IsFalse(m.GetVector("a1", 0)!.SequenceEqual(m.GetVector("a1", 2)!), "slices 0 and 2 differ");
+        Assert.IsTrue(outRows[2].Embedding.All(x => x == 0), "a date before the first slice maps to no slice: zero vector");
+    }
+
+    private sealed class EmbeddingRow
+    {
+        public float[] Embedding { get; set; } = [];
+    }
+
     [TestMethod]
     public void UnknownWordsAndSlicesGiveDocumentedEmptyResults()
     {

@@ -7,12 +7,14 @@ namespace Allauzen.ML.Tests.Diachronic;
 /// The CI-sized drift-injection benchmark on the shipped slice of the Debian-changelog corpus
 /// (Data/debian-changelogs-ci.tsv.gz: every 4th sentence of 1999–2022, 684 k tokens): 3 slices of 8 years, shuffled
 /// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last cosine drift.
-/// Random ranking: 10 / ~1070 eligible words ≈ 0.01. The published shuffled-chronology figures (full corpus, 6 slices,
-/// K = 10: incremental SGNS with whole-corpus init 0.95, independent SGNS + Procrustes 0.85, dynamic Bernoulli
-/// λ = 10 / 100 0.90 / 1.00) are not all reached on this quarter-size corpus; the thresholds below are the CI-size
-/// measurements (one thread, so deterministic on a machine: incremental 0.80, aligned with 10 epochs 0.70, dynamic
-/// Bernoulli λ = 10 0.50) minus 0.1, far above chance, and the uninjected control stays at most 0.15 (published 0.00,
-/// measured 0.10). On the full frozen corpus (published setting) the incremental model reaches 0.90.
+/// Every detector ranks the recipe's eligible words (≥ 15 occurrences in every slice before the swaps). Random ranking:
+/// 10 / 1069 ≈ 0.01. This is the notes' CI-sized variant (P@2K = P@10); its reference figures, gensim on the same
+/// injected corpus (test/Allauzen.ML.Benchmarks/Diachronic/gensim_injection.py, seeds 1 and 2), are incremental SGNS
+/// with whole-corpus init 0.80 and independent SGNS + Procrustes (5 epochs) 0.40. Measured here (one thread, so
+/// deterministic on a machine): incremental 0.80, aligned with 10 epochs 0.80, dynamic Bernoulli λ = 10 0.50; the
+/// thresholds are these minus 0.1, far above chance, and the uninjected control (ranking the words eligible in its own
+/// corpus) stays at most 0.15 (published 0.00, gensim here 0.00, measured 0.10). On the full frozen corpus with the
+/// published pairs the incremental model reaches 0.95 (published 0.95) and the dynamic model 0.90 (published 1.00).
 /// </summary>
 [TestClass]
 public sealed class InjectionBenchmarkTests
@@ -34,13 +36,21 @@ public sealed class InjectionBenchmarkTests
         return (s_sentences!, s_injected, s_minCount);
     }
 
-    private static double PrecisionAt2K(IEnumerable<SlicedSentence> data, DiachronicEmbeddingsOptions o, IReadOnlySet<string> gold, int minCount)
+    /// <summary>
+    /// P@2K of the gold words of <paramref name="injected"/> when the model fitted on <paramref name="data"/> ranks the
+    /// eligible words of <paramref name="corpus"/> (the recipe's step 2: ≥ minCount in every slice of the corpus before the
+    /// swaps; the injected corpus for the detectors, the uninjected one for the control).
+    /// </summary>
+    private static double PrecisionAt2K(IEnumerable<SlicedSentence> data, DiachronicEmbeddingsOptions o, InjectionResult injected, InjectionResult corpus)
     {
+        var gold = injected.Gold;
+        var eligible = corpus.Eligible.ToHashSet(StringComparer.Ordinal);
         var ml = new MLContext(seed: 1);
         o.TokensColumnName = nameof(SentenceRow.Tokens);
         o.TimeColumnName = nameof(SentenceRow.Slice);
         using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(DiachronicTestData.ToDataView(ml, data));
-        var ranking = m.GetDriftRanking(0, 2, minCount).Where(x => x.Word.Length > 2).Select(x => x.Word).ToList();
+        var ranking = m.GetDriftRanking(0, 2, 1).Where(x => eligible.Contains(x.Word)).Select(x => x.Word).ToList();
+        Assert.AreEqual(eligible.Count, ranking.Count, "every eligible word has a vector in the first and the last slice");
         double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);
         Console.WriteLine($"{o.Model}: P@{gold.Count} = {p:F2}, AP = {DriftInjection.AveragePrecision(ranking, gold):F2}");
         return p;
@@ -83,29 +93,36 @@ public sealed class InjectionBenchmarkTests
         }
         var control = DriftInjection.Inject(Corpus().Sentences, 3, pairs: 5, t0: 1, t1: 2, minCount: minCount, none: true, seed: 0);
         Assert.IsTrue(control.Sentences.Zip(Corpus().Sentences).All(p => ReferenceEquals(p.First.Tokens, p.Second.Tokens)), "--none leaves the corpus as is");
+        // a fixed pair list (the notes' published *.pairs.tsv) is swapped as given
+        var fixedRun = DriftInjection.Inject(original, 3, t0: 1, t1: 2, minCount: minCount, seed: 0, fixedPairs: [("fix", "upload")]);
+        Assert.AreEqual(1, fixedRun.Pairs.Count);
+        Assert.AreEqual(("fix", "upload"), fixedRun.Pairs[0]);
+        int fixBefore = original.Where(x => x.Slice == 2).Sum(x => x.Tokens.Count(t => t == "upload"));
+        int fixAfter = fixedRun.Sentences.Where(x => x.Slice == 2).Sum(x => x.Tokens.Count(t => t == "fix"));
+        Assert.AreEqual(fixBefore, fixAfter, "p = 1 in the last slice: every 'upload' became 'fix'");
     }
 
     [TestMethod]
     public void IncrementalSkipGramFindsTheInjectedWords()
     {
-        var (_, inj, minCount) = Corpus();
-        double p = PrecisionAt2K(inj.Sentences, Incremental(), inj.Gold, minCount);
+        var (_, inj, _) = Corpus();
+        double p = PrecisionAt2K(inj.Sentences, Incremental(), inj, inj);
         Assert.IsGreaterThanOrEqualTo(0.7, p, "P@2K, incremental SGNS, whole-corpus init");
     }
 
     [TestMethod]
     public void AlignedSkipGramFindsTheInjectedWords()
     {
-        var (_, inj, minCount) = Corpus();
-        double p = PrecisionAt2K(inj.Sentences, Aligned(), inj.Gold, minCount);
-        Assert.IsGreaterThanOrEqualTo(0.6, p, "P@2K, independent SGNS + Procrustes");
+        var (_, inj, _) = Corpus();
+        double p = PrecisionAt2K(inj.Sentences, Aligned(), inj, inj);
+        Assert.IsGreaterThanOrEqualTo(0.7, p, "P@2K, independent SGNS + Procrustes");
     }
 
     [TestMethod]
     public void DynamicBernoulliFindsTheInjectedWords()
     {
-        var (_, inj, minCount) = Corpus();
-        double p = PrecisionAt2K(inj.Sentences, Dynamic(), inj.Gold, minCount);
+        var (_, inj, _) = Corpus();
+        double p = PrecisionAt2K(inj.Sentences, Dynamic(), inj, inj);
         Assert.IsGreaterThanOrEqualTo(0.4, p, "P@2K, dynamic Bernoulli embeddings");
     }
 
@@ -113,7 +130,8 @@ public sealed class InjectionBenchmarkTests
     public void UninjectedControlDoesNotRankTheGoldWordsFirst()
     {
         var (sentences, inj, minCount) = Corpus();
-        double p = PrecisionAt2K(sentences, Aligned(epochs: 5), inj.Gold, minCount);
+        var control = DriftInjection.Inject(sentences, 3, pairs: 5, t0: 1, t1: 2, minCount: minCount, none: true, seed: 0);
+        double p = PrecisionAt2K(sentences, Aligned(epochs: 5), inj, control);
         Assert.IsLessThanOrEqualTo(0.15, p, "P@2K of the uninjected real chronology against the injected gold list");
     }
 }
