@@ -144,9 +144,10 @@ public sealed class FotonOptions : TorchTrainerOptions
     /// <summary>
     /// FOTON and PEPITA: on the first mini-batch of every epoch, also compute the backprop gradient (same
     /// weights and masks) and report the cosine with the forward-only update, per layer, in
-    /// <see cref="TrainingProgress.Diagnostics"/> as <c>cos[fc0]</c>, …, <c>cos[out]</c>. Default true.
+    /// <see cref="TrainingProgress.Diagnostics"/> as <c>cos[fc0]</c>, …, <c>cos[out]</c>, and the norm ratio
+    /// ‖update‖/‖gradient‖ as <c>ratio[fc0]</c>, …. Costs one autograd pass per epoch. Default false.
     /// </summary>
-    public bool AlignmentDiagnostics { get; set; } = true;
+    public bool AlignmentDiagnostics { get; set; }
 
     internal override void Validate()
     {

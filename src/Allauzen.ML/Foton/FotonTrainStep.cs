@@ -186,7 +186,18 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     {
         var names = Net.Names;
         for (int i = 0; i < names.Length; i++)
-            _cosines[names[i]] = Cosine(update[i], gradient[i]);
+        {
+            _cosines[$"cos[{names[i]}]"] = Cosine(update[i], gradient[i]);
+            _cosines[$"ratio[{names[i]}]"] = NormRatio(update[i], gradient[i]);
+        }
+    }
+
+    /// <summary>‖a‖/‖b‖ in float64 (the scale of the forward-only update relative to the gradient).</summary>
+    internal static double NormRatio(Tensor a, Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        double na = a.to(ScalarType.Float64).norm().ToDouble(), nb = b.to(ScalarType.Float64).norm().ToDouble();
+        return nb == 0 ? double.PositiveInfinity : na / nb;
     }
 
     internal static double Cosine(Tensor a, Tensor b)
@@ -257,7 +268,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         if (_projections > 0)
             d["bjorck_iterations"] = (double)_bjorckIterations / _projections;
         foreach (var (name, c) in _cosines)
-            d[$"cos[{name}]"] = c;
+            d[name] = c;
         return d;
     }
 

@@ -31,8 +31,9 @@ namespace Allauzen.ML.Foton;
 /// | Exportable to ONNX | Yes (a chain of Gemm and activations) |
 ///
 /// Per-epoch diagnostics in `TrainingProgress.Diagnostics`: `ortho_err` (max |WWᵀ − I| over the layers),
-/// `bjorck_iterations` (mean per projected layer), and for FOTON/PEPITA `cos[fc0]` … `cos[out]` (cosine
-/// between the forward-only update and the backprop gradient on the epoch's first mini-batch).
+/// `bjorck_iterations` (mean per projected layer), and for FOTON/PEPITA with `AlignmentDiagnostics` on,
+/// `cos[fc0]` … `cos[out]` (cosine between the forward-only update and the backprop gradient on the epoch's
+/// first mini-batch) and `ratio[fc0]` … `ratio[out]` (their norm ratio).
 /// ]]></format>
 /// </remarks>
 public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, FotonOptions>
