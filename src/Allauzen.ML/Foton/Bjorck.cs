@@ -60,8 +60,8 @@ internal static class Bjorck
     /// </para>
     /// <para>
     /// Stopping: the iteration maps every eigenvalue 1 − d of VᵀV to 1 − D'(d), so the spectral norm s of R
-    /// bounds the next error by D'(s), and max|R'| ≤ ‖R'‖₂. s is bounded by the smaller of the Frobenius norm
-    /// and the largest absolute row sum of R (both O(n²) on the product the iteration needs anyway). A layer
+    /// bounds the next error by D'(s), and max|R'| ≤ ‖R'‖₂. s is bounded by the largest absolute row sum of R
+    /// (O(n²) on the product the iteration needs anyway). A layer
     /// whose measured max|R| is already within <paramref name="tolerance"/> is left untouched (no update at all);
     /// one host read per iteration.
     /// </para>
@@ -72,21 +72,19 @@ internal static class Bjorck
         bool wide = w.shape[0] < w.shape[1];
         // Work on the small n×n Gram matrix: wide W → WWᵀ and W ← (I + ½R …)W; tall W → WᵀW and W ← W(I + ½R …).
         long n = wide ? w.shape[0] : w.shape[1];
-        var eye = torch.eye(n, n, dtype: w.dtype, device: w.device);
         var v = w;
         int iterations = 0;
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
         while (iterations < maxIterations)
         {
-            var p = wide ? v.mm(v.t()) : v.t().mm(v);
-            var r = eye - p;
-            var ra = r.abs();
-            // One host read: max|R|, ‖R‖_F, max row sum of |R|, max row sum of |P| (Gershgorin bound on σ²).
-            var stats = torch.stack([ra.max(), r.norm(), ra.sum(1).max(), p.abs().sum(1).max()]).to(ScalarType.Float64).cpu();
-            var sv = stats.data<double>();
-            double maxAbs = sv[0], spectral = Math.Min(sv[1], sv[2]), gershgorin = sv[3];
-            if (!double.IsFinite(sv[1]))
+            var r = (wide ? v.mm(v.t()) : v.t().mm(v)).neg_();
+            r.diagonal().add_(1); // R = I − P, in place
+            using var ra = r.abs();
+            // One host read: max|R| and the largest absolute row sum of R (≥ ‖R‖₂, R symmetric).
+            var sv = torch.stack([ra.max(), ra.sum(1).max()]).to(ScalarType.Float64).cpu().data<double>();
+            double maxAbs = sv[0], spectral = sv[1];
+            if (!double.IsFinite(spectral))
             {
                 errorBound = double.NaN;
                 return iterations;
@@ -99,16 +97,21 @@ internal static class Bjorck
             if (!checkedScale)
             {
                 checkedScale = true;
-                // Every σ² is at most the largest absolute row sum of P. Order 1 converges for σ² < 3, order 2
-                // for σ² < 2.3; scale only when the bound leaves no margin (then recompute P).
+                // Every σ² = 1 − (eigenvalue of R) is at most 1 + ‖R‖∞ (Gershgorin). Order 1 converges for σ² < 3,
+                // order 2 for σ² < 2.3; scale only when the bound leaves no margin (then recompute the product).
+                double gershgorin = 1 + spectral;
                 if (gershgorin > (order == 1 ? 2.5 : 2.0))
                 {
                     v = v / Math.Sqrt(gershgorin);
                     continue;
                 }
             }
-            var m = order == 1 ? eye + 0.5 * r : eye + 0.5 * r + 0.375 * r.mm(r);
-            v = wide ? m.mm(v) : v.mm(m);
+            // V ← V + V·(½R [+ ⅜R²]) (tall) or W ← W + (½R [+ ⅜R²])·W (wide).
+            var m = order == 1 ? r.mul_(0.5) : r.mm(r).mul_(0.375).add_(r, alpha: 0.5);
+            var next = (wide ? m.mm(v) : v.mm(m)).add_(v);
+            if (!ReferenceEquals(v, w))
+                v.Dispose();
+            v = next;
             double s = spectral;
             errorBound = order == 1 ? 0.75 * s * s + 0.25 * s * s * s : s * s * s * (0.625 + s * (0.234375 + 0.140625 * s));
             iterations++;

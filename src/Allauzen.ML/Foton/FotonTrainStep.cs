@@ -102,8 +102,20 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 break;
             case FotonAlgorithm.Foton when _o.RecomputeActivations:
                 var t1 = nn.functional.one_hot(y, _classes).to(dtype);
+                // Each layer's keep mask is drawn once per step (bytes, not floats) and read by both sweeps.
+                var keep = new Tensor?[net.OutputIndex];
+                double keepScale = 1 / (1 - _o.Dropout);
                 long stepNumber = StepCounter;
-                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, i => MaskFor(stepNumber, i, b), _feedback!, _o.CeTemperature);
+                Tensor? LayerMask(int i)
+                {
+                    if (_o.Dropout == 0)
+                        return null;
+                    keep[i] ??= KeepMask(stepNumber, i, b).DetachFromDisposeScope();
+                    return keep[i]!.to(dtype).mul_(keepScale);
+                }
+                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature);
+                foreach (var k in keep)
+                    k?.Dispose();
                 if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
                 break;
@@ -152,12 +164,20 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         double p = _o.Dropout;
         if (p == 0)
             return null;
+        var dtype = Net.Weights[0].dtype;
+        using var keep = KeepMask(step, layer, batch);
+        return keep.to(dtype).mul_(1 / (1 - p));
+    }
+
+    /// <summary>The boolean keep mask behind <see cref="MaskFor"/>, from its own (step, layer) seed.</summary>
+    private Tensor KeepMask(long step, int layer, int batch)
+    {
         var net = Net;
         var w0 = net.Weights[0];
         long width = net.Architecture.FlatWidths()[layer + 1];
         using var g = new Generator(DeriveSeed(_seed, ((ulong)step << 16) + (ulong)layer + 0x10000UL), _device);
-        var keep = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g).ge(p);
-        return keep.to(w0.dtype) / (1 - p);
+        using var u = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g);
+        return u.ge(_o.Dropout);
     }
 
     private void Project()
