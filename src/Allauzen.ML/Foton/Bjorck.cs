@@ -76,10 +76,12 @@ internal static class Bjorck
         int iterations = 0;
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
+        // Scalars held in locals for the whole loop: an implicit temporary may be finalised during the native call.
+        using Scalar one = 1.0.ToScalar(), half = 0.5.ToScalar(), threeEighths = 0.375.ToScalar();
         while (iterations < maxIterations)
         {
             var r = (wide ? v.mm(v.t()) : v.t().mm(v)).neg_();
-            r.diagonal().add_(1); // R = I − P, in place
+            r.diagonal().add_(one); // R = I − P, in place
             using var ra = r.abs();
             // One host read: max|R| and the largest absolute row sum of R (≥ ‖R‖₂, R symmetric).
             var sv = torch.stack([ra.max(), ra.sum(1).max()]).to(ScalarType.Float64).cpu().data<double>();
@@ -107,8 +109,8 @@ internal static class Bjorck
                 }
             }
             // V ← V + V·(½R [+ ⅜R²]) (tall) or W ← W + (½R [+ ⅜R²])·W (wide).
-            var m = order == 1 ? r.mul_(0.5) : r.mm(r).mul_(0.375).add_(r, alpha: 0.5);
-            var next = (wide ? m.mm(v) : v.mm(m)).add_(v);
+            var m = order == 1 ? r.mul_(half) : r.mm(r).mul_(threeEighths).add_(r, alpha: half);
+            var next = (wide ? m.mm(v) : v.mm(m)).add_(v, alpha: one);
             if (!ReferenceEquals(v, w))
                 v.Dispose();
             v = next;

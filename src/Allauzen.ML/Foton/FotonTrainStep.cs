@@ -23,6 +23,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     private readonly Generator _powerGenerator;
     private readonly WeightOptimizer _optimizer;
     private readonly Dictionary<string, double> _cosines = [];
+    private readonly Scalar _keepScale;
     private OrthogonalMlp? _net;
     private Tensor? _feedback;
     private Tensor[]? _snapshot;
@@ -38,6 +39,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _o = options;
         _classes = net.Architecture.Classes;
         _lr = options.LearningRate;
+        _keepScale = (1 / (1 - options.Dropout)).ToScalar(); // a field: kept alive during the native calls
         // Separate streams: the loop shuffles from the seed with System.Random; power iterations and the
         // PEPITA feedback have their own libtorch generators; each (step, layer) dropout mask has its own
         // seed, so a pass can regenerate the mask instead of keeping it (the low-memory FOTON step).
@@ -95,6 +97,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
 
         Tensor[] g;
         Tensor logits;
+        bool applied = false;
         switch (_o.Algorithm)
         {
             case FotonAlgorithm.Backprop:
@@ -104,20 +107,35 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 var t1 = nn.functional.one_hot(y, _classes).to(dtype);
                 // Each layer's keep mask is drawn once per step (bytes, not floats) and read by both sweeps.
                 var keep = new Tensor?[net.OutputIndex];
-                double keepScale = 1 / (1 - _o.Dropout);
                 long stepNumber = StepCounter;
                 Tensor? LayerMask(int i)
                 {
                     if (_o.Dropout == 0)
                         return null;
                     keep[i] ??= KeepMask(stepNumber, i, b).DetachFromDisposeScope();
-                    return keep[i]!.to(dtype).mul_(keepScale);
+                    return keep[i]!.to(dtype).mul_(_keepScale);
                 }
-                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature);
+                bool probe = _o.AlignmentDiagnostics && _stepInEpoch == 1;
+                bool projectNow = StepCounter % _o.OrthoRate == 0;
+                Action<int, Tensor>? apply = null;
+                if (!probe)
+                {
+                    // Fused: each layer is updated (and projected) as soon as its G_i is formed.
+                    _optimizer.BeginStep();
+                    apply = (i, gi) =>
+                    {
+                        _optimizer.StepLayer(i, net.Weights.Length, net.Weights[i], gi, _lr);
+                        if (projectNow)
+                            ProjectLayer(i);
+                    };
+                }
+                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply);
                 foreach (var k in keep)
                     k?.Dispose();
-                if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
+                if (probe)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
+                else
+                    applied = true;
                 break;
             default:
                 var t = nn.functional.one_hot(y, _classes).to(dtype);
@@ -135,9 +153,12 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             throw Diverged($"the training loss is {loss.ToString(CultureInfo.InvariantCulture)}");
         long correct = logits.argmax(1).eq(y).sum().ToInt64();
 
-        _optimizer.Step(net.Weights, g, _lr);
-        if (Projects && StepCounter % _o.OrthoRate == 0)
-            Project();
+        if (!applied)
+        {
+            _optimizer.Step(net.Weights, g, _lr);
+            if (Projects && StepCounter % _o.OrthoRate == 0)
+                Project();
+        }
         if (_o.Algorithm == FotonAlgorithm.Foton && _o.FRefreshRate > 0 && StepCounter % _o.FRefreshRate == 0)
         {
             var f = net.FTranspose().DetachFromDisposeScope();
@@ -182,8 +203,13 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
 
     private void Project()
     {
+        for (int i = 0; i < Net.Weights.Length; i++)
+            ProjectLayer(i);
+    }
+
+    private void ProjectLayer(int i)
+    {
         var net = Net;
-        for (int i = 0; i < net.Weights.Length; i++)
         {
             var w = net.Weights[i];
             if (_o.WarmStartProjection)
@@ -332,6 +358,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _optimizer.Dispose();
         _feedback?.Dispose();
         _powerGenerator.Dispose();
+        _keepScale.Dispose();
         _net?.Dispose();
     }
 }
