@@ -94,7 +94,15 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
         var net = ((FotonTrainStep)step).DetachNetwork();
         try
         {
-            return new FotonTransformer(Env, net.Architecture, [.. net.Weights.Select(ToArray)], Options.Algorithm,
+            // Each trained weight is freed as soon as it is copied out, so the end of Fit holds two copies of the
+            // weights (managed arrays, the transformer's tensors), not three: at depth 50 that end is FOTON's peak.
+            var arrays = new float[net.Weights.Length][];
+            for (int i = 0; i < arrays.Length; i++)
+            {
+                arrays[i] = ToArray(net.Weights[i]);
+                net.Weights[i].Dispose();
+            }
+            return new FotonTransformer(Env, net.Architecture, arrays, Options.Algorithm,
                 Options.FeatureColumnName, context.Classes, Options.ScoreColumnName, Options.PredictedLabelColumnName);
         }
         finally
