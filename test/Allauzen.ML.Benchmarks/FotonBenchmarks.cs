@@ -9,9 +9,17 @@ namespace Allauzen.ML.Benchmarks;
 /// absent; widths then 64): backprop (the baseline), FOTON with the warm-started projection (ours), FOTON
 /// with the reference projection (10 power iterations + 20 Björck iterations per layer and step), and
 /// backprop with FOTON's projection. Same batch size (256), dropout 0.1, one thread recommended
-/// (OMP_NUM_THREADS=1). Peak native memory is not visible to BenchmarkDotNet: the `foton` sample reports
-/// it per run (`peak_memory_mb`, one child process per run).
+/// (OMP_NUM_THREADS=1); the ratio column is each method's mean over the backprop baseline of the same run.
 /// </summary>
+/// <remarks>
+/// Peak native memory is not visible to BenchmarkDotNet (its MemoryDiagnoser counts managed allocations only).
+/// The `foton` sample measures it the same way for every algorithm: one child process per run (glibc's mmap
+/// threshold fixed at 128 KiB so freed buffers leave the RSS), the data loaded and cached, the same training
+/// warmed up on one mini-batch, then the kernel's peak-RSS counter reset (/proc/self/clear_refs = 5) and
+/// <c>peak_memory_mb</c> = VmHWM after <c>Fit</c> − VmRSS before it. It includes what both algorithms hold
+/// (the batcher's copy of the features, the weights, the trained transformer's copy), e.g.
+/// <c>foton --depth 50 --epochs 1 --train-rows 5120 --algorithms foton,backprop</c>.
+/// </remarks>
 [MemoryDiagnoser]
 public class FotonBenchmarks
 {

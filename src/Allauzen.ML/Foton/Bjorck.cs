@@ -15,7 +15,7 @@ namespace Allauzen.ML.Foton;
 /// <see cref="ProjectWarm"/> is ours: after a small SGD step the weights are already near-orthonormal, so
 /// it skips the power iteration (a Gershgorin bound on VᵀV, which the iteration computes anyway, says when
 /// a scale is needed), uses the second-order step (cubic convergence), and stops as soon as the error after
-/// the last iteration is provably below the tolerance (the error polynomial bounded with the Frobenius norm).
+/// the last iteration is provably below the tolerance (the error polynomial bounded with a bound on the spectral norm).
 /// </remarks>
 internal static class Bjorck
 {
@@ -48,72 +48,80 @@ internal static class Bjorck
     /// <summary>
     /// Projects <paramref name="w"/> in place, starting from its current value. Returns the number of
     /// iterations run (0 when <paramref name="w"/> is already within tolerance); <paramref name="errorBound"/>
-    /// receives the bound on max|WWᵀ − I| (or |WᵀW − I|) after the last iteration (NaN when W is not finite).
+    /// receives max|WWᵀ − I| (|WᵀW − I| for tall W) as measured before the last iteration, or the proven bound
+    /// on it after the last iteration (NaN when W is not finite).
     /// </summary>
     /// <remarks>
+    /// <para>
     /// <paramref name="order"/> 1 is the first-order step V ← V(I + ½R), R = I − VᵀV (quadratic convergence:
     /// D' = −¾D² + ¼D³); order 2 adds the next term of the (I − R)^(−½) series, V ← V(I + ½R + ⅜R²), for cubic
     /// convergence (D' = ⅝D³ − (15/64)D⁴ + (9/64)D⁵) at the price of one n×n product: after an SGD step it needs
     /// 2 iterations where order 1 needs 4.
+    /// </para>
+    /// <para>
+    /// Stopping: the iteration maps every eigenvalue 1 − d of VᵀV to 1 − D'(d), so the spectral norm s of R
+    /// bounds the next error by D'(s), and max|R'| ≤ ‖R'‖₂. s is bounded by the largest absolute row sum of R
+    /// (O(n²) on the product the iteration needs anyway). A layer
+    /// whose measured max|R| is already within <paramref name="tolerance"/> is left untouched (no update at all);
+    /// one host read per iteration.
+    /// </para>
     /// </remarks>
     public static int ProjectWarm(Tensor w, int maxIterations, double tolerance, out double errorBound, int order = 2)
     {
         using var scope = torch.NewDisposeScope();
         bool wide = w.shape[0] < w.shape[1];
-        var v = wide ? w.t() : w;
-        long n = v.shape[1];
-        var eye = torch.eye(n, n, dtype: w.dtype, device: w.device);
+        // Work on the small n×n Gram matrix: wide W → WWᵀ and W ← (I + ½R …)W; tall W → WᵀW and W ← W(I + ½R …).
+        long n = wide ? w.shape[0] : w.shape[1];
+        var v = w;
         int iterations = 0;
         errorBound = double.PositiveInfinity;
-        bool scaled = false;
+        bool checkedScale = false;
+        // Scalars held in locals for the whole loop: an implicit temporary may be finalised during the native call.
+        using Scalar one = 1.0.ToScalar(), half = 0.5.ToScalar(), threeEighths = 0.375.ToScalar();
         while (iterations < maxIterations)
         {
-            var p = v.t().mm(v);
-            var r = eye - p;
-            double e = r.norm().ToDouble();
-            if (!double.IsFinite(e))
+            var r = (wide ? v.mm(v.t()) : v.t().mm(v)).neg_();
+            r.diagonal().add_(one); // R = I − P, in place
+            using var ra = r.abs();
+            // One host read: max|R| and the largest absolute row sum of R (≥ ‖R‖₂, R symmetric).
+            var sv = torch.stack([ra.max(), ra.sum(1).max()]).to(ScalarType.Float64).cpu().data<double>();
+            double maxAbs = sv[0], spectral = sv[1];
+            if (!double.IsFinite(spectral))
             {
                 errorBound = double.NaN;
                 return iterations;
             }
-            if (e <= tolerance)
+            if (maxAbs <= tolerance)
             {
-                errorBound = e;
+                errorBound = maxAbs;
                 break;
             }
-            if (!scaled)
+            if (!checkedScale)
             {
-                scaled = true;
-                // Gershgorin: every eigenvalue of P = VᵀV (= σ²) is at most the largest absolute row sum.
-                // Order 1 converges for σ² < 3, order 2 for σ² < 2.3; scale only when the bound leaves no margin.
-                double bound = p.abs().sum(1).max().ToDouble();
-                if (bound > (order == 1 ? 2.5 : 2.0))
+                checkedScale = true;
+                // Every σ² = 1 − (eigenvalue of R) is at most 1 + ‖R‖∞ (Gershgorin). Order 1 converges for σ² < 3,
+                // order 2 for σ² < 2.3; scale only when the bound leaves no margin (then recompute the product).
+                double gershgorin = 1 + spectral;
+                if (gershgorin > (order == 1 ? 2.5 : 2.0))
                 {
-                    v = v / Math.Sqrt(bound);
+                    v = v / Math.Sqrt(gershgorin);
                     continue;
                 }
             }
-            if (order == 1)
-            {
-                v = v.mm(eye + 0.5 * r);
-                errorBound = 0.75 * e * e + 0.25 * e * e * e;
-            }
-            else
-            {
-                v = v.mm(eye + 0.5 * r + 0.375 * r.mm(r));
-                errorBound = e * e * e * (0.625 + e * (0.234375 + 0.140625 * e));
-            }
+            // V ← V + V·(½R [+ ⅜R²]) (tall) or W ← W + (½R [+ ⅜R²])·W (wide).
+            var m = order == 1 ? r.mul_(half) : r.mm(r).mul_(threeEighths).add_(r, alpha: half);
+            var next = (wide ? m.mm(v) : v.mm(m)).add_(v, alpha: one);
+            if (!ReferenceEquals(v, w))
+                v.Dispose();
+            v = next;
+            double s = spectral;
+            errorBound = order == 1 ? 0.75 * s * s + 0.25 * s * s * s : s * s * s * (0.625 + s * (0.234375 + 0.140625 * s));
             iterations++;
             if (errorBound <= tolerance)
                 break;
         }
-        if (iterations > 0 || scaled)
-        {
-            if (wide)
-                w.copy_(v.t());
-            else
-                w.copy_(v);
-        }
+        if (!ReferenceEquals(v, w))
+            w.copy_(v);
         return iterations;
     }
 

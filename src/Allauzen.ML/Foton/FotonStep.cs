@@ -57,25 +57,40 @@ internal static class FotonStep
 
     /// <summary>
     /// The same update with memory independent of depth (our schedule): a first clean pass keeps only the
-    /// logits; the second sweep recomputes the clean pass alongside the modulated one, layer by layer, and
-    /// forms G_i on the fly, so only the current layer's activations are alive (one extra forward pass
-    /// instead of L stored activations; backprop must keep them all). Masks are regenerated per layer by
-    /// <paramref name="mask"/>, which must return the same mask every time for a given layer.
+    /// logits (and the first layer's pre-activation, one B×d_1 matrix); the second sweep recomputes the clean
+    /// pass alongside the modulated one, layer by layer, and forms G_i on the fly, so only the current layer's
+    /// activations are alive (one extra forward pass above the first layer instead of L stored activations;
+    /// backprop must keep them all). The modulated input is never formed: its first-layer pre-activation is
+    /// E·(Fᵀ M_0ᵀ) (C×d_1, C·d_0·d_1 flops) instead of (E·Fᵀ)·M_0ᵀ (B·d_0·d_1 flops), the same linear map.
+    /// Masks are regenerated per layer by <paramref name="mask"/>, which must return the same mask every time
+    /// for a given layer. With <paramref name="apply"/>, each G_i is handed to it as soon as it is formed and then
+    /// freed (the returned array holds nulls): the sweep never reads W_i again once G_i is known (Fᵀ and the
+    /// first layer's map were taken before), so the caller may update and project layer i in place right away,
+    /// and only one layer's update is alive at a time.
     /// </summary>
     public static (Tensor[] G, Tensor Y) ComputeLowMemory(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
-        Tensor fTranspose, double temperature, double sign = -1)
+        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null)
     {
         int l = net.OutputIndex;
-        double b = x.shape[0];
+        // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
+        using Scalar invBatch = (1.0 / x.shape[0]).ToScalar(), tau = temperature.ToScalar(), flip = (-sign).ToScalar();
         var w = net.Weights;
         Tensor cur = x;
+        Tensor? a0 = null;
         for (int i = 0; i < l; i++)
         {
             using var scope = torch.NewDisposeScope();
             var a = net.Linear(i, cur, w[i]);
             if (mask(i) is Tensor m)
-                a = a * m;
-            var next = net.Activate(a).MoveToOuterDisposeScope();
+                a.mul_(m);
+            var next = net.Activate(a);
+            if (i == 0)
+            {
+                if (ReferenceEquals(next, a))
+                    next = a.clone(); // the identity activation: keep a0 apart from the running activation
+                a0 = a.MoveToOuterDisposeScope();
+            }
+            next.MoveToOuterDisposeScope();
             if (!ReferenceEquals(cur, x))
                 cur.Dispose();
             cur = next;
@@ -83,38 +98,63 @@ internal static class FotonStep
         var y = net.Linear(l, cur, w[l]);
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
-        var e = nn.functional.softmax(temperature * y, 1) - targets;
-        var delta = -sign * e.mm(fTranspose);
+        var e = nn.functional.softmax(y.mul(tau), 1).sub_(targets);
         var g = new Tensor[l + 1];
         cur = x;
+        Tensor? delta = null;
         for (int i = 0; i < l; i++)
         {
             Tensor nextCur, nextDelta;
             using (var scope = torch.NewDisposeScope())
             {
-                var a = net.Linear(i, cur, w[i]);
-                var da = net.Linear(i, delta, w[i]);
+                Tensor a, da;
+                if (i == 0)
+                {
+                    a = a0!;
+                    // δA_0 = (X − X̃)·M_0ᵀ = −sign·E·(Fᵀ M_0ᵀ): the C rows of Fᵀ go through the first layer's map.
+                    da = e.mm(net.Linear(0, fTranspose, w[0]));
+                    if (sign != -1)
+                        da.mul_(flip);
+                }
+                else
+                {
+                    a = net.Linear(i, cur, w[i]);
+                    da = net.Linear(i, delta!, w[i]);
+                }
                 if (mask(i) is Tensor m)
                 {
-                    a = a * m;
-                    da = da * m;
+                    if (i > 0)
+                        a.mul_(m);
+                    da.mul_(m);
                 }
                 var h = net.Activate(a);
                 var d = net.Difference(a, da, h);
-                g[i] = (net.OuterProduct(i, d, cur) / b).MoveToOuterDisposeScope();
+                var gi = net.OuterProduct(i, d, cur).mul_(invBatch);
+                if (apply is null)
+                    g[i] = gi.MoveToOuterDisposeScope();
+                else
+                    apply(i, gi);
                 nextCur = h.MoveToOuterDisposeScope();
                 nextDelta = d.MoveToOuterDisposeScope();
             }
             if (!ReferenceEquals(cur, x))
                 cur.Dispose();
-            delta.Dispose();
+            delta?.Dispose();
+            if (i == 0 && !ReferenceEquals(a0, nextCur))
+                a0!.Dispose();
             cur = nextCur;
             delta = nextDelta;
         }
-        g[l] = net.OuterProduct(l, e, cur) / b;
+        g[l] = net.OuterProduct(l, e, cur).mul_(invBatch);
+        if (apply is not null)
+        {
+            apply(l, g[l]);
+            g[l].Dispose();
+            g[l] = null!;
+        }
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
-        delta.Dispose();
+        delta?.Dispose();
         return (g, y);
     }
 }

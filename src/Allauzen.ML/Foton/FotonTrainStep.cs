@@ -23,6 +23,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     private readonly Generator _powerGenerator;
     private readonly WeightOptimizer _optimizer;
     private readonly Dictionary<string, double> _cosines = [];
+    private readonly Scalar _keepScale;
     private OrthogonalMlp? _net;
     private Tensor? _feedback;
     private Tensor[]? _snapshot;
@@ -38,6 +39,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _o = options;
         _classes = net.Architecture.Classes;
         _lr = options.LearningRate;
+        _keepScale = (1 / (1 - options.Dropout)).ToScalar(); // a field: kept alive during the native calls
         // Separate streams: the loop shuffles from the seed with System.Random; power iterations and the
         // PEPITA feedback have their own libtorch generators; each (step, layer) dropout mask has its own
         // seed, so a pass can regenerate the mask instead of keeping it (the low-memory FOTON step).
@@ -95,6 +97,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
 
         Tensor[] g;
         Tensor logits;
+        bool applied = false;
         switch (_o.Algorithm)
         {
             case FotonAlgorithm.Backprop:
@@ -102,10 +105,37 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 break;
             case FotonAlgorithm.Foton when _o.RecomputeActivations:
                 var t1 = nn.functional.one_hot(y, _classes).to(dtype);
+                // Each layer's keep mask is drawn once per step (bytes, not floats) and read by both sweeps.
+                var keep = new Tensor?[net.OutputIndex];
                 long stepNumber = StepCounter;
-                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, i => MaskFor(stepNumber, i, b), _feedback!, _o.CeTemperature);
-                if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
+                Tensor? LayerMask(int i)
+                {
+                    if (_o.Dropout == 0)
+                        return null;
+                    keep[i] ??= KeepMask(stepNumber, i, b).DetachFromDisposeScope();
+                    return keep[i]!.to(dtype).mul_(_keepScale);
+                }
+                bool probe = _o.AlignmentDiagnostics && _stepInEpoch == 1;
+                bool projectNow = StepCounter % _o.OrthoRate == 0;
+                Action<int, Tensor>? apply = null;
+                if (!probe)
+                {
+                    // Fused: each layer is updated (and projected) as soon as its G_i is formed.
+                    _optimizer.BeginStep();
+                    apply = (i, gi) =>
+                    {
+                        _optimizer.StepLayer(i, net.Weights.Length, net.Weights[i], gi, _lr);
+                        if (projectNow)
+                            ProjectLayer(i);
+                    };
+                }
+                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply);
+                foreach (var k in keep)
+                    k?.Dispose();
+                if (probe)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
+                else
+                    applied = true;
                 break;
             default:
                 var t = nn.functional.one_hot(y, _classes).to(dtype);
@@ -123,9 +153,12 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             throw Diverged($"the training loss is {loss.ToString(CultureInfo.InvariantCulture)}");
         long correct = logits.argmax(1).eq(y).sum().ToInt64();
 
-        _optimizer.Step(net.Weights, g, _lr);
-        if (Projects && StepCounter % _o.OrthoRate == 0)
-            Project();
+        if (!applied)
+        {
+            _optimizer.Step(net.Weights, g, _lr);
+            if (Projects && StepCounter % _o.OrthoRate == 0)
+                Project();
+        }
         if (_o.Algorithm == FotonAlgorithm.Foton && _o.FRefreshRate > 0 && StepCounter % _o.FRefreshRate == 0)
         {
             var f = net.FTranspose().DetachFromDisposeScope();
@@ -152,18 +185,31 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         double p = _o.Dropout;
         if (p == 0)
             return null;
+        var dtype = Net.Weights[0].dtype;
+        using var keep = KeepMask(step, layer, batch);
+        return keep.to(dtype).mul_(1 / (1 - p));
+    }
+
+    /// <summary>The boolean keep mask behind <see cref="MaskFor"/>, from its own (step, layer) seed.</summary>
+    private Tensor KeepMask(long step, int layer, int batch)
+    {
         var net = Net;
         var w0 = net.Weights[0];
         long width = net.Architecture.FlatWidths()[layer + 1];
         using var g = new Generator(DeriveSeed(_seed, ((ulong)step << 16) + (ulong)layer + 0x10000UL), _device);
-        var keep = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g).ge(p);
-        return keep.to(w0.dtype) / (1 - p);
+        using var u = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g);
+        return u.ge(_o.Dropout);
     }
 
     private void Project()
     {
+        for (int i = 0; i < Net.Weights.Length; i++)
+            ProjectLayer(i);
+    }
+
+    private void ProjectLayer(int i)
+    {
         var net = Net;
-        for (int i = 0; i < net.Weights.Length; i++)
         {
             var w = net.Weights[i];
             if (_o.WarmStartProjection)
@@ -186,7 +232,18 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     {
         var names = Net.Names;
         for (int i = 0; i < names.Length; i++)
-            _cosines[names[i]] = Cosine(update[i], gradient[i]);
+        {
+            _cosines[$"cos[{names[i]}]"] = Cosine(update[i], gradient[i]);
+            _cosines[$"ratio[{names[i]}]"] = NormRatio(update[i], gradient[i]);
+        }
+    }
+
+    /// <summary>‖a‖/‖b‖ in float64 (the scale of the forward-only update relative to the gradient).</summary>
+    internal static double NormRatio(Tensor a, Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        double na = a.to(ScalarType.Float64).norm().ToDouble(), nb = b.to(ScalarType.Float64).norm().ToDouble();
+        return nb == 0 ? double.PositiveInfinity : na / nb;
     }
 
     internal static double Cosine(Tensor a, Tensor b)
@@ -257,7 +314,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         if (_projections > 0)
             d["bjorck_iterations"] = (double)_bjorckIterations / _projections;
         foreach (var (name, c) in _cosines)
-            d[$"cos[{name}]"] = c;
+            d[name] = c;
         return d;
     }
 
@@ -301,6 +358,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _optimizer.Dispose();
         _feedback?.Dispose();
         _powerGenerator.Dispose();
+        _keepScale.Dispose();
         _net?.Dispose();
     }
 }

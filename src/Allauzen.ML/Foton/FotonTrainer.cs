@@ -31,8 +31,9 @@ namespace Allauzen.ML.Foton;
 /// | Exportable to ONNX | Yes (a chain of Gemm and activations) |
 ///
 /// Per-epoch diagnostics in `TrainingProgress.Diagnostics`: `ortho_err` (max |WWᵀ − I| over the layers),
-/// `bjorck_iterations` (mean per projected layer), and for FOTON/PEPITA `cos[fc0]` … `cos[out]` (cosine
-/// between the forward-only update and the backprop gradient on the epoch's first mini-batch).
+/// `bjorck_iterations` (mean per projected layer), and for FOTON/PEPITA with `AlignmentDiagnostics` on,
+/// `cos[fc0]` … `cos[out]` (cosine between the forward-only update and the backprop gradient on the epoch's
+/// first mini-batch) and `ratio[fc0]` … `ratio[out]` (their norm ratio).
 /// ]]></format>
 /// </remarks>
 public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, FotonOptions>
@@ -93,7 +94,15 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
         var net = ((FotonTrainStep)step).DetachNetwork();
         try
         {
-            return new FotonTransformer(Env, net.Architecture, [.. net.Weights.Select(ToArray)], Options.Algorithm,
+            // Each trained weight is freed as soon as it is copied out, so the end of Fit holds two copies of the
+            // weights (managed arrays, the transformer's tensors), not three: at depth 50 that end is FOTON's peak.
+            var arrays = new float[net.Weights.Length][];
+            for (int i = 0; i < arrays.Length; i++)
+            {
+                arrays[i] = ToArray(net.Weights[i]);
+                net.Weights[i].Dispose();
+            }
+            return new FotonTransformer(Env, net.Architecture, arrays, Options.Algorithm,
                 Options.FeatureColumnName, context.Classes, Options.ScoreColumnName, Options.PredictedLabelColumnName);
         }
         finally

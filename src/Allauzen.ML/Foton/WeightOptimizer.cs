@@ -19,38 +19,44 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
     /// <summary>Applies one step to every weight, in place.</summary>
     public void Step(Tensor[] weights, Tensor[] updates, double lr)
     {
-        _t++;
+        BeginStep();
         for (int i = 0; i < weights.Length; i++)
+            StepLayer(i, weights.Length, weights[i], updates[i], lr);
+    }
+
+    /// <summary>Starts a step (the bias-correction counter); then call <see cref="StepLayer"/> once per layer.</summary>
+    public void BeginStep() => _t++;
+
+    /// <summary>Updates layer <paramref name="i"/> (of <paramref name="count"/>) in place.</summary>
+    public void StepLayer(int i, int count, Tensor w, Tensor d, double lr)
+    {
+        if (weightDecay > 0 && kind != OptimizerKind.AdamW)
+            d = d + weightDecay * w;
+        switch (kind)
         {
-            var w = weights[i];
-            var d = updates[i];
-            if (weightDecay > 0 && kind != OptimizerKind.AdamW)
-                d = d + weightDecay * w;
-            switch (kind)
-            {
-                case OptimizerKind.Sgd:
-                    if (momentum > 0)
-                    {
-                        var buf = State(ref _m, weights.Length, i, w);
-                        if (_t == 1)
-                            buf.copy_(d);
-                        else
-                            buf.mul_(momentum).add_(d);
-                        d = buf;
-                    }
-                    w.sub_(lr * d);
-                    break;
-                default:
-                    if (kind == OptimizerKind.AdamW && weightDecay > 0)
-                        w.mul_(1 - lr * weightDecay);
-                    var m = State(ref _m, weights.Length, i, w);
-                    var v = State(ref _v, weights.Length, i, w);
-                    m.mul_(Beta1).add_((1 - Beta1) * d);
-                    v.mul_(Beta2).add_((1 - Beta2) * d * d);
-                    double c1 = 1 - Math.Pow(Beta1, _t), c2 = 1 - Math.Pow(Beta2, _t);
-                    w.sub_(lr * (m / c1) / ((v / c2).sqrt() + Eps));
-                    break;
-            }
+            case OptimizerKind.Sgd:
+                if (momentum > 0)
+                {
+                    var buf = State(ref _m, count, i, w);
+                    if (_t == 1)
+                        buf.copy_(d);
+                    else
+                        buf.mul_(momentum).add_(d);
+                    d = buf;
+                }
+                using (var step = (-lr).ToScalar())
+                    w.add_(d, alpha: step);
+                break;
+            default:
+                if (kind == OptimizerKind.AdamW && weightDecay > 0)
+                    w.mul_(1 - lr * weightDecay);
+                var m = State(ref _m, count, i, w);
+                var v = State(ref _v, count, i, w);
+                m.mul_(Beta1).add_((1 - Beta1) * d);
+                v.mul_(Beta2).add_((1 - Beta2) * d * d);
+                double c1 = 1 - Math.Pow(Beta1, _t), c2 = 1 - Math.Pow(Beta2, _t);
+                w.sub_(lr * (m / c1) / ((v / c2).sqrt() + Eps));
+                break;
         }
     }
 

@@ -55,7 +55,7 @@ public sealed class FotonTrainerTests
         var o = new FotonOptions
         {
             Algorithm = algorithm, HiddenSizes = [64, 48], Epochs = 8, BatchSize = 32, Seed = 3, ProjectBackprop = project,
-            Progress = new SyncProgress<TrainingProgress>(reports.Add),
+            AlignmentDiagnostics = true, Progress = new SyncProgress<TrainingProgress>(reports.Add),
         };
         if (algorithm == FotonAlgorithm.Pepita)
         {
