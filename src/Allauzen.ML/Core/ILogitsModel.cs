@@ -28,4 +28,10 @@ internal interface ILogitsModel
     /// structure (e.g. a leading linear layer); null (the default) when the model does not expose it.
     /// </summary>
     torch.nn.Module? Network => null;
+
+    /// <summary>
+    /// A certified upper bound on the L2 Lipschitz constant of the map features → logits (a product of per-layer
+    /// upper bounds, never an estimate), or null (the default) when the model has none.
+    /// </summary>
+    double? LipschitzUpperBound() => null;
 }

@@ -88,6 +88,8 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
 
     torch.nn.Module ILogitsModel.Network => Net;
 
+    double? ILogitsModel.LipschitzUpperBound() => LipschitzBound();
+
     void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
     {
         var a = Net.Architecture;

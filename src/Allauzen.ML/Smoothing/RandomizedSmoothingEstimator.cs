@@ -74,8 +74,8 @@ public abstract class SmoothingEstimatorBase<T> : IEstimator<T>
             var model = SmoothingBaseModel.FindLogitsModel(options.BaseModel);
             if (options.UseModelLipschitzConstant)
             {
-                _lipschitz = model is Mlp.MlpTransformer mlp ? mlp.LipschitzBound()
-                    : throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.UseModelLipschitzConstant), true,
+                _lipschitz = model.LipschitzUpperBound()
+                    ?? throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.UseModelLipschitzConstant), true,
                         $"UseModelLipschitzConstant: the base model {model.GetType().Name} exposes no certified Lipschitz bound; set LipschitzConstant instead.");
             }
         }

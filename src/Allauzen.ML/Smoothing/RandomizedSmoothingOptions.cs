@@ -121,14 +121,14 @@ public sealed class RandomizedSmoothingOptions
     /// softmax(t·logits) (t = <see cref="LipschitzSoftmaxScale"/>), which is (√2/4)·t·L-Lipschitz, and the radius is
     /// <see cref="LipschitzRadius"/>'s (never below Cohen's Φ⁻¹ radius on the same bounds; +∞ gives exactly that).
     /// Default null: CPM on the votes with Cohen's radius. It must be a <em>certified</em> bound (e.g. Gram-iteration
-    /// products such as <c>MlpTransformer.LipschitzBound()</c>), never an estimate; a bound that is too small
+    /// products such as <c>MlpTransformer.LipschitzBound()</c> or <c>FotonTransformer.LipschitzBound()</c>), never an estimate; a bound that is too small
     /// gives invalid certificates.
     /// </summary>
     public double? LipschitzConstant { get; set; }
 
     /// <summary>
-    /// Take <see cref="LipschitzConstant"/> from the base model's own certified bound (an <c>MlpTransformer</c>:
-    /// <c>LipschitzBound()</c>) instead of setting it. Default false. Only for <see cref="SmoothingMethod.BridgingCpm"/>
+    /// Take <see cref="LipschitzConstant"/> from the base model's own certified bound (an <c>MlpTransformer</c> or a
+    /// <c>FotonTransformer</c>: <c>LipschitzBound()</c>) instead of setting it. Default false. Only for <see cref="SmoothingMethod.BridgingCpm"/>
     /// with an Allauzen base model that exposes a bound; not together with <see cref="LipschitzConstant"/>.
     /// </summary>
     public bool UseModelLipschitzConstant { get; set; }
