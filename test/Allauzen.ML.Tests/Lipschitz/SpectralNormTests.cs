@@ -106,6 +106,29 @@ public sealed class SpectralNormTests
     }
 
     [TestMethod]
+    [DataRow(8, 4, 3, 5, 7)]
+    [DataRow(4, 6, 5, 12, 9)]
+    [DataRow(3, 2, 1, 4, 4)]
+    public void SymbolParts_EqualTheRfft2HalfSpectrum(int co, int ci, int k, int h, int w)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(co * 100 + h);
+        var kt = torch.randn(co, ci, k, k, dtype: ScalarType.Float64);
+        var (re, im) = GramIteration.SymbolParts(kt, h, w);
+        var sym = GramIteration.Symbol(kt, h, w);
+        CollectionAssert.AreEqual(sym.shape, re.shape);
+        Assert.IsLessThanOrEqualTo(1e-12, (re - sym.real).abs().max().item<double>(), "real part");
+        Assert.IsLessThanOrEqualTo(1e-12, (im - sym.imag).abs().max().item<double>(), "imaginary part");
+        // The real-arithmetic Hermitian Gram path agrees with the exact value from the complex symbol's SVD at high t.
+        double exact = torch.linalg.svdvals(sym).max().item<double>();
+        double bound = GramIteration.Circular(kt, h, w, 12).item<double>();
+        Assert.IsLessThanOrEqualTo(1e-10, Math.Abs(bound / exact - 1), "converged Gram bound");
+        Assert.IsGreaterThanOrEqualTo(exact * (1 - 1e-12), GramIteration.Circular(kt, h, w, 3).item<double>(), "t = 3 bound");
+        Assert.AreEqual(sym.abs().square().sum([1, 2]).sqrt().max().item<double>(), GramIteration.Circular(kt, h, w, 0).item<double>(), 1e-12,
+            "t = 0 is the largest per-frequency Frobenius norm");
+    }
+
+    [TestMethod]
     public void Circular_FftSvdEqualsUnrolledCirculantSvd()
     {
         var (k, co, ci, kh, kw, n) = Conv("conv_32x16x3x3_n8");
