@@ -118,6 +118,45 @@ internal static class GramIteration
         return ((logFinal + logScale) * p).exp().max();
     }
 
+    /// <summary>
+    /// The "norm2toep" bound of Delattre, Barthélemy and Allauzen (2024) on a 2-D convolution with any zero padding (and any
+    /// circular padding) at any input size: the Gram iteration in the spatial (Toeplitz) domain. With K transposed so that its
+    /// first axis is the larger one, kkt ← SelfCorrelation(kkt/‖kkt‖_F) t times, so kkt is the kernel of (KKᵀ)^{2^{t−1}} up to
+    /// scale; its largest absolute row sum bounds the ℓ2 norm of that symmetric bi-infinite Toeplitz operator, hence
+    /// σ ≤ max_i(Σ_{j,s}|kkt_ij[s]|)^{2^{−t}}·exp(L·2^{−t}). Independent of the input size; the kernel support grows as
+    /// 2^t(k−1)+1 (self-correlations switch to FFTs once it exceeds 9).
+    /// </summary>
+    public static Tensor Toeplitz(Tensor kernel, int iterations)
+    {
+        var kkt = kernel.shape[1] > kernel.shape[0] ? kernel.transpose(0, 1) : kernel;
+        var logScale = torch.zeros([], dtype: kernel.dtype, device: kernel.device);
+        for (int t = 0; t < iterations; t++)
+        {
+            var c = kkt.norm().clamp_min(Tiny(kernel.dtype));
+            kkt = kkt / c;
+            logScale = 2 * (logScale + c.log());
+            kkt = SelfCorrelation(kkt);
+        }
+        double p = Math.Pow(2, -iterations);
+        return kkt.abs().sum([1, 2, 3]).max().pow(p) * (logScale * p).exp();
+    }
+
+    /// <summary>
+    /// Full 2-D self-correlation of a batch of kernels A (a × c × S × S'): out[i, j] = Σ_c corr(A_i,c, A_j,c), of size
+    /// (2S−1) × (2S'−1) — <c>conv2d(A, A, padding = S−1)</c>, computed by FFTs of size 2S−1 when the kernel is large.
+    /// </summary>
+    public static Tensor SelfCorrelation(Tensor a)
+    {
+        long sh = a.shape[2], sw = a.shape[3];
+        if (sh * sw <= 81)
+            return nn.functional.conv2d(a, a, padding: [sh - 1, sw - 1]);
+        long lh = 2 * sh - 1, lw = 2 * sw - 1;
+        var ah = torch.fft.rfft2(a, s: [lh, lw]);                                 // (a, c, lh, lw/2+1)
+        var gh = torch.einsum("icxy,jcxy->ijxy", ah, ah.conj());                  // per-frequency A Aᴴ
+        var g = torch.fft.irfft2(gh, s: [lh, lw]);                                // circular of length 2S−1 = linear
+        return torch.roll(g, [sh - 1, sw - 1], [2, 3]);
+    }
+
     /// <summary>‖X + iY‖²_F of every matrix of a batch.</summary>
     private static Tensor SquaredFrobenius(Tensor re, Tensor im) => re.square().sum([1, 2]) + im.square().sum([1, 2]);
 

@@ -147,6 +147,31 @@ public static class SpectralNorm
     }
 
     /// <summary>
+    /// The "norm2toep" upper bound (Delattre, Barthélemy, Allauzen 2024) on the spectral norm of a 2-D convolution with zero
+    /// padding (any padding, stride 1) at <b>every</b> input size: Gram iteration in the spatial domain on the kernel of KKᵀ,
+    /// then the largest absolute row sum. It bounds the bi-infinite Toeplitz operator, so it also bounds circular padding at
+    /// any size and tends to sup_ω σ1(K̂(ω)) as the iterations grow. Usually looser than <see cref="ConvZeroPadding"/> at a
+    /// known input size, but independent of it. The kernel support grows as 2^t(k−1)+1, so memory grows as
+    /// c²·4^t·k²: at most 8 iterations.
+    /// </summary>
+    /// <param name="kernel">outChannels × inChannels × kernelHeight × kernelWidth values, row-major.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="kernelHeight">Kernel height.</param>
+    /// <param name="kernelWidth">Kernel width.</param>
+    /// <param name="iterations">Spatial Gram iterations, in [1, 8] (4 to 6 is typical).</param>
+    public static SpectralNormResult ConvZeroPaddingToeplitz(float[] kernel, int outChannels, int inChannels, int kernelHeight, int kernelWidth,
+        int iterations)
+    {
+        if (iterations < 1 || iterations > 8)
+            throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be in [1, 8] (a row sum of K itself is no ℓ2 bound).");
+        using var scope = torch.NewDisposeScope();
+        var k = Kernel(kernel, outChannels, inChannels, kernelHeight, kernelWidth, kernelHeight, kernelWidth);
+        double v = GramIteration.Toeplitz(k, iterations).item<double>();
+        return new(v, true, SpectralNormMethod.GramIteration, iterations);
+    }
+
+    /// <summary>
     /// Exact spectral norm of the zero-padded "same" convolution (padding (k−1)/2, odd kernels) by the SVD of the
     /// unrolled operator. Cost grows as (c·h·w)³: meant for small layers and tests (at most 4,096 inputs and outputs).
     /// </summary>

@@ -173,6 +173,47 @@ public sealed class SpectralNormTests
     }
 
     [TestMethod]
+    [DataRow("conv_16x16x3x3_n16")]
+    [DataRow("conv_32x16x3x3_n8")]
+    public void ZeroPaddingToeplitz_MatchesGoldenDecreasesAndBoundsEveryChain(string name)
+    {
+        var (k, co, ci, kh, kw, n) = Conv(name);
+        var z = Golden.Case(name).GetProperty("zero");
+        double zeroExact = z.TryGetProperty("exact_dense_unrolled_svd", out var u) ? u.GetDouble() : z.GetProperty("lanczos_svds_tol1e-13").GetDouble();
+        double circNk = z.GetProperty("circular_exact_at_n_plus_k_minus_1").GetDouble();
+        double sup = z.GetProperty("sup_symbol_fft_grid").GetProperty("value").GetDouble();
+        double circN = SpectralNorm.ConvCircularExact(k, co, ci, kh, kw, n, n).Value;
+        double previous = double.PositiveInfinity;
+        // t ≤ 5 keeps the self-correlation small (support 2^t(k−1)+1 = 65); t = 6 is checked against golden in the same way.
+        foreach (var (t, golden) in Golden.ByIter(z.GetProperty("norm2toep_delattre2024_by_iter")).Where(p => p.Key <= 5))
+        {
+            var b = SpectralNorm.ConvZeroPaddingToeplitz(k, co, ci, kh, kw, t);
+            Assert.IsTrue(b.IsUpperBound);
+            Assert.IsLessThanOrEqualTo(1e-10, Golden.Rel(b.Value, golden), $"norm2toep t={t} vs golden");
+            Assert.IsLessThan(previous, b.Value, $"strictly decreasing at t={t}");
+            previous = b.Value;
+            // exact zero ≤ circ(n+k−1) ≤ sup_ω σ1(K̂(ω)) ≤ norm2toep, and it also bounds circular padding at n.
+            Assert.IsGreaterThanOrEqualTo(sup * (1 - 1e-12), b.Value, $"sup symbol ≤ norm2toep t={t}");
+            Assert.IsGreaterThanOrEqualTo(circN * (1 - 1e-12), b.Value, $"circular(n) ≤ norm2toep t={t}");
+        }
+        Assert.IsLessThanOrEqualTo(circNk * (1 + 1e-12), zeroExact);
+        Assert.IsLessThanOrEqualTo(sup * (1 + 1e-12), circNk);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => SpectralNorm.ConvZeroPaddingToeplitz(k, co, ci, kh, kw, 0));
+    }
+
+    [TestMethod]
+    public void SelfCorrelation_FftEqualsConv2d()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        var a = torch.randn(6, 3, 11, 11, dtype: ScalarType.Float64);
+        var fft = GramIteration.SelfCorrelation(a);
+        var direct = nn.functional.conv2d(a, a, padding: [10, 10]);
+        CollectionAssert.AreEqual(direct.shape, fft.shape);
+        Assert.IsLessThanOrEqualTo(1e-10, (fft - direct).abs().max().item<double>());
+    }
+
+    [TestMethod]
     public void ZeroPadding_CircularAtInputSizeCanBeBelowTheTrueNormButTheBoundIsNot()
     {
         // As in zc_check.py: c = 2, n = 5, 3×3 Gaussian kernels; circ(n) < zero(n) happens for a few percent of them.
