@@ -85,6 +85,18 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
     public LipschitzRadiusRule RadiusRule => _info.RadiusRule;
 
     /// <summary>
+    /// The same network (a copy of its weights) with another rule for the <c>CertifiedRadius</c> column, e.g. to compare the
+    /// global and the last-layer pairwise certificates of one trained model. The caller disposes the new transformer.
+    /// </summary>
+    public LipschitzClassifierTransformer WithRadiusRule(LipschitzRadiusRule rule)
+    {
+        if (!Enum.IsDefined(rule))
+            throw new ArgumentOutOfRangeException(nameof(rule), rule, "rule must be a defined LipschitzRadiusRule.");
+        return new LipschitzClassifierTransformer(Env, new PlainNetwork(Net.Layers), _info with { RadiusRule = rule }, FeatureColumnName,
+            FeatureCount, Classes, ScoreColumnName, PredictedLabelColumnName);
+    }
+
+    /// <summary>
     /// Certified upper bound on the L2 Lipschitz constant of the map features → logits: the product of per-layer bounds
     /// recomputed in float64 from the deployed weights (input scale × 1-Lipschitz blocks × the normalised last layer's norm).
     /// </summary>

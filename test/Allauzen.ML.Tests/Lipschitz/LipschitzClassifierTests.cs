@@ -283,6 +283,15 @@ public sealed class LipschitzClassifierTests
                 better++;
         }
         Assert.IsGreaterThan(0, better, "the pairwise rule certifies larger radii on some rows");
+        // The same weights with the global rule: (top1 − top2)/(√2·L).
+        using var globalRule = model.WithRadiusRule(LipschitzRadiusRule.Global);
+        Assert.AreEqual(LipschitzRadiusRule.Global, globalRule.RadiusRule);
+        var globalRadii = TestData.ReadColumn(globalRule.Transform(data), "CertifiedRadius").Select(r => r[0]).ToArray();
+        for (int i = 0; i < x.Length; i++)
+        {
+            var z = logits.Skip(i * k).Take(k).OrderDescending().ToArray();
+            Assert.AreEqual((z[0] - z[1]) / (Math.Sqrt(2) * model.LipschitzConstant), globalRadii[i], 1e-4, $"row {i}: global rule");
+        }
     }
 
     [TestMethod]
