@@ -37,7 +37,8 @@ public readonly record struct SpectralNormResult(double Value, bool IsUpperBound
 /// frequencies of the c_out × c_in symbol matrices at the actual input size. Zero padding: the circular value
 /// at size n can be <i>below</i> the true norm; <see cref="ConvZeroPadding"/> uses the circular bound on an
 /// (n+k−1) grid, which is valid for any padding ≤ k−1 because a zero-padded convolution is an isometric
-/// embedding, a circular convolution of size n+k−1 and a crop.
+/// embedding, a circular convolution of size n+k−1 and a crop; <see cref="ConvZeroPaddingToeplitz"/> is the size-independent
+/// "norm2toep" bound of Delattre, Barthélemy and Allauzen (2024).
 /// </remarks>
 public static class SpectralNorm
 {
