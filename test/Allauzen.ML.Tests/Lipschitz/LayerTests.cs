@@ -136,6 +136,35 @@ public sealed class LayerTests
     }
 
     [TestMethod]
+    public void Cpl_TrainingModeFloat32SigmaIsOneLipschitzAndMatchesEvalMode()
+    {
+        torch.manual_seed(3);
+        using var dense = new CplDense(16, 32);
+        using var conv = new CplConv(4, 8, 3, 8, 8);
+        foreach (var (layer, shape) in new (LipschitzModule, long[])[] { (dense, [16]), (conv, [4, 8, 8]) })
+        {
+            using (torch.no_grad())
+            {
+                foreach (var p in layer.parameters())
+                    p.add_(torch.randn_like(p) * 0.3);
+            }
+            layer.train();
+            double ratio = MaxRatio(x => layer.forward(x), shape, pairs: 2000, attackSteps: 100, scale: 3);
+            Assert.IsLessThanOrEqualTo(Float32Tolerance, ratio, "training-mode CPL (float32 on-device Gram σ)");
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var x = torch.randn([32, .. shape]) * 3;
+            var trained = layer.forward(x);
+            layer.eval();
+            var deployed = layer.forward(x);
+            // The residual terms differ only by h_train/h_eval = (σ_eval/σ_train)² ≤ 1: the training bound (6 Gram steps, float32)
+            // is a slightly looser bound than the eval one (8 steps, float64).
+            double rel = ((trained - deployed).norm() / (x - deployed).norm()).item<float>();
+            Assert.IsLessThanOrEqualTo(2e-2, rel, "training σ ≈ float64 eval σ");
+        }
+    }
+
+    [TestMethod]
     public void Cpl_GramSigmaMatchesGoldenAndBoundsExact()
     {
         var g = Golden.Layer("cpl_dense");
