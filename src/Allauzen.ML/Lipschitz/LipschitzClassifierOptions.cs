@@ -14,6 +14,33 @@ public enum LipschitzArchitecture
 
     /// <summary>Spectral rescaling (Delattre, Barthélemy, Allauzen 2024): diag(1/t)·W with t from Gram steps, then ReLU.</summary>
     SpectralRescaling,
+
+    /// <summary>
+    /// Residual spectral rescaling with SLL's q weights (Delattre, Barthélemy, Allauzen 2024): the SLL block x − 2WᵀT·ReLU(Wx + b)
+    /// with T from <see cref="LipschitzClassifierOptions.RescalingIterations"/> Gram steps on WWᵀ (1 step = SLL; more steps give a
+    /// tighter T, closer to 1/‖W‖²).
+    /// </summary>
+    SpectralRescalingResidual,
+}
+
+/// <summary>How the certified radius of a <see cref="LipschitzClassifierTransformer"/> is computed from the logits.</summary>
+public enum LipschitzRadiusRule
+{
+    /// <summary>
+    /// (top1 − top2)/(√2·L) with L the certified constant of the whole network (Tsuzuku et al. 2018). Default: sound for any
+    /// network and the rule the papers' tables use for 1-Lipschitz networks.
+    /// </summary>
+    Global,
+
+    /// <summary>
+    /// The rule for a 1-Lipschitz body followed by the last layer with unit-norm rows w_j (SLL's <c>reproduce_tables.py</c>):
+    /// min over j ≠ top of (f_top − f_j)/(L_body·‖w_top − w_j‖). Never smaller than <see cref="Global"/>, since
+    /// ‖w_i − w_j‖ ≤ √2·‖W‖.
+    /// </summary>
+    LastLayerPairwise,
+
+    /// <summary>(top1 − top2)/(2·L_body): each logit is L_body-Lipschitz (unit-norm rows), so the margin shrinks by at most 2·L_body·ε (orthogonium's "classwise" VRA).</summary>
+    ClassWise,
 }
 
 /// <summary>Training loss of a <see cref="LipschitzClassifierTrainer"/>.</summary>
@@ -84,7 +111,8 @@ public sealed class LipschitzClassifierOptions : TorchTrainerOptions
     /// <summary>Width of the dense blocks after the conv blocks. Default 256.</summary>
     public int DenseWidth { get; set; } = 256;
 
-    /// <summary>Gram / rescaling steps of <see cref="LipschitzArchitecture.SpectralRescaling"/> (1 = AOL on rows). Default 2.</summary>
+    /// <summary>Gram / rescaling steps of <see cref="LipschitzArchitecture.SpectralRescaling"/> (1 = AOL on rows) and
+    /// <see cref="LipschitzArchitecture.SpectralRescalingResidual"/> (1 = SLL). Default 2.</summary>
     public int RescalingIterations { get; set; } = 2;
 
     /// <summary>Input normalisation. Default <see cref="LipschitzInputNormalization.Center"/>.</summary>
@@ -102,6 +130,12 @@ public sealed class LipschitzClassifierOptions : TorchTrainerOptions
     /// <summary>Margin of <see cref="LipschitzLoss.MultiMargin"/>. Default 0.7 (SLL).</summary>
     public double Margin { get; set; } = 0.7;
 
+    /// <summary>
+    /// Rule of the <c>CertifiedRadius</c> column. Default <see cref="LipschitzRadiusRule.Global"/>, (top1 − top2)/(√2·L);
+    /// <see cref="LipschitzRadiusRule.LastLayerPairwise"/> is never smaller (tighter certificates, same guarantee).
+    /// </summary>
+    public LipschitzRadiusRule RadiusRule { get; set; } = LipschitzRadiusRule.Global;
+
     internal override void Validate()
     {
         base.Validate();
@@ -112,6 +146,7 @@ public sealed class LipschitzClassifierOptions : TorchTrainerOptions
         }
         Check(Enum.IsDefined(Architecture), nameof(Architecture), Architecture, "must be a defined LipschitzArchitecture");
         Check(Enum.IsDefined(Loss), nameof(Loss), Loss, "must be a defined LipschitzLoss");
+        Check(Enum.IsDefined(RadiusRule), nameof(RadiusRule), RadiusRule, "must be a defined LipschitzRadiusRule");
         Check(Enum.IsDefined(InputNormalization), nameof(InputNormalization), InputNormalization, "must be a defined LipschitzInputNormalization");
         Check(Depth >= 0, nameof(Depth), Depth, "must be non-negative");
         Check(Width >= 1, nameof(Width), Width, "must be at least 1");

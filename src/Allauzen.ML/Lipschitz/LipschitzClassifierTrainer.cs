@@ -21,7 +21,7 @@ namespace Allauzen.ML.Lipschitz;
 /// | -- | -- |
 /// | `Score` | `Vector<Single, k>`: class probabilities (softmax of the logits) |
 /// | `PredictedLabel` | `Key<UInt32, k>` |
-/// | `CertifiedRadius` | `Single`: (top1 − top2 logit)/(√2·L), the L2 radius within which the prediction cannot change |
+/// | `CertifiedRadius` | `Single`: the L2 radius within which the prediction cannot change; by default (top1 − top2 logit)/(√2·L), see `LipschitzClassifierOptions.RadiusRule` |
 ///
 /// | Trainer characteristics | |
 /// | -- | -- |
@@ -64,7 +64,7 @@ public sealed class LipschitzClassifierTrainer : TorchClassifierTrainerBase<Lips
         var s = (LipschitzStep)step;
         var plain = new PlainNetwork(s.Fold());
         var o = Options;
-        var info = new LipschitzModelInfo(o.Architecture, o.Convolutional, o.InputNormalization, s.Stats.Min, s.Stats.Max);
+        var info = new LipschitzModelInfo(o.Architecture, o.Convolutional, o.InputNormalization, s.Stats.Min, s.Stats.Max, o.RadiusRule);
         return new LipschitzClassifierTransformer(Env, plain, info, o.FeatureColumnName, context.FeatureCount, context.Classes,
             o.ScoreColumnName, o.PredictedLabelColumnName);
     }

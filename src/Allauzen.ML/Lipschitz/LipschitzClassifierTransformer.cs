@@ -11,13 +11,14 @@ namespace Allauzen.ML.Lipschitz;
 
 /// <summary>What a trained Lipschitz classifier records about its training (persisted as JSON).</summary>
 internal sealed record LipschitzModelInfo(LipschitzArchitecture Architecture, bool Convolutional, LipschitzInputNormalization InputNormalization,
-    float TrainingMin, float TrainingMax);
+    float TrainingMin, float TrainingMax, LipschitzRadiusRule RadiusRule = LipschitzRadiusRule.Global);
 
 /// <summary>
-/// A trained certified classifier. It appends <c>Score</c>, <c>PredictedLabel</c> and <c>CertifiedRadius</c>
-/// = (top1 − top2 logit)/(√2·<see cref="LipschitzConstant"/>), the L2 radius (in the units of the feature column) within which
-/// the predicted class provably cannot change. The constraints are folded into plain weights, so scoring, saving and the
-/// ONNX export (Gemm / Conv / Relu) use the same network.
+/// A trained certified classifier. It appends <c>Score</c>, <c>PredictedLabel</c> and <c>CertifiedRadius</c>, the L2 radius
+/// (in the units of the feature column) within which the predicted class provably cannot change. By default
+/// (<see cref="LipschitzRadiusRule.Global"/>) radius = (top1 − top2 logit)/(√2·<see cref="LipschitzConstant"/>); the
+/// <see cref="RadiusRule"/> chosen in training may use the last layer's rows instead. The constraints are folded into plain
+/// weights, so scoring, saving and the ONNX export (Gemm / Conv / Relu) use the same network.
 /// </summary>
 public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
 {
@@ -27,6 +28,10 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
     private readonly LipschitzModelInfo _info;
     private readonly double _radiusScale;
 
+    // LastLayerPairwise: per predicted class i and class j, 1/(L_body·‖w_i − w_j‖) and 0 where the pair is ignored, plus a
+    // "never" term (3e38) on the diagonal and where w_i = w_j (that pair's logit difference is constant: it cannot flip).
+    private readonly float[]? _pairInverse, _pairNever;
+
     internal LipschitzClassifierTransformer(IHostEnvironment env, PlainNetwork net, LipschitzModelInfo info, string featureColumnName,
         int featureCount, LabelNames classes, string scoreColumnName, string predictedLabelColumnName)
         : base(env, "Allauzen.LipschitzClassifier", featureColumnName, featureCount, classes, scoreColumnName, predictedLabelColumnName,
@@ -35,6 +40,60 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         _net = net;
         _info = info;
         _radiusScale = 1 / (Math.Sqrt(2) * net.LipschitzConstant);
+        if (info.RadiusRule != LipschitzRadiusRule.Global)
+        {
+            var head = net.Layers[^1];
+            if (head.Kind != PlainKind.Dense || head.Relu || head.Dims[0] != NumberOfClasses)
+                throw new InvalidDataException($"Radius rule {info.RadiusRule} needs a linear last layer with one row per class.");
+            double body = net.LayerBounds.Take(net.Layers.Count - 1).Aggregate(1.0, (a, b) => a * b);
+            var (w, shape) = head.T("W");
+            int k = (int)shape[0], f = (int)shape[1];
+            const double Round = 1 + 1e-12;
+            if (info.RadiusRule == LipschitzRadiusRule.ClassWise)
+            {
+                double maxRow = Enumerable.Range(0, k).Max(i => Math.Sqrt(Enumerable.Range(0, f).Sum(j => (double)w[i * f + j] * w[i * f + j])));
+                _radiusScale = 1 / (2 * body * maxRow * Round);
+            }
+            else
+            {
+                _pairInverse = new float[k * k];
+                _pairNever = new float[k * k];
+                for (int i = 0; i < k; i++)
+                {
+                    for (int j = 0; j < k; j++)
+                    {
+                        double d = 0;
+                        for (int c = 0; c < f; c++)
+                        {
+                            double diff = (double)w[i * f + c] - w[j * f + c];
+                            d += diff * diff;
+                        }
+                        d = Math.Sqrt(d) * body * Round;
+                        if (i == j || d == 0)
+                            _pairNever[i * k + j] = NeverRadius;
+                        else
+                            _pairInverse[i * k + j] = (float)(1 / d * (1 - 1e-6)); // rounded down: float32 only lowers the radius
+                    }
+                }
+            }
+        }
+    }
+
+    private const float NeverRadius = 3e38f;
+
+    /// <summary>The rule of the <c>CertifiedRadius</c> column (chosen in <see cref="LipschitzClassifierOptions.RadiusRule"/>).</summary>
+    public LipschitzRadiusRule RadiusRule => _info.RadiusRule;
+
+    /// <summary>
+    /// The same network (a copy of its weights) with another rule for the <c>CertifiedRadius</c> column, e.g. to compare the
+    /// global and the last-layer pairwise certificates of one trained model. The caller disposes the new transformer.
+    /// </summary>
+    public LipschitzClassifierTransformer WithRadiusRule(LipschitzRadiusRule rule)
+    {
+        if (!Enum.IsDefined(rule))
+            throw new ArgumentOutOfRangeException(nameof(rule), rule, "rule must be a defined LipschitzRadiusRule.");
+        return new LipschitzClassifierTransformer(Env, new PlainNetwork(Net.Layers), _info with { RadiusRule = rule }, FeatureColumnName,
+            FeatureCount, Classes, ScoreColumnName, PredictedLabelColumnName);
     }
 
     /// <summary>
@@ -146,8 +205,25 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
                 p2 = p;
             }
         }
-        float margin = MathF.Log(MathF.Max(p1, 1e-30f)) - MathF.Log(MathF.Max(p2, 1e-30f));
-        values[0] = margin * (float)_radiusScale;
+        float logTop = MathF.Log(MathF.Max(p1, 1e-30f));
+        if (_pairInverse is null)
+        {
+            values[0] = (logTop - MathF.Log(MathF.Max(p2, 1e-30f))) * (float)_radiusScale;
+            return;
+        }
+        int k = scores.Length, top = 0;
+        for (int j = 1; j < k; j++)
+        {
+            if (scores[j] > scores[top])
+                top = j;
+        }
+        float radius = float.PositiveInfinity;
+        for (int j = 0; j < k; j++)
+        {
+            float margin = logTop - MathF.Log(MathF.Max(scores[j], 1e-30f));
+            radius = MathF.Min(radius, margin * _pairInverse[top * k + j] + _pairNever![top * k + j]);
+        }
+        values[0] = radius;
     }
 
     void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
@@ -193,8 +269,20 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         string logp = g.Node("Log", [g.Node("Max", [top[0], g.Initializer("floor", [1e-30f], 1)], "top_floored")], "top_log");
         string a = g.Node("Slice", [logp, g.Initializer("s0", [0L], 1), g.Initializer("e1", [1L], 1), g.Initializer("ax1", [1L], 1)], "log_p1");
         string b = g.Node("Slice", [logp, g.Initializer("s1", [1L], 1), g.Initializer("e2", [2L], 1), g.Initializer("ax1b", [1L], 1)], "log_p2");
-        string margin = g.Node("Sub", [a, b], "margin");
-        columns[CertifiedRadiusColumnName] = g.Node("Mul", [margin, g.Initializer("radius_scale", [(float)_radiusScale], 1)], "certified_radius");
+        if (_pairInverse is null)
+        {
+            string margin = g.Node("Sub", [a, b], "margin");
+            columns[CertifiedRadiusColumnName] = g.Node("Mul", [margin, g.Initializer("radius_scale", [(float)_radiusScale], 1)], "certified_radius");
+            return;
+        }
+        int k = NumberOfClasses;
+        string logAll = g.Node("Log", [g.Node("Max", [probs, g.Initializer("floor_all", [1e-30f], 1)], "p_floored")], "log_p");
+        string margins = g.Node("Sub", [a, logAll], "margins");
+        string topIndex = g.Node("Reshape", [argmax, g.Initializer("flat", [-1L], 1)], "top_index");
+        string inv = g.Node("Gather", [g.Initializer("pair_inverse", _pairInverse, k, k), topIndex], "pair_inverse_rows", ("axis", 0L));
+        string never = g.Node("Gather", [g.Initializer("pair_never", _pairNever!, k, k), topIndex], "pair_never_rows", ("axis", 0L));
+        string ratios = g.Node("Add", [g.Node("Mul", [margins, inv], "pair_scaled"), never], "pair_radii");
+        columns[CertifiedRadiusColumnName] = g.Node("ReduceMin", [ratios], "certified_radius", ("axes", new[] { 1L }), ("keepdims", 1L));
     }
 
     /// <inheritdoc />

@@ -38,8 +38,7 @@ internal abstract class LipschitzModule : nn.Module<Tensor, Tensor>
     internal static Tensor SafeInv(Tensor x) => torch.where(x > 0, 1 / x.clamp_min(1e-300), torch.zeros_like(x));
 
     /// <summary>Full 2-D self-correlation of a batch of kernels: out[i, j] = Σ_c corr(K_i,c, K_j,c), size 2S−1.</summary>
-    internal static Tensor SelfCorrelation(Tensor k) =>
-        F.conv2d(k, k, padding: [k.shape[2] - 1, k.shape[3] - 1]);
+    internal static Tensor SelfCorrelation(Tensor k) => GramIteration.SelfCorrelation(k);
 
     /// <summary>The adjoint of a 'same' convolution with kernel V (odd k) written as a convolution: flip(Vᵀ).</summary>
     internal static Tensor AdjointKernel(Tensor v) => v.transpose(0, 1).flip(2, 3);
@@ -99,6 +98,10 @@ internal sealed class FlattenImage() : LipschitzModule("Flatten")
 /// <summary>
 /// SLL dense layer (Araujo et al., ICLR 2023): y = x − 2·Wᵀ T ReLU(Wx + b), T = diag(t),
 /// t_i = 1 / Σ_j |WWᵀ|_ij·q_j/q_i with q = exp(q_param) on the column axis (paper formula) and safe_inv.
+/// With n &gt; 1 rescaling iterations it is the q-weighted residual spectral rescaling of Delattre et al. (2024):
+/// M ← (M/‖M‖_F)(M/‖M‖_F)ᵀ n times from M = W (M ∝ (WWᵀ)^{2^{n−1}}), then
+/// 1/T_ii = (Σ_j |M_ij|·q_j/q_i)^{2^{−(n−1)}}·exp(L·2^{−(n−1)}): the q-weighted Gershgorin bound on (WWᵀ)^{2^{n−1}} and the
+/// operator monotonicity of x^{1/m} give WWᵀ ⪯ T⁻¹, i.e. ‖T^½W‖ ≤ 1, tighter as n grows. n = 1 is exactly SLL.
 /// </summary>
 internal sealed class SllDense : LipschitzModule
 {
@@ -106,8 +109,12 @@ internal sealed class SllDense : LipschitzModule
     internal readonly Parameter b;
     internal readonly Parameter q;
 
-    public SllDense(int features, int inner, ScalarType dtype = ScalarType.Float32) : base("SllDense")
+    private readonly int _n;
+
+    public SllDense(int features, int inner, ScalarType dtype = ScalarType.Float32, int iterations = 1) : base("SllDense")
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(iterations, 1);
+        _n = iterations;
         var w = torch.empty(inner, features, dtype: dtype);
         nn.init.xavier_normal_(w);
         W = Param(w);
@@ -119,9 +126,21 @@ internal sealed class SllDense : LipschitzModule
 
     public Tensor T()
     {
-        var wwt = W.matmul(W.t()).abs();
         var qe = q.exp();
-        return SafeInv((wwt * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
+        if (_n == 1)
+            return SafeInv((W.matmul(W.t()).abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
+        var m = (Tensor)W;
+        var logScale = torch.zeros([], dtype: m.dtype, device: m.device);
+        for (int i = 0; i < _n; i++)
+        {
+            var c = m.norm().clamp_min(1e-30).detach();
+            m = m / c;
+            logScale = 2 * (logScale + c.log());
+            m = m.matmul(m.t());
+        }
+        double p = Math.Pow(2, -(_n - 1));
+        var rows = (m.abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1);
+        return SafeInv(rows.pow(p) * (logScale * p).exp());
     }
 
     public override Tensor forward(Tensor x)
@@ -145,7 +164,9 @@ internal sealed class SllDense : LipschitzModule
 
 /// <summary>
 /// SLL convolutional layer: y = x − 2·convᵀ(t·ReLU(conv(x, K) + b), K), zero padding (k−1)/2, with
-/// t_i = 1 / Σ_{j,s} |conv2d(K, K, padding = k−1)|_ij[s]·q_j/q_i.
+/// t_i = 1 / Σ_{j,s} |conv2d(K, K, padding = k−1)|_ij[s]·q_j/q_i. With n &gt; 1 rescaling iterations: the q-weighted residual
+/// spectral rescaling, kkt ← SelfCorrelation(kkt/‖kkt‖_F) n times, 1/t_i = (Σ_{j,s}|kkt_ij[s]|·q_j/q_i)^{2^{−(n−1)}}·exp(L·2^{−(n−1)})
+/// (a bound on the bi-infinite Toeplitz operator, so valid for zero padding at any size).
 /// </summary>
 internal sealed class SllConv : LipschitzModule
 {
@@ -154,8 +175,13 @@ internal sealed class SllConv : LipschitzModule
     internal readonly Parameter q;
     private readonly int _h, _w, _pad;
 
-    public SllConv(int channels, int inner, int kernel, int height, int width, ScalarType dtype = ScalarType.Float32) : base("SllConv")
+    private readonly int _n;
+
+    public SllConv(int channels, int inner, int kernel, int height, int width, ScalarType dtype = ScalarType.Float32, int iterations = 1)
+        : base("SllConv")
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(iterations, 1);
+        _n = iterations;
         if (kernel % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "Kernel size must be odd ('same' padding).");
         var w = torch.empty(inner, channels, kernel, kernel, dtype: dtype);
@@ -172,9 +198,21 @@ internal sealed class SllConv : LipschitzModule
 
     public Tensor T()
     {
-        var ktk = SelfCorrelation(W).abs().sum([2, 3]);
         var qe = q.exp();
-        return SafeInv((ktk * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
+        if (_n == 1)
+            return SafeInv((SelfCorrelation(W).abs().sum([2, 3]) * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
+        var kkt = (Tensor)W;
+        var logScale = torch.zeros([], dtype: kkt.dtype, device: kkt.device);
+        for (int i = 0; i < _n; i++)
+        {
+            var c = kkt.norm().clamp_min(1e-30).detach();
+            kkt = kkt / c;
+            logScale = 2 * (logScale + c.log());
+            kkt = SelfCorrelation(kkt);
+        }
+        double p = Math.Pow(2, -(_n - 1));
+        var rows = (kkt.abs().sum([2, 3]) * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1);
+        return SafeInv(rows.pow(p) * (logScale * p).exp());
     }
 
     public override Tensor forward(Tensor x)
@@ -224,10 +262,27 @@ internal sealed class CplDense : LipschitzModule
         RegisterComponents();
     }
 
-    /// <summary>σ used by the layer (recomputed in training mode, cached in eval mode).</summary>
-    public double Sigma(int iterations = 6)
+    /// <summary>Gram iterations of the training-time σ (float32, on the device, no host synchronisation).</summary>
+    internal const int TrainingIterations = 6;
+
+    /// <summary>Gram iterations of the float64 σ used in eval mode and folded into the deployed weights.</summary>
+    internal const int FoldIterations = 8;
+
+    /// <summary>
+    /// The training-time step h = 2/σ² as a tensor, from a float32 Gram bound computed without gradient: the σ of the
+    /// trained function. The certified constant does not rest on it: eval mode and <see cref="Fold"/> recompute σ in float64.
+    /// </summary>
+    internal static Tensor TrainingStep(Tensor sigma)
     {
-        if (!training && !double.IsNaN(_cachedSigma))
+        using var _ = torch.no_grad();
+        return 2 / sigma.square();
+    }
+
+    /// <summary>σ used by the layer in eval mode and when folding (float64 Gram bound, cached in eval mode).</summary>
+    public double Sigma(int iterations = FoldIterations)
+    {
+        bool cache = !training && iterations == CplDense.FoldIterations;
+        if (cache && !double.IsNaN(_cachedSigma))
             return _cachedSigma;
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
@@ -235,7 +290,7 @@ internal sealed class CplDense : LipschitzModule
         double s = _sigmaKind == CplSigma.Gram
             ? GramIteration.Dense(w, iterations).item<double>()
             : OnePowerStep(w);
-        if (!training)
+        if (cache)
             _cachedSigma = s;
         return s;
     }
@@ -251,9 +306,11 @@ internal sealed class CplDense : LipschitzModule
 
     public override Tensor forward(Tensor x)
     {
-        double s = Sigma();
-        double h = 2 / (s * s);
-        return x - h * F.relu(x.matmul(W.t()) + b).matmul(W);
+        var r = F.relu(x.matmul(W.t()) + b).matmul(W);
+        if (training && _sigmaKind == CplSigma.Gram)
+            return x - TrainingStep(GramIteration.Dense(W.detach(), TrainingIterations)) * r;
+        double s = Sigma(FoldIterations);
+        return x - 2 / (s * s) * r;
     }
 
     public override PlainLayer Fold()
@@ -261,7 +318,7 @@ internal sealed class CplDense : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         _cachedSigma = double.NaN;
-        double s = Sigma(8);
+        double s = Sigma(FoldIterations);
         return Residual.Dense(W.to(ScalarType.Float64), b.to(ScalarType.Float64), 2 / (s * s));
     }
 
@@ -300,9 +357,11 @@ internal sealed class CplConv : LipschitzModule
         RegisterComponents();
     }
 
-    public double Sigma(int iterations = 6)
+    /// <summary>σ used in eval mode and when folding: the float64 zero-padding Gram bound (cached in eval mode).</summary>
+    public double Sigma(int iterations = CplDense.FoldIterations)
     {
-        if (!training && !double.IsNaN(_cachedSigma))
+        bool cache = !training && iterations == CplDense.FoldIterations;
+        if (cache && !double.IsNaN(_cachedSigma))
             return _cachedSigma;
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
@@ -311,7 +370,7 @@ internal sealed class CplConv : LipschitzModule
         double s = _sigmaKind == CplSigma.Gram
             ? GramIteration.Circular(w, _h + k - 1, _w + k - 1, iterations).item<double>()
             : OnePowerStep(w);
-        if (!training)
+        if (cache)
             _cachedSigma = s;
         return s;
     }
@@ -327,10 +386,14 @@ internal sealed class CplConv : LipschitzModule
 
     public override Tensor forward(Tensor x)
     {
-        double s = Sigma();
-        double h = 2 / (s * s);
-        var r = F.relu(F.conv2d(x, W, b, padding: [_pad, _pad]));
-        return x - h * F.conv_transpose2d(r, W, padding: [_pad, _pad]);
+        var r = F.conv_transpose2d(F.relu(F.conv2d(x, W, b, padding: [_pad, _pad])), W, padding: [_pad, _pad]);
+        if (training && _sigmaKind == CplSigma.Gram)
+        {
+            int k = (int)W.shape[2];
+            return x - CplDense.TrainingStep(GramIteration.Circular(W.detach(), _h + k - 1, _w + k - 1, CplDense.TrainingIterations)) * r;
+        }
+        double s = Sigma(CplDense.FoldIterations);
+        return x - 2 / (s * s) * r;
     }
 
     public override PlainLayer Fold()
@@ -338,7 +401,7 @@ internal sealed class CplConv : LipschitzModule
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         _cachedSigma = double.NaN;
-        double s = Sigma(8);
+        double s = Sigma(CplDense.FoldIterations);
         return Residual.Conv(W.to(ScalarType.Float64), b.to(ScalarType.Float64), 2 / (s * s), _h, _w);
     }
 

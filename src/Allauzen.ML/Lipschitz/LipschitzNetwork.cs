@@ -25,6 +25,7 @@ internal sealed class LipschitzNetwork : nn.Module<Tensor, Tensor>
                 _layers.Add(o.Architecture switch
                 {
                     LipschitzArchitecture.Sll => new SllConv(o.Width, o.Width, k, h, w),
+                    LipschitzArchitecture.SpectralRescalingResidual => new SllConv(o.Width, o.Width, k, h, w, iterations: o.RescalingIterations),
                     LipschitzArchitecture.Cpl => new CplConv(o.Width, o.Width, k, h, w),
                     LipschitzArchitecture.Aol => new AolConv(o.Width, o.Width, k, h, w, relu: true),
                     _ => new SrConv(o.Width, o.Width, k, h, w, o.RescalingIterations, relu: true),
@@ -51,6 +52,9 @@ internal sealed class LipschitzNetwork : nn.Module<Tensor, Tensor>
                 {
                     case LipschitzArchitecture.Sll:
                         _layers.Add(new SllDense(f, width));
+                        break;
+                    case LipschitzArchitecture.SpectralRescalingResidual:
+                        _layers.Add(new SllDense(f, width, iterations: o.RescalingIterations));
                         break;
                     case LipschitzArchitecture.Cpl:
                         _layers.Add(new CplDense(f, width));

@@ -37,7 +37,8 @@ public readonly record struct SpectralNormResult(double Value, bool IsUpperBound
 /// frequencies of the c_out × c_in symbol matrices at the actual input size. Zero padding: the circular value
 /// at size n can be <i>below</i> the true norm; <see cref="ConvZeroPadding"/> uses the circular bound on an
 /// (n+k−1) grid, which is valid for any padding ≤ k−1 because a zero-padded convolution is an isometric
-/// embedding, a circular convolution of size n+k−1 and a crop.
+/// embedding, a circular convolution of size n+k−1 and a crop; <see cref="ConvZeroPaddingToeplitz"/> is the size-independent
+/// "norm2toep" bound of Delattre, Barthélemy and Allauzen (2024).
 /// </remarks>
 public static class SpectralNorm
 {
@@ -143,6 +144,31 @@ public static class SpectralNorm
         using var scope = torch.NewDisposeScope();
         var k = Kernel(kernel, outChannels, inChannels, kernelHeight, kernelWidth, inputHeight, inputWidth);
         double v = GramIteration.Circular(k, inputHeight + kernelHeight - 1, inputWidth + kernelWidth - 1, iterations).item<double>();
+        return new(v, true, SpectralNormMethod.GramIteration, iterations);
+    }
+
+    /// <summary>
+    /// The "norm2toep" upper bound (Delattre, Barthélemy, Allauzen 2024) on the spectral norm of a 2-D convolution with zero
+    /// padding (any padding, stride 1) at <b>every</b> input size: Gram iteration in the spatial domain on the kernel of KKᵀ,
+    /// then the largest absolute row sum. It bounds the bi-infinite Toeplitz operator, so it also bounds circular padding at
+    /// any size and tends to sup_ω σ1(K̂(ω)) as the iterations grow. Usually looser than <see cref="ConvZeroPadding"/> at a
+    /// known input size, but independent of it. The kernel support grows as 2^t(k−1)+1, so memory grows as
+    /// c²·4^t·k²: at most 8 iterations.
+    /// </summary>
+    /// <param name="kernel">outChannels × inChannels × kernelHeight × kernelWidth values, row-major.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="kernelHeight">Kernel height.</param>
+    /// <param name="kernelWidth">Kernel width.</param>
+    /// <param name="iterations">Spatial Gram iterations, in [1, 8] (4 to 6 is typical).</param>
+    public static SpectralNormResult ConvZeroPaddingToeplitz(float[] kernel, int outChannels, int inChannels, int kernelHeight, int kernelWidth,
+        int iterations)
+    {
+        if (iterations < 1 || iterations > 8)
+            throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be in [1, 8] (a row sum of K itself is no ℓ2 bound).");
+        using var scope = torch.NewDisposeScope();
+        var k = Kernel(kernel, outChannels, inChannels, kernelHeight, kernelWidth, kernelHeight, kernelWidth);
+        double v = GramIteration.Toeplitz(k, iterations).item<double>();
         return new(v, true, SpectralNormMethod.GramIteration, iterations);
     }
 

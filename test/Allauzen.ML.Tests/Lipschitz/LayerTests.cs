@@ -73,6 +73,8 @@ public sealed class LayerTests
         ["SrDense1", (Func<LipschitzModule>)(() => new SrDense(16, 24, 1, relu: false)), new long[] { 16 }],
         ["SrDense3", (Func<LipschitzModule>)(() => new SrDense(16, 24, 3, relu: true)), new long[] { 16 }],
         ["SrConv2", (Func<LipschitzModule>)(() => new SrConv(4, 8, 3, 8, 8, 2, relu: false)), new long[] { 4, 8, 8 }],
+        ["SrResidualDense2", (Func<LipschitzModule>)(() => new SllDense(16, 32, iterations: 2)), new long[] { 16 }],
+        ["SrResidualConv2", (Func<LipschitzModule>)(() => new SllConv(4, 8, 3, 8, 8, iterations: 2)), new long[] { 4, 8, 8 }],
         ["SumPool", (Func<LipschitzModule>)(() => new SumPool(4)), new long[] { 4, 8, 8 }],
         ["PadChannels", (Func<LipschitzModule>)(() => new PadChannels(4, 8)), new long[] { 4, 8, 8 }],
     ];
@@ -134,6 +136,35 @@ public sealed class LayerTests
     }
 
     [TestMethod]
+    public void Cpl_TrainingModeFloat32SigmaIsOneLipschitzAndMatchesEvalMode()
+    {
+        torch.manual_seed(3);
+        using var dense = new CplDense(16, 32);
+        using var conv = new CplConv(4, 8, 3, 8, 8);
+        foreach (var (layer, shape) in new (LipschitzModule, long[])[] { (dense, [16]), (conv, [4, 8, 8]) })
+        {
+            using (torch.no_grad())
+            {
+                foreach (var p in layer.parameters())
+                    p.add_(torch.randn_like(p) * 0.3);
+            }
+            layer.train();
+            double ratio = MaxRatio(x => layer.forward(x), shape, pairs: 2000, attackSteps: 100, scale: 3);
+            Assert.IsLessThanOrEqualTo(Float32Tolerance, ratio, "training-mode CPL (float32 on-device Gram σ)");
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var x = torch.randn([32, .. shape]) * 3;
+            var trained = layer.forward(x);
+            layer.eval();
+            var deployed = layer.forward(x);
+            // The residual terms differ only by h_train/h_eval = (σ_eval/σ_train)² ≤ 1: the training bound (6 Gram steps, float32)
+            // is a slightly looser bound than the eval one (8 steps, float64).
+            double rel = ((trained - deployed).norm() / (x - deployed).norm()).item<float>();
+            Assert.IsLessThanOrEqualTo(2e-2, rel, "training σ ≈ float64 eval σ");
+        }
+    }
+
+    [TestMethod]
     public void Cpl_GramSigmaMatchesGoldenAndBoundsExact()
     {
         var g = Golden.Layer("cpl_dense");
@@ -176,6 +207,44 @@ public sealed class LayerTests
         var v = layer.W * layer.T().sqrt().unsqueeze(1);
         double n = torch.linalg.svdvals(v)[0].item<double>();
         Assert.IsLessThanOrEqualTo(1e-10, Golden.Rel(n, g.GetProperty("linear_part_check_||diag(sqrt t) W||").GetDouble()));
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(3)]
+    public void SpectralRescalingResidual_GoldenTWithQAndNormAtMostOne(int iterations)
+    {
+        // The q-weighted residual spectral rescaling on the SLL dense weights: 1 iteration is SLL; more give a larger T (tighter).
+        var g = Golden.Layer("sll_dense");
+        var gr = Golden.Layer("sr_residual_dense_same_W_b_q_as_sll").GetProperty(iterations.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var layer = new SllDense(16, 32, ScalarType.Float64, iterations);
+        Set(layer.W, Golden.Flat(g.GetProperty("W")));
+        Set(layer.b, Golden.Flat(g.GetProperty("b")));
+        Set(layer.q, Golden.Flat(g.GetProperty("q")));
+        using var scope = torch.NewDisposeScope();
+        var noGrad = torch.no_grad();
+        var t = Values(layer.T());
+        var tg = Golden.Flat(gr.GetProperty("T_diag"));
+        for (int i = 0; i < t.Length; i++)
+            Assert.IsLessThanOrEqualTo(1e-12, Golden.Rel(t[i], tg[i]), $"T[{i}] at n = {iterations}");
+        var v = layer.W * layer.T().sqrt().unsqueeze(1);
+        double n = torch.linalg.svdvals(v)[0].item<double>();
+        Assert.IsLessThanOrEqualTo(1e-10, Golden.Rel(n, gr.GetProperty("||T^1/2 W||").GetDouble()), "‖T^½W‖ vs golden");
+        Assert.IsLessThanOrEqualTo(1.0, n, "‖T^½W‖ ≤ 1");
+        noGrad.Dispose();
+        double ratio = MaxRatio(x => layer.forward(x.to(ScalarType.Float64)).to(ScalarType.Float32), [16], pairs: 2000, attackSteps: 100);
+        Assert.IsLessThanOrEqualTo(Float32Tolerance, ratio, "empirical ratio and attack");
+
+        // Conv: the same rule on the Toeplitz operator; ‖T^½K‖ (zero padding, exact) ≤ 1 and grows with n.
+        var gc = Golden.Layer("sll_conv");
+        using var conv = new SllConv(4, 8, 3, 8, 8, ScalarType.Float64, iterations);
+        Set(conv.W, Golden.Flat(gc.GetProperty("K")));
+        Set(conv.q, Golden.Flat(gc.GetProperty("q")));
+        using var noGrad2 = torch.no_grad();
+        var kk = (conv.W * conv.T().sqrt().view(-1, 1, 1, 1)).to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        double zero = SpectralNorm.ConvZeroPaddingExact(kk, 8, 4, 3, 3, 8, 8).Value;
+        Assert.IsLessThanOrEqualTo(1 + 1e-6, zero, $"conv ‖T^½K‖ at n = {iterations}");
     }
 
     [TestMethod]

@@ -212,6 +212,89 @@ public sealed class LipschitzClassifierTests
     }
 
     [TestMethod]
+    public void RadiusRules_HandMadeHead_GlobalPairwiseClassWise()
+    {
+        // Identity body (L_body = 1) and the head w0 = (1, 0), w1 = (0, 1), w2 = (−1, 0): ‖W‖ = √2, so the global L is √2.
+        var env = new MLContext(seed: 1);
+        float[] head = [1, 0, 0, 1, -1, 0];
+        LipschitzClassifierTransformer Make(LipschitzRadiusRule rule)
+        {
+            var net = new PlainNetwork(
+            [
+                new PlainLayer(PlainKind.Normalize, [2], 1.0, false) { Tensors = { ["mean"] = (new float[2], [2L]) } },
+                new PlainLayer(PlainKind.Dense, [3, 2], 0, false) { Tensors = { ["W"] = (head, [3L, 2L]), ["b"] = (new float[3], [3L]) } },
+            ]);
+            var info = new LipschitzModelInfo(LipschitzArchitecture.Sll, false, LipschitzInputNormalization.None, -10, 10, rule);
+            return new LipschitzClassifierTransformer(env, net, info, "Features", 2, Allauzen.ML.Core.LabelNames.Default(3), "Score", "PredictedLabel");
+        }
+        float Radius(LipschitzClassifierTransformer t, float x0, float x1)
+        {
+            var p = new float[3];
+            t.Forward([x0, x1], 1, p);
+            var r = new float[1];
+            t.ComputeExtraColumns(p, r);
+            return r[0];
+        }
+        using var global = Make(LipschitzRadiusRule.Global);
+        using var pairwise = Make(LipschitzRadiusRule.LastLayerPairwise);
+        using var classWise = Make(LipschitzRadiusRule.ClassWise);
+        Assert.AreEqual(Math.Sqrt(2), global.LipschitzConstant, 1e-9);
+        Assert.AreEqual(LipschitzRadiusRule.LastLayerPairwise, pairwise.RadiusRule);
+        // x = (2, 0.5): logits (2, 0.5, −2). Global: 1.5/(√2·√2) = 0.75. Pairwise: min(1.5/‖w0 − w1‖, 4/‖w0 − w2‖) = 1.5/√2.
+        // Class-wise: 1.5/(2·1) = 0.75.
+        Assert.AreEqual(0.75, Radius(global, 2, 0.5f), 1e-5);
+        Assert.AreEqual(1.5 / Math.Sqrt(2), Radius(pairwise, 2, 0.5f), 1e-5);
+        Assert.AreEqual(0.75, Radius(classWise, 2, 0.5f), 1e-5);
+        // The pairwise radius is exact for a linear model: moving along (w1 − w0)/√2 flips the prediction just beyond it.
+        double r = Radius(pairwise, 2, 0.5f);
+        float Step(double scale) => (float)(scale * r / Math.Sqrt(2));
+        var probs = new float[3];
+        pairwise.Forward([2 - Step(0.999), 0.5f + Step(0.999)], 1, probs);
+        Assert.IsGreaterThan(probs[1], probs[0], "inside the radius the prediction holds");
+        pairwise.Forward([2 - Step(1.001), 0.5f + Step(1.001)], 1, probs);
+        Assert.IsLessThan(probs[1], probs[0], "just beyond it, it flips");
+        // A tie certifies nothing under every rule.
+        Assert.AreEqual(0f, Radius(pairwise, 1, 1));
+        Assert.AreEqual(0f, Radius(global, 1, 1));
+    }
+
+    [TestMethod]
+    public void RadiusRules_TrainedPairwise_NeverBelowGlobal_SaveLoadAndOnnx()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.BlobsPrepared(ml, 300);
+        var o = Dense(LipschitzArchitecture.Sll);
+        o.RadiusRule = LipschitzRadiusRule.LastLayerPairwise;
+        var report = EstimatorContract.Check(ml.MulticlassClassification.Trainers.LipschitzClassifier(o), data, data,
+            ["Score", "PredictedLabel", "CertifiedRadius"], []);
+        Assert.IsLessThanOrEqualTo(1e-5, report.OnnxMaxDiff, "ONNX parity with the pairwise rule");
+        var model = (LipschitzClassifierTransformer)report.Transformer;
+        Assert.AreEqual(LipschitzRadiusRule.LastLayerPairwise, model.RadiusRule);
+        var radii = TestData.ReadColumn(model.Transform(data), "CertifiedRadius").Select(r => r[0]).ToArray();
+        var x = TestData.ReadColumn(data, "Features");
+        var logits = model.PredictLogits(x.SelectMany(v => v.Select(f => (float)f)).ToArray());
+        int k = logits.Length / x.Length, better = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            var z = logits.Skip(i * k).Take(k).OrderDescending().ToArray();
+            double global = (z[0] - z[1]) / (Math.Sqrt(2) * model.LipschitzConstant);
+            Assert.IsGreaterThanOrEqualTo(global * (1 - 1e-4) - 1e-6, radii[i], $"row {i}: pairwise ≥ global");
+            if (radii[i] > global * 1.01)
+                better++;
+        }
+        Assert.IsGreaterThan(0, better, "the pairwise rule certifies larger radii on some rows");
+        // The same weights with the global rule: (top1 − top2)/(√2·L).
+        using var globalRule = model.WithRadiusRule(LipschitzRadiusRule.Global);
+        Assert.AreEqual(LipschitzRadiusRule.Global, globalRule.RadiusRule);
+        var globalRadii = TestData.ReadColumn(globalRule.Transform(data), "CertifiedRadius").Select(r => r[0]).ToArray();
+        for (int i = 0; i < x.Length; i++)
+        {
+            var z = logits.Skip(i * k).Take(k).OrderDescending().ToArray();
+            Assert.AreEqual((z[0] - z[1]) / (Math.Sqrt(2) * model.LipschitzConstant), globalRadii[i], 1e-4, $"row {i}: global rule");
+        }
+    }
+
+    [TestMethod]
     public void Mlp_LipschitzBoundBoundsLogitsAndPenaltyLowersIt()
     {
         var ml = new MLContext(seed: 1);

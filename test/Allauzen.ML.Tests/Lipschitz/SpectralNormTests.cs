@@ -106,6 +106,29 @@ public sealed class SpectralNormTests
     }
 
     [TestMethod]
+    [DataRow(8, 4, 3, 5, 7)]
+    [DataRow(4, 6, 5, 12, 9)]
+    [DataRow(3, 2, 1, 4, 4)]
+    public void SymbolParts_EqualTheRfft2HalfSpectrum(int co, int ci, int k, int h, int w)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(co * 100 + h);
+        var kt = torch.randn(co, ci, k, k, dtype: ScalarType.Float64);
+        var (re, im) = GramIteration.SymbolParts(kt, h, w);
+        var sym = GramIteration.Symbol(kt, h, w);
+        CollectionAssert.AreEqual(sym.shape, re.shape);
+        Assert.IsLessThanOrEqualTo(1e-12, (re - sym.real).abs().max().item<double>(), "real part");
+        Assert.IsLessThanOrEqualTo(1e-12, (im - sym.imag).abs().max().item<double>(), "imaginary part");
+        // The real-arithmetic Hermitian Gram path agrees with the exact value from the complex symbol's SVD at high t.
+        double exact = torch.linalg.svdvals(sym).max().item<double>();
+        double bound = GramIteration.Circular(kt, h, w, 12).item<double>();
+        Assert.IsLessThanOrEqualTo(1e-10, Math.Abs(bound / exact - 1), "converged Gram bound");
+        Assert.IsGreaterThanOrEqualTo(exact * (1 - 1e-12), GramIteration.Circular(kt, h, w, 3).item<double>(), "t = 3 bound");
+        Assert.AreEqual(sym.abs().square().sum([1, 2]).sqrt().max().item<double>(), GramIteration.Circular(kt, h, w, 0).item<double>(), 1e-12,
+            "t = 0 is the largest per-frequency Frobenius norm");
+    }
+
+    [TestMethod]
     public void Circular_FftSvdEqualsUnrolledCirculantSvd()
     {
         var (k, co, ci, kh, kw, n) = Conv("conv_32x16x3x3_n8");
@@ -147,6 +170,47 @@ public sealed class SpectralNormTests
         }
         var p = SpectralNorm.ConvZeroPaddingPowerIteration(k, co, ci, kh, kw, n, n, 100, seed: 2);
         Assert.IsLessThanOrEqualTo(zeroExact * (1 + 1e-12), p.Value, "zero-padding power iteration ≤ exact");
+    }
+
+    [TestMethod]
+    [DataRow("conv_16x16x3x3_n16")]
+    [DataRow("conv_32x16x3x3_n8")]
+    public void ZeroPaddingToeplitz_MatchesGoldenDecreasesAndBoundsEveryChain(string name)
+    {
+        var (k, co, ci, kh, kw, n) = Conv(name);
+        var z = Golden.Case(name).GetProperty("zero");
+        double zeroExact = z.TryGetProperty("exact_dense_unrolled_svd", out var u) ? u.GetDouble() : z.GetProperty("lanczos_svds_tol1e-13").GetDouble();
+        double circNk = z.GetProperty("circular_exact_at_n_plus_k_minus_1").GetDouble();
+        double sup = z.GetProperty("sup_symbol_fft_grid").GetProperty("value").GetDouble();
+        double circN = SpectralNorm.ConvCircularExact(k, co, ci, kh, kw, n, n).Value;
+        double previous = double.PositiveInfinity;
+        // t ≤ 5 keeps the self-correlation small (support 2^t(k−1)+1 = 65); t = 6 is checked against golden in the same way.
+        foreach (var (t, golden) in Golden.ByIter(z.GetProperty("norm2toep_delattre2024_by_iter")).Where(p => p.Key <= 5))
+        {
+            var b = SpectralNorm.ConvZeroPaddingToeplitz(k, co, ci, kh, kw, t);
+            Assert.IsTrue(b.IsUpperBound);
+            Assert.IsLessThanOrEqualTo(1e-10, Golden.Rel(b.Value, golden), $"norm2toep t={t} vs golden");
+            Assert.IsLessThan(previous, b.Value, $"strictly decreasing at t={t}");
+            previous = b.Value;
+            // exact zero ≤ circ(n+k−1) ≤ sup_ω σ1(K̂(ω)) ≤ norm2toep, and it also bounds circular padding at n.
+            Assert.IsGreaterThanOrEqualTo(sup * (1 - 1e-12), b.Value, $"sup symbol ≤ norm2toep t={t}");
+            Assert.IsGreaterThanOrEqualTo(circN * (1 - 1e-12), b.Value, $"circular(n) ≤ norm2toep t={t}");
+        }
+        Assert.IsLessThanOrEqualTo(circNk * (1 + 1e-12), zeroExact);
+        Assert.IsLessThanOrEqualTo(sup * (1 + 1e-12), circNk);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => SpectralNorm.ConvZeroPaddingToeplitz(k, co, ci, kh, kw, 0));
+    }
+
+    [TestMethod]
+    public void SelfCorrelation_FftEqualsConv2d()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        var a = torch.randn(6, 3, 11, 11, dtype: ScalarType.Float64);
+        var fft = GramIteration.SelfCorrelation(a);
+        var direct = nn.functional.conv2d(a, a, padding: [10, 10]);
+        CollectionAssert.AreEqual(direct.shape, fft.shape);
+        Assert.IsLessThanOrEqualTo(1e-10, (fft - direct).abs().max().item<double>());
     }
 
     [TestMethod]
