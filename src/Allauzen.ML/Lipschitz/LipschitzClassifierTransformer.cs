@@ -20,7 +20,7 @@ internal sealed record LipschitzModelInfo(LipschitzArchitecture Architecture, bo
 /// <see cref="RadiusRule"/> chosen in training may use the last layer's rows instead. The constraints are folded into plain
 /// weights, so scoring, saving and the ONNX export (Gemm / Conv / Relu) use the same network.
 /// </summary>
-public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable
+public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
 {
     internal const string Signature = "ALZ-LIPC";
     private const int Version = 1;
@@ -121,6 +121,15 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
     public string CertifiedRadiusColumnName => LipschitzClassifierTrainer.CertifiedRadiusColumnName;
 
     private PlainNetwork Net => _net ?? throw new ObjectDisposedException(nameof(LipschitzClassifierTransformer));
+
+    LabelNames ILogitsModel.Classes => Classes;
+
+    // The deployed (folded) network is scored on the CPU, whatever device trained it.
+    torch.Device ILogitsModel.Device => torch.CPU;
+
+    Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.Forward(features);
+
+    double? ILogitsModel.LipschitzUpperBound() => LipschitzConstant;
 
     string IAllauzenTransformer.ComponentName => "LipschitzClassifier";
 

@@ -58,8 +58,8 @@ public sealed class RandomizedSmoothingOptions
     public string? BaseModelOnnxPath { get; set; }
 
     /// <summary>
-    /// An Allauzen network classifier (e.g. the <c>MlpTransformer</c> from
-    /// <c>ml.MulticlassClassification.Trainers.Mlp</c>, or a chain that contains exactly one), run with
+    /// An Allauzen network classifier (the <c>MlpTransformer</c> from <c>ml.MulticlassClassification.Trainers.Mlp</c>, a
+    /// <c>FotonTransformer</c> or a <c>LipschitzClassifierTransformer</c>, or a chain that contains exactly one), run with
     /// TorchSharp. Its feature column is read from <see cref="FeatureColumnName"/>.
     /// </summary>
     public ITransformer? BaseModel { get; set; }
@@ -128,7 +128,7 @@ public sealed class RandomizedSmoothingOptions
 
     /// <summary>
     /// Take <see cref="LipschitzConstant"/> from the base model's own certified bound (an <c>MlpTransformer</c> or a
-    /// <c>FotonTransformer</c>: <c>LipschitzBound()</c>) instead of setting it. Default false. Only for <see cref="SmoothingMethod.BridgingCpm"/>
+    /// <c>FotonTransformer</c>: <c>LipschitzBound()</c>; a <c>LipschitzClassifierTransformer</c>: <c>LipschitzConstant</c>) instead of setting it. Default false. Only for <see cref="SmoothingMethod.BridgingCpm"/>
     /// with an Allauzen base model that exposes a bound; not together with <see cref="LipschitzConstant"/>.
     /// </summary>
     public bool UseModelLipschitzConstant { get; set; }
