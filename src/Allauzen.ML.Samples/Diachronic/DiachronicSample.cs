@@ -83,6 +83,7 @@ public static class DiachronicSample
             DbePenaltyWeight = args.Get("dbe-weight") is { } dw ? double.Parse(dw, Inv) : null,
             DbeSeed = args.Get("dbe-seed") is { } sd ? int.Parse(sd, Inv) : null,
             AlignmentMinCount = args.Get("align-min") is { } am ? int.Parse(am, Inv) : null,
+            DbeTrace = args.Get("dbe-trace") == "true",
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
             metrics[key] = value;
@@ -196,6 +197,18 @@ public static class DiachronicSample
         public double? DbePenaltyWeight { get; set; }
         public int? DbeSeed { get; set; }
         public int? AlignmentMinCount { get; set; }
+        /// <summary>Prints the DBE loss per target every 50 steps (compare with dbe_reference.py --trace).</summary>
+        public bool DbeTrace { get; set; }
+    }
+
+    /// <summary>Synchronous progress printer (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
+    private sealed class ConsoleProgress : IProgress<DiachronicProgress>
+    {
+        public void Report(DiachronicProgress value)
+        {
+            if (value.Phase is "static" or "dynamic")
+                Console.WriteLine($"  {value.Phase,-7} {value.Fraction.ToString("P0", CultureInfo.InvariantCulture)} loss/target {value.Loss.ToString("F5", CultureInfo.InvariantCulture)}");
+        }
     }
 
     /// <summary>
@@ -247,6 +260,8 @@ public static class DiachronicSample
                 o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
                 o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
                 o.Seed = b.DbeSeed ?? o.Seed;
+                if (b.DbeTrace)
+                    o.Progress = new ConsoleProgress();
             }
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
