@@ -59,7 +59,7 @@ public sealed class FotonLipschitzTests
     [TestMethod]
     public void LogitsMatchTheTransformersProbabilities()
     {
-        var (ml, data, model) = Trained(FotonActivation.Relu);
+        var (_, data, model) = Trained(FotonActivation.Relu);
         var features = TestData.ReadColumn(data, "Features");
         var scores = TestData.ReadColumn(model.Transform(data), "Score");
         int n = features.Length, d = features[0].Length;
@@ -72,24 +72,12 @@ public sealed class FotonLipschitzTests
             for (int k = 0; k < scores[i].Length; k++)
                 diff = Math.Max(diff, Math.Abs(p[i * scores[i].Length + k] - scores[i][k]));
         Assert.IsLessThanOrEqualTo(1e-6, diff);
-        _ = ml;
     }
 
     [TestMethod]
     public void SmoothingCertifierTakesTheFotonModelAndItsBound()
     {
         var (ml, data, model) = Trained(FotonActivation.Relu);
-        var rows = ml.Data.TakeRows(data, 20);
-        RandomizedSmoothingOptions Options(bool fromModel, double? l) => new()
-        {
-            BaseModel = model, Method = SmoothingMethod.BridgingCpm, Sigma = 0.5, SelectionSamples = 50,
-            EstimationSamples = 500, Alpha = 0.01, Seed = 4, UseModelLipschitzConstant = fromModel, LipschitzConstant = l,
-        };
-        var fromModel = ml.Transforms.CertifyRandomizedSmoothing(Options(true, null)).Fit(rows);
-        Assert.AreEqual(model.LipschitzBound(), fromModel.LipschitzConstant!.Value, 0.0);
-        double[] Radius(ITransformer t) => t.Transform(rows).GetColumn<double>(SmoothingColumnNames.CertifiedRadius).ToArray();
-        var given = ml.Transforms.CertifyRandomizedSmoothing(Options(false, model.LipschitzBound())).Fit(rows);
-        CollectionAssert.AreEqual(Radius(given), Radius(fromModel));
-        Assert.IsTrue(Radius(fromModel).Any(r => r > 0), "separable blobs certify some rows");
+        CertifiedBaseModel.AssertSmoothingUsesTheModelsBound(ml, model, ml.Data.TakeRows(data, 20), model.LipschitzBound());
     }
 }

@@ -35,17 +35,7 @@ public sealed class LipschitzBaseModelTests
         Assert.AreEqual(model.LipschitzConstant, ((ILogitsModel)model).LipschitzUpperBound()!.Value, 0.0);
 
         var rows = ml.Data.TakeRows(data, 20);
-        RandomizedSmoothingOptions Options(bool fromModel, double? l) => new()
-        {
-            BaseModel = model, Method = SmoothingMethod.BridgingCpm, Sigma = 0.5, SelectionSamples = 50, EstimationSamples = 500,
-            Alpha = 0.01, Seed = 4, UseModelLipschitzConstant = fromModel, LipschitzConstant = l,
-        };
-        var fromModel = ml.Transforms.CertifyRandomizedSmoothing(Options(true, null)).Fit(rows);
-        Assert.AreEqual(model.LipschitzConstant, fromModel.LipschitzConstant!.Value, 0.0);
-        double[] Radius(ITransformer t) => t.Transform(rows).GetColumn<double>(SmoothingColumnNames.CertifiedRadius).ToArray();
-        var given = ml.Transforms.CertifyRandomizedSmoothing(Options(false, model.LipschitzConstant)).Fit(rows);
-        CollectionAssert.AreEqual(Radius(given), Radius(fromModel));
-        Assert.IsTrue(Radius(fromModel).Any(r => r > 0), "separable blobs certify some rows");
+        CertifiedBaseModel.AssertSmoothingUsesTheModelsBound(ml, model, rows, model.LipschitzConstant);
 
         // Cohen on the same model: the smoothed prediction agrees with the model on these well separated rows
         var cohen = ml.Transforms.CertifyRandomizedSmoothing(new RandomizedSmoothingOptions
