@@ -57,7 +57,7 @@ public static class FotonSample
                 };
                 if (args.Get("train-rows") is string rows)
                     childArgs.AddRange(["--train-rows", rows]);
-                foreach (var key in new[] { "alignment", "validate", "dropout", "projection" })
+                foreach (var key in new[] { "alignment", "validate", "dropout", "projection", "divisor" })
                 {
                     if (args.Get(key) is string value)
                         childArgs.AddRange([$"--{key}", value]);
@@ -137,6 +137,7 @@ public static class FotonSample
             var o = FotonModel.Options(algorithm, depth, activation, runEpochs, seed);
             o.AlignmentDiagnostics = args.Get("alignment") == "on";
             o.WarmStartProjection = args.Get("projection") != "reference";
+            o.ScaleByConfiguredBatchSize = args.Get("divisor") != "actual";
             if (args.Get("dropout") is string dropout)
                 o.Dropout = double.Parse(dropout, CultureInfo.InvariantCulture);
             if (featureCount < 256)

@@ -22,8 +22,9 @@ internal sealed record ForwardOnlyUpdate(Tensor[] H, Tensor Y, Tensor E, Tensor 
 /// <item>G_i = (H_i − H̃_i)ᵀ·H_{i−1}/B with the clean pre-synaptic H_{i−1} (X for i = 0); G_L = Eᵀ·H_{L−1}/B.</item>
 /// </list>
 /// For σ = identity and orthonormal rows, H_i − H̃_i telescopes to the backpropagated error, so G_i is exactly
-/// ∂(mean CE)/∂W_i. B is the actual batch size (the reference divides by the configured one, which
-/// shrinks the last partial batch's step).
+/// ∂(mean CE)/∂W_i. B is the actual batch size by default; the trainer follows the reference and divides by the
+/// configured batch size (<see cref="FotonOptions.ScaleByConfiguredBatchSize"/>), which shrinks the step of an epoch's
+/// last, partial batch.
 /// </summary>
 internal static class FotonStep
 {
@@ -34,8 +35,10 @@ internal static class FotonStep
     /// <param name="fTranspose">Fᵀ [C, d_0].</param>
     /// <param name="temperature">τ.</param>
     /// <param name="sign">−1 for FOTON's X − E·Fᵀ; +1 flips the modulation (a negative control).</param>
+    /// <param name="divisor">B in G_i = …/B: null (default) for the actual number of rows; the trainer passes
+    /// max(rows, BatchSize) under <see cref="FotonOptions.ScaleByConfiguredBatchSize"/>.</param>
     public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor fTranspose,
-        double temperature, double sign = -1)
+        double temperature, double sign = -1, double? divisor = null)
     {
         var (h, a, y) = net.ForwardWithPreActivations(x, masks);
         var e = nn.functional.softmax(temperature * y!, 1) - targets;
@@ -43,7 +46,7 @@ internal static class FotonStep
         var xMod = x - delta0;
         var d = net.ModulatedDifferences(h, a, delta0, masks);
         var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
-        double b = x.shape[0];
+        double b = divisor ?? x.shape[0];
         int l = net.OutputIndex;
         var g = new Tensor[l + 1];
         for (int i = 0; i < l; i++)
@@ -69,11 +72,11 @@ internal static class FotonStep
     /// and only one layer's update is alive at a time.
     /// </summary>
     public static (Tensor[] G, Tensor Y) ComputeLowMemory(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
-        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null)
+        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null, double? divisor = null)
     {
         int l = net.OutputIndex;
         // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
-        using Scalar invBatch = (1.0 / x.shape[0]).ToScalar(), tau = temperature.ToScalar(), flip = (-sign).ToScalar();
+        using Scalar invBatch = (1.0 / (divisor ?? x.shape[0])).ToScalar(), tau = temperature.ToScalar(), flip = (-sign).ToScalar();
         var w = net.Weights;
         Tensor cur = x;
         Tensor? a0 = null;

@@ -98,6 +98,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         Tensor[] g;
         Tensor logits;
         bool applied = false;
+        // The reference divides the forward-only updates by the configured batch size, also on an epoch's last, partial batch.
+        double divisor = _o.ScaleByConfiguredBatchSize ? Math.Max(b, _o.BatchSize) : b;
         switch (_o.Algorithm)
         {
             case FotonAlgorithm.Backprop:
@@ -129,7 +131,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                             ProjectLayer(i);
                     };
                 }
-                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply);
+                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply, divisor: divisor);
                 foreach (var k in keep)
                     k?.Dispose();
                 if (probe)
@@ -140,8 +142,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             default:
                 var t = nn.functional.one_hot(y, _classes).to(dtype);
                 var u = _o.Algorithm == FotonAlgorithm.Foton
-                    ? FotonStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature)
-                    : PepitaStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature);
+                    ? FotonStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor: divisor)
+                    : PepitaStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor);
                 (g, logits) = (u.G, u.Y);
                 if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);

@@ -20,7 +20,8 @@ internal static class PepitaStep
         return f;
     }
 
-    public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor feedbackTranspose, double temperature)
+    public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor feedbackTranspose, double temperature,
+        double? divisor = null)
     {
         var (h, a, y) = net.ForwardWithPreActivations(x, masks);
         var e = nn.functional.softmax(temperature * y!, 1) - targets;
@@ -28,7 +29,7 @@ internal static class PepitaStep
         var xMod = x - delta0;
         var d = net.ModulatedDifferences(h, a, delta0, masks);
         var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
-        double b = x.shape[0];
+        double b = divisor ?? x.shape[0];
         int l = net.OutputIndex;
         var g = new Tensor[l + 1];
         for (int i = 0; i < l; i++)

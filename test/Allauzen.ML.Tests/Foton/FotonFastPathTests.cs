@@ -37,6 +37,43 @@ public sealed class FotonFastPathTests
     }
 
     [TestMethod]
+    [DataRow(FotonAlgorithm.Foton)]
+    [DataRow(FotonAlgorithm.Pepita)]
+    public void PartialBatch_StepIsScaledByRowsOverBatchSize_AsTheReference(FotonAlgorithm algorithm)
+    {
+        // SGD without momentum and no projection on this step: ΔW is linear in the update, so dividing a 24-row batch by
+        // BatchSize = 64 (the reference's rule) instead of by 24 scales every layer's change by exactly 24/64.
+        using var scope = torch.NewDisposeScope();
+        var arch = new FotonArchitecture(32, [24, 16], 4, FotonActivation.Relu);
+        var x = torch.randn([24, 32], generator: new Generator(9, torch.CPU));
+        var labels = torch.randint(4, [24], generator: new Generator(10, torch.CPU));
+        Tensor[] Change(bool reference)
+        {
+            using var g = new Generator(5, torch.CPU);
+            torch.random.manual_seed(5); // the output layer's uniform init draws from the global generator (the trainer seeds it)
+            var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float64, torch.CPU);
+            var before = net.Weights.Select(w => w.clone()).ToArray();
+            var o = new FotonOptions
+            {
+                Algorithm = algorithm, Dropout = 0, BatchSize = 64, LearningRate = 0.1, Momentum = 0, OrthoRate = 1000,
+                ScaleByConfiguredBatchSize = reference,
+            };
+            using var step = new FotonTrainStep(net, o, 1, torch.CPU);
+            step.BeginEpoch(1);
+            step.TrainBatch(x, labels);
+            return net.Weights.Select((w, i) => w - before[i]).ToArray();
+        }
+        var full = Change(false);
+        var scaled = Change(true);
+        for (int i = 0; i < full.Length; i++)
+        {
+            Assert.IsGreaterThan(1e-6, full[i].norm().ToDouble(), $"layer {i} moves");
+            double err = ((scaled[i] - full[i] * (24.0 / 64)).norm() / full[i].norm()).ToDouble();
+            Assert.IsLessThanOrEqualTo(1e-10, err, $"layer {i}: ΔW with the configured divisor is 24/64 of ΔW with the actual one (rel. err {err})");
+        }
+    }
+
+    [TestMethod]
     public void WarmProjection_AfterAnSgdSizedStep_MatchesReference_FewIterations()
     {
         using var scope = torch.NewDisposeScope();

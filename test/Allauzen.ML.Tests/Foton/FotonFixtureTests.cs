@@ -146,7 +146,7 @@ public sealed class FotonFixtureTests
         var o = new FotonOptions
         {
             Dropout = 0, LearningRate = config.GetProperty("lr").GetDouble(), OrthoRate = orthoRate,
-            OrthogonalityTolerance = 1e-13, BjorckIterations = 40,
+            OrthogonalityTolerance = 1e-13, BjorckIterations = 40, BatchSize = config.GetProperty("batch_size_nominal").GetInt32(),
         };
         using var step = new FotonTrainStep(net, o, 1, torch.CPU);
         step.BeginEpoch(1);
