@@ -413,28 +413,26 @@ internal sealed class CplConv : LipschitzModule
 }
 
 /// <summary>
-/// AOL dense layer (Prach &amp; Lampert, ECCV 2022): W = P·D with D_jj = (Σ_i |PᵀP|_ji)^{−1/2} (0 when the sum is 0),
-/// one scale per <b>input</b> column; ‖PD‖ ≤ 1. Followed by an optional ReLU.
+/// A dense layer y = W·x + b (then an optional ReLU) whose weight W = rescale(P) is a 1-Lipschitz rescaling of a free
+/// parameter P (orthogonal initialisation); subclasses define <see cref="Weight"/>. Folds to a plain Gemm.
 /// </summary>
-internal sealed class AolDense : LipschitzModule
+internal abstract class RescaledDense : LipschitzModule
 {
     internal readonly Parameter P;
     internal readonly Parameter b;
     private readonly bool _relu;
 
-    public AolDense(int inputs, int outputs, bool relu, ScalarType dtype = ScalarType.Float32) : base("AolDense")
+    protected RescaledDense(string name, int inputs, int outputs, bool relu, ScalarType dtype) : base(name)
     {
         var p = torch.empty(outputs, inputs, dtype: dtype);
         nn.init.orthogonal_(p);
         P = Param(p);
         b = Param(torch.zeros(outputs, dtype: dtype));
         _relu = relu;
-        RegisterComponents();
     }
 
-    public Tensor D() => SafeInv(P.t().matmul(P).abs().sum(1)).sqrt();
-
-    public Tensor Weight() => P * D().unsqueeze(0);
+    /// <summary>The constrained weight W = rescale(P).</summary>
+    public abstract Tensor Weight();
 
     public override Tensor forward(Tensor x)
     {
@@ -446,24 +444,24 @@ internal sealed class AolDense : LipschitzModule
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var w = Weight();
-        return PlainDense(w, b, _relu);
+        return PlainDense(Weight(), b, _relu);
     }
 }
 
 /// <summary>
-/// AOL convolution: K = P·d_c per <b>input</b> channel c, d_c = (Σ |conv2d(Pᵀ, Pᵀ, padding = k−1)|_c,·)^{−1/2}; 1-Lipschitz
-/// for zero (and any 1-Lipschitz) padding. Zero padding (k−1)/2, optional ReLU.
+/// A 'same' convolution (odd kernel, zero padding (k−1)/2, then an optional ReLU) whose kernel K = rescale(P) is a
+/// 1-Lipschitz rescaling of a free parameter P (Dirac initialisation plus small noise); subclasses define
+/// <see cref="Weight"/>. Folds to a plain Conv.
 /// </summary>
-internal sealed class AolConv : LipschitzModule
+internal abstract class RescaledConv : LipschitzModule
 {
     internal readonly Parameter P;
     internal readonly Parameter b;
     private readonly bool _relu;
     private readonly int _h, _w, _pad;
 
-    public AolConv(int inChannels, int outChannels, int kernel, int height, int width, bool relu, ScalarType dtype = ScalarType.Float32)
-        : base("AolConv")
+    protected RescaledConv(string name, int inChannels, int outChannels, int kernel, int height, int width, bool relu, ScalarType dtype)
+        : base(name)
     {
         if (kernel % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "Kernel size must be odd ('same' padding).");
@@ -479,12 +477,10 @@ internal sealed class AolConv : LipschitzModule
         _h = height;
         _w = width;
         _pad = (kernel - 1) / 2;
-        RegisterComponents();
     }
 
-    public Tensor D() => SafeInv(SelfCorrelation(P.transpose(0, 1)).abs().sum([1, 2, 3])).sqrt();
-
-    public Tensor Weight() => P * D().view(1, -1, 1, 1);
+    /// <summary>The constrained kernel K = rescale(P).</summary>
+    public abstract Tensor Weight();
 
     public override Tensor forward(Tensor x)
     {
@@ -496,9 +492,41 @@ internal sealed class AolConv : LipschitzModule
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var k = Weight();
-        return PlainConv(k, b, _h, _w, _relu);
+        return PlainConv(Weight(), b, _h, _w, _relu);
     }
+}
+
+/// <summary>
+/// AOL dense layer (Prach &amp; Lampert, ECCV 2022): W = P·D with D_jj = (Σ_i |PᵀP|_ji)^{−1/2} (0 when the sum is 0),
+/// one scale per <b>input</b> column; ‖PD‖ ≤ 1. Followed by an optional ReLU.
+/// </summary>
+internal sealed class AolDense : RescaledDense
+{
+    public AolDense(int inputs, int outputs, bool relu, ScalarType dtype = ScalarType.Float32) : base("AolDense", inputs, outputs, relu, dtype)
+    {
+        RegisterComponents();
+    }
+
+    public Tensor D() => SafeInv(P.t().matmul(P).abs().sum(1)).sqrt();
+
+    public override Tensor Weight() => P * D().unsqueeze(0);
+}
+
+/// <summary>
+/// AOL convolution: K = P·d_c per <b>input</b> channel c, d_c = (Σ |conv2d(Pᵀ, Pᵀ, padding = k−1)|_c,·)^{−1/2}; 1-Lipschitz
+/// for zero (and any 1-Lipschitz) padding. Zero padding (k−1)/2, optional ReLU.
+/// </summary>
+internal sealed class AolConv : RescaledConv
+{
+    public AolConv(int inChannels, int outChannels, int kernel, int height, int width, bool relu, ScalarType dtype = ScalarType.Float32)
+        : base("AolConv", inChannels, outChannels, kernel, height, width, relu, dtype)
+    {
+        RegisterComponents();
+    }
+
+    public Tensor D() => SafeInv(SelfCorrelation(P.transpose(0, 1)).abs().sum([1, 2, 3])).sqrt();
+
+    public override Tensor Weight() => P * D().view(1, -1, 1, 1);
 }
 
 /// <summary>
@@ -506,20 +534,13 @@ internal sealed class AolConv : LipschitzModule
 /// t_i = (Σ_j |M_ij|)^{2^{−n}}·exp(L·2^{−n}) and W_SR = diag(1/t)·W (one scale per <b>output</b> row). n = 1 is AOL on
 /// rows; n → ∞ tends to spectral normalisation. Optional ReLU.
 /// </summary>
-internal sealed class SrDense : LipschitzModule
+internal sealed class SrDense : RescaledDense
 {
-    internal readonly Parameter P;
-    internal readonly Parameter b;
-    private readonly bool _relu;
     private readonly int _n;
 
-    public SrDense(int inputs, int outputs, int iterations, bool relu, ScalarType dtype = ScalarType.Float32) : base("SrDense")
+    public SrDense(int inputs, int outputs, int iterations, bool relu, ScalarType dtype = ScalarType.Float32)
+        : base("SrDense", inputs, outputs, relu, dtype)
     {
-        var p = torch.empty(outputs, inputs, dtype: dtype);
-        nn.init.orthogonal_(p);
-        P = Param(p);
-        b = Param(torch.zeros(outputs, dtype: dtype));
-        _relu = relu;
         _n = iterations;
         RegisterComponents();
     }
@@ -539,52 +560,21 @@ internal sealed class SrDense : LipschitzModule
         return m.abs().sum(1).pow(p) * (logScale * p).exp();
     }
 
-    public Tensor Weight() => P * SafeInv(T()).unsqueeze(1);
-
-    public override Tensor forward(Tensor x)
-    {
-        var y = x.matmul(Weight().t()) + b;
-        return _relu ? F.relu(y) : y;
-    }
-
-    public override PlainLayer Fold()
-    {
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        var w = Weight();
-        return PlainDense(w, b, _relu);
-    }
+    public override Tensor Weight() => P * SafeInv(T()).unsqueeze(1);
 }
 
 /// <summary>
 /// Spectral rescaling of a convolution: the same iteration with kkt ← conv2d(kkt, kkt, padding = S−1), one t per
 /// <b>output</b> channel, K_SR = K / t. Valid for zero padding (the bound is on the bi-infinite Toeplitz operator).
 /// </summary>
-internal sealed class SrConv : LipschitzModule
+internal sealed class SrConv : RescaledConv
 {
-    internal readonly Parameter P;
-    internal readonly Parameter b;
-    private readonly bool _relu;
-    private readonly int _n, _h, _w, _pad;
+    private readonly int _n;
 
     public SrConv(int inChannels, int outChannels, int kernel, int height, int width, int iterations, bool relu,
-        ScalarType dtype = ScalarType.Float32) : base("SrConv")
+        ScalarType dtype = ScalarType.Float32) : base("SrConv", inChannels, outChannels, kernel, height, width, relu, dtype)
     {
-        if (kernel % 2 == 0)
-            throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "Kernel size must be odd ('same' padding).");
-        var p = torch.empty(outChannels, inChannels, kernel, kernel, dtype: dtype);
-        using (torch.no_grad())
-        {
-            nn.init.dirac_(p);
-            p.add_(torch.randn_like(p) * 0.01);
-        }
-        P = Param(p);
-        b = Param(torch.zeros(outChannels, dtype: dtype));
-        _relu = relu;
         _n = iterations;
-        _h = height;
-        _w = width;
-        _pad = (kernel - 1) / 2;
         RegisterComponents();
     }
 
@@ -603,21 +593,7 @@ internal sealed class SrConv : LipschitzModule
         return kkt.abs().sum([1, 2, 3]).pow(p) * (logScale * p).exp();
     }
 
-    public Tensor Weight() => P * SafeInv(T()).view(-1, 1, 1, 1);
-
-    public override Tensor forward(Tensor x)
-    {
-        var y = F.conv2d(x, Weight(), b, padding: [_pad, _pad]);
-        return _relu ? F.relu(y) : y;
-    }
-
-    public override PlainLayer Fold()
-    {
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        var k = Weight();
-        return PlainConv(k, b, _h, _w, _relu);
-    }
+    public override Tensor Weight() => P * SafeInv(T()).view(-1, 1, 1, 1);
 }
 
 /// <summary>Last linear layer with L2-normalised rows (SLL's LinearNormalized). Its spectral norm enters the network's constant.</summary>
