@@ -129,10 +129,12 @@ public sealed class FotonOptions : TorchTrainerOptions
 
     /// <summary>
     /// FOTON only: recompute the clean activations during the modulated pass instead of storing them
-    /// (one extra forward pass; activation memory independent of depth, where backprop keeps every layer's
-    /// activations). Default true. False = the two-pass schedule that keeps all activations.
+    /// (one extra forward pass; activation memory independent of depth). Default false: the clean pass keeps one
+    /// B×d tensor per hidden layer (H_i for tanh, the pre-activation otherwise), where backprop's autograd keeps
+    /// several per layer plus every layer's gradient; FOTON's updates are applied layer by layer as they are formed,
+    /// so at most one layer's update is alive at a time in both modes.
     /// </summary>
-    public bool RecomputeActivations { get; set; } = true;
+    public bool RecomputeActivations { get; set; }
 
     /// <summary>Björck iterations of the reference rule, and the cap of the warm-started one. Default 20.</summary>
     public int BjorckIterations { get; set; } = 20;

@@ -59,39 +59,41 @@ internal static class FotonStep
     }
 
     /// <summary>
-    /// The same update with memory independent of depth (our schedule): a first clean pass keeps only the
-    /// logits (and the first layer's pre-activation, one B×d_1 matrix); the second sweep recomputes the clean
-    /// pass alongside the modulated one, layer by layer, and forms G_i on the fly, so only the current layer's
-    /// activations are alive (one extra forward pass above the first layer instead of L stored activations;
-    /// backprop must keep them all). The modulated input is never formed: its first-layer pre-activation is
-    /// E·(Fᵀ M_0ᵀ) (C×d_1, C·d_0·d_1 flops) instead of (E·Fᵀ)·M_0ᵀ (B·d_0·d_1 flops), the same linear map.
-    /// Masks are regenerated per layer by <paramref name="mask"/>, which must return the same mask every time
-    /// for a given layer. With <paramref name="apply"/>, each G_i is handed to it as soon as it is formed and then
-    /// freed (the returned array holds nulls): the sweep never reads W_i again once G_i is known (Fᵀ and the
-    /// first layer's map were taken before), so the caller may update and project layer i in place right away,
-    /// and only one layer's update is alive at a time.
+    /// The same update, fused with the optimizer (our schedule). A first clean pass keeps, per hidden layer, the one
+    /// tensor the second sweep needs (<paramref name="storeActivations"/>: H_i for tanh, the masked pre-activation
+    /// Â_i otherwise, from which H_i = σ(Â_i) is cheap) or nothing but the logits and the first layer's
+    /// pre-activation (memory independent of depth; the sweep then recomputes the clean pass, one forward pass
+    /// more). The sweep runs the modulated pass as differences layer by layer and forms G_i on the fly. The
+    /// modulated input is never formed: its first-layer pre-activation is E·(Fᵀ M_0ᵀ) (C×d_1, C·d_0·d_1 flops)
+    /// instead of (E·Fᵀ)·M_0ᵀ (B·d_0·d_1 flops), the same linear map. Masks come from <paramref name="mask"/>,
+    /// which must return the same mask every time for a given layer. With <paramref name="apply"/>, each G_i is
+    /// handed to it as soon as it is formed and then freed (the returned array holds nulls): the sweep never
+    /// reads W_i again once G_i is known (Fᵀ and the first layer's map were taken before), so the caller may
+    /// update and project layer i in place right away, and only one layer's update is alive at a time.
     /// </summary>
-    public static (Tensor[] G, Tensor Y) ComputeLowMemory(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
-        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null, double? divisor = null)
+    public static (Tensor[] G, Tensor Y) ComputeFused(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
+        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null, double? divisor = null,
+        bool storeActivations = false)
     {
         int l = net.OutputIndex;
+        bool tanh = net.Architecture.Activation == FotonActivation.Tanh;
         // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
         using Scalar invBatch = (1.0 / (divisor ?? x.shape[0])).ToScalar(), tau = temperature.ToScalar(), flip = (-sign).ToScalar();
         var w = net.Weights;
+        // stored[i]: H_i (tanh) or Â_i (other activations) when storing; else only stored[0] = Â_0.
+        var stored = new Tensor?[l];
         Tensor cur = x;
-        Tensor? a0 = null;
         for (int i = 0; i < l; i++)
         {
             using var scope = torch.NewDisposeScope();
-            var a = net.Linear(i, cur, w[i]);
-            if (mask(i) is Tensor m)
-                a.mul_(m);
+            var a = MaskedLinear(net, i, cur, w[i], mask(i));
             var next = net.Activate(a);
-            if (i == 0)
+            if (storeActivations || i == 0)
             {
-                if (ReferenceEquals(next, a))
-                    next = a.clone(); // the identity activation: keep a0 apart from the running activation
-                a0 = a.MoveToOuterDisposeScope();
+                var keep = storeActivations && tanh ? next : a;
+                if (ReferenceEquals(keep, next) || ReferenceEquals(next, a))
+                    next = next.alias(); // the running activation and the stored tensor are disposed separately
+                stored[i] = keep.MoveToOuterDisposeScope();
             }
             next.MoveToOuterDisposeScope();
             if (!ReferenceEquals(cur, x))
@@ -110,41 +112,45 @@ internal static class FotonStep
             Tensor nextCur, nextDelta;
             using (var scope = torch.NewDisposeScope())
             {
-                Tensor a, da;
+                var m = mask(i);
+                Tensor da;
                 if (i == 0)
                 {
-                    a = a0!;
                     // δA_0 = (X − X̃)·M_0ᵀ = −sign·E·(Fᵀ M_0ᵀ): the C rows of Fᵀ go through the first layer's map.
                     da = e.mm(net.Linear(0, fTranspose, w[0]));
                     if (sign != -1)
                         da.mul_(flip);
+                    if (m is not null)
+                        da.mul_(m);
+                }
+                else
+                    da = MaskedLinear(net, i, delta!, w[i], m);
+                Tensor h, d;
+                if (tanh && storeActivations && TanhFastPathApplies(da))
+                {
+                    h = stored[i]!;
+                    d = OrthogonalMlp.TanhDifference(h, da);
                 }
                 else
                 {
-                    a = net.Linear(i, cur, w[i]);
-                    da = net.Linear(i, delta!, w[i]);
+                    // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
+                    var a = stored[i] is Tensor si && !(tanh && storeActivations) ? si : MaskedLinear(net, i, cur, w[i], m);
+                    h = tanh && storeActivations ? stored[i]! : net.Activate(a);
+                    d = net.Difference(a, da, h);
                 }
-                if (mask(i) is Tensor m)
-                {
-                    if (i > 0)
-                        a.mul_(m);
-                    da.mul_(m);
-                }
-                var h = net.Activate(a);
-                var d = net.Difference(a, da, h);
                 var gi = net.OuterProduct(i, d, cur).mul_(invBatch);
                 if (apply is null)
                     g[i] = gi.MoveToOuterDisposeScope();
                 else
                     apply(i, gi);
-                nextCur = h.MoveToOuterDisposeScope();
+                nextCur = (ReferenceEquals(h, stored[i]) ? h.alias() : h).MoveToOuterDisposeScope();
                 nextDelta = d.MoveToOuterDisposeScope();
             }
             if (!ReferenceEquals(cur, x))
                 cur.Dispose();
             delta?.Dispose();
-            if (i == 0 && !ReferenceEquals(a0, nextCur))
-                a0!.Dispose();
+            stored[i]?.Dispose();
+            stored[i] = null;
             cur = nextCur;
             delta = nextDelta;
         }
@@ -159,5 +165,21 @@ internal static class FotonStep
             cur.Dispose();
         delta?.Dispose();
         return (g, y);
+    }
+
+    private static Tensor MaskedLinear(OrthogonalMlp net, int i, Tensor input, Tensor w, Tensor? mask)
+    {
+        var a = net.Linear(i, input, w);
+        return mask is null ? a : a.mul_(mask);
+    }
+
+    /// <summary>
+    /// <see cref="OrthogonalMlp.TanhDifference"/> is accurate (absolute error below 1e-6 from H's own float32 rounding)
+    /// while |δÂ| ≤ 1; one host read per layer.
+    /// </summary>
+    private static bool TanhFastPathApplies(Tensor da)
+    {
+        using var max = da.abs().max();
+        return max.ToDouble() <= 1.0;
     }
 }

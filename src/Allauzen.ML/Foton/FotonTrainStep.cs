@@ -92,7 +92,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         var dtype = net.Weights[0].dtype;
         if (x.dtype != dtype)
             x = x.to(dtype);
-        var masks = _o.Algorithm == FotonAlgorithm.Foton && _o.RecomputeActivations && !(_o.AlignmentDiagnostics && _stepInEpoch == 1)
+        var masks = _o.Algorithm == FotonAlgorithm.Foton && !(_o.AlignmentDiagnostics && _stepInEpoch == 1)
             ? null : SampleMasks(b);
 
         Tensor[] g;
@@ -105,7 +105,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             case FotonAlgorithm.Backprop:
                 (g, logits) = BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature);
                 break;
-            case FotonAlgorithm.Foton when _o.RecomputeActivations:
+            case FotonAlgorithm.Foton:
                 var t1 = nn.functional.one_hot(y, _classes).to(dtype);
                 // Each layer's keep mask is drawn once per step (bytes, not floats) and read by both sweeps.
                 var keep = new Tensor?[net.OutputIndex];
@@ -131,7 +131,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                             ProjectLayer(i);
                     };
                 }
-                (g, logits) = FotonStep.ComputeLowMemory(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply, divisor: divisor);
+                (g, logits) = FotonStep.ComputeFused(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply, divisor: divisor,
+                    storeActivations: !_o.RecomputeActivations);
                 foreach (var k in keep)
                     k?.Dispose();
                 if (probe)
@@ -141,9 +142,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 break;
             default:
                 var t = nn.functional.one_hot(y, _classes).to(dtype);
-                var u = _o.Algorithm == FotonAlgorithm.Foton
-                    ? FotonStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor: divisor)
-                    : PepitaStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor);
+                var u = PepitaStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor);
                 (g, logits) = (u.G, u.Y);
                 if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);

@@ -23,7 +23,7 @@ public sealed class FotonFastPathTests
         var x = torch.randn([64, 96], generator: g);
         var labels = torch.randint(10, [64], generator: g);
         var t = nn.functional.one_hot(labels, 10).to(ScalarType.Float32);
-        var (update, _) = FotonStep.ComputeLowMemory(net, x, t, _ => null, net.FTranspose(), 1.0);
+        var (update, _) = FotonStep.ComputeFused(net, x, t, _ => null, net.FTranspose(), 1.0);
         var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
         for (int i = 0; i < net.Names.Length; i++)
         {
@@ -32,7 +32,7 @@ public sealed class FotonFastPathTests
             Assert.AreEqual(1.0, FotonTrainStep.NormRatio(update[i], grad[i]), 1e-5, $"layer {net.Names[i]}: norm ratio");
         }
         // Negative control on the same path: the flipped modulation gives minus the gradient.
-        var (flipped, _) = FotonStep.ComputeLowMemory(net, x, t, _ => null, net.FTranspose(), 1.0, sign: +1);
+        var (flipped, _) = FotonStep.ComputeFused(net, x, t, _ => null, net.FTranspose(), 1.0, sign: +1);
         Assert.AreEqual(-1.0, FotonTrainStep.Cosine(flipped[0], grad[0]), 1e-5);
     }
 
@@ -108,5 +108,103 @@ public sealed class FotonFastPathTests
         var far = torch.randn([32, 80], generator: g) * 0.4;
         Bjorck.ProjectWarm(far, 40, 4e-6, out _);
         Assert.IsLessThanOrEqualTo(1e-5, Bjorck.OrthogonalityError(far));
+    }
+
+    [TestMethod]
+    [DataRow(FotonActivation.Tanh)]
+    [DataRow(FotonActivation.Relu)]
+    [DataRow(FotonActivation.MaxMin)]
+    [DataRow(FotonActivation.Identity)]
+    public void FusedSweep_StoredAndRecomputed_EqualTheTwoPassRule_WithDropout(FotonActivation activation)
+    {
+        // float64 so that the comparison is not at float32's noise: the stored sweep (one tensor per layer, the tanh
+        // difference from H alone), the recomputing sweep and the reference two-pass rule are the same update.
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var arch = new FotonArchitecture(48, [40, 40, 32, 32], 6, activation);
+        using var g = new Generator(11, torch.CPU);
+        torch.random.manual_seed(11);
+        using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float64, torch.CPU);
+        var x = torch.randn([20, 48], dtype: ScalarType.Float64, generator: g) * 2;
+        var labels = torch.randint(6, [20], generator: g);
+        var t = nn.functional.one_hot(labels, 6).to(ScalarType.Float64);
+        var widths = arch.FlatWidths();
+        var masks = Enumerable.Range(0, 4).Select(i => (Tensor?)(torch.rand([20, widths[i + 1]], dtype: ScalarType.Float64, generator: g).ge(0.2).to(ScalarType.Float64) / 0.8)).ToArray();
+        var f = net.FTranspose();
+        var reference = FotonStep.Compute(net, x, t, masks, f, 1.0).G;
+        foreach (bool store in new[] { true, false })
+        {
+            var (fused, _) = FotonStep.ComputeFused(net, x, t, i => masks[i], f, 1.0, storeActivations: store);
+            for (int i = 0; i < reference.Length; i++)
+            {
+                double rel = ((fused[i] - reference[i]).norm() / reference[i].norm()).ToDouble();
+                Assert.IsLessThanOrEqualTo(1e-12, rel, $"{activation}, store {store}, layer {net.Names[i]}: relative difference {rel}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void TanhDifference_FromTheOutputAlone_IsAccurate_AndTheSweepFallsBackForLargeSteps()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        using var g = new Generator(12, torch.CPU);
+        // Pre-activations up to saturation (|a| = 12: tanh(a) rounds to ±1 in float32) and steps |δ| ≤ 1.
+        var a = (torch.rand([4000], dtype: ScalarType.Float64, generator: g) * 24 - 12);
+        var da = (torch.rand([4000], dtype: ScalarType.Float64, generator: g) * 2 - 1) * torch.pow(10.0, -6 * torch.rand([4000], dtype: ScalarType.Float64, generator: g));
+        var exact = a.tanh() - (a - da).tanh();
+        var fast = OrthogonalMlp.TanhDifference(a.tanh().to(ScalarType.Float32), da.to(ScalarType.Float32)).to(ScalarType.Float64);
+        double maxAbs = (fast - exact).abs().max().ToDouble();
+        Assert.IsLessThanOrEqualTo(1e-6, maxAbs, $"max |error| {maxAbs} in float32");
+        var relSmall = ((fast - exact).abs() / exact.abs().clamp_min(1e-30)).masked_select(a.abs().lt(2)).max().ToDouble();
+        Assert.IsLessThanOrEqualTo(1e-5, relSmall, "relative precision kept for tiny steps away from saturation");
+        // With |δ| > 1 on a saturated unit the identity loses precision (here tanh(9.5) − tanh(4.5) = 2.5e-4 comes out as 0)...
+        var lost = OrthogonalMlp.TanhDifference(torch.tensor(new[] { (float)Math.Tanh(9.5) }), torch.tensor(new[] { 5f })).ToSingle();
+        Assert.IsGreaterThan(1e-4, Math.Abs(Math.Tanh(9.5) - Math.Tanh(4.5) - lost), "the identity is not usable for large steps");
+        // ...so the stored sweep must take the exact branch there:
+        // a one-layer tanh network whose modulation is huge gives the same update stored or recomputed.
+        var arch = new FotonArchitecture(8, [8], 3, FotonActivation.Tanh);
+        torch.random.manual_seed(3);
+        using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+        var x = torch.randn([5, 8], generator: g) * 30; // saturates the hidden layer
+        var t = nn.functional.one_hot(torch.tensor(new long[] { 0, 1, 2, 0, 1 }), 3).to(ScalarType.Float32);
+        var f = net.FTranspose() * 40; // |δ| ≫ 1
+        var stored = FotonStep.ComputeFused(net, x, t, _ => null, f, 1.0, storeActivations: true).G;
+        var recomputed = FotonStep.ComputeFused(net, x, t, _ => null, f, 1.0, storeActivations: false).G;
+        for (int i = 0; i < stored.Length; i++)
+            Assert.AreEqual(0.0, (stored[i] - recomputed[i]).abs().max().ToDouble(), 1e-6, $"layer {i}");
+    }
+
+    [TestMethod]
+    public void WarmProjection_ProvenBound_HoldsInFloat64_AndTheFirstOrderStepIsTakenForSmallSteps()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        using var g = new Generator(13, torch.CPU);
+        foreach (double size in new[] { 1e-4, 1e-3, 1e-2, 5e-2 })
+        {
+            foreach (var (rows, cols) in new[] { (64, 64), (32, 96), (96, 32) })
+            {
+                var w = OrthogonalMlp.Orthogonal(rows, cols, g, ScalarType.Float64, torch.CPU);
+                Bjorck.ProjectWarm(w, 40, 1e-14, out _);
+                w.add_(torch.randn([rows, cols], dtype: ScalarType.Float64, generator: g) * (size / Math.Sqrt(Math.Max(rows, cols))));
+                var single = w.clone();
+                Bjorck.ProjectWarm(single, 1, 1e-300, out double bound); // one step, whatever its order
+                double actual = Bjorck.OrthogonalityError(single);
+                Assert.IsLessThanOrEqualTo(bound * (1 + 1e-9) + 1e-14, actual, $"size {size}, {rows}×{cols}: the bound {bound} must hold ({actual})");
+                var order1 = w.clone();
+                Bjorck.ProjectWarm(order1, 1, 1e-300, out double bound1, order: 1);
+                Assert.IsLessThanOrEqualTo(bound1 * (1 + 1e-9) + 1e-14, Bjorck.OrthogonalityError(order1), $"size {size}, {rows}×{cols}: first-order bound");
+            }
+        }
+        // A tiny step: one first-order step is enough, and the result equals the first-order formula V(I + ½R).
+        var q = OrthogonalMlp.Orthogonal(64, 64, g, ScalarType.Float64, torch.CPU);
+        Bjorck.ProjectWarm(q, 40, 1e-14, out _);
+        q.add_(torch.randn([64, 64], dtype: ScalarType.Float64, generator: g) * 1e-6);
+        var r = torch.eye(64, dtype: ScalarType.Float64) - q.t().mm(q);
+        var expected = q + q.mm(r) * 0.5;
+        Assert.AreEqual(1, Bjorck.ProjectWarm(q, 20, 1e-9, out double b));
+        Assert.IsLessThanOrEqualTo(1e-9, b);
+        Assert.AreEqual(0.0, (q - expected).abs().max().ToDouble(), 1e-15, "first-order step");
     }
 }

@@ -96,7 +96,7 @@ public sealed class FotonFixtureTests
         var s = root.GetProperty("steps")[0];
         var net = Net(root.GetProperty("config"), Tensors(s.GetProperty("W_before")));
         var masks = Masks(s, ScalarType.Float64);
-        var (g, y) = FotonStep.ComputeLowMemory(net, Tensor(s.GetProperty("batch").GetProperty("X")),
+        var (g, y) = FotonStep.ComputeFused(net, Tensor(s.GetProperty("batch").GetProperty("X")),
             Tensor(s.GetProperty("batch").GetProperty("T_onehot")), i => masks?[i], net.FTranspose(), 1.0);
         var expected = Tensors(s.GetProperty("G"));
         for (int i = 0; i < g.Length; i++)
