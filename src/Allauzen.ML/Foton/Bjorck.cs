@@ -53,19 +53,20 @@ internal static class Bjorck
     /// </summary>
     /// <remarks>
     /// <para>
-    /// Each iteration takes the first-order step V ← V(I + ½R), R = I − VᵀV (quadratic convergence:
-    /// D' = −¾D² + ¼D³ for every eigenvalue D of R) when that provably reaches <paramref name="tolerance"/>, and
-    /// otherwise, with <paramref name="order"/> 2, the second-order step V ← V(I + ½R + ⅜R²) (cubic convergence:
-    /// D' = ⅝D³ − (15/64)D⁴ + (9/64)D⁵) at the price of one more n×n product. After a small SGD step the
-    /// first-order step usually suffices: two n×n products (the Gram matrix and the update), against three.
+    /// Each iteration forms R = I − VᵀV (one product) and takes the step V ← V·p_k(R), p_k the degree-k Taylor
+    /// polynomial of (1 − x)^(−½) (k = 1: V(I + ½R), Björck's first-order step; k = 2: V(I + ½R + ⅜R²)). The degree
+    /// is the smallest for which the new error is proven within <paramref name="tolerance"/> (each degree costs one
+    /// n×n product on the small Gram side), up to 3·<paramref name="order"/> (at most 8; <paramref name="order"/> 1
+    /// forces the first-order step). One Gram matrix and one application per iteration is the cost that matters
+    /// for a wide layer (784→256: each is three times an n³ product), so a higher degree beats a second iteration.
     /// </para>
     /// <para>
-    /// Stopping: the iteration maps every eigenvalue d of R to D'(d), so a bound s on the spectral norm of R
-    /// bounds the next error by D'(s), and max|R'| ≤ ‖R'‖₂. s is the smaller of the Frobenius norm and the largest
-    /// absolute row sum of R (both O(n²) on the product the iteration needs anyway) and, once R² is formed for the
-    /// second-order step, ‖R²‖_F^½ (≥ ‖R‖₂ since ‖R‖₂² = ‖R²‖₂), usually several times tighter. A layer whose
-    /// measured max|R| is already within <paramref name="tolerance"/> is left untouched; at most two host reads
-    /// per iteration.
+    /// Stopping: the residual after the step is exactly q_k(R) = I − (I − R)p_k(R)², a polynomial in R with terms
+    /// R^(k+1) … R^(2k+1). Its entries are bounded by the row norms of the powers already formed
+    /// (|(R^(a+b))ᵢₗ| ≤ ‖row i of R^a‖·‖row l of R^b‖, R symmetric) and s ≥ ‖R‖₂ (the smaller of the Frobenius norm
+    /// and the largest absolute row sum): a bound on max|R'|, the quantity the tolerance is about, that is close to
+    /// the actual error, so no second Gram matrix is needed to confirm it. A layer whose measured max|R| is already
+    /// within the tolerance is left untouched; one host read per product.
     /// </para>
     /// </remarks>
     public static int ProjectWarm(Tensor w, int maxIterations, double tolerance, out double errorBound, int order = 2)
@@ -78,7 +79,7 @@ internal static class Bjorck
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
         // Scalars held in locals for the whole loop: an implicit temporary may be finalised during the native call.
-        using Scalar one = 1.0.ToScalar(), half = 0.5.ToScalar(), threeEighths = 0.375.ToScalar();
+        using Scalar one = 1.0.ToScalar();
         while (iterations < maxIterations)
         {
             var r = (wide ? v.mm(v.t()) : v.t().mm(v)).neg_();
@@ -108,23 +109,37 @@ internal static class Bjorck
                     continue;
                 }
             }
-            // First order: R' = ¾R² + ¼R³, and |(R²)ᵢⱼ| = |⟨Rᵢ, Rⱼ⟩| ≤ b², |(R³)ᵢⱼ| ≤ b²‖R‖₂ (b the largest row norm).
-            double firstOrder = rowNorm * rowNorm * (0.75 + 0.25 * spectral);
-            Tensor m;
-            if (order == 1 || firstOrder <= tolerance)
+            // The degree-k step V ← V·p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½), leaves the residual
+            // q_k(R) = I − (I − R)p_k(R)², a polynomial with terms R^(k+1) … R^(2k+1). Entrywise, with ρ_j the largest
+            // row norm of R^j (R^j symmetric): |(R^(a+b))ᵢₗ| = |⟨row i of R^a, row l of R^b⟩| ≤ ρ_a ρ_b, and higher powers
+            // add factors ‖R‖₂ ≤ s. The degree grows (one n×n product each) until that bound is within tolerance.
+            var powers = new List<Tensor> { r };
+            var rho = new List<double> { 0, rowNorm }; // rho[j] for R^j
+            int degree = 1;
+            errorBound = ResidualBound(1, rho, spectral);
+            // High degrees only where the series converges fast (s < ½); s tightens with each power: ‖R‖₂ ≤ ‖R^j‖_F^(1/j).
+            int Cap() => order == 1 ? 1 : Math.Min(MaxDegree, spectral < 0.5 ? 3 * Math.Max(order, 2) : order);
+            while (errorBound > tolerance && degree < Cap())
             {
-                m = r.mul_(half);
-                errorBound = firstOrder;
+                var power = powers[^1].mm(r);
+                powers.Add(power);
+                degree++;
+                double[] norms;
+                using (var rowSquares = power.square().sum(1))
+                using (var both = torch.stack([rowSquares.max(), rowSquares.sum()]))
+                    norms = both.to(ScalarType.Float64).cpu().data<double>().ToArray();
+                rho.Add(Math.Sqrt(norms[0]));
+                spectral = Math.Min(spectral, Math.Pow(norms[1], 0.5 / degree));
+                errorBound = ResidualBound(degree, rho, spectral);
             }
-            else
+            // M = p_k(R) − I = Σ_{j=1..k} c_j R^j, accumulated into the highest power.
+            Tensor m;
+            using (Scalar top = TaylorCoefficients[degree].ToScalar())
+                m = powers[^1].mul_(top);
+            for (int j = degree - 1; j >= 1; j--)
             {
-                // Second order: R' = ⅝R³ + (15/64)R⁴ + (9/64)R⁵; with a the largest row norm of R²,
-                // |(R³)ᵢⱼ| ≤ a·b, |(R⁴)ᵢⱼ| ≤ a², |(R⁵)ᵢⱼ| ≤ a·‖R‖₂²·b.
-                var r2 = r.mm(r);
-                using var rowSquares = r2.square().sum(1).max();
-                double a2 = Math.Sqrt(rowSquares.to(ScalarType.Float64).cpu().item<double>());
-                m = r2.mul_(threeEighths).add_(r, alpha: half);
-                errorBound = 0.625 * a2 * rowNorm + 0.234375 * a2 * a2 + 0.140625 * a2 * rowNorm * spectral * spectral;
+                using Scalar c = TaylorCoefficients[j].ToScalar();
+                m.add_(powers[j - 1], alpha: c);
             }
             // V ← V + V·M (tall) or W ← W + M·W (wide).
             var next = (wide ? m.mm(v) : v.mm(m)).add_(v, alpha: one);
@@ -138,6 +153,58 @@ internal static class Bjorck
         if (!ReferenceEquals(v, w))
             w.copy_(v);
         return iterations;
+    }
+
+    private const int MaxDegree = 8;
+
+    /// <summary>Coefficients c_j of (1 − x)^(−½) = Σ c_j x^j: c_0 = 1, c_j = c_{j−1}(2j − 1)/(2j).</summary>
+    private static readonly double[] TaylorCoefficients = BuildTaylor(MaxDegree);
+
+    /// <summary>Coefficients of q_k(x) = 1 − (1 − x)p_k(x)² for k = 0..MaxDegree (index [k][j]).</summary>
+    private static readonly double[][] ResidualCoefficients = [.. Enumerable.Range(0, MaxDegree + 1).Select(Residual)];
+
+    private static double[] BuildTaylor(int n)
+    {
+        var c = new double[n + 1];
+        c[0] = 1;
+        for (int j = 1; j <= n; j++)
+            c[j] = c[j - 1] * (2 * j - 1) / (2 * j);
+        return c;
+    }
+
+    private static double[] Residual(int k)
+    {
+        var p = TaylorCoefficients.Take(k + 1).ToArray();
+        var p2 = new double[2 * k + 1];
+        for (int i = 0; i <= k; i++)
+            for (int j = 0; j <= k; j++)
+                p2[i + j] += p[i] * p[j];
+        var q = new double[2 * k + 2];
+        for (int j = 0; j < p2.Length; j++)
+        {
+            q[j] -= p2[j];
+            q[j + 1] += p2[j];
+        }
+        q[0] += 1; // q = 1 − (1 − x)p²; its coefficients below x^(k+1) vanish up to rounding
+        for (int j = 0; j <= k; j++)
+            q[j] = 0;
+        return q;
+    }
+
+    /// <summary>
+    /// Bound on max|q_k(R)ᵢₗ| from ρ_j (largest row norms of R^j, j ≤ k, in <paramref name="rho"/>) and s ≥ ‖R‖₂:
+    /// each R^j, j = a + b + e with a, b ≤ k, contributes |coefficient|·ρ_a·ρ_b·s^e.
+    /// </summary>
+    private static double ResidualBound(int k, List<double> rho, double s)
+    {
+        var q = ResidualCoefficients[k];
+        double bound = 0;
+        for (int j = k + 1; j < q.Length; j++)
+        {
+            int a = Math.Min(k, j - 1), b = Math.Min(k, j - a), e = j - a - b;
+            bound += Math.Abs(q[j]) * rho[a] * rho[b] * Math.Pow(s, e);
+        }
+        return bound;
     }
 
     /// <summary>max|R|, the largest absolute row sum, ‖R‖_F and the largest row L2 norm of R, in float64 on the host (one read).</summary>
