@@ -91,29 +91,18 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
 
     private protected override FotonTransformer CreateTransformer(ITrainStep step, FitContext context)
     {
+        // The transformer takes the trained tensors themselves (float32, contiguous): no copy, so the end of Fit holds
+        // one copy of the weights — at depth 50 that end used to be FOTON's peak, with two or three copies.
         var net = ((FotonTrainStep)step).DetachNetwork();
         try
         {
-            // Each trained weight is freed as soon as it is copied out, so the end of Fit holds two copies of the
-            // weights (managed arrays, the transformer's tensors), not three: at depth 50 that end is FOTON's peak.
-            var arrays = new float[net.Weights.Length][];
-            for (int i = 0; i < arrays.Length; i++)
-            {
-                arrays[i] = ToArray(net.Weights[i]);
-                net.Weights[i].Dispose();
-            }
-            return new FotonTransformer(Env, net.Architecture, arrays, Options.Algorithm,
+            return new FotonTransformer(Env, net, Options.Algorithm,
                 Options.FeatureColumnName, context.Classes, Options.ScoreColumnName, Options.PredictedLabelColumnName);
         }
-        finally
+        catch
         {
             net.Dispose();
+            throw;
         }
-    }
-
-    private static float[] ToArray(Tensor w)
-    {
-        using var c = w.detach().to(ScalarType.Float32).cpu().contiguous();
-        return c.data<float>().ToArray();
     }
 }

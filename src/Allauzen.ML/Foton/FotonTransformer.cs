@@ -18,26 +18,93 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
     internal const string Signature = "ALZFOTON";
     private const int Version = 1;
     private readonly FotonArchitecture _arch;
-    private readonly float[][] _weights;
+
+    // The only copy of the weights: libtorch tensors, float32, contiguous, offset 0 in their own storage (so that a
+    // freshly trained model and a reloaded one go through the same kernels and score bit-identically). Everything
+    // that needs the values as floats (GetWeights, LipschitzBound, SavePayload, ONNX) copies one layer at a time.
     private OrthogonalMlp? _net;
 
-    internal FotonTransformer(IHostEnvironment env, FotonArchitecture architecture, float[][] weights, FotonAlgorithm algorithm,
+    /// <summary>
+    /// Takes ownership of <paramref name="network"/> (trained weights, on the CPU or a device; the transformer disposes
+    /// them). Weights already float32, contiguous and at offset 0 of their storage are kept as they are (no copy);
+    /// any other is replaced by a float32 contiguous copy on the same device.
+    /// </summary>
+    internal FotonTransformer(IHostEnvironment env, OrthogonalMlp network, FotonAlgorithm algorithm,
         string featureColumnName, LabelNames classes, string scoreColumnName, string predictedLabelColumnName)
-        : base(env, "Allauzen.Foton", featureColumnName, architecture.InputSize, classes, scoreColumnName, predictedLabelColumnName)
+        : base(env, "Allauzen.Foton", featureColumnName, network.Architecture.InputSize, classes, scoreColumnName, predictedLabelColumnName)
     {
-        _arch = architecture;
-        _weights = weights;
+        _arch = network.Architecture;
         Algorithm = algorithm;
+        _net = ToScoringLayout(network);
+    }
+
+    /// <summary>
+    /// Builds a transformer from row-major [d_out, d_in] weight arrays (used by <see cref="Load"/>): each is copied
+    /// into a libtorch-allocated tensor and the arrays are not kept.
+    /// </summary>
+    internal static FotonTransformer FromArrays(IHostEnvironment env, FotonArchitecture architecture, float[][] weights, FotonAlgorithm algorithm,
+        string featureColumnName, LabelNames classes, string scoreColumnName, string predictedLabelColumnName)
+    {
+        TorchRuntime.EnsureInitialized();
         var shapes = architecture.Shapes();
+        if (weights.Length != shapes.Length)
+            throw new ArgumentException($"Expected {shapes.Length} weight matrices, got {weights.Length}.", nameof(weights));
         var tensors = new Tensor[shapes.Length];
-        for (int i = 0; i < shapes.Length; i++)
+        try
         {
-            // Copied into libtorch-allocated (aligned) memory: a tensor over a pinned managed array may take
-            // another kernel path, and scores must be bit-identical whichever way the weights arrived.
-            using var view = torch.tensor(weights[i], [shapes[i].Out, shapes[i].In]);
-            tensors[i] = view.clone().DetachFromDisposeScope();
+            for (int i = 0; i < shapes.Length; i++)
+            {
+                // Copied into libtorch-allocated (aligned) memory: a tensor over a pinned managed array may take
+                // another kernel path, and scores must be bit-identical whichever way the weights arrived.
+                using var view = torch.tensor(weights[i], [shapes[i].Out, shapes[i].In]);
+                tensors[i] = view.clone().DetachFromDisposeScope();
+            }
+            return new FotonTransformer(env, new OrthogonalMlp(architecture, tensors), algorithm,
+                featureColumnName, classes, scoreColumnName, predictedLabelColumnName);
         }
-        _net = new OrthogonalMlp(architecture, tensors);
+        catch
+        {
+            foreach (var t in tensors)
+                t?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Makes every weight float32, contiguous and at offset 0 of its own storage, copying only those that are not.</summary>
+    private static OrthogonalMlp ToScoringLayout(OrthogonalMlp network)
+    {
+        TorchRuntime.EnsureInitialized();
+        var weights = network.Weights;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            var w = weights[i];
+            if (w.dtype == ScalarType.Float32 && !w.requires_grad && w.is_contiguous() && w.storage_offset() == 0)
+            {
+                w.DetachFromDisposeScope();
+                continue;
+            }
+            using (torch.NewDisposeScope())
+            using (torch.no_grad())
+            {
+                var copy = torch.empty(w.shape, ScalarType.Float32, w.device);
+                copy.copy_(w);
+                weights[i] = copy.DetachFromDisposeScope();
+            }
+            w.Dispose();
+        }
+        return network;
+    }
+
+    /// <summary>The scoring network (internal: tests check its layout).</summary>
+    internal OrthogonalMlp Network => Net;
+
+    /// <summary>A fresh float[] copy of layer <paramref name="i"/>'s weights, row-major.</summary>
+    private float[] LayerValues(int i)
+    {
+        var w = Net.Weights[i];
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        return w.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
     }
 
     /// <summary>Widths of the hidden layers.</summary>
@@ -61,7 +128,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         int i = Array.IndexOf(_arch.LayerNames(), name);
         if (i < 0)
             throw new ArgumentException($"No layer '{name}'; the layers are {string.Join(", ", _arch.LayerNames())}.", nameof(name));
-        return (float[])_weights[i].Clone();
+        return LayerValues(i);
     }
 
     /// <summary>max |WWᵀ − I| (|WᵀW − I| for tall layers) of each layer, by name.</summary>
@@ -91,7 +158,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         var shapes = _arch.Shapes();
         double bound = 1;
         for (int i = 0; i < shapes.Length; i++)
-            bound *= Lipschitz.SpectralNorm.Dense(_weights[i], shapes[i].Out, shapes[i].In, iterations).Value * (1 + 1e-12);
+            bound *= Lipschitz.SpectralNorm.Dense(LayerValues(i), shapes[i].Out, shapes[i].In, iterations).Value * (1 + 1e-12);
         return bound;
     }
 
@@ -115,10 +182,14 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
+        var net = Net;
         int n = FeatureCount;
-        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count).clone();
-        var (_, y) = Net.Forward(x, null);
-        var p = nn.functional.softmax(y!, 1).contiguous();
+        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
+        var device = net.Weights[0].device;
+        // On the CPU the copy puts the features in libtorch-allocated memory (the same kernels whatever the batch).
+        x = device.type == DeviceType.CPU ? x.clone() : x.to(device);
+        var (_, y) = net.Forward(x, null);
+        var p = nn.functional.softmax(y!, 1).cpu().contiguous();
         p.data<float>().CopyTo(probabilities, 0, 0);
     }
 
@@ -134,7 +205,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         var shapes = _arch.Shapes();
         var names = _arch.LayerNames();
         for (int i = 0; i < names.Length; i++)
-            writer.WriteTensor(names[i], _weights[i], [shapes[i].Out, shapes[i].In]);
+            writer.WriteTensor(names[i], LayerValues(i), [shapes[i].Out, shapes[i].In]);
     }
 
     /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
@@ -157,7 +228,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         }
         if (!Enum.TryParse<FotonAlgorithm>(payload.ReadString("algorithm"), out var algorithm))
             throw new InvalidDataException($"Foton model '{payload.Source}': unknown algorithm '{payload.ReadString("algorithm")}'.");
-        return new FotonTransformer(env, a, weights, algorithm, payload.ReadString("features"), classes,
+        return FromArrays(env, a, weights, algorithm, payload.ReadString("features"), classes,
             payload.ReadString("score"), payload.ReadString("predictedLabel"));
     }
 
@@ -173,7 +244,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
             {
                 // The patch-orthogonal convolution: a Conv with stride = kernel on the (C, H, W) view.
                 var c = _arch.Conv(i);
-                string w = graph.Initializer($"{names[i]}_weight", _weights[i], c.OutChannels, c.InChannels, c.Kernel, c.Kernel);
+                string w = graph.Initializer($"{names[i]}_weight", LayerValues(i), c.OutChannels, c.InChannels, c.Kernel, c.Kernel);
                 string inShape = graph.Initializer($"{names[i]}_in_shape", new long[] { -1, c.InChannels, c.Height, c.Width }, 4);
                 string outShape = graph.Initializer($"{names[i]}_out_shape", new long[] { -1, c.OutputSize }, 2);
                 string image = graph.Node("Reshape", [x, inShape], $"{names[i]}_image");
@@ -183,7 +254,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
             }
             else
             {
-                string w = graph.Initializer($"{names[i]}_weight", _weights[i], shapes[i].Out, shapes[i].In);
+                string w = graph.Initializer($"{names[i]}_weight", LayerValues(i), shapes[i].Out, shapes[i].In);
                 x = graph.Node("Gemm", [x, w], $"{names[i]}_out", ("transB", 1L));
             }
             if (i < names.Length - 1)
