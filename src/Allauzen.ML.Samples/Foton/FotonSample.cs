@@ -21,6 +21,7 @@ namespace Allauzen.ML.Samples.Foton;
 /// --activation relu|tanh|maxmin|auto (default auto: ReLU at depth ≤ 2, tanh deeper, as the reference
 /// measurements found ReLU FOTON untrainable at depth 10), --train-rows N (default all), --seed N (default 42),
 /// --alignment on (per-layer cosine with the backprop gradient on each epoch's first batch),
+/// --recompute on (FotonOptions.RecomputeActivations: activation memory independent of depth, one forward pass more),
 /// --metrics-out FILE.
 /// </remarks>
 public static class FotonSample
@@ -57,7 +58,7 @@ public static class FotonSample
                 };
                 if (args.Get("train-rows") is string rows)
                     childArgs.AddRange(["--train-rows", rows]);
-                foreach (var key in new[] { "alignment", "validate", "dropout", "projection", "divisor" })
+                foreach (var key in new[] { "alignment", "validate", "dropout", "projection", "divisor", "recompute" })
                 {
                     if (args.Get(key) is string value)
                         childArgs.AddRange([$"--{key}", value]);
@@ -105,6 +106,9 @@ public static class FotonSample
         // A fixed mmap threshold: glibc's adaptive one otherwise keeps freed activation buffers in the heap,
         // and the peak RSS would measure allocator growth rather than what training holds.
         psi.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
+        // A small first GC generation (2 MB): otherwise the managed garbage of tensor handles can grow by tens of MB
+        // before the first collection, and the peak RSS would measure the GC's budget rather than what training holds.
+        psi.Environment["DOTNET_GCgen0size"] = "0x200000";
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -138,6 +142,7 @@ public static class FotonSample
             o.AlignmentDiagnostics = args.Get("alignment") == "on";
             o.WarmStartProjection = args.Get("projection") != "reference";
             o.ScaleByConfiguredBatchSize = args.Get("divisor") != "actual";
+            o.RecomputeActivations = args.Get("recompute") == "on";
             if (args.Get("dropout") is string dropout)
                 o.Dropout = double.Parse(dropout, CultureInfo.InvariantCulture);
             if (featureCount < 256)
@@ -179,8 +184,11 @@ public static class FotonSample
             }
         }
         FotonModel.Train(ml, ml.Data.TakeRows(train, Configure(1).BatchSize), Configure(1));
+        // An aggressive, compacting collection returns the freed managed memory to the system, so the warm-up's
+        // garbage does not sit in the RSS baseline (which would hide part of the real Fit's peak).
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         ResetPeakRss();
         double baseline = ReadStatusMb("VmRSS");
         ITransformer? model = null;

@@ -120,6 +120,31 @@ internal sealed class TensorBatcher : IDisposable
 
     private void Materialise(CancellationToken ct)
     {
+        int n = FeatureCount;
+        if (_rowFilter is null && _data.GetRowCount() is long known && known <= int.MaxValue / Math.Max(1, n))
+        {
+            // The row count is known: rows go straight into the one array the tensor is made from (no chunks to copy).
+            var x = new float[known * n];
+            var y = new long[known];
+            long rows = 0;
+            using (var reader = new RowReader(this, _data.GetRowCursor(Columns())))
+            {
+                while (rows < known && reader.Next(x.AsSpan((int)(rows * n), n), out y[rows]))
+                {
+                    if ((rows & 0xFFF) == 0)
+                        ct.ThrowIfCancellationRequested();
+                    rows++;
+                }
+            }
+            _allX = torch.tensor(rows == known ? x : x[..(int)(rows * n)], [rows, n]).to(_device);
+            _allY = torch.tensor(rows == known ? y : y[..(int)rows], [rows]).to(_device);
+            return;
+        }
+        MaterialiseInChunks(ct);
+    }
+
+    private void MaterialiseInChunks(CancellationToken ct)
+    {
         var xs = new List<float[]>();
         var ys = new List<long[]>();
         const int Chunk = 4096;
