@@ -6,19 +6,22 @@ namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
 /// One training epoch of the orthogonal MLP 784-[256]×depth-10 on 5,120 Fashion-MNIST images (digits when
-/// absent; widths then 64): backprop (the baseline), FOTON with the warm-started projection (ours), FOTON
-/// with the reference projection (10 power iterations + 20 Björck iterations per layer and step), and
+/// absent; widths then 64): backprop (the baseline), FOTON with the warm-started projection (ours; activations
+/// stored, the default), the same recomputing the activations (RecomputeActivations: memory independent of depth),
+/// FOTON with the reference projection (10 power iterations + 20 Björck iterations per layer and step), and
 /// backprop with FOTON's projection. Same batch size (256), dropout 0.1, one thread recommended
 /// (OMP_NUM_THREADS=1); the ratio column is each method's mean over the backprop baseline of the same run.
 /// </summary>
 /// <remarks>
 /// Peak native memory is not visible to BenchmarkDotNet (its MemoryDiagnoser counts managed allocations only).
 /// The `foton` sample measures it the same way for every algorithm: one child process per run (glibc's mmap
-/// threshold fixed at 128 KiB so freed buffers leave the RSS), the data loaded and cached, the same training
-/// warmed up on one mini-batch, then the kernel's peak-RSS counter reset (/proc/self/clear_refs = 5) and
-/// <c>peak_memory_mb</c> = VmHWM after <c>Fit</c> − VmRSS before it. It includes what both algorithms hold
-/// (the batcher's copy of the features, the weights, the trained transformer's copy), e.g.
-/// <c>foton --depth 50 --epochs 1 --train-rows 5120 --algorithms foton,backprop</c>.
+/// threshold fixed at 128 KiB so freed buffers leave the RSS, a 2 MB first GC generation so managed garbage does
+/// not pile up), the data loaded and cached, the same training warmed up on one mini-batch, an aggressive GC, then
+/// the kernel's peak-RSS counter reset (/proc/self/clear_refs = 5) and <c>peak_memory_mb</c> = VmHWM after
+/// <c>Fit</c> − VmRSS before it. It includes what both algorithms hold (the batcher's copy of the features, the
+/// weights), e.g. <c>foton --depth 50 --epochs 1 --train-rows 5120 --algorithms foton,backprop [--recompute on]</c>.
+/// The working set of a training step alone: <c>--foton-step memory 50 store|recompute|backprop</c> (see
+/// <see cref="FotonStepProbe"/>).
 /// </remarks>
 [MemoryDiagnoser]
 public class FotonBenchmarks
@@ -52,6 +55,14 @@ public class FotonBenchmarks
 
     [Benchmark]
     public object FotonEpochWarmProjection() => _ml.MulticlassClassification.Trainers.Foton(Options(FotonAlgorithm.Foton)).Fit(_train);
+
+    [Benchmark]
+    public object FotonEpochRecomputeActivations()
+    {
+        var o = Options(FotonAlgorithm.Foton);
+        o.RecomputeActivations = true;
+        return _ml.MulticlassClassification.Trainers.Foton(o).Fit(_train);
+    }
 
     [Benchmark]
     public object FotonEpochReferenceProjection()

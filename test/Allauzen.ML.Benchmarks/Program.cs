@@ -1,4 +1,10 @@
 using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project test/Allauzen.ML.Benchmarks -- --filter '*' [--job short]
+// Per-step FOTON probes (not BenchmarkDotNet): -- --foton-step time|memory [depth] [backprop|store|recompute]
+if (args.Length > 0 && args[0] == "--foton-step")
+{
+    Allauzen.ML.Benchmarks.FotonStepProbe.Run(args);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Allauzen.ML.Benchmarks.BenchData).Assembly).Run(args);
