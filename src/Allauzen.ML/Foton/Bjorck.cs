@@ -73,8 +73,13 @@ internal static class Bjorck
     {
         using var scope = torch.NewDisposeScope();
         bool wide = w.shape[0] < w.shape[1];
-        // Work on the small n×n Gram matrix: wide W → WWᵀ and W ← (I + ½R …)W; tall W → WᵀW and W ← W(I + ½R …).
-        var v = w;
+        // Everything runs on the small n×n side: P = WWᵀ (wide) or WᵀW (tall) is formed once; the iteration keeps
+        // Z (a polynomial in P, so symmetric and commuting with P) and G = ZPZ, the Gram matrix of the projected
+        // weights W·Z (tall) or Z·W (wide), and W is multiplied by Z once at the end. A second iteration costs three
+        // n×n products instead of a second Gram matrix and application on the big side (for the wide 784→256 first
+        // layer each of those is three n³ products).
+        var g = wide ? w.mm(w.t()) : w.t().mm(w);
+        Tensor? z = null;
         int iterations = 0;
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
@@ -82,8 +87,8 @@ internal static class Bjorck
         using Scalar one = 1.0.ToScalar();
         while (iterations < maxIterations)
         {
-            var r = (wide ? v.mm(v.t()) : v.t().mm(v)).neg_();
-            r.diagonal().add_(one); // R = I − P, in place
+            var r = g.neg();
+            r.diagonal().add_(one); // R = I − G
             // One host read: max|R|, the largest absolute row sum, ‖R‖_F and the largest row norm of R.
             var sv = Norms(r);
             double maxAbs = sv[0], rowNorm = sv[3], spectral = Math.Min(sv[1], sv[2]);
@@ -101,18 +106,21 @@ internal static class Bjorck
             {
                 checkedScale = true;
                 // Every σ² = 1 − (eigenvalue of R) is at most 1 + ‖R‖∞ (Gershgorin). Order 1 converges for σ² < 3,
-                // order 2 for σ² < 2.3; scale only when the bound leaves no margin (then recompute the product).
+                // order 2 for σ² < 2.3; scale only when the bound leaves no margin.
                 double gershgorin = 1 + sv[1];
                 if (gershgorin > (order == 1 ? 2.5 : 2.0))
                 {
-                    v = v / Math.Sqrt(gershgorin);
+                    using Scalar inverse = (1 / gershgorin).ToScalar(), root = Math.Sqrt(1 / gershgorin).ToScalar();
+                    g = g.mul(inverse);
+                    z = torch.eye(g.shape[0], dtype: g.dtype, device: g.device).mul_(root);
                     continue;
                 }
             }
-            // The degree-k step V ← V·p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½), leaves the residual
-            // q_k(R) = I − (I − R)p_k(R)², a polynomial with terms R^(k+1) … R^(2k+1). Entrywise, with ρ_j the largest
-            // row norm of R^j (R^j symmetric): |(R^(a+b))ᵢₗ| = |⟨row i of R^a, row l of R^b⟩| ≤ ρ_a ρ_b, and higher powers
-            // add factors ‖R‖₂ ≤ s. The degree grows (one n×n product each) until that bound is within tolerance.
+            // The degree-k step multiplies by p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½), and leaves the
+            // residual q_k(R) = I − (I − R)p_k(R)², a polynomial with terms R^(k+1) … R^(2k+1). Entrywise, with ρ_j the
+            // largest row norm of R^j (R^j symmetric): |(R^(a+b))ᵢₗ| = |⟨row i of R^a, row l of R^b⟩| ≤ ρ_a ρ_b, and
+            // higher powers add factors ‖R‖₂ ≤ s. The degree grows (one n×n product each) until that bound is within
+            // tolerance.
             var powers = new List<Tensor> { r };
             var rho = new List<double> { 0, rowNorm }; // rho[j] for R^j
             int degree = 1;
@@ -132,26 +140,27 @@ internal static class Bjorck
                 spectral = Math.Min(spectral, Math.Pow(norms[1], 0.5 / degree));
                 errorBound = ResidualBound(degree, rho, spectral);
             }
-            // M = p_k(R) − I = Σ_{j=1..k} c_j R^j, accumulated into the highest power.
-            Tensor m;
+            // q = p_k(R) = I + Σ_{j=1..k} c_j R^j, accumulated into the highest power.
+            Tensor q;
             using (Scalar top = TaylorCoefficients[degree].ToScalar())
-                m = powers[^1].mul_(top);
+                q = powers[^1].mul(top);
             for (int j = degree - 1; j >= 1; j--)
             {
                 using Scalar c = TaylorCoefficients[j].ToScalar();
-                m.add_(powers[j - 1], alpha: c);
+                q.add_(powers[j - 1], alpha: c);
             }
-            // V ← V + V·M (tall) or W ← W + M·W (wide).
-            var next = (wide ? m.mm(v) : v.mm(m)).add_(v, alpha: one);
-            if (!ReferenceEquals(v, w))
-                v.Dispose();
-            v = next;
+            q.diagonal().add_(one);
+            z = z is null ? q : z.mm(q);
             iterations++;
-            if (errorBound <= tolerance)
+            if (errorBound <= tolerance || iterations >= maxIterations)
                 break;
+            g = q.mm(g).mm(q); // the new Gram matrix, for the next iteration only
         }
-        if (!ReferenceEquals(v, w))
-            w.copy_(v);
+        if (z is not null)
+        {
+            using var projected = wide ? z.mm(w) : w.mm(z);
+            w.copy_(projected);
+        }
         return iterations;
     }
 
