@@ -14,8 +14,9 @@ namespace Allauzen.ML.Foton;
 /// imports): σ_max from 10 power-iteration steps, V ← V/σ_max, then a fixed number of iterations.
 /// <see cref="ProjectWarm"/> is ours: after a small SGD step the weights are already near-orthonormal, so
 /// it skips the power iteration (a Gershgorin bound on VᵀV, which the iteration computes anyway, says when
-/// a scale is needed), uses the second-order step (cubic convergence), and stops as soon as the error after
-/// the last iteration is provably below the tolerance (the error polynomial bounded with a bound on the spectral norm).
+/// a scale is needed), forms the Gram matrix once, takes adaptive-degree steps on the small n×n side, applies the
+/// result once, and stops as soon as the error is provably below the tolerance (an entrywise bound on the exact
+/// residual polynomial).
 /// </remarks>
 internal static class Bjorck
 {
@@ -53,12 +54,14 @@ internal static class Bjorck
     /// </summary>
     /// <remarks>
     /// <para>
-    /// Each iteration forms R = I − VᵀV (one product) and takes the step V ← V·p_k(R), p_k the degree-k Taylor
-    /// polynomial of (1 − x)^(−½) (k = 1: V(I + ½R), Björck's first-order step; k = 2: V(I + ½R + ⅜R²)). The degree
-    /// is the smallest for which the new error is proven within <paramref name="tolerance"/> (each degree costs one
-    /// n×n product on the small Gram side), up to 3·<paramref name="order"/> (at most 8; <paramref name="order"/> 1
-    /// forces the first-order step). One Gram matrix and one application per iteration is the cost that matters
-    /// for a wide layer (784→256: each is three times an n³ product), so a higher degree beats a second iteration.
+    /// P = VᵀV is formed once (one product on the big side). Each iteration takes R = I − G, G the Gram matrix of the
+    /// current iterate (G = P at first), and multiplies by p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½)
+    /// (k = 1: I + ½R, Björck's first-order step; k = 2: I + ½R + ⅜R²). The degree is the smallest for which the new
+    /// error is proven within <paramref name="tolerance"/> (each degree costs one n×n product), up to
+    /// 3·<paramref name="order"/> (at most 8; <paramref name="order"/> 1 forces the first-order step). The steps
+    /// accumulate into Z (a polynomial in P: symmetric, commuting with P, so the next Gram matrix is p·G·p), and V
+    /// is multiplied by Z once at the end (one more big-side product). For a wide 784→256 layer a big-side product
+    /// costs three n³ ones, so a higher degree, or a further iteration on the small side, beats re-forming VᵀV.
     /// </para>
     /// <para>
     /// Stopping: the residual after the step is exactly q_k(R) = I − (I − R)p_k(R)², a polynomial in R with terms

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Allauzen.ML.Foton;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,7 +11,8 @@ namespace Allauzen.ML.Benchmarks;
 /// <summary>
 /// Per-step probes of the FOTON training step on the orthogonal MLP 784-[256]×depth-10 (batch 256, dropout 0.1,
 /// one random batch): <c>time</c> runs backprop, FOTON storing activations (the default) and FOTON recomputing them
-/// in one process and prints ms per step and the ratios to backprop; <c>memory ALGORITHM</c> (backprop, store,
+/// in one process and prints ms per step and the ratios to backprop (<c>--real</c>: the first 256 images of the
+/// benchmark data instead of a Gaussian batch); <c>memory ALGORITHM</c> (backprop, store,
 /// recompute) prints the peak RSS of 10 steps over the RSS after a warm-up step (run each algorithm in its own
 /// process, with <c>MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x200000</c> as the sample does, so freed
 /// buffers leave the RSS): the working set of training alone, without the data or the weights.
@@ -26,6 +29,18 @@ public static class FotonStepProbe
         var arch = new FotonArchitecture(784, [.. Enumerable.Repeat(256, depth)], 10, depth > 2 ? FotonActivation.Tanh : FotonActivation.Relu);
         var x = torch.randn(256, 784);
         var y = torch.randint(0, 10, [256], dtype: ScalarType.Int64);
+        if (args.Contains("--real"))
+        {
+            // The first 256 rows of the benchmark's data (Fashion-MNIST scaled to [0, 1] as in FotonBenchmarks).
+            var ml = new MLContext(seed: 1);
+            var (train, _, _) = BenchData.Prepared(ml);
+            var rows = ml.Data.TakeRows(train, 256);
+            var features = rows.GetColumn<float[]>("Features").SelectMany(f => f).ToArray();
+            var labels = rows.GetColumn<uint>("Label").Select(l => (long)l - 1).ToArray();
+            x = torch.tensor(features, [256, features.Length / 256]);
+            y = torch.tensor(labels);
+            args = [.. args.Where(a => a != "--real")];
+        }
         FotonTrainStep Step(string algorithm)
         {
             using var g = new Generator(1, torch.CPU);
