@@ -35,12 +35,7 @@ public sealed class FotonTransformerMemoryTests
         using var model = ml.MulticlassClassification.Trainers.Foton(Options(conv)).Fit(data);
         var before = model.LayerNames.ToDictionary(n => n, model.GetWeights);
 
-        var ms = new MemoryStream();
-        ml.Model.Save(model, data.Schema, ms);
-        ms.Position = 0;
-        var ml2 = new MLContext(seed: 2);
-        ml2.UseAllauzen();
-        var loaded = ml2.Model.Load(ms, out _);
+        var loaded = SaveAndReload(ml, model, data.Schema);
         var reloaded = Find(loaded);
 
         var shapes = model.Network.Architecture.Shapes();
@@ -77,12 +72,7 @@ public sealed class FotonTransformerMemoryTests
         long expected = model.Network.Architecture.Shapes().Sum(s => 4L * s.Out * s.In);
         Assert.AreEqual(expected, RetainedWeightBytes(model), "trained: Σ d_out·d_in·4 bytes of float arrays and tensors reachable from the transformer");
 
-        var ms = new MemoryStream();
-        ml.Model.Save(model, data.Schema, ms);
-        ms.Position = 0;
-        var ml2 = new MLContext(seed: 2);
-        ml2.UseAllauzen();
-        var loaded = ml2.Model.Load(ms, out _);
+        var loaded = SaveAndReload(ml, model, data.Schema);
         Assert.AreEqual(expected, RetainedWeightBytes(Find(loaded)), "reloaded");
         (loaded as IDisposable)?.Dispose();
     }
@@ -171,6 +161,17 @@ public sealed class FotonTransformerMemoryTests
         Assert.ThrowsExactly<ObjectDisposedException>(() => ModelPayloadWriter.Serialize(model));
         Assert.ThrowsExactly<ObjectDisposedException>(() => Score(model, new float[8], 1));
         CollectionAssert.AreEqual(new[] { "fc0", "fc1", "out" }, model.LayerNames.ToArray(), "the architecture stays readable");
+    }
+
+    /// <summary>Saves <paramref name="model"/> to memory and loads it in a fresh MLContext.</summary>
+    private static ITransformer SaveAndReload(MLContext ml, ITransformer model, DataViewSchema schema)
+    {
+        var ms = new MemoryStream();
+        ml.Model.Save(model, schema, ms);
+        ms.Position = 0;
+        var ml2 = new MLContext(seed: 2);
+        ml2.UseAllauzen();
+        return ml2.Model.Load(ms, out _);
     }
 
     private static FotonTransformer Find(ITransformer model) => model switch
