@@ -107,14 +107,26 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 break;
             case FotonAlgorithm.Foton:
                 var t1 = nn.functional.one_hot(y, _classes).to(dtype);
-                // Each layer's keep mask is drawn once per step (bytes, not floats) and read by both sweeps.
+                // Each layer's keep mask is drawn once per step, as bytes, into one buffer for all layers: one allocation
+                // rather than one small heap block per layer, which would fragment the heap between steps.
                 var keep = new Tensor?[net.OutputIndex];
+                Tensor? keepAll = null;
                 long stepNumber = StepCounter;
                 Tensor? LayerMask(int i)
                 {
                     if (_o.Dropout == 0)
                         return null;
-                    keep[i] ??= KeepMask(stepNumber, i, b).DetachFromDisposeScope();
+                    if (keep[i] is null)
+                    {
+                        var widths = net.Architecture.FlatWidths();
+                        keepAll ??= torch.empty([(long)b * widths.Skip(1).Take(keep.Length).Sum(w => (long)w)], ScalarType.Bool, x.device)
+                            .DetachFromDisposeScope();
+                        long offset = (long)b * widths.Skip(1).Take(i).Sum(w => (long)w);
+                        using var drawn = KeepMask(stepNumber, i, b);
+                        var view = keepAll.narrow(0, offset, (long)b * widths[i + 1]).view(b, widths[i + 1]);
+                        view.copy_(drawn);
+                        keep[i] = view.DetachFromDisposeScope();
+                    }
                     return keep[i]!.to(dtype).mul_(_keepScale);
                 }
                 bool probe = _o.AlignmentDiagnostics && _stepInEpoch == 1;
@@ -135,6 +147,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                     storeActivations: !_o.RecomputeActivations);
                 foreach (var k in keep)
                     k?.Dispose();
+                keepAll?.Dispose();
                 if (probe)
                     RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
                 else
