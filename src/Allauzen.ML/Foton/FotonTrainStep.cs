@@ -24,6 +24,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     private readonly WeightOptimizer _optimizer;
     private readonly Dictionary<string, double> _cosines = [];
     private readonly Scalar _keepScale;
+    // Cumulative hidden widths (units before hidden layer i), for the per-step keep-mask buffer.
+    private readonly long[] _hiddenOffsets;
     private OrthogonalMlp? _net;
     private Tensor? _feedback;
     private Tensor[]? _snapshot;
@@ -40,6 +42,10 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _classes = net.Architecture.Classes;
         _lr = options.LearningRate;
         _keepScale = (1 / (1 - options.Dropout)).ToScalar(); // a field: kept alive during the native calls
+        var widths = net.Architecture.FlatWidths();
+        _hiddenOffsets = new long[net.OutputIndex + 1];
+        for (int i = 0; i < net.OutputIndex; i++)
+            _hiddenOffsets[i + 1] = _hiddenOffsets[i] + widths[i + 1];
         // Separate streams: the loop shuffles from the seed with System.Random; power iterations and the
         // PEPITA feedback have their own libtorch generators; each (step, layer) dropout mask has its own
         // seed, so a pass can regenerate the mask instead of keeping it (the low-memory FOTON step).
@@ -118,12 +124,10 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                         return null;
                     if (keep[i] is null)
                     {
-                        var widths = net.Architecture.FlatWidths();
-                        keepAll ??= torch.empty([(long)b * widths.Skip(1).Take(keep.Length).Sum(w => (long)w)], ScalarType.Bool, x.device)
-                            .DetachFromDisposeScope();
-                        long offset = (long)b * widths.Skip(1).Take(i).Sum(w => (long)w);
+                        keepAll ??= torch.empty([b * _hiddenOffsets[^1]], ScalarType.Bool, x.device).DetachFromDisposeScope();
+                        long width = _hiddenOffsets[i + 1] - _hiddenOffsets[i];
                         using var drawn = KeepMask(stepNumber, i, b);
-                        var view = keepAll.narrow(0, offset, (long)b * widths[i + 1]).view(b, widths[i + 1]);
+                        var view = keepAll.narrow(0, b * _hiddenOffsets[i], b * width).view(b, width);
                         view.copy_(drawn);
                         keep[i] = view.DetachFromDisposeScope();
                     }
