@@ -21,6 +21,9 @@ public enum FotonAlgorithm
     /// Backprop (autograd) on the same network, with the same optimizer and dropout masks; with
     /// <see cref="FotonOptions.ProjectBackprop"/> the same Björck projection is applied after each step
     /// (the control that separates the orthogonality constraint from the forward-only estimate).
+    /// Initialisation as the reference measurements' baselines: plain backprop starts with every layer
+    /// orthogonal, the output layer included; with <see cref="FotonOptions.ProjectBackprop"/> it starts as FOTON
+    /// (orthogonal hidden layers, PyTorch's U(±1/√d) output layer, orthonormal from the first projection).
     /// </summary>
     Backprop,
 }

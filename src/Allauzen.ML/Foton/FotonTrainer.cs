@@ -76,7 +76,12 @@ public sealed class FotonTrainer : TorchClassifierTrainerBase<FotonTransformer, 
         if (o.Activation == FotonActivation.MaxMin && arch.FlatWidths().Skip(1).SkipLast(1).FirstOrDefault(w => w % 2 != 0) is int odd and > 0)
             throw new ArgumentOutOfRangeException(nameof(FotonOptions.Activation), $"MaxMin needs even layer widths; a convolution output has {odd} values.");
         using var init = new Generator(FotonTrainStep.DeriveSeed(context.Seed, 0), torch.CPU);
-        var net = OrthogonalMlp.Create(arch, o.Algorithm == FotonAlgorithm.Pepita ? FotonInit.HeUniform : FotonInit.Orthogonal,
+        var net = OrthogonalMlp.Create(arch, o.Algorithm switch
+            {
+                FotonAlgorithm.Pepita => FotonInit.HeUniform,
+                FotonAlgorithm.Backprop when !o.ProjectBackprop => FotonInit.OrthogonalAll,
+                _ => FotonInit.Orthogonal,
+            },
             init, ScalarType.Float32, torch.CPU);
         if (context.Device.type != DeviceType.CPU)
         {

@@ -113,6 +113,13 @@ internal enum FotonInit
 
     /// <summary>PEPITA: He-uniform U(±√(6/d_in)) everywhere.</summary>
     HeUniform,
+
+    /// <summary>
+    /// Plain backprop, as the reference measurements' baseline (an nn.Sequential with orthogonal init on every layer):
+    /// the output layer orthogonal too. With the output layer at U(±1/√d) backprop's logits start ≈ 0.58× smaller and
+    /// it trailed that baseline by 2 points at depth 10 (74.8 vs 76.9 %, 5 seeds).
+    /// </summary>
+    OrthogonalAll,
 }
 
 /// <summary>
@@ -157,7 +164,7 @@ internal sealed class OrthogonalMlp : IDisposable
             var (o, n) = shapes[i];
             bool output = i == shapes.Length - 1;
             weights[i] = init == FotonInit.HeUniform ? Uniform(o, n, Math.Sqrt(6.0 / n), generator, dtype, device)
-                : output ? Uniform(o, n, 1.0 / Math.Sqrt(n), generator, dtype, device)
+                : output && init == FotonInit.Orthogonal ? Uniform(o, n, 1.0 / Math.Sqrt(n), generator, dtype, device)
                 : Orthogonal(o, n, generator, dtype, device);
         }
         return new OrthogonalMlp(a, weights);

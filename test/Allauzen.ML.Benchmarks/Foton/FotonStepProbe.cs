@@ -9,10 +9,11 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// Per-step probes of the FOTON training step on the orthogonal MLP 784-[256]×depth-10 (batch 256, dropout 0.1,
+/// Per-step probes of the FOTON training step on the orthogonal MLP 784-[256]×depth-10 (batch 256 or <c>--batch N</c>, dropout 0.1 or <c>--dropout p</c>,
 /// one random batch): <c>time</c> runs backprop, FOTON storing activations (the default) and FOTON recomputing them
-/// in one process and prints ms per step and the ratios to backprop (<c>--real</c>: the first 256 images of the
-/// benchmark data instead of a Gaussian batch); <c>memory ALGORITHM</c> (backprop, store,
+/// in one process (two rounds, the second reported; also FOTON without its projection,
+/// "unprojected", and backprop with FOTON's projection, "backprop_ortho") and prints ms per step and the ratios to backprop (<c>--real</c>: the first 10 mini-batches of the
+/// benchmark data, one per step, instead of one Gaussian batch); <c>memory ALGORITHM</c> (backprop, store,
 /// recompute) prints the peak RSS of 10 steps over the RSS after a warm-up step (run each algorithm in its own
 /// process, with <c>MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x200000</c> as the sample does, so freed
 /// buffers leave the RSS): the working set of training alone, without the data or the weights.
@@ -25,37 +26,102 @@ public static class FotonStepProbe
         Torch.TorchRuntime.EnsureInitialized();
         string mode = args.Length > 1 ? args[1] : "time";
         int depth = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 50;
+        int batch = 256;
+        int batchAt = Array.IndexOf(args, "--batch");
+        if (batchAt > 0)
+        {
+            batch = int.Parse(args[batchAt + 1], CultureInfo.InvariantCulture);
+            args = [.. args.Take(batchAt), .. args.Skip(batchAt + 2)];
+        }
+        double dropout = 0.1;
+        int dropoutAt = Array.IndexOf(args, "--dropout");
+        if (dropoutAt > 0)
+        {
+            dropout = double.Parse(args[dropoutAt + 1], CultureInfo.InvariantCulture);
+            args = [.. args.Take(dropoutAt), .. args.Skip(dropoutAt + 2)];
+        }
         torch.random.manual_seed(1);
         var arch = new FotonArchitecture(784, [.. Enumerable.Repeat(256, depth)], 10, depth > 2 ? FotonActivation.Tanh : FotonActivation.Relu);
-        var x = torch.randn(256, 784);
-        var y = torch.randint(0, 10, [256], dtype: ScalarType.Int64);
+        const int steps = 10;
+        var xs = new List<Tensor> { torch.randn(batch, 784) };
+        var ys = new List<Tensor> { torch.randint(0, 10, [batch], dtype: ScalarType.Int64) };
         if (args.Contains("--real"))
         {
-            // The first 256 rows of the benchmark's data (Fashion-MNIST scaled to [0, 1] as in FotonBenchmarks).
+            // The first 10 mini-batches of the benchmark's data (Fashion-MNIST standardised as in FotonBenchmarks),
+            // one per step: repeating one batch would shrink the later steps (and their projections).
             var ml = new MLContext(seed: 1);
             var (train, _, _) = BenchData.Prepared(ml);
-            var rows = ml.Data.TakeRows(train, 256);
-            var features = rows.GetColumn<float[]>("Features").SelectMany(f => f).ToArray();
+            var rows = ml.Data.TakeRows(train, (long)batch * steps);
+            var features = rows.GetColumn<float[]>("Features").ToArray();
             var labels = rows.GetColumn<uint>("Label").Select(l => (long)l - 1).ToArray();
-            x = torch.tensor(features, [256, features.Length / 256]);
-            y = torch.tensor(labels);
+            xs.Clear();
+            ys.Clear();
+            for (int k = 0; k + batch <= features.Length; k += batch)
+            {
+                xs.Add(torch.tensor(features.Skip(k).Take(batch).SelectMany(f => f).ToArray(), [batch, features[0].Length]));
+                ys.Add(torch.tensor(labels.Skip(k).Take(batch).ToArray()));
+            }
             args = [.. args.Where(a => a != "--real")];
         }
+        var x = xs[0];
+        var y = ys[0];
         FotonTrainStep Step(string algorithm)
         {
             using var g = new Generator(1, torch.CPU);
             var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
-            bool bp = algorithm == "backprop";
+            bool bp = algorithm.StartsWith("backprop", StringComparison.Ordinal);
             var o = new FotonOptions
             {
                 Algorithm = bp ? FotonAlgorithm.Backprop : FotonAlgorithm.Foton, HiddenSizes = [.. arch.HiddenSizes],
-                LearningRate = bp ? 0.1 : 0.5, RecomputeActivations = algorithm == "recompute",
+                LearningRate = algorithm == "backprop" ? 0.1 : 0.5, RecomputeActivations = algorithm == "recompute", BatchSize = batch,
+                ProjectBackprop = algorithm == "backprop_ortho", Dropout = dropout,
             };
+            if (algorithm == "unprojected")
+            {
+                // FOTON's two passes and updates without the projection (timing only: at lr 0.5 it drifts and
+                // diverges within a few steps, so a small rate keeps the 10 steps finite).
+                o.OrthoRate = int.MaxValue;
+                o.LearningRate = 0.01;
+            }
             var step = new FotonTrainStep(net, o, 1, torch.CPU);
             step.BeginEpoch(1);
             using (torch.NewDisposeScope())
                 step.TrainBatch(x, y); // warm-up (the output layer's first projection from its uniform init)
             return step;
+        }
+        if (mode == "projection")
+        {
+            // The projection alone: one 256×256 product, and ProjectWarm after an SGD-sized step of each size.
+            var a = torch.randn(256, 256);
+            var q = torch.linalg.qr(torch.randn(256, 256)).Q.contiguous();
+            double Time(Action act, int n = 200)
+            {
+                act();
+                var sw = Stopwatch.StartNew();
+                for (int k = 0; k < n; k++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    act();
+                }
+                return sw.Elapsed.TotalMilliseconds / n;
+            }
+            var b = torch.randn(256, 256);
+            var wide = torch.randn(256, 784);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"256×256 products: AA {Time(() => a.mm(a)):F3} ms, AB {Time(() => a.mm(b)):F3}, ABᵀ {Time(() => a.mm(b.t())):F3}, AᵀB {Time(() => a.t().mm(b)):F3}, AAᵀ {Time(() => a.mm(a.t())):F3}, AᵀA {Time(() => a.t().mm(a)):F3}; 256×784: ZW {Time(() => a.mm(wide)):F3}, WWᵀ {Time(() => wide.mm(wide.t())):F3}, (WᵀZᵀ)ᵀ {Time(() => wide.t().mm(a.t()).t()):F3}"));
+            foreach (double eta in new[] { 1e-3, 1e-2, 3e-2, 1e-1 })
+            {
+                var noise = torch.randn(256, 256).mul_(eta / 16);
+                int iterations = 0;
+                double bound = 0;
+                double ms = Time(() =>
+                {
+                    var w = q.add(noise);
+                    iterations = Bjorck.ProjectWarm(w, 10, 1e-6, out bound);
+                }, 50);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {eta:G2}: ProjectWarm {ms:F3} ms, {iterations} iteration(s), bound {bound:G3}"));
+            }
+            return;
         }
         if (mode == "memory")
         {
@@ -64,29 +130,36 @@ public static class FotonStepProbe
             GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             File.WriteAllText("/proc/self/clear_refs", "5"); // reset VmHWM to the current RSS
             double baseline = StatusMb("VmRSS");
-            for (int k = 0; k < 10; k++)
-            {
-                using var scope = torch.NewDisposeScope();
-                step.TrainBatch(x, y);
-            }
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"depth {depth}, {algorithm}: peak working set of a step {StatusMb("VmHWM") - baseline:F1} MB"));
-            return;
-        }
-        var results = new Dictionary<string, double>();
-        foreach (var algorithm in new[] { "backprop", "store", "recompute" })
-        {
-            using var step = Step(algorithm);
-            var sw = Stopwatch.StartNew();
-            const int steps = 10;
             for (int k = 0; k < steps; k++)
             {
                 using var scope = torch.NewDisposeScope();
-                step.TrainBatch(x, y);
+                step.TrainBatch(xs[k % xs.Count], ys[k % ys.Count]);
             }
-            results[algorithm] = sw.Elapsed.TotalMilliseconds / steps;
-            var d = step.EpochDiagnostics();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"depth {depth}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results["backprop"]:F2} backprop; Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"depth {depth}, batch {batch}, {algorithm}: peak working set of a step {StatusMb("VmHWM") - baseline:F1} MB"));
+            return;
+        }
+        var results = new Dictionary<string, double>();
+        int onlyAt = Array.IndexOf(args, "--only");
+        string[] algorithms = onlyAt > 0 ? (args.Contains("--solo") ? [args[onlyAt + 1]] : ["backprop", args[onlyAt + 1]]) : ["backprop", "store", "recompute", "unprojected", "backprop_ortho"];
+        // Two rounds over the algorithms; the second is the measurement (the first warms caches and the allocator).
+        for (int round = 0; round < 2; round++)
+        {
+            foreach (var algorithm in algorithms)
+            {
+                using var step = Step(algorithm);
+                var sw = Stopwatch.StartNew();
+                for (int k = 0; k < steps; k++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    step.TrainBatch(xs[k % xs.Count], ys[k % ys.Count]);
+                }
+                results[algorithm] = sw.Elapsed.TotalMilliseconds / steps;
+                var d = step.EpochDiagnostics();
+                if (round == 0)
+                    continue;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop; Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
+            }
         }
     }
 
