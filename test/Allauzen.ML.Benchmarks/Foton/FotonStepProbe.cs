@@ -9,16 +9,24 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// Per-step probes of the FOTON training step on the orthogonal MLP 784-[256]×depth-10 (batch 256 or <c>--batch N</c>, dropout 0.1 or <c>--dropout p</c>,
-/// one random batch): <c>time</c> runs backprop, FOTON storing activations (the default) and FOTON recomputing them
-/// in one process (two rounds, the second reported; also FOTON without its projection,
-/// "unprojected", and backprop with FOTON's projection, "backprop_ortho") and prints ms per step and the ratios to backprop (<c>--real</c>: the first 10 mini-batches of the
-/// benchmark data, one per step, instead of one Gaussian batch); <c>memory ALGORITHM</c> (backprop, store,
-/// recompute) prints the peak RSS of 10 steps over the RSS after a warm-up step (run each algorithm in its own
-/// process, with <c>MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x200000</c> as the sample does, so freed
-/// buffers leave the RSS): the working set of training alone, without the data or the weights.
+/// Per-step probes of the FOTON training step on the orthogonal MLP 784-[256]×depth-10 (batch 256 or
+/// <c>--batch N</c>, dropout 0.1 or <c>--dropout p</c>; 10 steps, each on its own mini-batch: 10 Gaussian ones, or
+/// with <c>--real</c> the first 10 of the benchmark data — repeating one batch would shrink the later steps and
+/// their projections).
+/// <list type="bullet">
+/// <item><c>time</c>: backprop, FOTON storing activations (the default, "store"), FOTON recomputing them, FOTON without
+/// its projection ("unprojected", timing only) and backprop with FOTON's projection ("backprop_ortho"), in one
+/// process, two rounds (the second reported): ms per step and the ratio to backprop. <c>--only ALG</c> times one
+/// of them against backprop (<c>--solo</c>: alone, for a profiler), <c>--each</c> prints every step's time.</item>
+/// <item><c>memory ALGORITHM</c> (backprop, store, recompute): the peak RSS of the 10 steps over the RSS after a
+/// warm-up step, the working set of training alone, without the data or the weights. Run each algorithm in its
+/// own process, with <c>MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x200000</c> as the sample does (freed
+/// buffers leave the RSS), and without <c>--real</c> (loading the data leaves managed garbage whose collection
+/// during the steps moves the RSS by tens of MB).</item>
+/// <item><c>projection</c>: one 256×256 product in each layout, and <c>Bjorck.ProjectWarm</c> after steps of four sizes.</item>
+/// </list>
 /// </summary>
-/// <example><c>dotnet test/Allauzen.ML.Benchmarks/bin/Release/net10.0/Allauzen.ML.Benchmarks.dll --foton-step time 50</c></example>
+/// <example><c>dotnet test/Allauzen.ML.Benchmarks/bin/Release/net10.0/Allauzen.ML.Benchmarks.dll --foton-step time 50 --real</c></example>
 public static class FotonStepProbe
 {
     public static void Run(string[] args)
@@ -43,8 +51,8 @@ public static class FotonStepProbe
         torch.random.manual_seed(1);
         var arch = new FotonArchitecture(784, [.. Enumerable.Repeat(256, depth)], 10, depth > 2 ? FotonActivation.Tanh : FotonActivation.Relu);
         const int steps = 10;
-        var xs = new List<Tensor> { torch.randn(batch, 784) };
-        var ys = new List<Tensor> { torch.randint(0, 10, [batch], dtype: ScalarType.Int64) };
+        var xs = Enumerable.Range(0, steps).Select(_ => torch.randn(batch, 784)).ToList();
+        var ys = Enumerable.Range(0, steps).Select(_ => torch.randint(0, 10, [batch], dtype: ScalarType.Int64)).ToList();
         if (args.Contains("--real"))
         {
             // The first 10 mini-batches of the benchmark's data (Fashion-MNIST standardised as in FotonBenchmarks),
@@ -148,11 +156,16 @@ public static class FotonStepProbe
             {
                 using var step = Step(algorithm);
                 var sw = Stopwatch.StartNew();
+                var each = new List<double>();
                 for (int k = 0; k < steps; k++)
                 {
                     using var scope = torch.NewDisposeScope();
+                    double t0 = sw.Elapsed.TotalMilliseconds;
                     step.TrainBatch(xs[k % xs.Count], ys[k % ys.Count]);
+                    each.Add(sw.Elapsed.TotalMilliseconds - t0);
                 }
+                if (args.Contains("--each") && round == 1)
+                    Console.WriteLine($"{algorithm}: " + string.Join(" ", each.Select(v => v.ToString("F0", CultureInfo.InvariantCulture))));
                 results[algorithm] = sw.Elapsed.TotalMilliseconds / steps;
                 var d = step.EpochDiagnostics();
                 if (round == 0)
