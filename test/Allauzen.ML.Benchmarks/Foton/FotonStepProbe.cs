@@ -50,7 +50,10 @@ public static class FotonStepProbe
         }
         torch.random.manual_seed(1);
         var arch = new FotonArchitecture(784, [.. Enumerable.Repeat(256, depth)], 10, depth > 2 ? FotonActivation.Tanh : FotonActivation.Relu);
-        const int steps = 10;
+        int stepsAt = Array.IndexOf(args, "--steps");
+        int steps = stepsAt > 0 ? int.Parse(args[stepsAt + 1], CultureInfo.InvariantCulture) : 10;
+        if (stepsAt > 0)
+            args = [.. args.Take(stepsAt), .. args.Skip(stepsAt + 2)];
         var xs = Enumerable.Range(0, steps).Select(_ => torch.randn(batch, 784)).ToList();
         var ys = Enumerable.Range(0, steps).Select(_ => torch.randint(0, 10, [batch], dtype: ScalarType.Int64)).ToList();
         if (args.Contains("--real"))
