@@ -34,26 +34,11 @@ public static class FotonStepProbe
         Torch.TorchRuntime.EnsureInitialized();
         string mode = args.Length > 1 ? args[1] : "time";
         int depth = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 50;
-        int batch = 256;
-        int batchAt = Array.IndexOf(args, "--batch");
-        if (batchAt > 0)
-        {
-            batch = int.Parse(args[batchAt + 1], CultureInfo.InvariantCulture);
-            args = [.. args.Take(batchAt), .. args.Skip(batchAt + 2)];
-        }
-        double dropout = 0.1;
-        int dropoutAt = Array.IndexOf(args, "--dropout");
-        if (dropoutAt > 0)
-        {
-            dropout = double.Parse(args[dropoutAt + 1], CultureInfo.InvariantCulture);
-            args = [.. args.Take(dropoutAt), .. args.Skip(dropoutAt + 2)];
-        }
+        int batch = TakeOption(ref args, "--batch") is string bs ? int.Parse(bs, CultureInfo.InvariantCulture) : 256;
+        double dropout = TakeOption(ref args, "--dropout") is string ds ? double.Parse(ds, CultureInfo.InvariantCulture) : 0.1;
+        int steps = TakeOption(ref args, "--steps") is string ss ? int.Parse(ss, CultureInfo.InvariantCulture) : 10;
         torch.random.manual_seed(1);
         var arch = new FotonArchitecture(784, [.. Enumerable.Repeat(256, depth)], 10, depth > 2 ? FotonActivation.Tanh : FotonActivation.Relu);
-        int stepsAt = Array.IndexOf(args, "--steps");
-        int steps = stepsAt > 0 ? int.Parse(args[stepsAt + 1], CultureInfo.InvariantCulture) : 10;
-        if (stepsAt > 0)
-            args = [.. args.Take(stepsAt), .. args.Skip(stepsAt + 2)];
         var xs = Enumerable.Range(0, steps).Select(_ => torch.randn(batch, 784)).ToList();
         var ys = Enumerable.Range(0, steps).Select(_ => torch.randint(0, 10, [batch], dtype: ScalarType.Int64)).ToList();
         if (args.Contains("--real"))
@@ -177,6 +162,17 @@ public static class FotonStepProbe
                     $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop; Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
             }
         }
+    }
+
+    /// <summary>Removes "<paramref name="name"/> VALUE" from <paramref name="args"/> and returns VALUE (null when absent).</summary>
+    private static string? TakeOption(ref string[] args, string name)
+    {
+        int at = Array.IndexOf(args, name);
+        if (at < 0)
+            return null;
+        string value = args[at + 1];
+        args = [.. args.Take(at), .. args.Skip(at + 2)];
+        return value;
     }
 
     private static double StatusMb(string key) =>
