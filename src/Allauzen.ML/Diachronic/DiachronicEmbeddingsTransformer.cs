@@ -3,6 +3,8 @@ using System.Text;
 using Allauzen.ML.Core;
 using Allauzen.ML.Persistence;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Diachronic.DiachronicEmbeddingsTransformer), Allauzen.ML.Diachronic.DiachronicEmbeddingsTransformer.Signature, "DiachronicEmbeddings")]
+
 namespace Allauzen.ML.Diachronic;
 
 /// <summary>

@@ -5,13 +5,15 @@ using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Foton.FotonTransformer), Allauzen.ML.Foton.FotonTransformer.Signature, "Foton")]
+
 namespace Allauzen.ML.Foton;
 
 /// <summary>
 /// A trained FOTON network (whichever algorithm trained it): a bias-free MLP (optionally preceded by
 /// patch-orthogonal convolutions) scored in batches. It appends
-/// <c>Score</c> (class probabilities) and <c>PredictedLabel</c>, saves with <c>ml.Model.Save</c> (after
-/// <c>ml.UseAllauzen()</c>) and exports to ONNX as a chain of Gemm and activation nodes.
+/// <c>Score</c> (class probabilities) and <c>PredictedLabel</c>, saves with <c>ml.Model.Save</c>, loads with
+/// <c>ml.Model.Load</c> and exports to ONNX as a chain of Gemm and activation nodes.
 /// </summary>
 public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
 {

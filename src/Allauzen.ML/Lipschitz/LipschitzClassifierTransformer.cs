@@ -7,6 +7,8 @@ using Microsoft.ML.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Lipschitz.LipschitzClassifierTransformer), Allauzen.ML.Lipschitz.LipschitzClassifierTransformer.Signature, "LipschitzClassifier")]
+
 namespace Allauzen.ML.Lipschitz;
 
 /// <summary>What a trained Lipschitz classifier records about its training (persisted as JSON).</summary>

@@ -5,11 +5,13 @@ using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Mlp.MlpTransformer), Allauzen.ML.Mlp.MlpTransformer.Signature, "Mlp")]
+
 namespace Allauzen.ML.Mlp;
 
 /// <summary>
 /// A trained MLP classifier. It appends <c>Score</c> (class probabilities) and <c>PredictedLabel</c>,
-/// scoring rows in batches; it saves with <c>ml.Model.Save</c> (after <c>ml.UseAllauzen()</c>) and
+/// scoring rows in batches; it saves with <c>ml.Model.Save</c>, loads with <c>ml.Model.Load</c> and
 /// exports to ONNX with <c>ml.Model.ExportToOnnx</c>.
 /// </summary>
 public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel

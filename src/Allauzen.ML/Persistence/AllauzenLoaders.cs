@@ -1,3 +1,4 @@
+using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
@@ -5,32 +6,34 @@ namespace Allauzen.ML.Persistence;
 
 /// <summary>
 /// The registry of Allauzen loaders: payload signature → component name, transformer type and load
-/// function. Both persistence routes read it: the native bridge (<c>ml.Model.Load</c> after
-/// <c>ml.UseAllauzen()</c>) and <see cref="AllauzenModel.Load(MLContext, string, out DataViewSchema)"/>.
+/// function. Both persistence routes read it: the native bridge (<c>ml.Model.Load</c>, which
+/// needs no registration call) and <see cref="AllauzenModel.Load(MLContext, string, out DataViewSchema)"/>.
 /// </summary>
 /// <remarks>
-/// Every component adds one line to <see cref="BuiltIn"/>. Tests may add test-only components with
+/// Every component declares an <see cref="AllauzenLoaderAttribute"/> beside its transformer (read by
+/// <see cref="BuiltIn"/>). Tests may add test-only components with
 /// <see cref="Register"/>. The registry is process-wide and thread-safe.
 /// </remarks>
 internal static class AllauzenLoaders
 {
     /// <summary>
-    /// The components shipped with Allauzen.ML, one entry each:
-    /// <c>new("ALZ-MLP_", "Mlp", typeof(MlpTransformer), MlpTransformer.Load)</c>, where
-    /// <c>Load(IHostEnvironment env, ModelPayloadReader payload)</c> reverses
-    /// <see cref="IAllauzenTransformer.SavePayload"/> (call <see cref="ModelPayloadReader.RequireVersion"/> first).
+    /// The components shipped with Allauzen.ML: one <see cref="AllauzenLoaderAttribute"/> each, declared beside
+    /// the transformer, whose <c>static Load(IHostEnvironment env, ModelPayloadReader payload)</c> reverses
+    /// <see cref="IAllauzenTransformer.SavePayload"/> (it calls <see cref="ModelPayloadReader.RequireVersion"/> first).
     /// </summary>
-    private static readonly Loader[] BuiltIn =
-    [
-        new(Mlp.MlpTransformer.Signature, "Mlp", typeof(Mlp.MlpTransformer), Mlp.MlpTransformer.Load),
-        new(Lipschitz.LipschitzClassifierTransformer.Signature, "LipschitzClassifier", typeof(Lipschitz.LipschitzClassifierTransformer), Lipschitz.LipschitzClassifierTransformer.Load),
-        new(Smoothing.RandomizedSmoothingTransformer.LoaderSignature, "RandomizedSmoothing", typeof(Smoothing.RandomizedSmoothingTransformer), Smoothing.RandomizedSmoothingTransformer.Load),
-        new(Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler", typeof(Smoothing.SmoothingSamplerTransformer), Smoothing.SmoothingSamplerTransformer.Load),
-        new(Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier", typeof(Smoothing.SmoothingStatisticsCertifierTransformer), Smoothing.SmoothingStatisticsCertifierTransformer.Load),
-        new(Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer", typeof(Speech.SslFeaturizerTransformer), Speech.SslFeaturizerTransformer.Load),
-        new(Foton.FotonTransformer.Signature, "Foton", typeof(Foton.FotonTransformer), Foton.FotonTransformer.Load),
-        new(Diachronic.DiachronicEmbeddingsTransformer.Signature, "DiachronicEmbeddings", typeof(Diachronic.DiachronicEmbeddingsTransformer), Diachronic.DiachronicEmbeddingsTransformer.Load),
-    ];
+    private static IEnumerable<Loader> BuiltIn()
+    {
+        foreach (var declared in typeof(AllauzenLoaders).Assembly.GetCustomAttributes(typeof(AllauzenLoaderAttribute), false).Cast<AllauzenLoaderAttribute>())
+        {
+            var method = declared.TransformerType.GetMethod("Load", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic,
+                    null, [typeof(IHostEnvironment), typeof(ModelPayloadReader)], null)
+                ?? throw new InvalidOperationException(
+                    $"{declared.TransformerType.FullName} is declared as an Allauzen component but has no static Load(IHostEnvironment, ModelPayloadReader).");
+            var load = (Func<IHostEnvironment, ModelPayloadReader, ITransformer>)Delegate.CreateDelegate(
+                typeof(Func<IHostEnvironment, ModelPayloadReader, ITransformer>), method);
+            yield return new Loader(declared.Signature, declared.ComponentName, declared.TransformerType, load);
+        }
+    }
 
     /// <summary>Signature of the native bridge's self-test probe; no component may use it.</summary>
     internal const string ReservedProbeSignature = "ALZPROBE";
@@ -41,7 +44,7 @@ internal static class AllauzenLoaders
 
     static AllauzenLoaders()
     {
-        foreach (var loader in BuiltIn)
+        foreach (var loader in BuiltIn())
             Register(loader.Signature, loader.ComponentName, loader.TransformerType, loader.Load);
     }
 

@@ -10,11 +10,13 @@ public static class AllauzenMLContextExtensions
     private static readonly ConditionalWeakTable<MLContext, object> Warned = new();
 
     /// <summary>
-    /// Registers the loaders of all Allauzen components in this context, so that
-    /// <c>ml.Model.Load</c> can read models containing them. Every Allauzen catalog method calls it;
-    /// code that only loads a model must call it once before <c>ml.Model.Load</c>, the way
-    /// ML.NET's <c>ComponentCatalog.RegisterAssembly</c> is called for custom mappings. Calling it
-    /// again is harmless.
+    /// Registers the loaders of all Allauzen components in this context. Loading does not need it:
+    /// <c>new MLContext().Model.Load(path, out _)</c> reads models with Allauzen parts with no
+    /// registration call, because ML.NET registers the loader assembly stored in the model (Allauzen.ML
+    /// carries ML.NET's loader metadata, written at build time). Every Allauzen catalog method calls it;
+    /// call it yourself only to check the persistence bridge early (it logs a warning to
+    /// <see cref="MLContext.Log"/> when the bridge does not work with the ML.NET in use) or to register
+    /// components added at run time. Calling it again is harmless.
     /// </summary>
     /// <param name="ml">The context.</param>
     /// <returns><paramref name="ml"/>, for chaining.</returns>

@@ -8,7 +8,7 @@ namespace Allauzen.ML.Persistence;
 
 /// <summary>
 /// Saves and loads models that contain Allauzen components without relying on ML.NET internals:
-/// the fallback of <c>ml.Model.Save</c>/<c>ml.Model.Load</c> + <c>ml.UseAllauzen()</c>, for an ML.NET
+/// the fallback of <c>ml.Model.Save</c>/<c>ml.Model.Load</c>, for an ML.NET
 /// version the native bridge does not support. The file is a "composite" zip: runs of native ML.NET
 /// transformers are saved with <c>ml.Model.Save</c> as nested models, Allauzen transformers as their
 /// own payloads, the input schema as an empty ML.NET model, and <c>manifest.json</c> lists the parts
@@ -270,7 +270,7 @@ public static class AllauzenModel
         {
             bool isMlNet = zip.Entries.Any(e => e.FullName.EndsWith("Model.key", StringComparison.Ordinal));
             throw new InvalidDataException(isMlNet
-                ? $"'{source}' is an ML.NET model, not an Allauzen.ML composite model: load it with ml.Model.Load (after ml.UseAllauzen() if it contains Allauzen components)."
+                ? $"'{source}' is an ML.NET model, not an Allauzen.ML composite model: load it with ml.Model.Load (which reads its Allauzen components)."
                 : $"'{source}' is not an Allauzen.ML composite model: the zip archive has no {ManifestEntry}.");
         }
 

@@ -59,6 +59,26 @@ internal static class NativeBridge
     private static readonly Lazy<string?> SelfTestResult = new(RunSelfTest);
     private static readonly ConditionalWeakTable<ComponentCatalog, HashSet<string>> Registered = new();
 
+    /// <summary>A key of <see cref="Registered"/> that no 8-character signature can take.</summary>
+    private const string WovenMarker = "(woven loaders)";
+
+    /// <summary>
+    /// The signatures whose ML.NET loader metadata the build's LoaderWeaver wrote into this assembly
+    /// (empty for an assembly built without it, which then registers every loader by reflection).
+    /// </summary>
+    internal static IReadOnlySet<string> WovenSignatures { get; } = ReadWovenSignatures();
+
+    private static HashSet<string> ReadWovenSignatures()
+    {
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var assembly = typeof(NativeBridge).Assembly;
+        if (assembly.GetType("Allauzen.ML.Persistence.MlNetLoaders", throwOnError: false) is null)
+            return set;
+        foreach (var declared in assembly.GetCustomAttributes(typeof(AllauzenLoaderAttribute), false).Cast<AllauzenLoaderAttribute>())
+            set.Add(declared.Signature);
+        return set;
+    }
+
     private static readonly AllauzenLoaders.Loader ProbeLoader =
         new(ProbeSignature, "BridgeProbe", typeof(ProbeTransformer), ProbeTransformer.Load);
 
@@ -150,10 +170,12 @@ internal static class NativeBridge
     }
 
     /// <summary>
-    /// The loader ML.NET calls for every registered signature (through <see cref="MethodBase.Invoke(object, object[])"/>,
-    /// with the internal <c>ModelLoadContext</c> typed as <see cref="object"/>).
+    /// The loader ML.NET calls for every Allauzen signature, with the internal <c>ModelLoadContext</c>
+    /// typed as <see cref="object"/>: through <see cref="MethodBase.Invoke(object, object[])"/> for loaders
+    /// registered by reflection (<see cref="Register"/>), and from the <c>MlNetLoaders</c> classes that
+    /// the build's LoaderWeaver adds to this assembly (see <see cref="AllauzenLoaderAttribute"/>).
     /// </summary>
-    private static object Create(IHostEnvironment env, object ctx)
+    internal static object CreateFromModel(IHostEnvironment env, object ctx)
     {
         try
         {
@@ -202,6 +224,15 @@ internal static class NativeBridge
         var done = Registered.GetValue(catalog, _ => new HashSet<string>(StringComparer.OrdinalIgnoreCase));
         lock (done)
         {
+            // The built-in components carry ML.NET's own loader metadata (woven at build time): register them
+            // the way ML.NET does when it loads a model, through the public RegisterAssembly, which is
+            // idempotent per catalog. Registering them again by reflection would make ML.NET's later
+            // RegisterAssembly of this assembly throw on the duplicate names.
+            if (WovenSignatures.Count > 0 && done.Add(WovenMarker))
+            {
+                catalog.RegisterAssembly(typeof(NativeBridge).Assembly);
+                done.UnionWith(WovenSignatures);
+            }
             foreach (var loader in loaders)
             {
                 if (done.Contains(loader.Signature))
@@ -308,7 +339,7 @@ internal static class NativeBridge
             LoadableClassInfoCtor = Ctor(classInfo, attributeBase, typeof(MethodInfo), typeof(ConstructorInfo), typeof(MethodInfo), typeof(bool)),
             AddClass = Method(typeof(ComponentCatalog), "AddClass", Instance, classInfo, typeof(string[]), typeof(bool)),
             SignatureLoadModel = signatureLoadModel,
-            Create = Method(typeof(NativeBridge), nameof(Create), Static, typeof(IHostEnvironment), typeof(object)),
+            Create = Method(typeof(NativeBridge), nameof(CreateFromModel), Static, typeof(IHostEnvironment), typeof(object)),
         };
     }
 

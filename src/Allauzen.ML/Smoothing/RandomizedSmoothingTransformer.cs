@@ -2,6 +2,9 @@ using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Smoothing.RandomizedSmoothingTransformer), Allauzen.ML.Smoothing.RandomizedSmoothingTransformer.LoaderSignature, "RandomizedSmoothing")]
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Smoothing.SmoothingSamplerTransformer), Allauzen.ML.Smoothing.SmoothingSamplerTransformer.LoaderSignature, "SmoothingSampler")]
+
 namespace Allauzen.ML.Smoothing;
 
 /// <summary>The settings a fitted smoothing transformer keeps (persisted as JSON).</summary>

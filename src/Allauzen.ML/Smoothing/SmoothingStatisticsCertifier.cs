@@ -2,6 +2,8 @@ using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Smoothing.SmoothingStatisticsCertifierTransformer), Allauzen.ML.Smoothing.SmoothingStatisticsCertifierTransformer.LoaderSignature, "SmoothingStatisticsCertifier")]
+
 namespace Allauzen.ML.Smoothing;
 
 /// <summary>Options of <c>ml.Transforms.CertifySmoothingStatistics</c>.</summary>

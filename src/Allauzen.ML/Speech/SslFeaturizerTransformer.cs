@@ -5,6 +5,8 @@ using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Speech.SslFeaturizerTransformer), Allauzen.ML.Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer")]
+
 namespace Allauzen.ML.Speech;
 
 /// <summary>
