@@ -10,6 +10,11 @@
 //       static T Create(IHostEnvironment env, ModelLoadContext ctx) => (T)NativeBridge.CreateFromModel(env, ctx);
 //   and an assembly attribute
 //       [LoadableClass(typeof(T), typeof(MlNetLoaders.<Name>), null, typeof(SignatureLoadModel), "Name", "SIGNATURE")].
+// It also makes every class marked [Allauzen.ML.Persistence.MlNetDataTransform] (the scored data view) an
+// ML.NET IDataTransform + ITransformCanSaveOnnx (internal to Microsoft.ML.Data), forwarding Source,
+// CanSaveOnnx and SaveAsOnnx to the class's MlNetSource / MlNetCanSaveOnnx / MlNetSaveAsOnnx: ML.NET's
+// ConvertToOnnx then asks the Allauzen view whether it can export and gets an error naming ExportToOnnx,
+// instead of silently starting the graph after it.
 // The runtime accepts the internal types because Allauzen.ML declares
 // [assembly: IgnoresAccessChecksTo("Microsoft.ML.Core")].
 //
@@ -24,6 +29,7 @@ const string LoadersNamespace = "Allauzen.ML.Persistence";
 const string LoadersType = "MlNetLoaders";
 const string BridgeType = "Allauzen.ML.Persistence.NativeBridge";
 const string BridgeMethod = "CreateFromModel";
+const string DataTransformAttribute = "Allauzen.ML.Persistence.MlNetDataTransformAttribute";
 
 if (args.Length != 2)
 {
@@ -124,6 +130,66 @@ foreach (var marker in markers)
     module.Assembly.CustomAttributes.Add(attribute);
 }
 
+// ---- ML.NET data transforms: [MlNetDataTransform] views become IDataTransform + ITransformCanSaveOnnx.
+var dataReference = module.AssemblyReferences.FirstOrDefault(r => r.Name == "Microsoft.ML.Data");
+var viewTypes = module.GetTypes().Where(t => t.CustomAttributes.Any(a => a.AttributeType.FullName == DataTransformAttribute)).ToList();
+if (viewTypes.Count > 0)
+{
+    if (dataReference is null)
+    {
+        Console.Error.WriteLine($"LoaderWeaver: error: {assemblyPath} does not reference Microsoft.ML.Data.");
+        return 1;
+    }
+    var data = resolver.Resolve(dataReference).MainModule;
+    TypeDefinition RequireData(string fullName) => data.GetType(fullName)
+        ?? throw new InvalidOperationException($"Microsoft.ML.Data {data.Assembly.Name.Version} has no type {fullName}: the ML.NET internals the ONNX guard relies on changed.");
+    var dataTransform = RequireData("Microsoft.ML.Data.IDataTransform");
+    var canSaveOnnx = RequireData("Microsoft.ML.Model.OnnxConverter.ICanSaveOnnx");
+    var saveAsOnnx = RequireData("Microsoft.ML.Model.OnnxConverter.ISaveAsOnnx");
+    var transformCanSaveOnnx = RequireData("Microsoft.ML.Model.OnnxConverter.ITransformCanSaveOnnx");
+    var onnxContext = module.ImportReference(RequireData("Microsoft.ML.Model.OnnxConverter.OnnxContext"));
+    var getSource = module.ImportReference(dataTransform.Methods.Single(m => m.Name == "get_Source"));
+    var canSave = module.ImportReference(canSaveOnnx.Methods.Single(m => m.Name == "CanSaveOnnx"));
+    var saveAs = module.ImportReference(saveAsOnnx.Methods.Single(m => m.Name == "SaveAsOnnx"));
+
+    foreach (var view in viewTypes)
+    {
+        MethodDefinition Target(string name, int parameters) => view.Methods.SingleOrDefault(m => m.Name == name && !m.IsStatic && m.Parameters.Count == parameters)
+            ?? throw new InvalidOperationException($"{view.FullName} is marked [MlNetDataTransform] but has no instance method {name} with {parameters} parameter(s).");
+        var source = Target("get_MlNetSource", 0);
+        var canSaveTarget = Target("MlNetCanSaveOnnx", 1);
+        var saveAsTarget = Target("MlNetSaveAsOnnx", 1);
+
+        foreach (var face in new[] { dataTransform, canSaveOnnx, saveAsOnnx, transformCanSaveOnnx })
+            view.Interfaces.Add(new InterfaceImplementation(module.ImportReference(face)));
+
+        // Explicit implementations: private final virtual newslot, each forwarding to the C# member.
+        MethodDefinition Forward(string name, TypeReference returnType, MethodReference overrides, MethodDefinition target, TypeReference? parameter)
+        {
+            var method = new MethodDefinition(name,
+                MethodAttributes.Private | MethodAttributes.Final | MethodAttributes.Virtual | MethodAttributes.NewSlot | MethodAttributes.HideBySig,
+                returnType);
+            if (parameter is not null)
+                method.Parameters.Add(new ParameterDefinition("ctx", ParameterAttributes.None, parameter));
+            method.Overrides.Add(overrides);
+            var il = method.Body.GetILProcessor();
+            il.Emit(OpCodes.Ldarg_0);
+            if (parameter is not null)
+                il.Emit(OpCodes.Ldarg_1);
+            il.Emit(OpCodes.Call, target);
+            il.Emit(OpCodes.Ret);
+            view.Methods.Add(method);
+            return method;
+        }
+        var getter = Forward("Microsoft.ML.Data.IDataTransform.get_Source", getSource.ReturnType, getSource, source, null);
+        getter.IsSpecialName = true;
+        var property = new PropertyDefinition("Microsoft.ML.Data.IDataTransform.Source", PropertyAttributes.None, getSource.ReturnType) { GetMethod = getter };
+        view.Properties.Add(property);
+        Forward("Microsoft.ML.Model.OnnxConverter.ICanSaveOnnx.CanSaveOnnx", module.TypeSystem.Boolean, canSave, canSaveTarget, onnxContext);
+        Forward("Microsoft.ML.Model.OnnxConverter.ISaveAsOnnx.SaveAsOnnx", module.TypeSystem.Void, saveAs, saveAsTarget, onnxContext);
+    }
+}
+
 string tmpAssembly = assemblyPath + ".weave.tmp";
 string tmpPdb = pdbPath + ".weave.tmp";
 using (var assemblyOut = File.Create(tmpAssembly))
@@ -140,5 +206,6 @@ using (var pdbOut = hasSymbols ? File.Create(tmpPdb) : null)
 File.Move(tmpAssembly, assemblyPath, overwrite: true);
 if (hasSymbols)
     File.Move(tmpPdb, pdbPath, overwrite: true);
-Console.WriteLine($"LoaderWeaver: {Path.GetFileName(assemblyPath)}: {markers.Count} ML.NET loaders ({string.Join(", ", markers.Select(m => m.ConstructorArguments[2].Value))}).");
+Console.WriteLine($"LoaderWeaver: {Path.GetFileName(assemblyPath)}: {markers.Count} ML.NET loaders ({string.Join(", ", markers.Select(m => m.ConstructorArguments[2].Value))}), "
+    + $"{viewTypes.Count} ML.NET data transform(s) ({string.Join(", ", viewTypes.Select(t => t.Name))}).");
 return 0;

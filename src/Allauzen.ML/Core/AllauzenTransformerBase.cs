@@ -1,4 +1,5 @@
 using Allauzen.ML.Data;
+using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -107,8 +108,27 @@ public abstract class AllauzenTransformerBase : ITransformer, IDisposable
         InputColumnNames.Select(n => inputSchema.GetColumnOrNull(n)
             ?? throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Input column '{n}' was not found."));
 
-    private sealed class ScoredDataView(AllauzenTransformerBase parent, IDataView input, DataViewSchema schema) : IDataView
+    /// <summary>
+    /// The lazy output of <see cref="Transform"/>. The build's LoaderWeaver also makes it an ML.NET
+    /// <c>IDataTransform</c> that can "save itself as ONNX" (<see cref="MlNetDataTransformAttribute"/>): ML.NET's
+    /// <c>ConvertToOnnx</c> walks back through it, asks it whether it can export, and gets
+    /// <see cref="OnnxGuard.ConvertToOnnxNotSupported"/> instead of silently starting the graph after it.
+    /// </summary>
+    [MlNetDataTransform]
+    private sealed class ScoredDataView(AllauzenTransformerBase parent, IDataView input, DataViewSchema schema) : IDataView, ICanSaveModel
     {
+        /// <summary>ML.NET's <c>IDataTransform.Source</c> (woven).</summary>
+        internal IDataView MlNetSource => input;
+
+        /// <summary>ML.NET's <c>ICanSaveOnnx.CanSaveOnnx(OnnxContext)</c> (woven): always refuses, naming the fix.</summary>
+        internal bool MlNetCanSaveOnnx(object ctx) => throw OnnxGuard.ConvertToOnnxNotSupported(parent);
+
+        /// <summary>ML.NET's <c>ISaveAsOnnx.SaveAsOnnx(OnnxContext)</c> (woven): never reached after a refusal.</summary>
+        internal void MlNetSaveAsOnnx(object ctx) => throw OnnxGuard.ConvertToOnnxNotSupported(parent);
+
+        void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
+            $"The scored data of {parent.GetType().Name} is not a model: save the transformer with ml.Model.Save(model, schema, path).");
+
         public DataViewSchema Schema => schema;
 
         public bool CanShuffle => input.CanShuffle;

@@ -1,9 +1,11 @@
-// The loader classes that the build's LoaderWeaver adds to this assembly name two types internal to
+// The loader classes that the build's LoaderWeaver adds to this assembly name types internal to
 // Microsoft.ML.Core in their signatures and attributes (ModelLoadContext, LoadableClassAttribute,
-// SignatureLoadModel). The runtime honours this attribute (it is not defined in the BCL; declaring
+// SignatureLoadModel), and the scored data view implements interfaces internal to Microsoft.ML.Data
+// (IDataTransform, ITransformCanSaveOnnx). The runtime honours this attribute (it is not defined in the BCL; declaring
 // it here is the documented way to use it), so those references pass its access checks. No C# code
 // of this assembly uses ML.NET internals directly; NativeBridge reaches the rest by reflection.
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Core")]
+[assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Data")]
 
 namespace System.Runtime.CompilerServices;
 
