@@ -34,7 +34,7 @@ public enum FotonActivation
     /// <summary>max(0, x) (the reference code's default; loses half the signal energy per layer, so poor at depth).</summary>
     Relu,
 
-    /// <summary>Hyperbolic tangent (keeps FOTON aligned with backprop at depth 10 in the reference measurements).</summary>
+    /// <summary>Hyperbolic tangent (zero-centred and non-expanding; the usual choice for deep networks, see docs/results/foton.md).</summary>
     Tanh,
 
     /// <summary>The identity: a linear network, where FOTON equals backprop exactly.</summary>
@@ -81,8 +81,8 @@ public sealed class FotonOptions : TorchTrainerOptions
     public int[]? InputShape { get; set; }
 
     /// <summary>
-    /// Output channels of patch-orthogonal convolution layers placed before the dense hidden layers (our
-    /// design, see the README): kernel = stride = <see cref="ConvolutionKernel"/>, no padding, the kernel
+    /// Output channels of patch-orthogonal convolution layers placed before the dense hidden layers (this
+    /// library's design, see docs/components/foton.md): kernel = stride = <see cref="ConvolutionKernel"/>, no padding, the kernel
     /// reshaped to [C_out, C_in·k·k] kept orthonormal like a dense weight. Non-expanding: C_out ≤ C_in·k·k.
     /// Default empty.
     /// </summary>
@@ -103,18 +103,18 @@ public sealed class FotonOptions : TorchTrainerOptions
     /// <summary>
     /// Divide the forward-only updates (FOTON, PEPITA) by <see cref="TorchTrainerOptions.BatchSize"/> even on an
     /// epoch's last, smaller batch, as the reference code does: that batch then takes a proportionally smaller step
-    /// (0.375× for 60,000 rows in batches of 256). Default true. At a large learning rate (0.5) the test accuracy read at the end
-    /// of an epoch depends strongly on the size of the last step: over 9 seeds on Fashion-MNIST (784-256-256-10) this rule
-    /// gives 74.4 → 77.9 % after epochs 1 → 2, as the reference code (75.2 → 78.0 %), and false (divide by the actual rows,
-    /// every step full size) 68.5 → 69.3 % (the reference with every step full size: 73.7 → 69.4 %); see
-    /// docs/foton-reference-seeds.md. Backprop always uses the mean loss over the actual rows.
+    /// (its rows / <see cref="TorchTrainerOptions.BatchSize"/>, e.g. 96/256 = 0.375× for 60,000 rows in batches of 256).
+    /// Default true. False divides by the actual number of rows, so every step is full size. At a large learning rate the
+    /// test accuracy read at the end of an epoch depends on the size of that last step; see docs/results/foton.md and
+    /// docs/results/foton-reference-seeds.md. Backprop always uses the mean loss over the actual rows.
     /// </summary>
     public bool ScaleByConfiguredBatchSize { get; set; } = true;
 
     /// <summary>
     /// Re-orthonormalise every layer after every <c>OrthoRate</c> steps (FOTON; Backprop with
-    /// <see cref="ProjectBackprop"/>). Default 1. Larger values drift: at learning rate 0.5 a rate of 10
-    /// diverged in the reference measurements.
+    /// <see cref="ProjectBackprop"/>). Default 1; at least 1. Larger values let the weights drift from orthonormality
+    /// between projections, which breaks FOTON's equivalence with backprop and can make training diverge at large
+    /// learning rates.
     /// </summary>
     public int OrthoRate { get; set; } = 1;
 
@@ -147,8 +147,8 @@ public sealed class FotonOptions : TorchTrainerOptions
     /// Target of the warm-started projection: max |WWᵀ − I| (|WᵀW − I| for tall layers), measured before the
     /// projection (a layer already within it is not touched) and proven, in exact arithmetic, by a bound after the
     /// last step. Default 4e-6: below the 1e-5 the equivalence with backprop needs in float32, above float32's own
-    /// rounding floor for 256-wide layers (≈ 1e-6), which no iteration can go below; float32 rounding of the
-    /// projection's products adds up to ≈ 2e-6 on top of the bound (measured maximum 5.6e-6 over the benchmark runs).
+    /// rounding floor for 256-wide layers (≈ 1e-6), which no iteration can go below. Range (0, 1). The bound holds in
+    /// exact arithmetic: float32 rounding of the projection's products adds to the actual error (see docs/results/foton.md).
     /// </summary>
     public double OrthogonalityTolerance { get; set; } = 4e-6;
 

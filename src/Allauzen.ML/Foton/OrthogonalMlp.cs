@@ -116,8 +116,8 @@ internal enum FotonInit
 
     /// <summary>
     /// Plain backprop, as the reference measurements' baseline (an nn.Sequential with orthogonal init on every layer):
-    /// the output layer orthogonal too. With the output layer at U(±1/√d) backprop's logits start ≈ 0.58× smaller and
-    /// it trailed that baseline by 2 points at depth 10 (74.8 vs 76.9 %, 5 seeds).
+    /// the output layer orthogonal too (an output layer at U(±1/√d) starts with smaller logits and trains backprop to a
+    /// lower accuracy at the same budget; see docs/results/foton.md).
     /// </summary>
     OrthogonalAll,
 }

@@ -109,7 +109,7 @@ public sealed record SslFeaturizerProgress(long Rows, double AudioSeconds, TimeS
 /// files, WAV bytes or float samples, pooled to a fixed-size feature vector for ML.NET trainers.
 /// </summary>
 /// <remarks>
-/// Model contract (our export recipe, see the README): input <c>input_values</c> float32 [batch, samples] at the
+/// Model contract (our export recipe, see docs/components/speech.md): input <c>input_values</c> float32 [batch, samples] at the
 /// model's rate (16 kHz), outputs <c>last_hidden_state</c> [batch, frames, hidden] and optionally
 /// <c>hidden_states</c> [batch, layers, frames, hidden]; ONNX metadata keys <c>sampling_rate</c>,
 /// <c>do_normalize</c>, <c>feat_extract_norm</c>, <c>frame_stride_samples</c>, <c>receptive_field_samples</c>
