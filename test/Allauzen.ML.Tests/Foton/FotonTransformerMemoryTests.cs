@@ -131,7 +131,7 @@ public sealed class FotonTransformerMemoryTests
     [TestMethod]
     [DataRow("dense_tanh")]
     [DataRow("conv_relu")]
-    public void PayloadSavedBeforeTheChange_LoadsScoresIdentically_AndSavesTheSameBytes(string name)
+    public void PayloadSavedBeforeTheChange_ScoresAsStoredWithinFloat32Rounding_AndSavesTheSameBytes(string name)
     {
         // Saved by the version that also kept float[] copies of the weights (see "provenance" in the file).
         var path = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Foton", "foton_payload_v1.json");
@@ -144,7 +144,14 @@ public sealed class FotonTransformerMemoryTests
         int rows = root.GetProperty("features").GetArrayLength();
 
         using var t = FotonTransformer.Load(new MLContext(seed: 1), new ModelPayloadReader(payload, name));
-        AssertBits(scores, Score(t, features, rows), "scores of the old payload");
+        // The stored scores were computed on another CPU: libtorch's GEMM/conv summation order and its tanh/exp kernels
+        // differ across instruction sets (AVX2 vs AVX-512), so the probabilities may differ in the last bits (seen: 1 ulp
+        // on an AVX-512 Xeon). Tolerance from float32 rounding: 3 layers of dot products of length 8 (dense 8 inputs,
+        // conv 2 channels × 2×2 kernel) with orthonormal rows and ‖x‖ ≲ 3 give |Δlogit| ≲ 3·8·2^-24·3 ≈ 4.3e-6 in the
+        // worst case, so |Δp|/p ≲ 2·|Δlogit| + a few ulp of tanh/exp ≈ 9e-6 ≈ 80 ulp (typical: √8 instead of 8, ~25 ulp).
+        // 128 ulp relative + 1e-7 absolute; a misread weight moves the scores by orders of magnitude more.
+        FloatTolerance.AssertClose(scores, Score(t, features, rows), relUlps: 128, abs: 1e-7, "scores of the old payload");
+        // Rewriting the payload from the loaded weights happens on this machine: bit-exact.
         CollectionAssert.AreEqual(payload, ModelPayloadWriter.Serialize(t), "the payload saved again is byte-identical");
     }
 

@@ -37,6 +37,9 @@ public sealed class SslFeaturizerParityTests
         Assert.AreEqual(Frames, scored.GetColumn<int>("FrameCount").Single());
         double dLast = SpeechFixtures.MaxAbsDiff(expectedLast, last);
         Console.WriteLine($"{model}: last_hidden_state max |C# - torch| = {dLast:E2}");
+        // The fixture is torch's float32 output on another machine, compared with ONNX Runtime's (whose MLAS kernels also
+        // differ by instruction set): 1e-4 absolute on features of size ~1 is float32 rounding of the encoder (measured
+        // 5e-6 / 1.9e-5 for the two models), with room for another CPU's summation order, not bit equality.
         Assert.IsLessThanOrEqualTo(1e-4, dLast);
         t.Dispose();
 

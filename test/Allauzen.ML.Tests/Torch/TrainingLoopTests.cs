@@ -10,6 +10,7 @@ namespace Allauzen.ML.Tests.Torch;
 public sealed class TrainingLoopTests
 {
     [TestMethod]
+    [TestCategory("Slow")] // 16 epochs of a 256-256 MLP: an acceptance-sized run
     public void NativeMemory_DoesNotGrowAcrossEpochs()
     {
         var ml = new MLContext(seed: 1);
