@@ -29,6 +29,7 @@ public sealed class ConsoleProgress : IDisposable
     private readonly ProgressTask? _task;
     private readonly Lock _lock = new();
     private TimeSpan _lastPrint = TimeSpan.FromDays(-1);
+    private bool _finalPrinted, _disposed;
 
     /// <summary>Starts reporting <paramref name="title"/> over <paramref name="total"/> units of work.</summary>
     public ConsoleProgress(string title, double total, TimeSpan? interval = null)
@@ -61,6 +62,8 @@ public sealed class ConsoleProgress : IDisposable
     /// <summary>Reports <paramref name="done"/> units finished, with a short status (thread-safe).</summary>
     public void Report(double done, string detail = "")
     {
+        if (_disposed)
+            return; // a component may keep reporting after this piece of work (its progress receiver stays attached)
         if (_task is not null)
         {
             _task.Description = Markup.Escape(detail.Length == 0 ? _title : $"{_title}: {detail}");
@@ -70,8 +73,10 @@ public sealed class ConsoleProgress : IDisposable
         var now = _clock.Elapsed;
         lock (_lock)
         {
-            if (done < _total && now - _lastPrint < _interval)
+            bool final = done >= _total && !_finalPrinted;
+            if (!final && now - _lastPrint < _interval)
                 return;
+            _finalPrinted |= final;
             _lastPrint = now;
         }
         string eta = done > 0 ? Format(TimeSpan.FromSeconds(now.TotalSeconds * (_total - done) / done)) : "?";
@@ -86,6 +91,7 @@ public sealed class ConsoleProgress : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        _disposed = true;
         if (_render is null)
             return;
         _finished.TrySetResult();
