@@ -66,7 +66,10 @@ public sealed class ConsoleProgress : IDisposable
             return; // a component may keep reporting after this piece of work (its progress receiver stays attached)
         if (_task is not null)
         {
-            _task.Description = Markup.Escape(detail.Length == 0 ? _title : $"{_title}: {detail}");
+            // One line: the bar, percentage, elapsed and remaining columns take about 45 characters.
+            string text = detail.Length == 0 ? _title : $"{_title}: {detail}";
+            int room = Math.Max(20, AnsiConsole.Profile.Width - 45);
+            _task.Description = Markup.Escape(text.Length <= room ? text : text[..(room - 1)] + "…");
             _task.Value = done;
             return;
         }
