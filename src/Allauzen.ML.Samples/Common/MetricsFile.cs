@@ -18,6 +18,6 @@ public static class MetricsFile
         var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         File.WriteAllText(tmp, json);
         File.Move(tmp, path, overwrite: true);
-        Console.WriteLine($"metrics written to {path}");
+        SampleCli.Wrote(path, "metrics");
     }
 }

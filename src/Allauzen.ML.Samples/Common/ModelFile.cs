@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Common;
 
@@ -15,10 +16,26 @@ public static class ModelFile
         {
             ml.Model.Save(model, schema, tmp);
             File.Move(tmp, path, overwrite: true);
+            SampleCli.Wrote(path, $"model, {new FileInfo(path).Length:N0} bytes");
         }
         finally
         {
             File.Delete(tmp);
         }
+    }
+
+    /// <summary>
+    /// The schema definition of <typeparamref name="TInput"/> with each vector column sized as in the model's saved input
+    /// schema (the ModelInput classes carry no [VectorType(n)]: 64 digits pixels, 784 Fashion-MNIST pixels).
+    /// </summary>
+    public static SchemaDefinition InputDefinition<TInput>(DataViewSchema inputSchema)
+    {
+        var definition = SchemaDefinition.Create(typeof(TInput));
+        foreach (var column in definition)
+        {
+            if (inputSchema.GetColumnOrNull(column.ColumnName) is { Type: VectorDataViewType type })
+                column.ColumnType = type;
+        }
+        return definition;
     }
 }

@@ -13,6 +13,7 @@ public static class OnnxParity
     {
         var sample = ml.Data.TakeRows(data, maxRows);
         ml.Model.ExportToOnnx(model, sample, onnxPath);
+        SampleCli.Wrote(onnxPath, "ONNX");
         var expected = model.Transform(sample).GetColumn<float[]>("Score").ToArray();
         var features = sample.GetColumn<float[]>("Features").ToArray();
         var labels = sample.GetColumn<string>("Label").ToArray();

@@ -37,7 +37,7 @@ public static class SampleData
                 }
                 return (FashionMnist.Load(ml, train: true), FashionMnist.Load(ml, train: false), "fashion-mnist");
             default:
-                throw new ArgumentException($"Unknown --data '{data}': use digits or fashion-mnist.") { Source = SampleArgs.UsageSource };
+                throw new UsageException($"Unknown --data '{data}': use digits or fashion-mnist.");
         }
     }
 }

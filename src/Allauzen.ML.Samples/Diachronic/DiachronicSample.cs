@@ -1,6 +1,8 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Allauzen.ML.Diachronic;
+using Allauzen.ML.Plots;
 using Allauzen.ML.Samples.Common;
 using Microsoft.ML;
 
@@ -29,65 +31,110 @@ public sealed class YearRow
 /// </summary>
 public static class DiachronicSample
 {
-    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Run(SampleArgs args)
+    private static readonly Option<string?> Corpus = SampleCli.Text("--corpus",
+        "dated corpus TSV (default: the shipped CI slice of Debian changelogs), or 'system' to rebuild it from /usr/share/doc");
+    private static readonly Option<string> Models = SampleCli.Option("--models", "incremental,aligned,dbe,control",
+        "models of the injection benchmark, comma-separated, among incremental, aligned, dbe, control");
+    private static readonly Option<int?> Epochs = SampleCli.Epochs("5; benchmark: 5 incremental, 10 aligned; speed: 1");
+    private static readonly Option<int?> MinCount = SampleCli.OptionalInt("--min-count", "eligibility threshold per slice (default: 30 scaled to the corpus size)");
+    private static readonly Option<int> Dims = SampleCli.Int("--dims", 100, "embedding dimensions of the real chronology");
+    private static readonly Option<bool> SkipReal = SampleCli.Option("--skip-real", false, "skip the real chronology, run the benchmark only");
+    private static readonly Option<bool> Speed = SampleCli.Option("--speed", false, "only measure skip-gram speed on the whole corpus (gensim's settings)");
+    private static readonly Option<int> Threads = SampleCli.Int("--threads", 2, "threads of the speed measurement");
+    private static readonly Option<int> BenchWidth = SampleCli.Int("--bench-width", 8, "benchmark: years per slice");
+    private static readonly Option<int> BenchSlices = SampleCli.Int("--bench-slices", 3, "benchmark: slices");
+    private static readonly Option<int> BenchFirstYear = SampleCli.Int("--bench-first-year", 1999, "benchmark: first year");
+    private static readonly Option<int> Pairs = SampleCli.Int("--pairs", 5, "benchmark: word pairs swapped", min: 0);
+    private static readonly Option<int> T0 = SampleCli.Int("--t0", 1, "benchmark: first slice of the swap (p = 0.5)", min: 0);
+    private static readonly Option<int> T1 = SampleCli.Int("--t1", 2, "benchmark: slice from which the swap is complete", min: 0);
+    private static readonly Option<string> Chronology = SampleCli.Choice("--chronology", "shuffled",
+        "benchmark: shuffled (the injected swaps are the only diachronic signal) or real", "shuffled", "real");
+    private static readonly Option<int> BenchDims = SampleCli.Int("--bench-dims", 50, "benchmark: embedding dimensions");
+    private static readonly Option<int> BenchThreads = SampleCli.Int("--bench-threads", 2, "benchmark: threads");
+    private static readonly Option<bool> Verbose = SampleCli.Option("--verbose", false, "benchmark: print each model's top words and the gold ranks");
+    private static readonly Option<string?> PairsFile = SampleCli.Text("--pairs-file", "benchmark: fixed pairs to swap (word<TAB>word per line)");
+    private static readonly Option<string?> Dump = SampleCli.Text("--dump", "benchmark: write the injected corpus, control, pairs and eligible words to PREFIX.*");
+    private static readonly Option<double> DbeLambda = SampleCli.Real("--dbe-lambda", 10, "DBE: drift precision λ");
+    private static readonly Option<double?> DbeSample = SampleCli.OptionalReal("--dbe-sample", "DBE: subsampling threshold");
+    private static readonly Option<int?> DbeStatic = SampleCli.OptionalInt("--dbe-static", "DBE: static steps");
+    private static readonly Option<int?> DbeDynamic = SampleCli.OptionalInt("--dbe-dynamic", "DBE: dynamic steps");
+    private static readonly Option<string?> DbeRegularizer = SampleCli.Text("--dbe-regularizer", "DBE: drift regularizer, randomwalk, anchored or grouplasso");
+    private static readonly Option<double?> DbeWeight = SampleCli.OptionalReal("--dbe-weight", "DBE: drift penalty weight");
+    private static readonly Option<int?> DbeSeed = SampleCli.OptionalInt("--dbe-seed", "DBE: seed", min: 0);
+    private static readonly Option<bool> DbeTrace = SampleCli.Option("--dbe-trace", false, "DBE: print the loss per target every 50 steps");
+    private static readonly Option<int?> AlignMin = SampleCli.OptionalInt("--align-min", "aligned model: minimum count of the alignment anchors");
+    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
+    private static readonly Option<string?> Output = SampleCli.Output("diachronic");
+
+    /// <summary>`diachronic`: drift on the real chronology, then the drift-injection benchmark.</summary>
+    public static Command Command { get; } = SampleCli.Sample("diachronic",
+        "Diachronic embeddings on Debian changelogs: top drifting words, neighbours per slice, drift plot, word2vec export, then the drift-injection benchmark.",
+        Run, Corpus, Models, Epochs, MinCount, Dims, SkipReal, Speed, Threads, BenchWidth, BenchSlices, BenchFirstYear, Pairs, T0, T1, Chronology, BenchDims,
+        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeSeed, DbeTrace, AlignMin, MetricsOut, Output);
+
+    private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         ml.UseAllauzen();
-        string corpusArg = args.Get("corpus") ?? Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        string corpusArg = args.GetValue(Corpus) ?? Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        if (corpusArg != "system" && !File.Exists(corpusArg))
+            throw new UsageException($"Invalid value '{corpusArg}' for option '--corpus': no such file.");
+        DriftRegularizer? regularizer = args.GetValue(DbeRegularizer) is { } rg
+            ? Enum.TryParse<DriftRegularizer>(rg, ignoreCase: true, out var r) ? r
+                : throw new UsageException($"Invalid value '{rg}' for option '--dbe-regularizer': use {string.Join(", ", Enum.GetNames<DriftRegularizer>())}.")
+            : null;
         var sw = Stopwatch.StartNew();
         List<DatedSentence> dated = corpusArg == "system"
             ? ChangelogExtractor.Extract("/usr/share/doc").ToList()
             : DatedCorpus.ReadTsv(corpusArg).ToList();
-        if (args.Get("speed") == "true")
-            return Speed(ml, dated, args);
+        string output = SampleCli.OutputFolder(args.GetValue(Output), "diachronic");
+        if (args.GetValue(Speed))
+            return SpeedRun(ml, dated, args.GetValue(Epochs) ?? 1, args.GetValue(Threads), args.GetValue(MetricsOut));
         const int firstYear = 1999, width = 4, slices = 6;
         var sentences = DatedCorpus.Bin(dated, firstYear, width, slices);
         long tokens = sentences.Sum(s => (long)s.Tokens.Length);
         Console.WriteLine($"corpus {corpusArg}: {dated.Count:N0} dated sentences, {sentences.Count:N0} in {firstYear}-{firstYear + width * slices - 1} " +
             $"({tokens:N0} tokens), {slices} slices of {width} years, read in {sw.Elapsed.TotalSeconds:F1} s");
         // eligibility threshold scaled to the corpus size (30 occurrences per slice on the full 2.72 M-token corpus)
-        int minc = int.Parse(args.Get("min-count") ?? Math.Max(5, (int)Math.Round(30 * tokens / 2_719_094.0)).ToString(Inv), Inv);
-        int epochs = args.Epochs ?? 5;
-        int dims = int.Parse(args.Get("dims") ?? "100", Inv);
-        string output = Path.Combine(args.Output, "diachronic");
-        Directory.CreateDirectory(output);
+        int minc = args.GetValue(MinCount) ?? Math.Max(5, (int)Math.Round(30 * tokens / 2_719_094.0));
+        int epochs = args.GetValue(Epochs) ?? 5;
+        int dims = args.GetValue(Dims);
 
         var metrics = new Dictionary<string, object?> { ["corpus_tokens"] = tokens };
-        if (args.Get("skip-real") != "true")
+        if (!args.GetValue(SkipReal))
             RealChronology(ml, sentences, metrics, firstYear, width, slices, minc, epochs, dims, output);
 
         // 2. Injection benchmark, CI-sized: 3 slices of 8 years, shuffled chronology (the injected swaps are the only
         //    diachronic signal), K = 5 pairs swapped with p = 0, 0.5, 1.
         var bench = new BenchmarkSettings
         {
-            Width = int.Parse(args.Get("bench-width") ?? "8", Inv),
-            Slices = int.Parse(args.Get("bench-slices") ?? "3", Inv),
-            Pairs = int.Parse(args.Get("pairs") ?? "5", Inv),
-            T0 = int.Parse(args.Get("t0") ?? "1", Inv),
-            T1 = int.Parse(args.Get("t1") ?? "2", Inv),
-            Shuffled = (args.Get("chronology") ?? "shuffled") == "shuffled",
-            Epochs = args.Epochs,
-            Dimensions = int.Parse(args.Get("bench-dims") ?? "50", Inv),
-            DbeLambda = double.Parse(args.Get("dbe-lambda") ?? "10", Inv),
-            Threads = int.Parse(args.Get("bench-threads") ?? "2", Inv),
-            Verbose = args.Get("verbose") == "true",
-            PairsFile = args.Get("pairs-file"),
-            DumpPrefix = args.Get("dump"),
-            FirstYear = int.Parse(args.Get("bench-first-year") ?? "1999", Inv),
-            DbeSubsampling = args.Get("dbe-sample") is { } ds ? double.Parse(ds, Inv) : null,
-            DbeStaticSteps = args.Get("dbe-static") is { } st ? int.Parse(st, Inv) : null,
-            DbeDynamicSteps = args.Get("dbe-dynamic") is { } dy ? int.Parse(dy, Inv) : null,
-            DbeRegularizer = args.Get("dbe-regularizer") is { } rg ? Enum.Parse<DriftRegularizer>(rg, ignoreCase: true) : null,
-            DbePenaltyWeight = args.Get("dbe-weight") is { } dw ? double.Parse(dw, Inv) : null,
-            DbeSeed = args.Get("dbe-seed") is { } sd ? int.Parse(sd, Inv) : null,
-            AlignmentMinCount = args.Get("align-min") is { } am ? int.Parse(am, Inv) : null,
-            DbeTrace = args.Get("dbe-trace") == "true",
+            Width = args.GetValue(BenchWidth),
+            Slices = args.GetValue(BenchSlices),
+            Pairs = args.GetValue(Pairs),
+            T0 = args.GetValue(T0),
+            T1 = args.GetValue(T1),
+            Shuffled = args.GetValue(Chronology) == "shuffled",
+            Epochs = args.GetValue(Epochs),
+            Dimensions = args.GetValue(BenchDims),
+            DbeLambda = args.GetValue(DbeLambda),
+            Threads = args.GetValue(BenchThreads),
+            Verbose = args.GetValue(Verbose),
+            PairsFile = args.GetValue(PairsFile),
+            DumpPrefix = args.GetValue(Dump),
+            FirstYear = args.GetValue(BenchFirstYear),
+            DbeSubsampling = args.GetValue(DbeSample),
+            DbeStaticSteps = args.GetValue(DbeStatic),
+            DbeDynamicSteps = args.GetValue(DbeDynamic),
+            DbeRegularizer = regularizer,
+            DbePenaltyWeight = args.GetValue(DbeWeight),
+            DbeSeed = args.GetValue(DbeSeed),
+            AlignmentMinCount = args.GetValue(AlignMin),
+            DbeTrace = args.GetValue(DbeTrace),
         };
-        foreach (var (key, value) in RunBenchmark(ml, dated, bench, (args.Get("models") ?? "incremental,aligned,dbe,control").Split(',')))
+        foreach (var (key, value) in RunBenchmark(ml, dated, bench, args.GetValue(Models)!.Split(',')))
             metrics[key] = value;
-        MetricsFile.Write(args.MetricsOut, metrics);
+        MetricsFile.Write(args.GetValue(MetricsOut), metrics);
         return 0;
     }
 
@@ -112,7 +159,18 @@ public static class DiachronicSample
             Seed = 1,
         };
         var sw = Stopwatch.StartNew();
-        using var model = ml.Transforms.Text.DiachronicEmbeddings(options).Fit(real);
+        DiachronicEmbeddingsTransformer model;
+        using (var progress = new ConsoleProgress("incremental skip-gram (whole corpus, then each slice)", 1 + slices, TimeSpan.FromSeconds(5)))
+        {
+            options.Progress = new SyncProgress<DiachronicProgress>(p => progress.Report(p.Phase switch
+            {
+                "init" => p.Fraction,
+                "slice" => 1 + p.Slice + p.Fraction,
+                _ => 0,
+            }, string.Create(CultureInfo.InvariantCulture, $"{p.Phase}{(p.Slice >= 0 ? $" {p.Slice}" : "")}, {p.WordsPerSecond:N0} words/s")));
+            model = ml.Transforms.Text.DiachronicEmbeddings(options).Fit(real);
+        }
+        using var disposeModel = model;
         double wps = model.WordsPerSecond;
         metrics["vocabulary"] = model.Vocabulary.Count;
         metrics["words_per_second"] = Math.Round(wps);
@@ -137,20 +195,18 @@ public static class DiachronicSample
         }
         string plot = Path.Combine(output, "drift.png");
         model.SaveDriftPlot(plot, ["git", "python", "vcs", "package", "debian"]);
+        SampleCli.Wrote(plot, "drift plot");
         string w2v = Path.Combine(output, $"slice{slices - 1}.w2v.txt");
         model.ExportWord2Vec(slices - 1, w2v, minCount: 5);
-        Console.WriteLine($"drift plot {plot}, word2vec export of the last slice {w2v}");
-
+        SampleCli.Wrote(w2v, "word2vec export of the last slice");
     }
 
     /// <summary>
     /// Skip-gram speed on the whole corpus as one slice, gensim's settings (K 100, window 5, 5 negatives, min count 5,
     /// subsampling 1e-3, 2 threads, random init): compare with test/Allauzen.ML.Benchmarks/Diachronic/gensim_sgns_speed.py back to back.
     /// </summary>
-    private static int Speed(MLContext ml, List<DatedSentence> dated, SampleArgs args)
+    private static int SpeedRun(MLContext ml, List<DatedSentence> dated, int epochs, int threads, string? metricsOut)
     {
-        int epochs = args.Epochs ?? 1;
-        int threads = int.Parse(args.Get("threads") ?? "2", Inv);
         var data = ml.Data.LoadFromEnumerable(dated.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = 0 }));
         var o = new DiachronicEmbeddingsOptions
         {
@@ -169,7 +225,7 @@ public static class DiachronicSample
         double raw = tokens * (double)epochs / trainSeconds;
         Console.WriteLine($"Allauzen.ML SGNS: sentences={dated.Count} tokens={tokens} V={m.Vocabulary.Count} epochs={epochs} threads={threads}");
         Console.WriteLine($"train {trainSeconds:F2} s, raw words/s {raw:N0}, effective words/s {m.EffectiveWordsPerSecond:N0}, raw words per CPU-s (whole Fit, vocabulary passes included) {tokens * epochs / cpu:N0}");
-        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?> { ["words_per_second"] = Math.Round(raw), ["effective_words_per_second"] = Math.Round(m.EffectiveWordsPerSecond) });
+        MetricsFile.Write(metricsOut, new Dictionary<string, object?> { ["words_per_second"] = Math.Round(raw), ["effective_words_per_second"] = Math.Round(m.EffectiveWordsPerSecond) });
         return 0;
     }
 
@@ -201,14 +257,11 @@ public static class DiachronicSample
         public bool DbeTrace { get; set; }
     }
 
-    /// <summary>Synchronous progress printer (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
-    private sealed class ConsoleProgress : IProgress<DiachronicProgress>
+    /// <summary>Prints the DBE loss per target (the static and dynamic phases report every 50 steps).</summary>
+    private static void TraceDbe(DiachronicProgress value)
     {
-        public void Report(DiachronicProgress value)
-        {
-            if (value.Phase is "static" or "dynamic")
-                Console.WriteLine($"  {value.Phase,-7} {value.Fraction.ToString("P0", CultureInfo.InvariantCulture)} loss/target {value.Loss.ToString("F5", CultureInfo.InvariantCulture)}");
-        }
+        if (value.Phase is "static" or "dynamic")
+            Console.WriteLine($"  {value.Phase,-7} {value.Fraction.ToString("P0", CultureInfo.InvariantCulture)} loss/target {value.Loss.ToString("F5", CultureInfo.InvariantCulture)}");
     }
 
     /// <summary>
@@ -242,6 +295,8 @@ public static class DiachronicSample
             File.WriteAllLines(dump + ".truth.tsv", new[] { $"# T={b.Slices} t0={b.T0} t1={b.T1} shuffle={b.Shuffled} eligible={inj.Eligible.Count}" }
                 .Concat(inj.Pairs.Select(p => $"{p.A}\t{p.B}")));
             File.WriteAllLines(dump + ".eligible.txt", inj.Eligible.Order(StringComparer.Ordinal));
+            foreach (var suffix in new[] { ".tsv", ".control.tsv", ".truth.tsv", ".eligible.txt" })
+                SampleCli.Wrote(dump + suffix);
         }
         var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
         var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
@@ -261,7 +316,7 @@ public static class DiachronicSample
                 o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
                 o.Seed = b.DbeSeed ?? o.Seed;
                 if (b.DbeTrace)
-                    o.Progress = new ConsoleProgress();
+                    o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
             }
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))

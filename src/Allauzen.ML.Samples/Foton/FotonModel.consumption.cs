@@ -26,21 +26,22 @@ public partial class FotonModel
         public float[] Score { get; set; } = [];
     }
 
-    /// <summary>Loads a saved model in a fresh MLContext (one extra line: UseAllauzen).</summary>
-    public static ITransformer LoadModel(MLContext ml, string path, out DataViewSchema inputSchema)
+    private static string MLNetModelPath = Path.GetFullPath("FotonModel.zip");
+
+    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
+
+    /// <summary>Predicts one input with the model at MLNetModelPath.</summary>
+    public static ModelOutput Predict(ModelInput input)
     {
-        ml.UseAllauzen();
-        return ml.Model.Load(path, out inputSchema);
+        var predEngine = PredictEngine.Value;
+        return predEngine.Predict(input);
     }
 
-    /// <summary>A prediction engine for inputs with <paramref name="featureCount"/> features.</summary>
-    public static PredictionEngine<ModelInput, ModelOutput> CreateEngine(MLContext ml, ITransformer model, int featureCount)
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
-        var schema = SchemaDefinition.Create(typeof(ModelInput));
-        schema["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchemaDefinition: schema);
+        var mlContext = new MLContext();
+        mlContext.UseAllauzen();
+        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }
-
-    /// <summary>Predicts one input.</summary>
-    public static ModelOutput Predict(PredictionEngine<ModelInput, ModelOutput> engine, ModelInput input) => engine.Predict(input);
 }

@@ -51,7 +51,10 @@ public partial class FotonModel
         return o;
     }
 
-    /// <summary>Saves with ML.NET's own Model.Save, through a temporary file and a rename.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+    /// <summary>Saves with ML.NET's own Model.Save, through a temporary file and a rename; Predict then uses this file.</summary>
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    {
         Common.ModelFile.Save(ml, model, schema, path);
+        MLNetModelPath = Path.GetFullPath(path);
+    }
 }

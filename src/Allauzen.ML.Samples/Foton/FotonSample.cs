@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Allauzen.ML.Datasets;
@@ -15,77 +15,124 @@ namespace Allauzen.ML.Samples.Foton;
 /// test accuracy, seconds per epoch and peak training memory. Each run is a fresh child process, so its
 /// peak memory is its own; the first FOTON run also saves, reloads and exports its model to ONNX.
 /// </summary>
-/// <remarks>
-/// Options: --data digits|fashion-mnist (default fashion-mnist), --depth N or a list "2,10" (default
-/// 2,10,20,50), --epochs N (default 1), --algorithms foton,pepita,backprop,backprop_ortho (default all four),
-/// --activation relu|tanh|maxmin|auto (default auto: ReLU at depth ≤ 2, tanh deeper, as the reference
-/// measurements found ReLU FOTON untrainable at depth 10), --train-rows N (default all), --seed N (default 42),
-/// --alignment on (per-layer cosine with the backprop gradient on each epoch's first batch),
-/// --recompute on (FotonOptions.RecomputeActivations: activation memory independent of depth, one forward pass more),
-/// --metrics-out FILE.
-/// </remarks>
 public static class FotonSample
 {
     private static readonly string[] AllAlgorithms = ["foton", "pepita", "backprop", "backprop_ortho"];
 
-    public static int Run(SampleArgs args)
+    private static readonly RunSettings Settings = new();
+    private static readonly Option<string> Depths = SampleCli.Option("--depth", "2,10,20,50", "hidden depths, comma-separated");
+    private static readonly Option<string> Algorithms = SampleCli.Option("--algorithms", string.Join(",", AllAlgorithms),
+        "algorithms, comma-separated, among foton, pepita, backprop, backprop_ortho");
+    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
+    private static readonly Option<string?> Output = SampleCli.Output("foton");
+
+    private static readonly RunSettings ChildSettings = new();
+    private static readonly Option<int> ChildDepth = SampleCli.Int("--depth", 2, "hidden depth");
+    private static readonly Option<string> ChildAlgorithm = SampleCli.Choice("--algorithm", "foton", "the algorithm", AllAlgorithms);
+    private static readonly Option<string> ChildResult = new("--result") { Description = "the result JSON file", Required = true };
+    private static readonly Option<string?> ChildOutput = SampleCli.Output("foton");
+    private static readonly Option<string> ChildCheckModel = SampleCli.Choice("--check-model", "0", "1: also save, reload, export to ONNX and predict", "0", "1");
+
+    /// <summary>`foton`: FOTON vs PEPITA vs backprop, one child process per run.</summary>
+    public static Command Command { get; } = SampleCli.Sample("foton",
+        "FOTON vs PEPITA vs backprop on the same orthogonal MLP at several depths: test accuracy, s/epoch, peak training memory (one child process per run).",
+        Run, [Depths, Algorithms, .. Settings.All, MetricsOut, Output]);
+
+    /// <summary>`foton-run`: one run of the foton sample, in its own process.</summary>
+    public static Command RunCommand { get; } = SampleCli.Child("foton-run",
+        "Child process of foton: one algorithm at one depth; writes its result JSON.",
+        RunOne, [ChildDepth, ChildAlgorithm, ChildResult, ChildOutput, ChildCheckModel, .. ChildSettings.All]);
+
+    /// <summary>The options a foton run takes, forwarded by the parent to each child as typed.</summary>
+    private sealed class RunSettings
     {
-        string data = args.Get("data") ?? "fashion-mnist";
-        var depths = (args.Get("depth") ?? "2,10,20,50").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        var algorithms = (args.Get("algorithms") ?? string.Join(",", AllAlgorithms)).Split(',');
+        public readonly Option<string> Data = SampleCli.Data("fashion-mnist");
+        public readonly Option<int> Epochs = SampleCli.Int("--epochs", 1, "training epochs per run");
+        public readonly Option<string> Activation = SampleCli.Choice("--activation", "auto",
+            "hidden activation; auto: ReLU at depth <= 2, tanh deeper (ReLU FOTON is untrainable at depth 10)", "auto", "relu", "tanh", "maxmin");
+        public readonly Option<int?> TrainRows = SampleCli.OptionalInt("--train-rows", "training rows: a fixed random subset (default: all)");
+        public readonly Option<int> Seed = SampleCli.Int("--seed", 42, "training seed", min: 0);
+        public readonly Option<string> Alignment = SampleCli.Choice("--alignment", "off",
+            "on: per-layer cosine with the backprop gradient on each epoch's first batch", "on", "off");
+        public readonly Option<string> Validate = SampleCli.Choice("--validate", "off", "on: test accuracy after every epoch", "on", "off");
+        public readonly Option<double?> Dropout = SampleCli.OptionalReal("--dropout", "dropout rate (default: 0.1)");
+        public readonly Option<string> Projection = SampleCli.Choice("--projection", "warm",
+            "FOTON's projection: warm-started every step, or the reference's", "warm", "reference");
+        public readonly Option<string> Divisor = SampleCli.Choice("--divisor", "configured",
+            "divide the update by the configured or the actual batch size", "configured", "actual");
+        public readonly Option<string> Recompute = SampleCli.Choice("--recompute", "off",
+            "on: recompute activations (memory independent of depth, one forward pass more)", "on", "off");
+
+        public Option[] All => [Data, Epochs, Activation, TrainRows, Seed, Alignment, Validate, Dropout, Projection, Divisor, Recompute];
+
+        /// <summary>The options given on the command line, as typed (the child has the same defaults).</summary>
+        public IEnumerable<string> Given(ParseResult args) =>
+            All.Select(args.GetResult).OfType<System.CommandLine.Parsing.OptionResult>().Where(r => !r.Implicit)
+                .SelectMany(r => r.Tokens.Select(t => t.Value).Prepend(r.Option.Name));
+    }
+
+    private static int Run(ParseResult args)
+    {
+        string data = args.GetValue(Settings.Data)!;
+        var depths = SampleCli.IntList(args.GetValue(Depths)!, "--depth");
+        var algorithms = args.GetValue(Algorithms)!.Split(',');
         foreach (var a in algorithms)
         {
             if (!AllAlgorithms.Contains(a))
-                throw new ArgumentException($"Unknown algorithm '{a}' in --algorithms: use {string.Join(", ", AllAlgorithms)}.") { Source = SampleArgs.UsageSource };
+                throw new UsageException($"Unknown algorithm '{a}' in --algorithms: use {string.Join(", ", AllAlgorithms)}.");
         }
-        int epochs = args.Epochs ?? 1;
-        Directory.CreateDirectory(args.Output);
+        int epochs = args.GetValue(Settings.Epochs);
+        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "foton");
         Console.WriteLine($"FOTON sample: data {data}, depths {string.Join(", ", depths)}, algorithms {string.Join(", ", algorithms)}, {epochs} epoch(s); one child process per run.");
 
         var runs = new List<Dictionary<string, object?>>();
         bool firstFoton = true;
-        foreach (int depth in depths)
+        const string header = "| depth | algorithm | activation | test accuracy | s/epoch | peak training memory (MB) |\n| --- | --- | --- | --- | --- | --- |";
+        Console.WriteLine(header);
+        using (var progress = new ConsoleProgress("FOTON runs", depths.Length * algorithms.Length))
         {
-            foreach (var algorithm in algorithms)
+            foreach (int depth in depths)
             {
-                string result = Path.Combine(args.Output, $"foton-run-{algorithm}-{depth}-{Guid.NewGuid():N}.json");
-                var childArgs = new List<string>
+                foreach (var algorithm in algorithms)
                 {
-                    "foton-run", "--data", data, "--depth", depth.ToString(CultureInfo.InvariantCulture), "--algorithm", algorithm,
-                    "--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--result", result, "--output", args.Output,
-                    "--activation", args.Get("activation") ?? "auto", "--seed", args.Get("seed") ?? "42",
-                    "--check-model", (algorithm == "foton" && firstFoton) ? "1" : "0",
-                };
-                if (args.Get("train-rows") is string rows)
-                    childArgs.AddRange(["--train-rows", rows]);
-                foreach (var key in new[] { "alignment", "validate", "dropout", "projection", "divisor", "recompute" })
-                {
-                    if (args.Get(key) is string value)
-                        childArgs.AddRange([$"--{key}", value]);
+                    string result = Path.Combine(outputFolder, $"foton-run-{algorithm}-{depth}-{Guid.NewGuid():N}.json");
+                    var childArgs = new List<string>
+                    {
+                        "foton-run", "--depth", depth.ToString(CultureInfo.InvariantCulture), "--algorithm", algorithm, "--result", result,
+                        "--output", outputFolder, "--check-model", (algorithm == "foton" && firstFoton) ? "1" : "0",
+                    };
+                    childArgs.AddRange(Settings.Given(args));
+                    firstFoton &= algorithm != "foton";
+                    // Epoch lines of the child: printed when the output is a log, shown in the bar on a terminal.
+                    int code = ChildProcess.Run(childArgs, line =>
+                    {
+                        if (ConsoleProgress.Interactive && line.StartsWith("  [", StringComparison.Ordinal))
+                            progress.Report(runs.Count, line.Trim());
+                        else
+                            Console.WriteLine(line);
+                    }, ChildEnvironment);
+                    if (!File.Exists(result))
+                    {
+                        Console.Error.WriteLine($"run {algorithm} depth {depth} failed (exit code {code}) without a result.");
+                        return 1;
+                    }
+                    var run = JsonSerializer.Deserialize<Dictionary<string, object?>>(File.ReadAllText(result))!;
+                    File.Delete(result);
+                    runs.Add(run);
+                    Console.WriteLine(Row(run));
+                    progress.Report(runs.Count, $"{algorithm} at depth {depth} done");
                 }
-                firstFoton &= algorithm != "foton";
-                int code = RunChild(childArgs);
-                if (!File.Exists(result))
-                {
-                    Console.Error.WriteLine($"run {algorithm} depth {depth} failed (exit code {code}) without a result.");
-                    return 1;
-                }
-                var run = JsonSerializer.Deserialize<Dictionary<string, object?>>(File.ReadAllText(result))!;
-                File.Delete(result);
-                runs.Add(run);
             }
         }
-
-        Console.WriteLine();
-        Console.WriteLine("| depth | algorithm | activation | test accuracy | s/epoch | peak training memory (MB) |");
-        Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
-        foreach (var r in runs)
+        if (!ConsoleProgress.Interactive && runs.Count > 1)
         {
-            string acc = r["accuracy"] is JsonElement { ValueKind: JsonValueKind.Number } a ? a.GetDouble().ToString("P2", CultureInfo.InvariantCulture) : $"diverged";
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r["depth"]} | {r["algorithm"]} | {r["activation"]} | {acc} | {Num(r["epoch_seconds"]):F1} | {Num(r["peak_memory_mb"]):F1} |"));
+            // The rows above are interleaved with the runs' epoch lines in a log: the table once more, in one piece.
+            Console.WriteLine();
+            Console.WriteLine(header);
+            foreach (var r in runs)
+                Console.WriteLine(Row(r));
         }
-        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?>
+        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
         {
             ["sample"] = "foton",
             ["dataset"] = runs.Count > 0 ? runs[0]["dataset"] : data,
@@ -96,64 +143,67 @@ public static class FotonSample
         return modelOk ? 0 : 1;
     }
 
-    private static double Num(object? v) => v is JsonElement { ValueKind: JsonValueKind.Number } e ? e.GetDouble() : double.NaN;
-
-    private static int RunChild(IEnumerable<string> args)
+    private static string Row(Dictionary<string, object?> r)
     {
-        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
-            psi.ArgumentList.Add(typeof(FotonSample).Assembly.Location);
-        // A fixed mmap threshold: glibc's adaptive one otherwise keeps freed activation buffers in the heap,
-        // and the peak RSS would measure allocator growth rather than what training holds.
-        psi.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
-        // A small first GC generation (2 MB): otherwise the managed garbage of tensor handles can grow by tens of MB
-        // before the first collection, and the peak RSS would measure the GC's budget rather than what training holds.
-        psi.Environment["DOTNET_GCgen0size"] = "0x200000";
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        p.WaitForExit();
-        return p.ExitCode;
+        string acc = r["accuracy"] is JsonElement { ValueKind: JsonValueKind.Number } a ? a.GetDouble().ToString("P2", CultureInfo.InvariantCulture) : "diverged";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"| {r["depth"]} | {r["algorithm"]} | {r["activation"]} | {acc} | {Num(r["epoch_seconds"]):F1} | {Num(r["peak_memory_mb"]):F1} |");
     }
 
+    private static double Num(object? v) => v is JsonElement { ValueKind: JsonValueKind.Number } e ? e.GetDouble() : double.NaN;
+
+    /// <summary>
+    /// A fixed mmap threshold: glibc's adaptive one otherwise keeps freed activation buffers in the heap, and the peak
+    /// RSS would measure allocator growth rather than what training holds. A small first GC generation (2 MB): otherwise
+    /// the managed garbage of tensor handles can grow by tens of MB before the first collection, and the peak RSS would
+    /// measure the GC's budget rather than what training holds.
+    /// </summary>
+    private static readonly Dictionary<string, string> ChildEnvironment = new()
+    {
+        ["MALLOC_MMAP_THRESHOLD_"] = "131072",
+        ["DOTNET_GCgen0size"] = "0x200000",
+    };
+
     /// <summary>Child process: one algorithm at one depth; writes its result JSON.</summary>
-    public static int RunOne(SampleArgs args)
+    private static int RunOne(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         ml.UseAllauzen();
-        string algorithm = args.Get("algorithm")!;
-        int depth = int.Parse(args.Get("depth")!, CultureInfo.InvariantCulture);
-        int epochs = args.Epochs ?? 1;
-        int seed = int.Parse(args.Get("seed") ?? "42", CultureInfo.InvariantCulture);
-        int? trainRows = args.Get("train-rows") is string tr ? int.Parse(tr, CultureInfo.InvariantCulture) : null;
-        var activation = (args.Get("activation") ?? "auto") switch
+        var c = ChildSettings;
+        string algorithm = args.GetValue(ChildAlgorithm)!;
+        int depth = args.GetValue(ChildDepth);
+        int epochs = args.GetValue(c.Epochs);
+        int seed = args.GetValue(c.Seed);
+        int? trainRows = args.GetValue(c.TrainRows);
+        string outputFolder = SampleCli.OutputFolder(args.GetValue(ChildOutput), "foton");
+        var activation = args.GetValue(c.Activation) switch
         {
             "auto" => depth <= 2 ? FotonActivation.Relu : FotonActivation.Tanh,
             "relu" => FotonActivation.Relu,
             "tanh" => FotonActivation.Tanh,
             "maxmin" => FotonActivation.MaxMin,
-            var other => throw new ArgumentException($"Unknown --activation '{other}': use relu, tanh, maxmin or auto.") { Source = SampleArgs.UsageSource },
+            var other => throw new UsageException($"Unknown --activation '{other}': use relu, tanh, maxmin or auto."),
         };
-        var (train, test, dataset) = LoadStandardised(ml, args.Get("data") ?? "fashion-mnist", trainRows);
+        var (train, test, dataset) = LoadStandardised(ml, args.GetValue(c.Data)!, trainRows);
         int featureCount = ((VectorDataViewType)train.Schema["Features"].Type).Size;
         FotonOptions Configure(int runEpochs)
         {
             var o = FotonModel.Options(algorithm, depth, activation, runEpochs, seed);
-            o.AlignmentDiagnostics = args.Get("alignment") == "on";
-            o.WarmStartProjection = args.Get("projection") != "reference";
-            o.ScaleByConfiguredBatchSize = args.Get("divisor") != "actual";
-            o.RecomputeActivations = args.Get("recompute") == "on";
-            if (args.Get("dropout") is string dropout)
-                o.Dropout = double.Parse(dropout, CultureInfo.InvariantCulture);
+            o.AlignmentDiagnostics = args.GetValue(c.Alignment) == "on";
+            o.WarmStartProjection = args.GetValue(c.Projection) != "reference";
+            o.ScaleByConfiguredBatchSize = args.GetValue(c.Divisor) != "actual";
+            o.RecomputeActivations = args.GetValue(c.Recompute) == "on";
+            if (args.GetValue(c.Dropout) is double dropout)
+                o.Dropout = dropout;
             if (featureCount < 256)
                 o.HiddenSizes = [.. Enumerable.Repeat(featureCount, depth)]; // digits: keep the widths non-expanding
             return o;
         }
         var options = Configure(epochs);
-        if (args.Get("validate") == "on")
+        if (args.GetValue(c.Validate) == "on")
             options.ValidationData = ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(test);
         var seconds = new List<double>();
-        options.Progress = new SyncProgressReporter(p =>
+        options.Progress = new SyncProgress<TrainingProgress>(p =>
         {
             seconds.Add(p.EpochTime.TotalSeconds);
             string diagnostics = string.Join(", ", p.Diagnostics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}")));
@@ -209,24 +259,25 @@ public static class FotonSample
         result.TryAdd("peak_memory_mb", ReadStatusMb("VmHWM") - baseline);
         result["process_peak_rss_mb"] = ReadStatusMb("VmHWM");
 
-        if (model is not null && args.Get("check-model") == "1")
+        if (model is not null && args.GetValue(ChildCheckModel) == "1")
         {
-            string path = Path.Combine(args.Output, $"foton-{dataset}.zip");
+            string path = Path.Combine(outputFolder, $"foton-{dataset}.zip");
             FotonModel.SaveModel(ml, model, train.Schema, path);
-            var reloaded = FotonModel.LoadModel(new MLContext(seed: 2), path, out _);
+            var ml2 = new MLContext(seed: 2);
+            ml2.UseAllauzen();
+            var reloaded = ml2.Model.Load(path, out _);
             var a = model.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
             var b = reloaded.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
             result["reload_identical"] = a.AsSpan().SequenceEqual(b);
-            result["onnx_max_abs_diff"] = OnnxParity.ExportAndCompare(ml, model, test, Path.Combine(args.Output, $"foton-{dataset}.onnx"));
-            var engine = FotonModel.CreateEngine(ml, reloaded, featureCount);
+            result["onnx_max_abs_diff"] = OnnxParity.ExportAndCompare(ml, model, test, Path.Combine(outputFolder, $"foton-{dataset}.onnx"));
             var first = ml.Data.CreateEnumerable<FotonModel.ModelInput>(test, false, schemaDefinition: InputDefinition(featureCount)).First();
-            var output = FotonModel.Predict(engine, first);
-            Console.WriteLine($"  saved {path}; reload identical {result["reload_identical"]}; ONNX max |diff| {result["onnx_max_abs_diff"]}; predict: true '{first.Label}', predicted '{output.PredictedLabel}'");
+            var output = FotonModel.Predict(first);
+            Console.WriteLine($"  reload identical {result["reload_identical"]}; ONNX max |diff| {result["onnx_max_abs_diff"]}; predict: true '{first.Label}', predicted '{output.PredictedLabel}'");
         }
         var json = JsonSerializer.Serialize(result);
-        var tmp = args.Get("result")! + ".tmp";
+        var tmp = args.GetValue(ChildResult)! + ".tmp";
         File.WriteAllText(tmp, json);
-        File.Move(tmp, args.Get("result")!, overwrite: true);
+        File.Move(tmp, args.GetValue(ChildResult)!, overwrite: true);
         return 0;
     }
 
@@ -298,10 +349,5 @@ public static class FotonSample
                 return double.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
         }
         return double.NaN;
-    }
-
-    private sealed class SyncProgressReporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -25,14 +25,22 @@ public partial class LipschitzModel
         public float CertifiedRadius { get; set; }
     }
 
-    /// <summary>A prediction engine for single images.</summary>
-    public static PredictionEngine<ModelInput, ModelOutput> CreateEngine(MLContext ml, ITransformer model, int featureCount)
+    private static string MLNetModelPath = Path.GetFullPath("LipschitzModel.zip");
+
+    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
+
+    /// <summary>Predicts one image (with its certified radius) with the model at MLNetModelPath.</summary>
+    public static ModelOutput Predict(ModelInput input)
     {
-        var schema = SchemaDefinition.Create(typeof(ModelInput));
-        schema[nameof(ModelInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchemaDefinition: schema);
+        var predEngine = PredictEngine.Value;
+        return predEngine.Predict(input);
     }
 
-    /// <summary>Predicts one image.</summary>
-    public static ModelOutput Predict(PredictionEngine<ModelInput, ModelOutput> engine, ModelInput input) => engine.Predict(input);
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
+    {
+        var mlContext = new MLContext();
+        mlContext.UseAllauzen();
+        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
+    }
 }

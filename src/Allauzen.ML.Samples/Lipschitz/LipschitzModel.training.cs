@@ -19,7 +19,10 @@ public partial class LipschitzModel
     public static ITransformer Train(MLContext ml, IDataView trainData, LipschitzClassifierOptions options) =>
         BuildPipeline(ml, options).Fit(trainData);
 
-    /// <summary>Saves with ML.NET's Model.Save (temporary file, then rename).</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+    /// <summary>Saves with ML.NET's Model.Save (temporary file, then rename); Predict then uses this file.</summary>
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    {
         Common.ModelFile.Save(ml, model, schema, path);
+        MLNetModelPath = Path.GetFullPath(path);
+    }
 }

@@ -1,8 +1,10 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Allauzen.ML.Datasets;
 using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
+using Allauzen.ML.Plots;
 using Allauzen.ML.Samples.Common;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -13,24 +15,34 @@ namespace Allauzen.ML.Samples.Lipschitz;
 /// The `lipschitz` sample: train SLL and CPL certified classifiers (Fashion-MNIST, or digits when absent), report clean and
 /// certified accuracy at ε ∈ {36, 72, 108, 255}/255, compare with a plain Mlp (its certificate from its own Lipschitz bound,
 /// and its accuracy under random L2 noise), save/reload, export to ONNX and check parity.
-/// Options: --data fashion-mnist|digits (default fashion-mnist), --epochs N, --train-rows N (default 10000),
-/// --test-rows N (default 2000), --conv true|false (default false), --metrics-out FILE, --output DIR.
 /// </summary>
 public static class LipschitzSample
 {
     private static readonly double[] Radii = [0, 36 / 255.0, 72 / 255.0, 108 / 255.0, 1.0];
 
-    public static int Run(SampleArgs args)
+    private static readonly Option<string> Data = SampleCli.Data("fashion-mnist");
+    private static readonly Option<int?> Epochs = SampleCli.Epochs("30 on digits, 4 on fashion-mnist");
+    private static readonly Option<int> TrainRows = SampleCli.Int("--train-rows", 10_000, "Fashion-MNIST training rows");
+    private static readonly Option<int> TestRows = SampleCli.Int("--test-rows", 2_000, "Fashion-MNIST test rows");
+    private static readonly Option<bool> Conv = SampleCli.Option("--conv", false, "convolutional SLL/CPL layers instead of dense ones");
+    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
+    private static readonly Option<string?> Output = SampleCli.Output("lipschitz");
+
+    /// <summary>`lipschitz`: certified accuracy of SLL and CPL classifiers against a plain MLP.</summary>
+    public static Command Command { get; } = SampleCli.Sample("lipschitz",
+        "Lipschitz certified classifiers (SLL, CPL) vs a plain MLP: clean and certified accuracy, plots, save/reload, ONNX parity.",
+        Run, Data, Epochs, TrainRows, TestRows, Conv, MetricsOut, Output);
+
+    private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         ml.UseAllauzen();
-        int trainRows = int.Parse(args.Get("train-rows") ?? "10000", CultureInfo.InvariantCulture);
-        int testRows = int.Parse(args.Get("test-rows") ?? "2000", CultureInfo.InvariantCulture);
-        bool conv = bool.Parse(args.Get("conv") ?? "false");
-        var (train, test, dataset, side) = Load(ml, args.Get("data") ?? "fashion-mnist", trainRows, testRows);
+        bool conv = args.GetValue(Conv);
+        var (train, test, dataset, side) = Load(ml, args.GetValue(Data)!, args.GetValue(TrainRows), args.GetValue(TestRows));
         int features = side * side;
         Console.WriteLine($"Lipschitz classifiers on {dataset}: {Count(train)} training rows, {Count(test)} test rows, {features} features in [0, 1]");
-        Directory.CreateDirectory(args.Output);
+        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "lipschitz");
+        int? epochs = args.GetValue(Epochs);
 
         var results = new Dictionary<string, (CertifiedAccuracyMetrics Metrics, double L, double Noise, double Seconds)>();
         CertifiedAccuracyMetrics? sllPairwise = null;
@@ -39,16 +51,19 @@ public static class LipschitzSample
         {
             var o = new LipschitzClassifierOptions
             {
-                Architecture = arch, Depth = conv ? 3 : 3, Width = conv ? 16 : 256, Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 4),
+                Architecture = arch, Depth = conv ? 3 : 3, Width = conv ? 16 : 256, Epochs = epochs ?? (dataset == "digits" ? 30 : 4),
                 BatchSize = 128, LearningRate = 3e-3, LearningRateSchedule = LearningRateSchedule.Cosine, Offset = Math.Sqrt(2) / 2, Seed = 1,
                 Convolutional = conv, ImageHeight = conv ? side : 0, ImageWidth = conv ? side : 0, ImageChannels = 1,
                 PoolSize = side >= 28 ? 4 : 2, DenseDepth = 1, DenseWidth = 256,
-                Progress = new Progress<TrainingProgress>(p => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  epoch {p.Epoch,3}/{p.Epochs}: loss {p.TrainLoss:F4}  train accuracy {p.TrainAccuracy:P2}  {p.EpochTime.TotalSeconds:F1} s"))),
             };
             Console.WriteLine($"{arch} ({(conv ? "conv" : "dense")}, depth {o.Depth}, width {o.Width}):");
             var sw = Stopwatch.StartNew();
-            var model = LipschitzModel.Train(ml, train, o);
+            ITransformer model;
+            using (var progress = new ConsoleProgress($"training {arch}", o.Epochs))
+            {
+                o.Progress = progress.Epochs();
+                model = LipschitzModel.Train(ml, train, o);
+            }
             double seconds = sw.Elapsed.TotalSeconds;
             var lip = FindLipschitz(model);
             lip.CheckInputRange(test);
@@ -60,7 +75,9 @@ public static class LipschitzSample
             double noise = NoiseAccuracy(ml, model, test, 108 / 255.0);
             Console.WriteLine($"  certified Lipschitz constant L = {lip.LipschitzConstant:G6} (layer bounds: {string.Join(", ", lip.LayerBounds.Select(b => b.ToString("G6", CultureInfo.InvariantCulture)))})");
             Console.Write(m.ToTable());
-            m.SavePlot(Path.Combine(args.Output, $"lipschitz-{arch.ToString().ToLowerInvariant()}-{dataset}.png"), title: $"{arch} on {dataset}");
+            string png = Path.Combine(outputFolder, $"lipschitz-{arch.ToString().ToLowerInvariant()}-{dataset}.png");
+            m.SavePlot(png, title: $"{arch} on {dataset}");
+            SampleCli.Wrote(png, "certified-accuracy plot");
             results[arch.ToString()] = (m, lip.LipschitzConstant, noise, seconds);
             if (arch == LipschitzArchitecture.Sll)
             {
@@ -76,8 +93,13 @@ public static class LipschitzSample
         }
 
         // Baseline: a plain Mlp. Its certificate uses its own Lipschitz bound (product of layer norms), which is loose.
-        var mlpOptions = new MlpOptions { HiddenSizes = [256], Epochs = args.Epochs ?? (dataset == "digits" ? 30 : 4), BatchSize = 128, LearningRate = 1e-3, Seed = 1 };
-        var mlp = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.Mlp(mlpOptions)).Fit(train);
+        var mlpOptions = new MlpOptions { HiddenSizes = [256], Epochs = epochs ?? (dataset == "digits" ? 30 : 4), BatchSize = 128, LearningRate = 1e-3, Seed = 1 };
+        TransformerChain<MlpTransformer> mlp;
+        using (var progress = new ConsoleProgress("training the Mlp baseline", mlpOptions.Epochs))
+        {
+            mlpOptions.Progress = progress.Epochs();
+            mlp = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.Mlp(mlpOptions)).Fit(train);
+        }
         var mlpTransformer = mlp.LastTransformer;
         double mlpL = mlpTransformer.LipschitzBound();
         var mlpScored = mlp.Transform(test);
@@ -93,26 +115,25 @@ public static class LipschitzSample
         }
 
         // Save, reload, ONNX parity for the SLL model
-        string modelPath = Path.Combine(args.Output, $"lipschitz-sll-{dataset}.zip");
+        string modelPath = Path.Combine(outputFolder, $"lipschitz-sll-{dataset}.zip");
         LipschitzModel.SaveModel(ml, sllModel!, train.Schema, modelPath);
         var ml2 = new MLContext(seed: 2);
         ml2.UseAllauzen();
         var reloaded = ml2.Model.Load(modelPath, out _);
         bool identical = Column(sllModel!.Transform(test), "CertifiedRadius").SequenceEqual(Column(reloaded.Transform(test), "CertifiedRadius"));
-        string onnxPath = Path.Combine(args.Output, $"lipschitz-sll-{dataset}.onnx");
+        string onnxPath = Path.Combine(outputFolder, $"lipschitz-sll-{dataset}.onnx");
         double onnxDiff = OnnxParity.ExportAndCompare(ml, sllModel!, test, onnxPath);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"saved {modelPath}; reload identical: {identical}; exported {onnxPath}; max |Score(ML.NET) − Score(ONNX Runtime)| = {onnxDiff:E2}"));
+            $"reload identical: {identical}; max |Score(ML.NET) − Score(ONNX Runtime)| = {onnxDiff:E2}"));
 
-        // Consume one prediction
-        var engine = LipschitzModel.CreateEngine(ml, sllModel!, features);
+        // Consume one prediction with the generated-style consumption code (loads the saved model)
         var first = ml.Data.CreateEnumerable<ImageRow>(test, reuseRowObject: false).First();
-        var output = LipschitzModel.Predict(engine, new LipschitzModel.ModelInput { Label = first.Label, Features = first.Features });
+        var output = LipschitzModel.Predict(new LipschitzModel.ModelInput { Label = first.Label, Features = first.Features });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"predict: true '{first.Label}', predicted '{output.PredictedLabel}', certified radius {output.CertifiedRadius:F4} ({output.CertifiedRadius * 255:F1}/255)"));
 
         var sll = results["Sll"];
-        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?>
+        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
         {
             ["sample"] = "lipschitz",
             ["dataset"] = dataset,
@@ -169,7 +190,7 @@ public static class LipschitzSample
         if (data == "fashion-mnist")
             Console.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory} (apt-get install dataset-fashion-mnist); using digits.");
         else if (data != "digits")
-            throw new ArgumentException($"Unknown --data '{data}': use digits or fashion-mnist.") { Source = SampleArgs.UsageSource };
+            throw new UsageException($"Unknown --data '{data}': use digits or fashion-mnist.");
         var all = ml.Data.LoadFromTextFile<DigitRow>(SampleData.DigitsPath, separatorChar: ',', hasHeader: false);
         var split = ml.Data.TrainTestSplit(all, testFraction: 0.2, seed: 1);
         IEnumerable<ImageRow> Digits(IDataView v) => ml.Data.CreateEnumerable<DigitRow>(v, reuseRowObject: false)

@@ -9,47 +9,48 @@ public partial class MlpModel
     /// <summary>One image: its pixels and (for evaluation) its label.</summary>
     public class ModelInput
     {
-        [ColumnName("Features")]
+        [ColumnName(@"Features")]
         public float[] Features { get; set; } = [];
 
-        [ColumnName("Label")]
+        [ColumnName(@"Label")]
         public string Label { get; set; } = "";
     }
 
     /// <summary>The prediction: the class name and one probability per class.</summary>
     public class ModelOutput
     {
-        [ColumnName("PredictedLabel")]
+        [ColumnName(@"PredictedLabel")]
         public string PredictedLabel { get; set; } = "";
 
-        [ColumnName("Score")]
+        [ColumnName(@"Score")]
         public float[] Score { get; set; } = [];
     }
 
-    /// <summary>Loads a saved model in a fresh MLContext (one extra line: UseAllauzen).</summary>
-    public static ITransformer LoadModel(MLContext ml, string path, out DataViewSchema inputSchema)
-    {
-        ml.UseAllauzen();
-        return ml.Model.Load(path, out inputSchema);
-    }
+    private static string MLNetModelPath = Path.GetFullPath("MlpModel.zip");
 
-    /// <summary>A prediction engine for inputs with <paramref name="featureCount"/> pixels.</summary>
-    public static PredictionEngine<ModelInput, ModelOutput> CreateEngine(MLContext ml, ITransformer model, int featureCount)
-    {
-        var schema = SchemaDefinition.Create(typeof(ModelInput));
-        schema["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchemaDefinition: schema);
-    }
+    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
 
-    /// <summary>Predicts one input.</summary>
-    public static ModelOutput Predict(PredictionEngine<ModelInput, ModelOutput> engine, ModelInput input) => engine.Predict(input);
+    /// <summary>Predicts one input with the model at MLNetModelPath.</summary>
+    public static ModelOutput Predict(ModelInput input)
+    {
+        var predEngine = PredictEngine.Value;
+        return predEngine.Predict(input);
+    }
 
     /// <summary>Class names with their scores, best first (reads the Score column's slot names).</summary>
-    public static IEnumerable<KeyValuePair<string, float>> GetSortedScoresWithLabels(PredictionEngine<ModelInput, ModelOutput> engine, ModelOutput output)
+    public static IOrderedEnumerable<KeyValuePair<string, float>> GetSortedScoresWithLabels(ModelOutput result)
     {
         var names = default(VBuffer<ReadOnlyMemory<char>>);
-        engine.OutputSchema["Score"].GetSlotNames(ref names);
-        return names.DenseValues().Select(n => n.ToString()).Zip(output.Score, (n, s) => new KeyValuePair<string, float>(n, s))
+        PredictEngine.Value.OutputSchema[@"Score"].GetSlotNames(ref names);
+        return names.DenseValues().Select(n => n.ToString()).Zip(result.Score, (n, s) => new KeyValuePair<string, float>(n, s))
             .OrderByDescending(kv => kv.Value);
+    }
+
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
+    {
+        var mlContext = new MLContext();
+        mlContext.UseAllauzen();
+        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }
 }

@@ -1,4 +1,4 @@
-// Model Builder-style consumption code: ModelInput, ModelOutput, Certify one input.
+// Model Builder-style consumption code: ModelInput, ModelOutput, Predict (certify one input).
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -9,38 +9,39 @@ public partial class SmoothingModel
     /// <summary>One input in the certified space ([0, 1] features).</summary>
     public class ModelInput
     {
-        [ColumnName("Features")]
+        [ColumnName(@"Features")]
         public float[] Features { get; set; } = [];
     }
 
     /// <summary>The certificate: a class (key, 0 = abstain) and an L2 radius.</summary>
     public class ModelOutput
     {
-        [ColumnName("PredictedLabel")]
+        [ColumnName(@"PredictedLabel")]
         public uint PredictedLabel { get; set; }
 
-        [ColumnName("Abstained")]
+        [ColumnName(@"Abstained")]
         public bool Abstained { get; set; }
 
-        [ColumnName("CertifiedRadius")]
+        [ColumnName(@"CertifiedRadius")]
         public double CertifiedRadius { get; set; }
     }
 
-    /// <summary>Loads a saved certifier in a fresh MLContext (one extra line: UseAllauzen).</summary>
-    public static ITransformer LoadModel(MLContext ml, string path, out DataViewSchema inputSchema)
+    private static string MLNetModelPath = Path.GetFullPath("SmoothingModel.zip");
+
+    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
+
+    /// <summary>Certifies one input with the certifier at MLNetModelPath.</summary>
+    public static ModelOutput Predict(ModelInput input)
     {
-        ml.UseAllauzen();
-        return ml.Model.Load(path, out inputSchema);
+        var predEngine = PredictEngine.Value;
+        return predEngine.Predict(input);
     }
 
-    /// <summary>A prediction engine that certifies one input at a time.</summary>
-    public static PredictionEngine<ModelInput, ModelOutput> CreateEngine(MLContext ml, ITransformer model, int featureCount)
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
-        var schema = SchemaDefinition.Create(typeof(ModelInput));
-        schema["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchemaDefinition: schema);
+        var mlContext = new MLContext();
+        mlContext.UseAllauzen();
+        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }
-
-    /// <summary>Certifies one input.</summary>
-    public static ModelOutput Certify(PredictionEngine<ModelInput, ModelOutput> engine, ModelInput input) => engine.Predict(input);
 }

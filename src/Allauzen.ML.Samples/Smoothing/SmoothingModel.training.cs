@@ -67,6 +67,13 @@ public partial class SmoothingModel
     public static RandomizedSmoothingEstimator BuildCertifier(MLContext ml, RandomizedSmoothingOptions options) =>
         ml.Transforms.CertifyRandomizedSmoothing(options);
 
+    /// <summary>Saves the certifier with ML.NET's Model.Save (temporary file, then rename); Predict then uses this file.</summary>
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    {
+        Common.ModelFile.Save(ml, model, schema, path);
+        MLNetModelPath = Path.GetFullPath(path);
+    }
+
     private static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }

@@ -1,6 +1,8 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Allauzen.ML.Mlp;
+using Allauzen.ML.Plots;
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Smoothing;
 using Microsoft.ML;
@@ -12,19 +14,35 @@ namespace Allauzen.ML.Samples.Smoothing;
 /// The `smoothing` sample: train a noise-augmented MLP, export it to ONNX, certify a test subset with Cohen
 /// (ONNX Runtime) and, from one sampling pass on the TorchSharp model, with Cohen, CPM, CPM with Bridging's
 /// Lipschitz-based radius and LVM-RS (sound and as published); print and plot the certified-accuracy curves.
-/// Options: --data digits|fashion-mnist, --sigma (0.25), --n (10000), --rows (100), --alpha (0.001).
 /// </summary>
 public static class SmoothingSample
 {
     private static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
 
-    public static int Run(SampleArgs args)
+    private static readonly Option<string> Data = SampleCli.Data("digits");
+    private static readonly Option<int?> Epochs = SampleCli.Epochs("30 on digits, 8 on fashion-mnist");
+    private static readonly Option<double> Sigma = SampleCli.Real("--sigma", 0.25, "σ of the Gaussian noise (training augmentation and certification)", min: 1e-6);
+    private static readonly Option<int> N = SampleCli.Int("--n", 10_000, "noise samples per row for the estimation");
+    private static readonly Option<int> Rows = SampleCli.Int("--rows", 100, "test rows to certify");
+    private static readonly Option<double> Alpha = SampleCli.Real("--alpha", 0.001, "failure probability α of each certificate", min: 1e-12);
+    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
+    private static readonly Option<string?> Output = SampleCli.Output("smoothing");
+
+    /// <summary>`smoothing`: certified accuracy of a noise-trained MLP under randomized smoothing, five certifiers.</summary>
+    public static Command Command { get; } = SampleCli.Sample("smoothing",
+        "Randomized smoothing: train a noise-augmented MLP, certify a test subset with Cohen (ONNX Runtime), CPM, Bridging and LVM-RS, plot the curves.",
+        Run, Data, Epochs, Sigma, N, Rows, Alpha, MetricsOut, Output);
+
+    private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         ml.UseAllauzen();
-        double sigma = Arg(args, "sigma", 0.25), alpha = Arg(args, "alpha", 0.001);
-        int n = (int)Arg(args, "n", 10_000), rows = (int)Arg(args, "rows", 100);
-        var (trainRaw, testRaw, dataset) = SampleData.Load(ml, args.Data);
+        double sigma = args.GetValue(Sigma), alpha = args.GetValue(Alpha);
+        int n = args.GetValue(N), rows = args.GetValue(Rows);
+        if (alpha >= 1)
+            throw new UsageException($"Invalid value '{alpha}' for option '--alpha': must be below 1.");
+        var (trainRaw, testRaw, dataset) = SampleData.Load(ml, args.GetValue(Data)!);
+        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "smoothing");
         var prep = SmoothingModel.BuildPreparation(ml, trainRaw);
         var train = prep.Transform(trainRaw);
         var test = ml.Data.TakeRows(ml.Data.ShuffleRows(prep.Transform(testRaw), seed: 1), rows);
@@ -35,25 +53,38 @@ public static class SmoothingSample
         var sw = Stopwatch.StartNew();
         bool digits = dataset == "digits";
         var augmented = SmoothingModel.Augment(ml, train, sigma, copies: digits ? 3 : 1, seed: 1);
+        int? epochs = args.GetValue(Epochs);
         var options = digits
-            ? new MlpOptions { HiddenSizes = [128], Epochs = args.Epochs ?? 30, BatchSize = 64, LearningRate = 2e-3 }
-            : new MlpOptions { HiddenSizes = [256], Epochs = args.Epochs ?? 8, BatchSize = 128, LearningRate = 1e-3 };
-        var mlp = SmoothingModel.Train(ml, augmented, options);
+            ? new MlpOptions { HiddenSizes = [128], Epochs = epochs ?? 30, BatchSize = 64, LearningRate = 2e-3 }
+            : new MlpOptions { HiddenSizes = [256], Epochs = epochs ?? 8, BatchSize = 128, LearningRate = 1e-3 };
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{dataset}: training the base MLP on Gaussian-augmented data (σ = {sigma}), {options.Epochs} epochs"));
+        MlpTransformer mlp;
+        using (var progress = new ConsoleProgress("training", options.Epochs))
+        {
+            options.Progress = progress.Epochs();
+            mlp = SmoothingModel.Train(ml, augmented, options);
+        }
         double clean = ml.MulticlassClassification.Evaluate(mlp.Transform(test)).MicroAccuracy;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{dataset}: base MLP trained with σ = {sigma} noise in {sw.Elapsed.TotalSeconds:F1} s; clean accuracy on the {rows}-row subset {clean:P1}"));
 
         // 2. Export the base model to ONNX and certify with Cohen through ONNX Runtime.
-        Directory.CreateDirectory(args.Output);
-        string onnxPath = Path.Combine(args.Output, $"smoothing-base-{dataset}.onnx");
+        string onnxPath = Path.Combine(outputFolder, $"smoothing-base-{dataset}.onnx");
         ml.Model.ExportToOnnx(mlp, ml.Transforms.SelectColumns("Features").Fit(test).Transform(test), onnxPath);
+        SampleCli.Wrote(onnxPath, "ONNX base model");
         var cohenOnnx = SmoothingModel.BuildCertifier(ml, new RandomizedSmoothingOptions
         {
             BaseModelOnnxPath = onnxPath, OnnxInputName = "Features", OnnxOutputName = "Score.output", BaseModelOutputsProbabilities = true,
             Sigma = sigma, SelectionSamples = 100, EstimationSamples = n, Alpha = alpha, Method = SmoothingMethod.Cohen, Seed = 1,
         }).Fit(test);
         sw.Restart();
-        var cohenCurve = RandomizedSmoothingEvaluator.Evaluate(ml.Data.Cache(cohenOnnx.Transform(test)), "Label", Radii, cohenOnnx.SaturationRadius);
+        CertifiedAccuracyCurve cohenCurve;
+        using (var progress = new ConsoleProgress("Cohen via ONNX Runtime, rows", rows, TimeSpan.FromSeconds(5)))
+        {
+            cohenOnnx.Progress = RowProgress(progress);
+            cohenCurve = RandomizedSmoothingEvaluator.Evaluate(ml.Data.Cache(cohenOnnx.Transform(test)), "Label", Radii, cohenOnnx.SaturationRadius);
+            cohenOnnx.Progress = null;
+        }
         double onnxSeconds = sw.Elapsed.TotalSeconds;
         double samplesPerSecond = rows * (100.0 + n) / onnxSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -65,8 +96,13 @@ public static class SmoothingSample
             BaseModel = mlp, Sigma = sigma, SelectionSamples = 100, EstimationSamples = n, Alpha = alpha, Method = SmoothingMethod.LvmSound, Seed = 2,
         };
         sw.Restart();
-        var stats = ml.Data.Cache(ml.Transforms.SampleRandomizedSmoothing(samplerOptions).Fit(test).Transform(test));
-        stats.GetColumn<ulong>(SmoothingColumnNames.NoiseSeed).Count(); // run the sampling pass once
+        IDataView stats;
+        using (var progress = new ConsoleProgress("sampling pass (TorchSharp), rows", rows, TimeSpan.FromSeconds(5)))
+        {
+            samplerOptions.Progress = RowProgress(progress);
+            stats = ml.Data.Cache(ml.Transforms.SampleRandomizedSmoothing(samplerOptions).Fit(test).Transform(test));
+            stats.GetColumn<ulong>(SmoothingColumnNames.NoiseSeed).Count(); // run the sampling pass once
+        }
         double torchSeconds = sw.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sampling pass (TorchSharp, votes + {SimplexMap.SoundDefault.Count} simplex maps): {torchSeconds:F1} s = {rows * (100.0 + n) / torchSeconds:N0} samples/s"));
@@ -94,22 +130,19 @@ public static class SmoothingSample
             Console.Write(curve.ToTable(name));
         }
         Console.WriteLine("(LvmAsPublished uses α/K per bound as the reference code: not a valid level-α certificate; shown for parity.)");
-        string png = Path.Combine(args.Output, $"smoothing-{dataset}.png");
-        RandomizedSmoothingEvaluator.SavePlot(png, curves, $"Randomized smoothing on {dataset}, σ = {sigma}, n = {n}, α = {alpha}");
-        Console.WriteLine($"plot written to {png}");
+        string png = Path.Combine(outputFolder, $"smoothing-{dataset}.png");
+        curves.SavePlot(png, $"Randomized smoothing on {dataset}, σ = {sigma}, n = {n}, α = {alpha}");
+        SampleCli.Wrote(png, "certified-accuracy plot");
 
         // 4. Save the ONNX-based certifier (the ONNX bytes are embedded) and certify one input with a PredictionEngine.
-        string modelPath = Path.Combine(args.Output, $"smoothing-{dataset}.zip");
-        ml.Model.Save(cohenOnnx, test.Schema, modelPath);
-        var ml2 = new MLContext(seed: 1);
-        var loaded = SmoothingModel.LoadModel(ml2, modelPath, out _);
-        var engine = SmoothingModel.CreateEngine(ml2, loaded, d);
+        string modelPath = Path.Combine(outputFolder, $"smoothing-{dataset}.zip");
+        SmoothingModel.SaveModel(ml, cohenOnnx, test.Schema, modelPath);
         var first = ml.Data.CreateEnumerable<SmoothingModel.PreparedRow>(test, false, schemaDefinition: SmoothingModel.Definition(d, (uint)((KeyDataViewType)test.Schema["Label"].Type).Count)).First();
-        var output = SmoothingModel.Certify(engine, new SmoothingModel.ModelInput { Features = first.Features });
+        var output = SmoothingModel.Predict(new SmoothingModel.ModelInput { Features = first.Features });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reloaded certifier, one input: true key {first.Label}, certified key {output.PredictedLabel} (abstained {output.Abstained}), radius {output.CertifiedRadius:F3}"));
 
-        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?>
+        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
         {
             ["sample"] = "smoothing",
             ["dataset"] = dataset,
@@ -128,6 +161,6 @@ public static class SmoothingSample
         return 0;
     }
 
-    private static double Arg(SampleArgs args, string key, double fallback) =>
-        args.Get(key) is string s ? double.Parse(s, CultureInfo.InvariantCulture) : fallback;
+    private static SyncProgress<SmoothingProgress> RowProgress(ConsoleProgress progress) => new(p => progress.Report(p.Rows,
+        string.Create(CultureInfo.InvariantCulture, $"{p.Samples:N0} samples, {p.Samples / Math.Max(p.Elapsed.TotalSeconds, 1e-9):N0} samples/s")));
 }

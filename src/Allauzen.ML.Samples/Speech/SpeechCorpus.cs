@@ -43,7 +43,7 @@ public static class SpeechCorpus
                 list.Add(new Recording(files[i], Path.GetFileName(dir), i));
         }
         if (list.Select(r => r.Label).Distinct().Count() < 2)
-            throw new ArgumentException($"--data {folder}: expected one sub-folder of WAV files per class, at least two classes.") { Source = Common.SampleArgs.UsageSource };
+            throw new Common.UsageException($"--data {folder}: expected one sub-folder of WAV files per class, at least two classes.");
         return list;
     }
 

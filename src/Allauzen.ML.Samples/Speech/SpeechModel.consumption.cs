@@ -21,17 +21,22 @@ public partial class SpeechModel
         public float[] Score { get; set; } = [];
     }
 
-    /// <summary>Loads a saved model in a fresh MLContext (one extra line: UseAllauzen).</summary>
-    public static ITransformer LoadModel(MLContext ml, string path)
+    private static string MLNetModelPath = Path.GetFullPath("SpeechModel.zip");
+
+    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
+
+    /// <summary>Predicts the class of one WAV file with the model at MLNetModelPath.</summary>
+    public static ModelOutput Predict(ModelInput input)
     {
-        ml.UseAllauzen();
-        return ml.Model.Load(path, out _);
+        var predEngine = PredictEngine.Value;
+        return predEngine.Predict(input);
     }
 
-    /// <summary>Predicts the class of one WAV file.</summary>
-    public static ModelOutput Predict(MLContext ml, ITransformer model, string wavPath)
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
-        using var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
-        return engine.Predict(new ModelInput { Audio = wavPath });
+        var mlContext = new MLContext();
+        mlContext.UseAllauzen();
+        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out _);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel);
     }
 }

@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Speech;
 using Microsoft.ML;
@@ -13,46 +13,65 @@ namespace Allauzen.ML.Samples.Speech;
 /// features (voice or language id on an espeak-ng corpus, or voice id on excerpts of the shipped utterance), evaluate,
 /// compare with a log-mel baseline, save, reload in a fresh process, and predict one file.
 /// </summary>
-/// <remarks>
-/// Options: --data FOLDER (one sub-folder of WAVs per class; default: synthesised with espeak-ng when installed, else
-/// cut from the shipped utterance), --model FILE.onnx (default: the shipped random-init tiny wav2vec2, which tests the
-/// plumbing, not speech quality: export a LeBenchmark model as the README explains for real features),
-/// --task language|voice (espeak-ng corpus, default language) or shipped (no espeak-ng), --layer N|average|last, --pooling mean|meanstd|max, --metrics-out FILE, --output DIR.
-/// </remarks>
 public static class SpeechSample
 {
     public static string ShippedModel => Path.Combine(AppContext.BaseDirectory, "Data", "Speech", "w2v2_tiny.onnx");
 
     public static string ShippedUtterance => Path.Combine(AppContext.BaseDirectory, "Data", "Speech", "utt16k.wav");
 
-    public static int Run(SampleArgs args)
+    private static readonly Option<string?> Data = SampleCli.Text("--data",
+        "folder with one sub-folder of WAV files per class (default: a corpus synthesised with espeak-ng when installed, else excerpts of the shipped utterance)");
+    private static readonly Option<string?> Model = SampleCli.Text("--model",
+        "speech SSL encoder, ONNX (default: the shipped random-init tiny wav2vec2, which tests the plumbing, not speech quality)");
+    private static readonly Option<string> Task = SampleCli.Choice("--task", "language",
+        "espeak-ng corpus task (language or voice id), or shipped (excerpts of the shipped utterance, no espeak-ng)", "language", "voice", "shipped");
+    private static readonly Option<string?> Layer = SampleCli.Text("--layer", "encoder layer: N, average or last (default: average)");
+    private static readonly Option<string> Pooling = SampleCli.Choice("--pooling", "meanstd", "pooling over time", "mean", "meanstd", "max");
+    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
+    private static readonly Option<string?> Output = SampleCli.Output("speech");
+
+    private static readonly Option<string> ChildModel = new("--model") { Description = "the saved model", Required = true };
+    private static readonly Option<string> ChildList = new("--list") { Description = "the test WAV files, one per line", Required = true };
+    private static readonly Option<string> ChildScores = new("--scores") { Description = "the parent's test scores (raw float32)", Required = true };
+
+    /// <summary>`speech`: speech SSL features + a classifier head, against a log-mel baseline.</summary>
+    public static Command Command { get; } = SampleCli.Sample("speech",
+        "Speech SSL featurizer (ONNX encoder) + classifier: voice or language id, log-mel baseline, save, reload in a fresh process, predict.",
+        Run, Data, Model, Task, Layer, Pooling, MetricsOut, Output);
+
+    /// <summary>`speech-consume`: the fresh process of the reload check.</summary>
+    public static Command ConsumeCommand { get; } = SampleCli.Child("speech-consume",
+        "Child process of speech: load the model in a fresh MLContext and compare its test scores with the parent's.",
+        ConsumeInFreshProcess, ChildModel, ChildList, ChildScores);
+
+    private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         ml.UseAllauzen();
-        string onnx = args.Get("model") ?? ShippedModel;
-        Directory.CreateDirectory(args.Output);
+        string onnx = args.GetValue(Model) ?? ShippedModel;
+        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "speech");
+        string task = args.GetValue(Task)!;
 
         // Corpus
         List<Recording> corpus;
         string dataset;
-        if (args.Get("data") is { } folder && Directory.Exists(folder))
+        if (args.GetValue(Data) is { } folder)
         {
+            if (!Directory.Exists(folder))
+                throw new UsageException($"Invalid value '{folder}' for option '--data': no such folder.");
             corpus = SpeechCorpus.FromFolder(folder);
             dataset = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
         }
-        else if (args.Get("task") != "shipped" && SpeechCorpus.HasEspeak())
+        else if (task != "shipped" && SpeechCorpus.HasEspeak())
         {
-            string task = args.Get("task") ?? "language";
-            if (task is not ("voice" or "language"))
-                throw new ArgumentException($"Unknown --task '{task}': use language, voice or shipped.") { Source = SampleArgs.UsageSource };
-            corpus = SpeechCorpus.Synthesize(Path.Combine(args.Output, $"speech-corpus-espeak-{task}"), task);
+            corpus = SpeechCorpus.Synthesize(Path.Combine(outputFolder, $"speech-corpus-espeak-{task}"), task);
             dataset = $"espeak-{task}";
         }
         else
         {
-            if (args.Get("task") != "shipped")
+            if (task != "shipped")
                 Console.WriteLine("espeak-ng not found (apt-get install espeak-ng): using excerpts of the shipped utterance, two voices.");
-            corpus = SpeechCorpus.FromShippedUtterance(ShippedUtterance, Path.Combine(args.Output, "speech-corpus-shipped"));
+            corpus = SpeechCorpus.FromShippedUtterance(ShippedUtterance, Path.Combine(outputFolder, "speech-corpus-shipped"));
             dataset = "shipped-voices";
         }
         // Split by group (sentence or excerpt), so that no sentence is in both sets.
@@ -66,17 +85,23 @@ public static class SpeechSample
 
         // Train: featurize (frozen encoder) + classifier head
         var options = SpeechModel.FeaturizerOptions(onnx);
-        if (args.Get("layer") is { } layer)
-            options.Layers = layer == "average" ? SslLayers.Average : layer == "last" ? SslLayers.Last : SslLayers.Layer(int.Parse(layer, CultureInfo.InvariantCulture));
-        if (args.Get("pooling") is { } pooling)
-            options.Pooling = Enum.Parse<SslPooling>(pooling, ignoreCase: true);
-        options.Progress = new Progress<SslFeaturizerProgress>(p =>
+        if (args.GetValue(Layer) is { } layer)
         {
-            if (p.Rows % 64 == 0)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  featurized {p.Rows} recordings, {p.AudioSeconds:F1} s of audio, {p.RealTimeFactor:F1}x real time"));
-        });
+            options.Layers = layer == "average" ? SslLayers.Average : layer == "last" ? SslLayers.Last
+                : int.TryParse(layer, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 0 ? SslLayers.Layer(n)
+                : throw new UsageException($"Invalid value '{layer}' for option '--layer': use a layer number, average or last.");
+        }
+        options.Pooling = Enum.Parse<SslPooling>(args.GetValue(Pooling)!, ignoreCase: true);
         var sw = Stopwatch.StartNew();
-        var (model, featurizer) = SpeechModel.Train(ml, train, options);
+        ITransformer model;
+        SslFeaturizerTransformer featurizer;
+        using (var progress = new ConsoleProgress("featurizing the training recordings", trainRows.Length, TimeSpan.FromSeconds(5)))
+        {
+            options.Progress = new SyncProgress<SslFeaturizerProgress>(p => progress.Report(p.Rows,
+                string.Create(CultureInfo.InvariantCulture, $"{p.AudioSeconds:F1} s of audio, {p.RealTimeFactor:F1}x real time")));
+            (model, featurizer) = SpeechModel.Train(ml, train, options);
+            featurizer.Progress = null;
+        }
         double trainSeconds = sw.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"featurizer: hidden {featurizer.HiddenSize}, {featurizer.LayerCount} layers, pooling {featurizer.Pooling} ({featurizer.OutputSize} features), " +
@@ -100,25 +125,29 @@ public static class SpeechSample
         var baselineMetrics = ml.MulticlassClassification.Evaluate(baseline.Transform(test));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"baseline log-mel (80 bands, mean+std): test accuracy {baselineMetrics.MicroAccuracy:P2}, {baselineFeaturizer.Statistics.RealTimeFactor:F0}x real time"));
-        if (args.Get("model") is null)
+        if (args.GetValue(Model) is null)
             Console.WriteLine("note: the shipped wav2vec2 is a random-init 0.47M-parameter model (it tests the plumbing): expect chance-level SSL accuracy; pass --model with a LeBenchmark export for real features.");
         baselineFeaturizer.Dispose();
 
         // Save (ONNX model embedded), reload in a fresh process, compare the scores bit for bit
-        string modelPath = Path.Combine(args.Output, "speech-model.zip");
+        string modelPath = Path.Combine(outputFolder, "speech-model.zip");
         SpeechModel.SaveModel(ml, model, train.Schema, modelPath);
-        string scoresPath = Path.Combine(args.Output, "speech-model.scores.bin");
-        string listPath = Path.Combine(args.Output, "speech-model.test.txt");
-        File.WriteAllBytes(scoresPath, ToBytes(ReadScores(scored)));
+        string scoresPath = Path.Combine(outputFolder, "speech-model.scores.bin");
+        string listPath = Path.Combine(outputFolder, "speech-model.test.txt");
+        File.WriteAllBytes(scoresPath, ChildProcess.ScoreBytes(scored));
+        SampleCli.Wrote(scoresPath, "test scores for the reload check");
         File.WriteAllLines(listPath, testRows.Select(r => r.Audio));
-        bool reloadIdentical = RunFreshProcess(modelPath, listPath, scoresPath);
-        Console.WriteLine($"saved {modelPath} ({new FileInfo(modelPath).Length:N0} bytes); reload in a fresh process identical: {reloadIdentical}");
+        SampleCli.Wrote(listPath, "test recordings for the reload check");
+        bool reloadIdentical = ChildProcess.Run(["speech-consume", "--model", modelPath, "--list", listPath, "--scores", scoresPath]) == 0;
+        Console.WriteLine($"reload in a fresh process identical: {reloadIdentical}");
 
         // ONNX export is not available for this component (it is itself an ONNX model behind an audio front end): a clear error
         string onnxExport;
         try
         {
-            ml.Model.ExportToOnnx(model, test, Path.Combine(args.Output, "speech-model.onnx"));
+            string onnxPath = Path.Combine(outputFolder, "speech-model.onnx");
+            ml.Model.ExportToOnnx(model, test, onnxPath);
+            SampleCli.Wrote(onnxPath, "ONNX");
             onnxExport = "exported";
         }
         catch (NotSupportedException e)
@@ -128,13 +157,11 @@ public static class SpeechSample
         }
 
         // Consume: one prediction through a PredictionEngine
-        var ml2 = new MLContext(seed: 1);
-        var reloaded = SpeechModel.LoadModel(ml2, modelPath);
-        var output = SpeechModel.Predict(ml2, reloaded, ShippedUtterance);
+        var output = SpeechModel.Predict(new SpeechModel.ModelInput { Audio = ShippedUtterance });
         Console.WriteLine($"predict {Path.GetFileName(ShippedUtterance)} (French, espeak-ng): '{output.PredictedLabel}' " +
             $"({string.Join(", ", output.Score.Select(s => s.ToString("P1", CultureInfo.InvariantCulture)))})");
 
-        MetricsFile.Write(args.MetricsOut, new Dictionary<string, object?>
+        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
         {
             ["sample"] = "speech",
             ["dataset"] = dataset,
@@ -154,32 +181,13 @@ public static class SpeechSample
     }
 
     /// <summary>Child process: load the model in a fresh MLContext and compare its test scores with the parent's.</summary>
-    public static int ConsumeInFreshProcess(SampleArgs args)
+    private static int ConsumeInFreshProcess(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        var model = SpeechModel.LoadModel(ml, args.Get("model")!);
-        var files = File.ReadAllLines(args.Get("list")!);
+        ml.UseAllauzen();
+        var model = ml.Model.Load(args.GetValue(ChildModel)!, out _);
+        var files = File.ReadAllLines(args.GetValue(ChildList)!);
         var data = ml.Data.LoadFromEnumerable(files.Select(f => new SpeechModel.ModelInput { Audio = f }).ToArray());
-        var actual = ToBytes(ReadScores(model.Transform(data)));
-        var expected = File.ReadAllBytes(args.Get("scores")!);
-        bool same = expected.AsSpan().SequenceEqual(actual);
-        Console.WriteLine($"  fresh process: {actual.Length / 4} score values, identical: {same}");
-        return same ? 0 : 1;
+        return ChildProcess.CompareScores(model.Transform(data), args.GetValue(ChildScores)!);
     }
-
-    private static bool RunFreshProcess(string modelPath, string listPath, string scoresPath)
-    {
-        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
-            psi.ArgumentList.Add(typeof(SpeechSample).Assembly.Location);
-        foreach (var a in new[] { "speech-consume", "--model", modelPath, "--list", listPath, "--scores", scoresPath })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        p.WaitForExit();
-        return p.ExitCode == 0;
-    }
-
-    private static float[] ReadScores(IDataView scored) => scored.GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
-
-    private static byte[] ToBytes(float[] values) => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 }

@@ -232,20 +232,6 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
         });
     }
 
-    /// <summary>
-    /// Saves a PNG of the drift trajectories (cosine distance to <paramref name="referenceSlice"/>, x = slice start time)
-    /// of <paramref name="words"/>; unknown words are skipped. Written atomically.
-    /// </summary>
-    public void SaveDriftPlot(string path, IEnumerable<string> words, int referenceSlice = 0, int width = 900, int height = 500)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(words);
-        var series = words.Where(w => w is not null && _ids.ContainsKey(w)).Select(w => (w, GetTrajectory(w, referenceSlice))).ToList();
-        var xs = Enumerable.Range(0, SliceCount).Select(t => (double)GetSliceStart(t)).ToArray();
-        var bytes = DiachronicPlot.Trajectories(series, xs, $"Drift from slice {referenceSlice} ({Model})", width, height);
-        AtomicFile.Write(path, s => s.Write(bytes));
-    }
-
     private void CheckSlice(int slice, string name)
     {
         if (slice < 0 || slice >= SliceCount)

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using Allauzen.ML.Data;
-using Allauzen.ML.Persistence;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Lipschitz;
@@ -99,24 +98,5 @@ public sealed class CertifiedAccuracyMetrics
             sb.AppendLine(ci, $"| {p.Radius * 255:0.#} | {p.Radius:0.####} | {p.CertifiedAccuracy * 100:0.00}% |");
         sb.AppendLine(ci, $"Clean accuracy: {Accuracy * 100:0.00}% on {Rows} rows.");
         return sb.ToString();
-    }
-
-    /// <summary>Writes the curve (certified accuracy vs ε) as a PNG (written to a temporary file, then renamed).</summary>
-    public void SavePlot(string path, int width = 640, int height = 420, string title = "Certified accuracy")
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var plot = new ScottPlot.Plot();
-        var xs = Curve.Select(p => p.Radius).ToArray();
-        var ys = Curve.Select(p => p.CertifiedAccuracy * 100).ToArray();
-        var s = plot.Add.Scatter(xs, ys);
-        s.LegendText = "certified";
-        plot.Add.HorizontalLine(Accuracy * 100).LegendText = "clean";
-        plot.Title(title);
-        plot.XLabel("L2 radius ε");
-        plot.YLabel("accuracy (%)");
-        plot.Axes.SetLimitsY(0, 100);
-        plot.ShowLegend();
-        byte[] png = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
-        AtomicFile.Write(path, stream => stream.Write(png));
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Allauzen.ML.Persistence;
 
 namespace Allauzen.ML.Smoothing;
 
@@ -124,36 +123,4 @@ public static class RandomizedSmoothingEvaluator
     /// <param name="rows">N, the number of rows.</param>
     public static double HighProbabilityAccuracy(double mean, double alpha, double rho, long rows) =>
         mean - alpha - Math.Sqrt(alpha * (1 - alpha) * Math.Log(1 / rho) / rows) - Math.Log(1 / rho) / (3.0 * rows);
-
-    /// <summary>Plots certified accuracy against radius for several curves to a PNG (written atomically).</summary>
-    /// <param name="path">The PNG file.</param>
-    /// <param name="curves">Curves by legend name.</param>
-    /// <param name="title">Plot title.</param>
-    /// <param name="width">Width in pixels.</param>
-    /// <param name="height">Height in pixels.</param>
-    public static void SavePlot(string path, IReadOnlyDictionary<string, CertifiedAccuracyCurve> curves, string title = "Certified accuracy", int width = 640, int height = 420)
-    {
-        ArgumentNullException.ThrowIfNull(curves);
-        var plot = new ScottPlot.Plot();
-        foreach (var (name, curve) in curves)
-        {
-            var s = plot.Add.ScatterLine(curve.Points.Select(p => p.Radius).ToArray(), curve.Points.Select(p => p.CertifiedAccuracy).ToArray());
-            s.LegendText = name;
-            s.ConnectStyle = ScottPlot.ConnectStyle.StepHorizontal;
-        }
-        double cap = curves.Values.Select(c => c.SaturationRadius).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max();
-        if (double.IsFinite(cap))
-        {
-            var v = plot.Add.VerticalLine(cap);
-            v.LinePattern = ScottPlot.LinePattern.Dashed;
-            v.LegendText = "σΦ⁻¹(α^(1/n))";
-        }
-        plot.Title(title);
-        plot.XLabel("L2 radius");
-        plot.YLabel("certified accuracy");
-        plot.Axes.SetLimitsY(0, 1);
-        plot.ShowLegend();
-        var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
-        AtomicFile.Write(path, s => s.Write(bytes));
-    }
 }

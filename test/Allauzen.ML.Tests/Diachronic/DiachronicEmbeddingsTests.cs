@@ -1,5 +1,6 @@
 using System.Globalization;
 using Allauzen.ML.Diachronic;
+using Allauzen.ML.Plots;
 using Allauzen.ML.Tests.TestSupport;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,5 +1,6 @@
 using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
+using Allauzen.ML.Plots;
 using Allauzen.ML.Tests.TestSupport;
 using Microsoft.ML;
 using Microsoft.ML.Data;

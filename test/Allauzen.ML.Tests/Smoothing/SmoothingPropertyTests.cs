@@ -1,3 +1,4 @@
+using Allauzen.ML.Plots;
 using Allauzen.ML.Smoothing;
 
 namespace Allauzen.ML.Tests.Smoothing;
@@ -117,7 +118,7 @@ public sealed class SmoothingPropertyTests
         string png = Path.Combine(Path.GetTempPath(), $"rs-curve-{Guid.NewGuid():N}.png");
         try
         {
-            RandomizedSmoothingEvaluator.SavePlot(png, new Dictionary<string, CertifiedAccuracyCurve> { ["Cohen"] = curve });
+            new Dictionary<string, CertifiedAccuracyCurve> { ["Cohen"] = curve }.SavePlot(png);
             var head = File.ReadAllBytes(png).Take(4).ToArray();
             CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, head);
         }
