@@ -9,7 +9,6 @@ public static class ModelFile
     public static void Save(MLContext ml, ITransformer model, DataViewSchema schema, string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        ml.UseAllauzen();
         // A failed save never leaves a corrupt model behind (ML.NET writes the target itself).
         var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try

@@ -76,7 +76,6 @@ public static class DiachronicSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         string corpusArg = args.GetValue(Corpus) ?? Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
         if (corpusArg != "system" && !File.Exists(corpusArg))
             throw new UsageException($"Invalid value '{corpusArg}' for option '--corpus': no such file.");

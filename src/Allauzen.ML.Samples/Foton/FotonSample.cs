@@ -168,7 +168,6 @@ public static class FotonSample
     private static int RunOne(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         var c = ChildSettings;
         string algorithm = args.GetValue(ChildAlgorithm)!;
         int depth = args.GetValue(ChildDepth);
@@ -264,7 +263,6 @@ public static class FotonSample
             string path = Path.Combine(outputFolder, $"foton-{dataset}.zip");
             FotonModel.SaveModel(ml, model, train.Schema, path);
             var ml2 = new MLContext(seed: 2);
-            ml2.UseAllauzen();
             var reloaded = ml2.Model.Load(path, out _);
             var a = model.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
             var b = reloaded.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();

@@ -36,7 +36,6 @@ public static class LipschitzSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         bool conv = args.GetValue(Conv);
         var (train, test, dataset, side) = Load(ml, args.GetValue(Data)!, args.GetValue(TrainRows), args.GetValue(TestRows));
         int features = side * side;
@@ -118,7 +117,6 @@ public static class LipschitzSample
         string modelPath = Path.Combine(outputFolder, $"lipschitz-sll-{dataset}.zip");
         LipschitzModel.SaveModel(ml, sllModel!, train.Schema, modelPath);
         var ml2 = new MLContext(seed: 2);
-        ml2.UseAllauzen();
         var reloaded = ml2.Model.Load(modelPath, out _);
         bool identical = Column(sllModel!.Transform(test), "CertifiedRadius").SequenceEqual(Column(reloaded.Transform(test), "CertifiedRadius"));
         string onnxPath = Path.Combine(outputFolder, $"lipschitz-sll-{dataset}.onnx");

@@ -49,7 +49,6 @@ public partial class MlpModel
     private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
         var mlContext = new MLContext();
-        mlContext.UseAllauzen();
         ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
         return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }

@@ -17,7 +17,7 @@ public partial class MlpModel
     public static ITransformer Train(MLContext ml, IDataView trainData, MlpOptions options) =>
         BuildPipeline(ml, options).Fit(trainData);
 
-    /// <summary>Saves with ML.NET's own Model.Save (the Allauzen parts are registered by UseAllauzen); Predict then uses this file.</summary>
+    /// <summary>Saves with ML.NET's own Model.Save (Allauzen parts included; loading needs no registration call); Predict then uses this file.</summary>
     public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
     {
         Common.ModelFile.Save(ml, model, schema, path);

@@ -36,7 +36,6 @@ public static class MlpSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         var (train, test, dataset) = SampleData.Load(ml, args.GetValue(Data)!);
         string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "mlp");
         int featureCount = ((VectorDataViewType)train.Schema["Features"].Type).Size;
@@ -108,7 +107,6 @@ public static class MlpSample
     {
         var ml = new MLContext(seed: 1);
         var (_, test, _) = SampleData.Load(ml, args.GetValue(ChildData)!);
-        ml.UseAllauzen();
         var model = ml.Model.Load(args.GetValue(ChildModel)!, out _);
         return ChildProcess.CompareScores(model.Transform(test), args.GetValue(ChildScores)!);
     }

@@ -40,7 +40,6 @@ public partial class SmoothingModel
     private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
         var mlContext = new MLContext();
-        mlContext.UseAllauzen();
         ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
         return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }

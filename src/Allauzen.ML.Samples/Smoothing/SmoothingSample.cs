@@ -36,7 +36,6 @@ public static class SmoothingSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         double sigma = args.GetValue(Sigma), alpha = args.GetValue(Alpha);
         int n = args.GetValue(N), rows = args.GetValue(Rows);
         if (alpha >= 1)

@@ -35,7 +35,6 @@ public partial class SpeechModel
     private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
     {
         var mlContext = new MLContext();
-        mlContext.UseAllauzen();
         ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out _);
         return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel);
     }

@@ -37,7 +37,7 @@ public partial class SpeechModel
         return (new TransformerChain<ITransformer>(featurizer, head), featurizer);
     }
 
-    /// <summary>Saves with ML.NET's own Model.Save (the featurizer, with its ONNX model embedded, is registered by UseAllauzen); Predict then uses this file.</summary>
+    /// <summary>Saves with ML.NET's own Model.Save (the featurizer with its ONNX model embedded; loading needs no registration call); Predict then uses this file.</summary>
     public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
     {
         Common.ModelFile.Save(ml, model, schema, path);

@@ -47,7 +47,6 @@ public static class SpeechSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         string onnx = args.GetValue(Model) ?? ShippedModel;
         string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "speech");
         string task = args.GetValue(Task)!;
@@ -184,7 +183,6 @@ public static class SpeechSample
     private static int ConsumeInFreshProcess(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        ml.UseAllauzen();
         var model = ml.Model.Load(args.GetValue(ChildModel)!, out _);
         var files = File.ReadAllLines(args.GetValue(ChildList)!);
         var data = ml.Data.LoadFromEnumerable(files.Select(f => new SpeechModel.ModelInput { Audio = f }).ToArray());
