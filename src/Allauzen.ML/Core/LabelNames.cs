@@ -86,6 +86,43 @@ internal sealed class LabelNames
         _ => throw new InvalidDataException($"Unsupported label value type '{typeName}' in the model file."),
     };
 
+    /// <summary>
+    /// Reads the class names a classifier saved ("classType" and "classes") and checks them against the
+    /// <paramref name="classCount"/> outputs of its stored network: a file whose names do not match the network, or
+    /// whose values do not parse as their declared type, fails with an <see cref="InvalidDataException"/> naming the entry.
+    /// </summary>
+    internal static LabelNames Read(Persistence.ModelPayloadReader payload, int classCount)
+    {
+        string typeName = payload.ReadString("classType");
+        var values = payload.ReadStrings("classes");
+        payload.Require(values.Length == classCount, "classes", "the number of class names",
+            $"is {values.Length} but the network has {classCount} outputs");
+        LabelNames result;
+        try
+        {
+            result = FromPersisted(typeName, values);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw payload.Invalid("classType", "the label type", ex.Message, ex);
+        }
+        var raw = result.ItemType.RawType;
+        for (int i = 0; i < values.Length && !result.IsDefault; i++)
+        {
+            string v = values[i];
+            var c = CultureInfo.InvariantCulture;
+            bool ok = raw == typeof(float) ? float.TryParse(v, NumberStyles.Float, c, out _)
+                : raw == typeof(double) ? double.TryParse(v, NumberStyles.Float, c, out _)
+                : raw == typeof(int) ? int.TryParse(v, NumberStyles.Integer, c, out _)
+                : raw == typeof(uint) ? uint.TryParse(v, NumberStyles.Integer, c, out _)
+                : raw == typeof(long) ? long.TryParse(v, NumberStyles.Integer, c, out _)
+                : raw == typeof(ulong) ? ulong.TryParse(v, NumberStyles.Integer, c, out _)
+                : raw != typeof(bool) || v is "true" or "false";
+            payload.Require(ok, "classes", $"class name {i}", $"'{v}' is not a {typeName} value");
+        }
+        return result;
+    }
+
     /// <summary>Adds a <c>KeyValues</c> annotation with the original item type (nothing for default names).</summary>
     public void AddKeyValues(DataViewSchema.Annotations.Builder builder)
     {

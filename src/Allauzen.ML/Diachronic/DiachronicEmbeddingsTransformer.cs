@@ -108,8 +108,8 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
     {
         if (time < SliceOrigin)
             return null;
-        long s = (time - SliceOrigin) / SliceWidth;
-        return s < SliceCount ? (int)s : null;
+        ulong s = unchecked((ulong)time - (ulong)SliceOrigin) / (ulong)SliceWidth; // exact even when time − origin overflows a long
+        return s < (ulong)SliceCount ? (int)s : null;
     }
 
     /// <summary>The first time value of a slice.</summary>
@@ -399,23 +399,44 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
         writer.WriteTensor("vectors", vectors, [T, v, k]);
     }
 
-    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    /// <summary>
+    /// Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>). The settings are checked with
+    /// <see cref="DiachronicEmbeddingsOptions"/>' rules, and the slice count, vocabulary and dimensions against the stored
+    /// tensors (T × V × K values, T × V counts and flags, all in the file) before anything is sized by them.
+    /// </summary>
     internal static DiachronicEmbeddingsTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
         var s = payload.ReadJson<PersistedSettings>("settings");
-        var words = payload.ReadStrings("words");
-        var counts = payload.ReadInt64s("counts");
-        var defined = payload.ReadBytes("defined");
-        var (vectors, shape) = payload.ReadTensor("vectors");
-        if (shape.Length != 3 || shape[1] != words.Length || shape[2] != s.Dimensions
-            || counts.LongLength != shape[0] * words.Length || defined.LongLength != shape[0] * words.Length)
+        payload.ValidateSettings("settings", () => new DiachronicEmbeddingsOptions
         {
-            throw new InvalidDataException(
-                $"DiachronicEmbeddings model '{payload.Source}': vectors [{string.Join(", ", shape)}], {words.Length} words, K = {s.Dimensions}, " +
-                $"{counts.Length} counts and {defined.Length} flags do not agree.");
-        }
-        int T = (int)shape[0], v = words.Length, k = s.Dimensions;
+            Model = s.Model, TokensColumnName = s.TokensColumn, TimeColumnName = s.TimeColumn, OutputColumnName = s.OutputColumn,
+            TokenEmbeddingsColumnName = s.TokenEmbeddingsColumn, Dimensions = s.Dimensions, SliceWidth = s.Width,
+            Granularity = s.Granularity, MinCount = s.MinCount,
+        }.Validate());
+        payload.Require(s.TokenEmbeddingsColumn is null || s.TokenEmbeddingsColumn.Length > 0, "settings", nameof(s.TokenEmbeddingsColumn), "is empty");
+        payload.Require(double.IsFinite(s.WordsPerSecond) && s.WordsPerSecond >= 0 && double.IsFinite(s.EffectiveWordsPerSecond) && s.EffectiveWordsPerSecond >= 0,
+            "settings", nameof(s.WordsPerSecond), "must be finite and non-negative");
+
+        var shape = payload.TensorShape("vectors");
+        payload.Require(shape.Length == 3 && shape[0] >= 1 && shape[1] >= 1 && shape[2] == s.Dimensions, "vectors", "the shape",
+            $"[{string.Join(", ", shape)}] is not [slices ≥ 1, words ≥ 1, K = {s.Dimensions}]");
+        // Every slice holds V × K stored values, so T and V are bounded by the file's size.
+        int T = (int)shape[0], v = (int)shape[1], k = s.Dimensions;
+        payload.Require(s.Origin <= long.MaxValue - (long)T * s.Width, "settings", nameof(s.Origin), $"{s.Origin} + {T} slices of {s.Width} overflows");
+        var words = payload.ReadStrings("words");
+        payload.Require(words.Length == v, "words", "the vocabulary size", $"is {words.Length} but the vectors have {v} words");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var word in words)
+            payload.Require(seen.Add(word), "words", "the vocabulary", $"holds '{word}' twice");
+        var counts = payload.ReadInt64s("counts");
+        payload.Require(counts.LongLength == (long)T * v && counts.All(n => n >= 0), "counts", "the counts",
+            $"must be {T} × {v} non-negative values (found {counts.Length})");
+        var defined = payload.ReadBytes("defined");
+        payload.Require(defined.LongLength == (long)T * v && defined.All(b => b <= 1), "defined", "the flags",
+            $"must be {T} × {v} values 0 or 1 (found {defined.Length})");
+        var vectors = payload.ReadTensor("vectors", shape);
+
         var c = new long[T][];
         var d = new bool[T][];
         var vec = new float[T][];

@@ -210,28 +210,54 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
             writer.WriteTensor(names[i], LayerValues(i), [shapes[i].Out, shapes[i].In]);
     }
 
-    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    /// <summary>
+    /// Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>). The architecture is checked
+    /// with <see cref="FotonOptions"/>' own rules, and every stored weight against the shape it implies, before anything is built.
+    /// </summary>
     internal static FotonTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        TorchRuntime.EnsureInitialized();
         var a = payload.ReadJson<FotonArchitecture>("architecture");
-        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
+        CheckArchitecture(payload, a);
+        var classes = LabelNames.Read(payload, a.Classes);
+        string algorithmName = payload.ReadString("algorithm");
+        if (!Enum.TryParse<FotonAlgorithm>(algorithmName, out var algorithm) || !Enum.IsDefined(algorithm))
+            throw payload.Invalid("algorithm", "the algorithm", $"'{algorithmName}' is not a FotonAlgorithm");
         var shapes = a.Shapes();
         var names = a.LayerNames();
         var weights = new float[names.Length][];
         for (int i = 0; i < names.Length; i++)
+            weights[i] = payload.ReadTensor(names[i], [shapes[i].Out, shapes[i].In]);
+        return FromArrays(env, a, weights, algorithm, payload.ReadName("features"), classes,
+            payload.ReadName("score"), payload.ReadName("predictedLabel"));
+    }
+
+    /// <summary>The options' rules, then the widths: every layer's input is the previous layer's output, in range.</summary>
+    private static void CheckArchitecture(ModelPayloadReader payload, FotonArchitecture a)
+    {
+        const string Entry = "architecture";
+        payload.ValidateSettings(Entry, () => new FotonOptions
         {
-            var (data, shape) = payload.ReadTensor(names[i]);
-            if (shape.Length != 2 || shape[0] != shapes[i].Out || shape[1] != shapes[i].In)
-                throw new InvalidDataException(
-                    $"Foton model '{payload.Source}': tensor '{names[i]}' has shape [{string.Join(", ", shape)}], expected [{shapes[i].Out}, {shapes[i].In}].");
-            weights[i] = data;
+            HiddenSizes = a.HiddenSizes, Activation = a.Activation, InputShape = a.InputShape,
+            ConvolutionChannels = a.ConvChannels ?? [], ConvolutionKernel = a.ConvKernel,
+        }.Validate());
+        payload.Require(a.InputSize >= 1, Entry, nameof(a.InputSize), $"must be at least 1 (got {a.InputSize})");
+        payload.Require(a.Classes >= 1, Entry, nameof(a.Classes), $"must be at least 1 (got {a.Classes})");
+        if (a.ConvCount == 0)
+            return;
+        long c = a.InputShape![0], h = a.InputShape[1], w = a.InputShape[2], k = a.ConvKernel;
+        payload.Require(c * h * w == a.InputSize, Entry, nameof(a.InputShape),
+            $"[{string.Join(", ", a.InputShape)}] holds {c * h * w} values, not InputSize = {a.InputSize}");
+        foreach (int channels in a.ConvChannels!)
+        {
+            h /= k;
+            w /= k;
+            payload.Require(c * k * k <= int.MaxValue && channels * h * w <= int.MaxValue, Entry, nameof(a.ConvChannels),
+                $"give a layer wider than {int.MaxValue}");
+            payload.Require(a.Activation != FotonActivation.MaxMin || channels * h * w % 2 == 0, Entry, nameof(a.ConvChannels),
+                $"give a convolution output of {channels * h * w} values, odd with the MaxMin activation");
+            c = channels;
         }
-        if (!Enum.TryParse<FotonAlgorithm>(payload.ReadString("algorithm"), out var algorithm))
-            throw new InvalidDataException($"Foton model '{payload.Source}': unknown algorithm '{payload.ReadString("algorithm")}'.");
-        return FromArrays(env, a, weights, algorithm, payload.ReadString("features"), classes,
-            payload.ReadString("score"), payload.ReadString("predictedLabel"));
     }
 
     void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)

@@ -249,16 +249,42 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         Net.Save(writer);
     }
 
-    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    /// <summary>
+    /// Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>). The settings are checked with
+    /// <see cref="LipschitzClassifierOptions"/>' rules, the layer chain against the feature and class counts, and every
+    /// tensor against its layer's shape, before the network is built.
+    /// </summary>
     internal static LipschitzClassifierTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        TorchRuntime.EnsureInitialized();
         var info = payload.ReadJson<LipschitzModelInfo>("info");
-        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
-        var net = PlainNetwork.Load(payload);
-        return new LipschitzClassifierTransformer(env, net, info, payload.ReadString("features"), (int)payload.ReadInt64s("featureCount")[0],
-            classes, payload.ReadString("score"), payload.ReadString("predictedLabel"));
+        payload.ValidateSettings("info", () => new LipschitzClassifierOptions
+        {
+            Architecture = info.Architecture, InputNormalization = info.InputNormalization, RadiusRule = info.RadiusRule,
+        }.Validate());
+        payload.Require(float.IsFinite(info.TrainingMin) && float.IsFinite(info.TrainingMax) && info.TrainingMin <= info.TrainingMax,
+            "info", "the training range", $"[{info.TrainingMin}, {info.TrainingMax}] is not a finite interval");
+        int featureCount = payload.ReadInt32("featureCount", 1, int.MaxValue);
+        var layers = PlainNetwork.ReadLayers(payload, featureCount, out int outputs);
+        var classes = LabelNames.Read(payload, outputs);
+        if (info.RadiusRule != LipschitzRadiusRule.Global)
+        {
+            var head = layers[^1];
+            payload.Require(head.Kind == PlainKind.Dense && !head.Relu, "layers", "the last layer",
+                $"must be linear (Dense, no ReLU) for the radius rule {info.RadiusRule}");
+        }
+        string features = payload.ReadName("features"), score = payload.ReadName("score"), predicted = payload.ReadName("predictedLabel");
+        TorchRuntime.EnsureInitialized();
+        var net = new PlainNetwork(layers);
+        try
+        {
+            return new LipschitzClassifierTransformer(env, net, info, features, featureCount, classes, score, predicted);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
     }
 
     void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)

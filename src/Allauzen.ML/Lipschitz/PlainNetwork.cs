@@ -127,18 +127,95 @@ internal sealed class PlainNetwork : IDisposable
         }
     }
 
-    public static PlainNetwork Load(ModelPayloadReader reader)
+    /// <summary>
+    /// Reads the layers back, checking the chain before any tensor is read or built: the first layer is the input
+    /// normalisation of <paramref name="featureCount"/> features, every layer's dimensions continue the previous layer's
+    /// output, the last gives <paramref name="outputs"/> flat logits, and every tensor has the shape its layer implies.
+    /// </summary>
+    public static List<PlainLayer> ReadLayers(ModelPayloadReader reader, int featureCount, out int outputs)
     {
-        var specs = reader.ReadJson<PlainLayer[]>("layers");
-        var prefix = new List<PlainLayer>();
+        var specs = reader.ReadJson<PlainLayer?[]>("layers");
+        reader.Require(specs.Length >= 1, "layers", "the layer list", "is empty");
+        var layers = new List<PlainLayer>();
+        var shapes = new List<(string Name, long[] Shape)>[specs.Length];
+        long f = featureCount, c = 0, h = 0, w = 0;
+        bool image = false;
+        for (int i = 0; i < specs.Length; i++)
+        {
+            string at = $"layer {i}";
+            if (specs[i] is not { Dims: not null } l || !Enum.IsDefined(l.Kind))
+                throw reader.Invalid("layers", at, "is not a defined layer");
+            var d = l.Dims;
+            void Need(bool ok, string rule) => reader.Require(ok, "layers", $"{at} ({l.Kind}, dims [{string.Join(", ", d)}])", rule);
+            void Dims(int count) => Need(d.Length == count && d.All(x => x >= 1), $"needs {count} positive dimensions");
+            bool takesImage = l.Kind is PlainKind.PadChannels or PlainKind.Conv or PlainKind.ResidualConv or PlainKind.SumPool or PlainKind.Flatten;
+            Need(takesImage == image, takesImage ? "needs an image input" : "needs flat features");
+            Need(i > 0 || l.Kind == PlainKind.Normalize, "must be the input normalisation");
+            var t = shapes[i] = [];
+            switch (l.Kind)
+            {
+                case PlainKind.Normalize:
+                    Dims(1);
+                    Need(d[0] == f && double.IsFinite(l.Step), $"must take the {f} features it receives, with a finite scale");
+                    t.Add(("mean", [f]));
+                    break;
+                case PlainKind.Reshape:
+                    Dims(3);
+                    Need((long)d[0] * d[1] * d[2] == f, $"must reshape the {f} features it receives");
+                    (c, h, w, image) = (d[0], d[1], d[2], true);
+                    break;
+                case PlainKind.PadChannels:
+                    Dims(2);
+                    Need(d[0] == c && d[1] >= d[0], $"must pad the {c} channels it receives");
+                    c = d[1];
+                    break;
+                case PlainKind.Dense:
+                    Dims(2);
+                    Need(d[1] == f, $"must take the {f} features it receives");
+                    t.Add(("W", [d[0], d[1]]));
+                    t.Add(("b", [d[0]]));
+                    f = d[0];
+                    break;
+                case PlainKind.ResidualDense:
+                    Dims(2);
+                    Need(d[1] == f && double.IsFinite(l.Step), $"must take the {f} features it receives, with a finite step");
+                    t.Add(("V", [d[0], d[1]]));
+                    t.Add(("b", [d[0]]));
+                    t.Add(("A", [d[1], d[0]]));
+                    break;
+                case PlainKind.Conv:
+                case PlainKind.ResidualConv:
+                    Dims(6);
+                    bool residual = l.Kind == PlainKind.ResidualConv;
+                    Need(d[1] == c && d[4] == h && d[5] == w && d[2] % 2 == 1 && d[3] % 2 == 1 && (!residual || double.IsFinite(l.Step)),
+                        $"must take the {c}×{h}×{w} image it receives with an odd kernel");
+                    t.Add((residual ? "V" : "W", [d[0], d[1], d[2], d[3]]));
+                    t.Add(("b", [d[0]]));
+                    if (residual)
+                        t.Add(("A", [d[1], d[0], d[2], d[3]]));
+                    else
+                        c = d[0];
+                    break;
+                case PlainKind.SumPool:
+                    Dims(1);
+                    Need(d[0] <= h && d[0] <= w, $"must fit the {h}×{w} image it receives");
+                    (h, w) = (h / d[0], w / d[0]);
+                    break;
+                case PlainKind.Flatten:
+                    (f, image) = (c * h * w, false);
+                    break;
+            }
+        }
+        reader.Require(!image && f >= 1, "layers", "the last layer", "must give flat logits");
+        outputs = (int)f;
         for (int i = 0; i < specs.Length; i++)
         {
             var tensors = new Dictionary<string, (float[], long[])>();
-            foreach (var name in reader.Names.Where(n => n.StartsWith($"layer{i}.", StringComparison.Ordinal)))
-                tensors[name[$"layer{i}.".Length..]] = reader.ReadTensor(name);
-            prefix.Add(specs[i] with { Tensors = tensors });
+            foreach (var (name, shape) in shapes[i])
+                tensors[name] = (reader.ReadTensor($"layer{i}.{name}", shape), shape);
+            layers.Add(specs[i]! with { Tensors = tensors });
         }
-        return new PlainNetwork(prefix);
+        return layers;
     }
 
     /// <summary>Emits the logits graph; returns the logits tensor name.</summary>

@@ -35,6 +35,23 @@ internal sealed class MlpNetwork : nn.Module<Tensor, Tensor>
 
     public MlpArchitecture Architecture { get; }
 
+    /// <summary>
+    /// Name and shape of every parameter the network of <paramref name="a"/> has, in <c>named_parameters()</c> order,
+    /// computed without building it (a loader checks the stored tensors against them first).
+    /// </summary>
+    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(MlpArchitecture a)
+    {
+        long width = a.InputSize;
+        for (int i = 0; i <= a.HiddenSizes.Length; i++)
+        {
+            string layer = i < a.HiddenSizes.Length ? $"fc{i}" : "out";
+            long size = i < a.HiddenSizes.Length ? a.HiddenSizes[i] : a.Classes;
+            yield return ($"{nameof(_layers)}.{layer}.weight", [size, width]);
+            yield return ($"{nameof(_layers)}.{layer}.bias", [size]);
+            width = size;
+        }
+    }
+
     /// <summary>The linear layers in order, by name: fc0, fc1, …, out.</summary>
     public IEnumerable<(string Name, Linear Layer)> LinearLayers()
     {

@@ -108,28 +108,46 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
         }
     }
 
-    /// <summary>Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>).</summary>
+    /// <summary>
+    /// Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>). The architecture is checked
+    /// with <see cref="MlpOptions"/>' own rules, and every stored tensor against the shape it implies, before the network is built.
+    /// </summary>
     internal static MlpTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        TorchRuntime.EnsureInitialized();
         var a = payload.ReadJson<MlpArchitecture>("architecture");
-        var classes = LabelNames.FromPersisted(payload.ReadString("classType"), payload.ReadStrings("classes"));
+        payload.ValidateSettings("architecture", () => new MlpOptions { HiddenSizes = a.HiddenSizes, Activation = a.Activation, Dropout = a.Dropout }.Validate());
+        payload.Require(a.InputSize >= 1, "architecture", nameof(a.InputSize), $"must be at least 1 (got {a.InputSize})");
+        payload.Require(a.Classes >= 1, "architecture", nameof(a.Classes), $"must be at least 1 (got {a.Classes})");
+        var classes = LabelNames.Read(payload, a.Classes);
+        var tensors = MlpNetwork.ParameterShapes(a).Select(p => (p.Name, p.Shape, Data: payload.ReadTensor(p.Name, p.Shape))).ToArray();
+        string features = payload.ReadName("features"), score = payload.ReadName("score"), predicted = payload.ReadName("predictedLabel");
+
+        TorchRuntime.EnsureInitialized();
         var net = new MlpNetwork(a);
-        using (torch.no_grad())
+        try
         {
-            foreach (var (name, p) in net.named_parameters())
+            using (torch.no_grad())
             {
-                var (data, shape) = payload.ReadTensor(name);
-                if (!shape.SequenceEqual(p.shape))
-                    throw new InvalidDataException(
-                        $"Mlp model '{payload.Source}': tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.shape)}].");
-                using var t = torch.tensor(data, shape);
-                p.copy_(t);
+                var parameters = net.named_parameters().ToArray();
+                if (parameters.Length != tensors.Length)
+                    throw new InvalidOperationException($"Mlp: the network has {parameters.Length} parameters, the architecture implies {tensors.Length}.");
+                for (int i = 0; i < parameters.Length; i++)
+                {
+                    var (name, p) = parameters[i];
+                    if (name != tensors[i].Name || !p.shape.SequenceEqual(tensors[i].Shape))
+                        throw new InvalidOperationException($"Mlp: parameter '{name}' [{string.Join(", ", p.shape)}] does not match '{tensors[i].Name}'.");
+                    using var t = torch.tensor(tensors[i].Data, tensors[i].Shape);
+                    p.copy_(t);
+                }
             }
+            return new MlpTransformer(env, net, features, classes, score, predicted);
         }
-        return new MlpTransformer(env, net, payload.ReadString("features"), classes,
-            payload.ReadString("score"), payload.ReadString("predictedLabel"));
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
     }
 
     void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)

@@ -185,14 +185,87 @@ internal sealed class ModelPayloadReader
         var entry = Get(name, PayloadEntryKind.Json);
         try
         {
-            return JsonSerializer.Deserialize<T>(Slice(entry), PayloadFormat.JsonOptions)!;
+            return JsonSerializer.Deserialize<T>(Slice(entry), PayloadFormat.JsonOptions)
+                ?? throw BadEntry(name, $"holds null where {typeof(T).Name} was expected");
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or ArgumentException or FormatException)
         {
             throw new InvalidDataException(
                 $"Component '{ComponentName}': entry '{name}' in '{Source}' is not valid JSON for {typeof(T).Name}: {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// Reads a 64-bit integer entry holding exactly one value in [<paramref name="min"/>, <paramref name="max"/>],
+    /// e.g. a stored count or width, checked before anything is sized by it.
+    /// </summary>
+    public int ReadInt32(string name, int min, int max)
+    {
+        var values = ReadInt64s(name);
+        if (values.Length != 1)
+            throw BadEntry(name, $"holds {values.Length} values, expected 1");
+        if (values[0] < min || values[0] > max)
+            throw BadEntry(name, $"holds {values[0]}, expected a value in [{min}, {max}]");
+        return (int)values[0];
+    }
+
+    /// <summary>Reads a string entry that must not be empty or white space (a column name, for instance).</summary>
+    public string ReadName(string name)
+    {
+        string value = ReadString(name);
+        if (string.IsNullOrWhiteSpace(value))
+            throw BadEntry(name, "is empty, expected a name");
+        return value;
+    }
+
+    /// <summary>
+    /// Throws an <see cref="InvalidDataException"/> naming the component, the entry, the field and the source
+    /// unless <paramref name="ok"/>: the check a loader makes on a stored setting or shape before it allocates or
+    /// builds anything from it.
+    /// </summary>
+    public void Require(bool ok, string entry, string field, string rule)
+    {
+        if (!ok)
+            throw Invalid(entry, field, rule);
+    }
+
+    /// <summary>The exception <see cref="Require"/> throws: "Component 'X': entry 'e' in 'source': field rule."</summary>
+    public InvalidDataException Invalid(string entry, string field, string rule, Exception? inner = null)
+        => new($"Component '{ComponentName}': entry '{entry}' in '{Source}': {field} {rule}.", inner);
+
+    /// <summary>
+    /// Runs the options' own <c>Validate()</c> rules on settings read from <paramref name="entry"/> (one validation path for
+    /// training and loading): an <see cref="ArgumentException"/> becomes an <see cref="InvalidDataException"/> naming the
+    /// component, the entry, the source and the offending option.
+    /// </summary>
+    public void ValidateSettings(string entry, Action validate)
+    {
+        ArgumentNullException.ThrowIfNull(validate);
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException ex)
+        {
+            string message = ex.Message.Split('\n')[0];
+            throw Invalid(entry, ex.ParamName ?? "a setting", $"is invalid: {message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads a float tensor that must have exactly <paramref name="expected"/> as its shape (checked against the entry
+    /// table before any element is copied).
+    /// </summary>
+    public float[] ReadTensor(string name, ReadOnlySpan<long> expected)
+    {
+        var entry = Get(name, PayloadEntryKind.Float32Tensor);
+        if (!entry.Shape.AsSpan().SequenceEqual(expected))
+            throw BadEntry(name, $"has shape [{string.Join(", ", entry.Shape)}], expected [{string.Join(", ", expected.ToArray())}]");
+        return ReadTensor(name).Data;
+    }
+
+    /// <summary>The stored shape of a float tensor entry, without reading its data.</summary>
+    public long[] TensorShape(string name) => (long[])Get(name, PayloadEntryKind.Float32Tensor).Shape.Clone();
 
     /// <summary>Reads a string entry.</summary>
     public string ReadString(string name)

@@ -165,6 +165,18 @@ public sealed class RandomizedSmoothingOptions
                 "Set exactly one of BaseModelOnnxPath (an ONNX classifier file) and BaseModel (an Allauzen network classifier).");
         if (BaseModelOnnxPath is not null && !File.Exists(BaseModelOnnxPath))
             throw new FileNotFoundException($"BaseModelOnnxPath: the ONNX file '{BaseModelOnnxPath}' does not exist.", BaseModelOnnxPath);
+        if (UseModelLipschitzConstant && BaseModel is null)
+            throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true,
+                "UseModelLipschitzConstant needs an Allauzen BaseModel (an ONNX file carries no certified Lipschitz bound); set LipschitzConstant instead.");
+        ValidateSettings();
+    }
+
+    /// <summary>
+    /// The rules on everything but the base model: also run by the loaders on the settings a saved smoothing
+    /// transformer holds, so that a file cannot certify with settings these options refuse.
+    /// </summary>
+    internal void ValidateSettings()
+    {
         ArgumentException.ThrowIfNullOrEmpty(FeatureColumnName, nameof(FeatureColumnName));
         if (!(Sigma > 0) || double.IsInfinity(Sigma))
             throw new ArgumentOutOfRangeException(nameof(Sigma), Sigma, $"Sigma must be positive and finite (got {Sigma}).");
@@ -189,9 +201,6 @@ public sealed class RandomizedSmoothingOptions
                 $"The Lipschitz-based radius is the BridgingCpm method's; Method is {Method}.");
         if (LipschitzConstant is not null && UseModelLipschitzConstant)
             throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true, "Set either LipschitzConstant or UseModelLipschitzConstant, not both.");
-        if (UseModelLipschitzConstant && BaseModel is null)
-            throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true,
-                "UseModelLipschitzConstant needs an Allauzen BaseModel (an ONNX file carries no certified Lipschitz bound); set LipschitzConstant instead.");
         if (!(LipschitzSoftmaxScale > 0) || double.IsInfinity(LipschitzSoftmaxScale))
             throw new ArgumentOutOfRangeException(nameof(LipschitzSoftmaxScale), LipschitzSoftmaxScale, $"LipschitzSoftmaxScale must be positive and finite (got {LipschitzSoftmaxScale}).");
         if (UsesLipschitz && EstimationSamples < 2)

@@ -16,6 +16,29 @@ internal sealed record SmoothingSettings(string FeatureColumnName, double Sigma,
     public static SmoothingSettings From(RandomizedSmoothingOptions o, double? logitsLipschitz) =>
         new(o.FeatureColumnName, o.Sigma, o.SelectionSamples, o.EstimationSamples, o.Alpha, o.Method, o.Seed, o.BatchSize, o.CpmRadius, [.. o.EffectiveMaps],
             logitsLipschitz);
+
+    /// <summary>
+    /// Checks settings read from a file with the options' own rules (<see cref="RandomizedSmoothingOptions.ValidateSettings"/>),
+    /// and that the stored maps are exactly those these options collect for the method.
+    /// </summary>
+    public void Validate(ModelPayloadReader payload, string entry)
+    {
+        if (Maps is null)
+            throw payload.Invalid(entry, nameof(Maps), "is missing");
+        bool lipschitz = Method == SmoothingMethod.BridgingCpm && LogitsLipschitz is not null;
+        var options = new RandomizedSmoothingOptions
+        {
+            FeatureColumnName = FeatureColumnName, Sigma = Sigma, SelectionSamples = SelectionSamples, EstimationSamples = EstimationSamples,
+            Alpha = Alpha, Method = Method, Seed = Seed, BatchSize = BatchSize, CpmRadius = CpmRadius, LipschitzConstant = LogitsLipschitz,
+            LvmMaps = Method is SmoothingMethod.LvmAsPublished or SmoothingMethod.LvmSound ? Maps : null,
+            LipschitzSoftmaxScale = lipschitz && Maps.Length == 1 ? Maps[0].T : 1.0,
+        };
+        payload.ValidateSettings(entry, options.ValidateSettings);
+        var expected = options.EffectiveMaps;
+        payload.Require(Maps.Length > 0 || expected.Count == 0, entry, nameof(Maps), $"is empty; method {Method} needs simplex maps");
+        payload.Require(Maps.AsSpan().SequenceEqual(expected.ToArray()), entry, nameof(Maps),
+            $"holds {Maps.Length} maps where method {Method}{(lipschitz ? " with a Lipschitz constant" : "")} collects {expected.Count}");
+    }
 }
 
 /// <summary>
@@ -104,6 +127,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
     {
         payload.RequireVersion(1);
         var settings = payload.ReadJson<SmoothingSettings>("settings");
+        settings.Validate(payload, "settings");
         return (SmoothingBaseModel.Load(env, payload), settings);
     }
 

@@ -72,21 +72,43 @@ internal abstract class SmoothingBaseModel : IDisposable
         return new TorchBaseModel(FindLogitsModel(options.BaseModel!), featureCount, options.FeatureColumnName);
     }
 
+    /// <summary>
+    /// Reads the base model back: an embedded ONNX classifier, or the payload of an Allauzen network classifier (a
+    /// component whose transformer is an <see cref="ILogitsModel"/>, checked before its payload is read). Anything that
+    /// does not fit the stored feature count fails with an <see cref="InvalidDataException"/> naming the entry.
+    /// </summary>
     public static SmoothingBaseModel Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         string kind = payload.ReadString("base.kind");
-        int d = (int)payload.ReadInt64s("base.features")[0];
+        int d = payload.ReadInt32("base.features", 1, int.MaxValue);
         if (kind == "onnx")
         {
             var names = payload.ReadStrings("base.onnxNames");
-            return new OnnxBaseModel(payload.ReadBytes("base.onnx"), $"{payload.Source} (embedded ONNX)", names[0], names[1],
-                payload.ReadString("base.probabilities") == "true", d);
+            payload.Require(names.Length == 2, "base.onnxNames", "the ONNX input and output names", $"are {names.Length} names, expected 2");
+            string probabilities = payload.ReadString("base.probabilities");
+            payload.Require(probabilities is "true" or "false", "base.probabilities", "the flag", $"'{probabilities}' is not true or false");
+            try
+            {
+                return new OnnxBaseModel(payload.ReadBytes("base.onnx"), $"{payload.Source} (embedded ONNX)", names[0], names[1], probabilities == "true", d);
+            }
+            catch (ArgumentException ex)
+            {
+                throw payload.Invalid("base.onnx", "the embedded ONNX classifier", $"does not fit: {ex.Message.Split('\n')[0]}", ex);
+            }
         }
+        payload.Require(kind == "allauzen", "base.kind", "the base model kind", $"'{kind}' is neither 'onnx' nor 'allauzen'");
         string signature = payload.ReadString("base.signature");
-        var inner = payload.ReadBytes("base.payload");
-        var loader = AllauzenLoaders.Get(signature, payload.ReadString("base.component"), payload.Source);
-        var model = loader.Load(env, new ModelPayloadReader(inner, $"{payload.Source} (base model)"));
-        return new TorchBaseModel(FindLogitsModel(model), d, "Features");
+        var loader = AllauzenLoaders.TryGet(signature);
+        payload.Require(loader is not null && typeof(ILogitsModel).IsAssignableFrom(loader.TransformerType), "base.signature", "the base model",
+            $"'{signature}' is not the signature of an Allauzen network classifier");
+        var inner = new ModelPayloadReader(payload.ReadBytes("base.payload"), $"{payload.Source} (base model)", loader!.ComponentName, loader.Signature);
+        var model = (ILogitsModel)loader.Load(env, inner);
+        if (model.FeatureCount != d)
+        {
+            (model as IDisposable)?.Dispose();
+            throw payload.Invalid("base.features", "the feature count", $"is {d} but the base model takes {model.FeatureCount} features");
+        }
+        return new TorchBaseModel(model, d, "Features");
     }
 
     /// <summary>The one <see cref="ILogitsModel"/> in <paramref name="model"/> (itself or inside a chain).</summary>

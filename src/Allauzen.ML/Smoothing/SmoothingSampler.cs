@@ -103,7 +103,9 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         // added to the noiseless first-layer output (see FirstLayerNoise).
         var centres = shortcut is null ? inputs : shortcut.Project(inputs);
         int width = shortcut?.Width ?? d;
-        int capacity = batchSize;
+        // A forward pass never needs more rows than the longer phase has samples (one chunk per phase then, as before):
+        // a BatchSize far above n0 and n (e.g. read from a tampered file) cannot size the noise buffer.
+        int capacity = Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples));
         var noise = torch.empty([capacity, width], torch.float32, device);
         var votes = new long[capacity];
         var logits = maps.Count > 0 ? new float[capacity * k] : null;

@@ -210,6 +210,7 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
     {
         payload.RequireVersion(1);
         var o = payload.ReadJson<SmoothingCertifierOptions>("options");
+        payload.ValidateSettings("options", o.Validate);
         return new SmoothingStatisticsCertifierTransformer(env, o.Method, o.Alpha, o.Sigma, o.CpmRadius, o.LipschitzConstant, o.LipschitzSoftmaxScale);
     }
 
