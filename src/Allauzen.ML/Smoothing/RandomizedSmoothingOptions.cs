@@ -88,7 +88,7 @@ public sealed class RandomizedSmoothingOptions
     /// <summary>n: independent noisy samples that estimate the bounds. Default 100 000.</summary>
     public int EstimationSamples { get; set; } = 100_000;
 
-    /// <summary>Failure probability α of the certificate, in (0, 1). Default 0.001.</summary>
+    /// <summary>Failure probability α of the certificate, in (0, 0.5). Default 0.001.</summary>
     public double Alpha { get; set; } = 0.001;
 
     /// <summary>The certification procedure. Default <see cref="SmoothingMethod.Cohen"/>.</summary>
@@ -180,8 +180,8 @@ public sealed class RandomizedSmoothingOptions
         ArgumentException.ThrowIfNullOrEmpty(FeatureColumnName, nameof(FeatureColumnName));
         if (!(Sigma > 0) || double.IsInfinity(Sigma))
             throw new ArgumentOutOfRangeException(nameof(Sigma), Sigma, $"Sigma must be positive and finite (got {Sigma}).");
-        if (!(Alpha > 0 && Alpha < 1))
-            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must lie in (0, 1) (got {Alpha}).");
+        if (!(Alpha > 0 && Alpha < 0.5))
+            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must lie in (0, 0.5): a certificate that fails with probability 1/2 or more certifies nothing (got {Alpha}).");
         if (SelectionSamples < 1)
             throw new ArgumentOutOfRangeException(nameof(SelectionSamples), SelectionSamples, $"SelectionSamples (n0) must be at least 1 (got {SelectionSamples}).");
         if (EstimationSamples < 1)

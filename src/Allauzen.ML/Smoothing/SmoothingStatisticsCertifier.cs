@@ -12,7 +12,7 @@ public sealed class SmoothingCertifierOptions
     /// <summary>The certification procedure. Default <see cref="SmoothingMethod.Cohen"/>.</summary>
     public SmoothingMethod Method { get; set; } = SmoothingMethod.Cohen;
 
-    /// <summary>Failure probability α, in (0, 1). Default 0.001.</summary>
+    /// <summary>Failure probability α, in (0, 0.5). Default 0.001.</summary>
     public double Alpha { get; set; } = 0.001;
 
     /// <summary>The σ the statistics were sampled with (the radius scales with it). Default 0.25.</summary>
@@ -42,8 +42,8 @@ public sealed class SmoothingCertifierOptions
             throw new ArgumentOutOfRangeException(nameof(LipschitzSoftmaxScale), LipschitzSoftmaxScale, $"LipschitzSoftmaxScale must be positive and finite (got {LipschitzSoftmaxScale}).");
         if (!Enum.IsDefined(Method))
             throw new ArgumentOutOfRangeException(nameof(Method), Method, $"Method {Method} is not a defined SmoothingMethod.");
-        if (!(Alpha > 0 && Alpha < 1))
-            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must lie in (0, 1) (got {Alpha}).");
+        if (!(Alpha > 0 && Alpha < 0.5))
+            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must lie in (0, 0.5): a certificate that fails with probability 1/2 or more certifies nothing (got {Alpha}).");
         if (!(Sigma > 0) || double.IsInfinity(Sigma))
             throw new ArgumentOutOfRangeException(nameof(Sigma), Sigma, $"Sigma must be positive and finite (got {Sigma}).");
         if (!Enum.IsDefined(CpmRadius))

@@ -163,6 +163,8 @@ public sealed class PayloadValidationTests
         {
             Refused(Raw(kind).EditJson("settings", s => s["Alpha"] = -1), "settings", "Alpha");
             Refused(Raw(kind).EditJson("settings", s => s["Alpha"] = 1), "settings", "Alpha");
+            // A tampered file cannot make the certificate meaningless: the options refuse alpha >= 1/2.
+            Refused(Raw(kind).EditJson("settings", s => s["Alpha"] = 0.99), "settings", "Alpha");
             Refused(Raw(kind).EditJson("settings", s => s["EstimationSamples"] = 0), "settings", "EstimationSamples");
             Refused(Raw(kind).EditJson("settings", s => s["Sigma"] = "NaN"), "settings", "Sigma");
             Refused(Raw(kind).EditJson("settings", s => s["Sigma"] = 0), "settings", "Sigma");
