@@ -29,8 +29,8 @@ public static class AllauzenMLContextExtensions
     /// and <see cref="AllauzenModel.Load(MLContext, string, out DataViewSchema)"/> work with any version.</para>
     /// <para>When the bridge works, an Allauzen component's save only fails for an invalid model
     /// (for example an unregistered component). <c>ml.Model.Save(model, schema, path)</c> writes the
-    /// target file directly and leaves a partial file when any component's save throws; save to a
-    /// <see cref="Stream"/> and move the result into place if the target must stay intact.</para>
+    /// target file directly and leaves a partial file when any component's save throws; use
+    /// <see cref="AllauzenModelSaveCatalog.SaveAtomic"/> if the target must stay intact.</para>
     /// </remarks>
     public static MLContext UseAllauzen(this MLContext ml)
     {

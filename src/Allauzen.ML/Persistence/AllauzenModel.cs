@@ -23,6 +23,7 @@ public static class AllauzenModel
     private const int FormatVersion = 1;
     private const string MlNetKind = "MlNet";
     private const string AllauzenKind = "Allauzen";
+    private const long MaxManifestBytes = 16 << 20;
 
     private static readonly JsonSerializerOptions ManifestJson = new()
     {
@@ -68,21 +69,42 @@ public static class AllauzenModel
     /// <exception cref="InvalidDataException">The file is not a composite model, or is truncated or corrupted;
     /// the message names the file and, for an Allauzen part, the component.</exception>
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema? inputSchema)
+        => Load(ml, path, out inputSchema, new AllauzenModelLoadOptions());
+
+    /// <summary>Loads a model saved by <see cref="Save(MLContext, ITransformer, DataViewSchema, string)"/> with
+    /// the given limits on what its zip entries may inflate to.</summary>
+    /// <param name="ml">The context the loaded transformers belong to.</param>
+    /// <param name="path">The composite model file.</param>
+    /// <param name="inputSchema">The input schema saved with the model, or null if none was saved.</param>
+    /// <param name="options">Resource limits (see <see cref="AllauzenModelLoadOptions"/> for the defaults).</param>
+    /// <returns>A <see cref="TransformerChain{TLastTransformer}"/> of all saved transformers, in order.</returns>
+    /// <exception cref="InvalidDataException">The file is not a composite model, is truncated or corrupted, or an
+    /// entry exceeds a limit; the message names the file, the entry and, for an Allauzen part, the component.</exception>
+    public static ITransformer Load(MLContext ml, string path, out DataViewSchema? inputSchema, AllauzenModelLoadOptions options)
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         using var stream = File.OpenRead(path);
-        return LoadCore(ml, stream, path, out inputSchema);
+        return LoadCore(ml, stream, path, options, out inputSchema);
     }
 
     /// <summary>Loads a composite model from <paramref name="stream"/>, which is left open.</summary>
     /// <inheritdoc cref="Load(MLContext, string, out DataViewSchema)"/>
     public static ITransformer Load(MLContext ml, Stream stream, out DataViewSchema? inputSchema)
+        => Load(ml, stream, out inputSchema, new AllauzenModelLoadOptions());
+
+    /// <summary>Loads a composite model from <paramref name="stream"/>, which is left open, with the given limits.</summary>
+    /// <inheritdoc cref="Load(MLContext, string, out DataViewSchema, AllauzenModelLoadOptions)"/>
+    public static ITransformer Load(MLContext ml, Stream stream, out DataViewSchema? inputSchema, AllauzenModelLoadOptions options)
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         string source = stream is FileStream file ? file.Name : "the model stream";
-        return LoadCore(ml, stream, source, out inputSchema);
+        return LoadCore(ml, stream, source, options, out inputSchema);
     }
 
     // ---------------------------------------------------------------- save
@@ -197,7 +219,7 @@ public static class AllauzenModel
 
     // ---------------------------------------------------------------- load
 
-    private static ITransformer LoadCore(MLContext ml, Stream stream, string source, out DataViewSchema? inputSchema)
+    private static ITransformer LoadCore(MLContext ml, Stream stream, string source, AllauzenModelLoadOptions limits, out DataViewSchema? inputSchema)
     {
         ZipArchive zip;
         try
@@ -221,7 +243,8 @@ public static class AllauzenModel
 
         using (zip)
         {
-            var manifest = ReadManifest(zip, source);
+            var budget = new EntryBudget(limits, source);
+            var manifest = ReadManifest(zip, source, budget);
             var env = (IHostEnvironment)ml;
             var transformers = new List<ITransformer>();
             foreach (var part in manifest.Parts ?? [])
@@ -234,7 +257,7 @@ public static class AllauzenModel
                     string signature = part.Signature
                         ?? throw new InvalidDataException($"'{source}' is corrupted: manifest.json gives no signature for part '{part.Entry}'.");
                     string component = part.Component ?? signature;
-                    byte[] bytes = ReadEntry(zip, part.Entry, source, $"component '{component}'");
+                    byte[] bytes = budget.Read(zip, part.Entry, $"component '{component}'");
                     var loader = AllauzenLoaders.Get(signature, component, source);
                     var payload = new ModelPayloadReader(bytes, partSource, loader.ComponentName, signature);
                     transformers.Add(loader.Load(env, payload)
@@ -242,7 +265,7 @@ public static class AllauzenModel
                 }
                 else if (part.Kind == MlNetKind)
                 {
-                    byte[] bytes = ReadEntry(zip, part.Entry, source, "an ML.NET part");
+                    byte[] bytes = budget.Read(zip, part.Entry, "an ML.NET part");
                     var loaded = LoadNative(ml, bytes, partSource, out _);
                     Flatten(loaded, transformers);
                 }
@@ -256,14 +279,14 @@ public static class AllauzenModel
             inputSchema = null;
             if (manifest.InputSchema is { } schemaEntry)
             {
-                byte[] bytes = ReadEntry(zip, schemaEntry, source, "the input schema");
+                byte[] bytes = budget.Read(zip, schemaEntry, "the input schema");
                 LoadNative(ml, bytes, $"{source}!{schemaEntry}", out inputSchema);
             }
             return new TransformerChain<ITransformer>([.. transformers]);
         }
     }
 
-    private static Manifest ReadManifest(ZipArchive zip, string source)
+    private static Manifest ReadManifest(ZipArchive zip, string source, EntryBudget budget)
     {
         var entry = zip.GetEntry(ManifestEntry);
         if (entry is null)
@@ -274,13 +297,13 @@ public static class AllauzenModel
                 : $"'{source}' is not an Allauzen.ML composite model: the zip archive has no {ManifestEntry}.");
         }
 
+        byte[] json = budget.Read(zip, ManifestEntry, "the manifest", MaxManifestBytes);
         Manifest? manifest;
         try
         {
-            using var input = entry.Open();
-            manifest = JsonSerializer.Deserialize<Manifest>(input, ManifestJson);
+            manifest = JsonSerializer.Deserialize<Manifest>(json, ManifestJson);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidDataException or IOException)
+        catch (JsonException ex)
         {
             throw new InvalidDataException($"'{source}' is corrupted: {ManifestEntry} cannot be read ({ex.Message}).", ex);
         }
@@ -294,20 +317,61 @@ public static class AllauzenModel
         return manifest;
     }
 
-    private static byte[] ReadEntry(ZipArchive zip, string name, string source, string what)
+    /// <summary>
+    /// Reads whole zip entries under the limits of <see cref="AllauzenModelLoadOptions"/>: the declared sizes are
+    /// checked before anything is allocated (per entry, compression ratio, total), the buffer is exactly the declared
+    /// size, and inflating more (or fewer) bytes than declared is an error naming the entry.
+    /// </summary>
+    private sealed class EntryBudget(AllauzenModelLoadOptions limits, string source)
     {
-        var entry = zip.GetEntry(name)
-            ?? throw new InvalidDataException($"'{source}' is corrupted: entry '{name}' ({what}), listed in {ManifestEntry}, is missing.");
-        try
+        private long _used;
+
+        public byte[] Read(ZipArchive zip, string name, string what, long cap = long.MaxValue)
         {
-            using var input = entry.Open();
-            using var buffer = new MemoryStream();
-            input.CopyTo(buffer);
-            return buffer.ToArray();
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new InvalidDataException($"'{source}' is corrupted: entry '{name}' ({what}) cannot be decompressed ({ex.Message}).", ex);
+            var entry = zip.GetEntry(name)
+                ?? throw new InvalidDataException($"'{source}' is corrupted: entry '{name}' ({what}), listed in {ManifestEntry}, is missing.");
+            long declared = entry.Length;
+            long packed = entry.CompressedLength;
+            string where = $"'{source}': entry '{name}' ({what})";
+            long max = Math.Min(limits.MaxEntryBytes, cap);
+            if (declared > max)
+                throw new InvalidDataException($"{where} declares {declared} bytes uncompressed, more than the limit of {max} bytes (AllauzenModelLoadOptions.MaxEntryBytes).");
+            if (declared > AllauzenModelLoadOptions.RatioFreeBytes && declared > packed * limits.MaxCompressionRatio)
+            {
+                throw new InvalidDataException(
+                    $"{where} declares {declared} bytes from {packed} compressed bytes, a ratio above the limit of {limits.MaxCompressionRatio} (AllauzenModelLoadOptions.MaxCompressionRatio).");
+            }
+            if (declared > limits.MaxTotalBytes - _used)
+            {
+                throw new InvalidDataException(
+                    $"{where} declares {declared} bytes, which brings the model above the limit of {limits.MaxTotalBytes} bytes in all (AllauzenModelLoadOptions.MaxTotalBytes).");
+            }
+            _used += declared;
+            var bytes = new byte[declared];
+            try
+            {
+                using var input = entry.Open();
+                int filled = 0;
+                while (filled < bytes.Length)
+                {
+                    int read = input.Read(bytes, filled, bytes.Length - filled);
+                    if (read == 0)
+                        throw new InvalidDataException($"{where} is truncated: it declares {declared} bytes but inflates to {filled}.");
+                    filled += read;
+                }
+                Span<byte> probe = stackalloc byte[1];
+                if (input.Read(probe) != 0)
+                    throw new InvalidDataException($"{where} is corrupted: it inflates to more than the {declared} bytes it declares.");
+            }
+            catch (InvalidDataException ex) when (!ex.Message.StartsWith(where, StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"'{source}' is corrupted: entry '{name}' ({what}) cannot be decompressed ({ex.Message}).", ex);
+            }
+            catch (IOException ex)
+            {
+                throw new InvalidDataException($"'{source}' is corrupted: entry '{name}' ({what}) cannot be decompressed ({ex.Message}).", ex);
+            }
+            return bytes;
         }
     }
 

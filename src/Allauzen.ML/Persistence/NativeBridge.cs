@@ -200,7 +200,7 @@ internal static class NativeBridge
             long length = reader.ReadInt64();
             if (length < 0 || length > Array.MaxLength)
                 throw new InvalidDataException($"'{source}' is corrupted: component '{loader.ComponentName}' declares a payload of {length} bytes.");
-            byte[] payload = reader.ReadBytes((int)length);
+            byte[] payload = ReadDeclared(reader, length, source, loader.ComponentName);
             if (payload.Length != length)
             {
                 throw new InvalidDataException(
@@ -217,6 +217,43 @@ internal static class NativeBridge
             ex.Data[MlNetMarkedKey] = 1;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reads the <paramref name="length"/> bytes a payload declares without trusting the declaration: on a seekable
+    /// stream the length is checked against the bytes that remain before anything is allocated; otherwise the bytes
+    /// are read in chunks of at most 16 MiB, so a short stream fails after allocating about what it holds.
+    /// </summary>
+    internal static byte[] ReadDeclared(BinaryReader reader, long length, string source, string component)
+    {
+        var stream = reader.BaseStream;
+        if (stream.CanSeek)
+        {
+            long remaining = stream.Length - stream.Position;
+            if (length > remaining)
+            {
+                throw new InvalidDataException(
+                    $"'{source}' is truncated or corrupted: component '{component}' declares a payload of {length} bytes, but only {remaining} remain.");
+            }
+            return reader.ReadBytes((int)length);
+        }
+
+        const int Chunk = 16 << 20;
+        using var buffer = new MemoryStream((int)Math.Min(length, Chunk));
+        var chunk = new byte[(int)Math.Min(length, Chunk)];
+        long left = length;
+        while (left > 0)
+        {
+            int read = reader.Read(chunk, 0, (int)Math.Min(left, chunk.Length));
+            if (read == 0)
+            {
+                throw new InvalidDataException(
+                    $"'{source}' is truncated: component '{component}' declares a payload of {length} bytes, found {length - left}.");
+            }
+            buffer.Write(chunk, 0, read);
+            left -= read;
+        }
+        return buffer.ToArray();
     }
 
     private static void RegisterCore(Members m, ComponentCatalog catalog, IEnumerable<AllauzenLoaders.Loader> loaders)

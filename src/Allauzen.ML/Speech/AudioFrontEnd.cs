@@ -4,9 +4,10 @@ namespace Allauzen.ML.Speech;
 
 /// <summary>
 /// Turns decoded audio into the encoder's input: resampling to the model rate, scaling, per-utterance
-/// normalisation and zero-padding to the receptive field.
+/// normalisation and zero-padding to the receptive field. The resampled length is checked against
+/// <paramref name="maxSamples"/> (the duration limit at the model rate) before the resampler allocates anything.
 /// </summary>
-internal sealed class AudioFrontEnd(int modelRate, float scale, bool normalize, int minimumSamples)
+internal sealed class AudioFrontEnd(int modelRate, float scale, bool normalize, int minimumSamples, long maxSamples = long.MaxValue)
 {
     /// <summary>HF <c>Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm</c> epsilon (recent versions).</summary>
     public const double NormalizeEpsilon = 1e-7;
@@ -22,7 +23,7 @@ internal sealed class AudioFrontEnd(int modelRate, float scale, bool normalize, 
     /// <summary>Prepares one utterance. <paramref name="validSamples"/> is its length before padding.</summary>
     public float[] Prepare(float[] samples, int rate, out int validSamples)
     {
-        float[] x = rate == modelRate ? samples : _resamplers.GetOrAdd(rate, r => new Resampler(r, modelRate)).Process(samples);
+        float[] x = rate == modelRate ? samples : _resamplers.GetOrAdd(rate, r => new Resampler(r, modelRate)).Process(samples, maxSamples);
         if (ReferenceEquals(x, samples) && (scale != 1f || normalize || x.Length < minimumSamples))
             x = (float[])x.Clone();
         if (scale != 1f)

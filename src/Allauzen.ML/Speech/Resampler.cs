@@ -76,14 +76,17 @@ internal sealed class Resampler
     /// <summary>Number of output samples for <paramref name="inputLength"/> input samples: ⌈n·L/M⌉.</summary>
     public long OutputLength(long inputLength) => (inputLength * _up + _down - 1) / _down;
 
-    /// <summary>Converts <paramref name="x"/>; returns a copy when the rates are equal.</summary>
-    public float[] Process(ReadOnlySpan<float> x)
+    /// <summary>Converts <paramref name="x"/>; returns a copy when the rates are equal. The output length is computed
+    /// first: above <paramref name="maxOutputSamples"/> (default and cap <see cref="Array.MaxLength"/>) it is an
+    /// <see cref="InvalidDataException"/>, before anything is allocated.</summary>
+    public float[] Process(ReadOnlySpan<float> x, long maxOutputSamples = long.MaxValue)
     {
+        long outLen = InputRate == OutputRate ? x.Length : OutputLength(x.Length);
+        long max = Math.Min(maxOutputSamples, Array.MaxLength);
+        if (outLen > max)
+            throw new InvalidDataException($"Resampling {x.Length} samples from {InputRate} Hz to {OutputRate} Hz gives {outLen} samples, more than the limit of {max}.");
         if (InputRate == OutputRate)
             return x.ToArray();
-        long outLen = OutputLength(x.Length);
-        if (outLen > Array.MaxLength)
-            throw new InvalidDataException($"Resampling {x.Length} samples from {InputRate} Hz to {OutputRate} Hz gives more samples than an array can hold.");
         var y = new float[outLen];
         int taps = Taps;
         for (long m = 0; m < outLen; m++)

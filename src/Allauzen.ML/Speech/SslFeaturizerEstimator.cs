@@ -56,7 +56,12 @@ public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer
         Require(options.Pooling != SslPooling.None || options.FrameCountColumnName != options.OutputColumnName, nameof(options.FrameCountColumnName), "must differ from OutputColumnName");
         Require(Enum.IsDefined(options.Pooling), nameof(options.Pooling), $"{options.Pooling} is not a pooling");
         Require(options.Layers is not null, nameof(options.Layers), "must be set (SslLayers.Last, Layer(i), Average or WeightedSum(w))");
+        Require(options.MinSampleRate >= 1, nameof(options.MinSampleRate), $"must be a positive rate in Hz (got {options.MinSampleRate})");
+        Require(options.MaxSampleRate >= options.MinSampleRate, nameof(options.MaxSampleRate), $"must be ≥ MinSampleRate {options.MinSampleRate} Hz (got {options.MaxSampleRate})");
+        Require(double.IsFinite(options.MaxAudioSeconds) && options.MaxAudioSeconds > 0, nameof(options.MaxAudioSeconds), $"must be a positive number of seconds (got {options.MaxAudioSeconds})");
         Require(options.SampleRate >= 1, nameof(options.SampleRate), $"must be a positive rate in Hz (got {options.SampleRate})");
+        Require(options.SampleRateColumnName is not null || (options.SampleRate >= options.MinSampleRate && options.SampleRate <= options.MaxSampleRate),
+            nameof(options.SampleRate), $"must be in [MinSampleRate, MaxSampleRate] = [{options.MinSampleRate}, {options.MaxSampleRate}] Hz (got {options.SampleRate})");
         Require(options.ModelSampleRate is null or >= 1, nameof(options.ModelSampleRate), $"must be a positive rate in Hz (got {options.ModelSampleRate})");
         Require(float.IsFinite(options.InputScale) && options.InputScale != 0, nameof(options.InputScale), $"must be finite and non-zero (got {options.InputScale})");
         Require(options.FrameStrideSamples is null or >= 1, nameof(options.FrameStrideSamples), $"must be at least 1 (got {options.FrameStrideSamples})");

@@ -130,8 +130,16 @@ public sealed class SslFeaturizerOptions
     /// True (default): <c>ml.Model.Save</c> embeds the ONNX bytes in the model zip (self-contained; ONNX files above
     /// 2 GB cannot be embedded). False: the zip stores <see cref="ModelPath"/> and the model's SHA-256; loading reads
     /// the file there and fails clearly if it is missing or changed. Only allowed with <see cref="ModelPath"/>.
+    /// Loading such a model is off by default, because a model file would make the loader read a path it chooses:
+    /// enable it with <c>AppContext.SetSwitch(SslFeaturizerOptions.AllowReferencedModelFilesSwitch, true)</c> (or the
+    /// same switch in runtimeconfig.json). Even then only a regular file of at most 2 GiB is read (not a device, FIFO
+    /// or folder), and a file that does not match the recorded hash is an error that prints no hash.
     /// </summary>
     public bool EmbedModel { get; set; } = true;
+
+    /// <summary>The <see cref="AppContext"/> switch that allows loading featurizers saved with <see cref="EmbedModel"/> = false
+    /// (off by default): <c>Allauzen.ML.Speech.AllowReferencedModelFiles</c>.</summary>
+    public const string AllowReferencedModelFilesSwitch = "Allauzen.ML.Speech.AllowReferencedModelFiles";
 
     /// <summary>
     /// The audio column (default <c>Audio</c>): a text column of WAV file paths, a <c>Vector&lt;Byte&gt;</c> of WAV file
@@ -145,6 +153,20 @@ public sealed class SslFeaturizerOptions
 
     /// <summary>For float-sample input without <see cref="SampleRateColumnName"/>: the rate of every row, in Hz (default 16000).</summary>
     public int SampleRate { get; set; } = 16000;
+
+    /// <summary>Lowest accepted sample rate of a row, in Hz (default 1000). Applies to WAV headers, the
+    /// <see cref="SampleRateColumnName"/> column and <see cref="SampleRate"/>; a row outside
+    /// [<see cref="MinSampleRate"/>, <see cref="MaxSampleRate"/>] is an error naming the row and the file, raised
+    /// from the header before anything is decoded or resampled (a 1 Hz header would otherwise be upsampled 16000-fold).</summary>
+    public int MinSampleRate { get; set; } = 1000;
+
+    /// <summary>Highest accepted sample rate of a row, in Hz (default 384000); see <see cref="MinSampleRate"/>.</summary>
+    public int MaxSampleRate { get; set; } = 384000;
+
+    /// <summary>Longest accepted audio of one row, in seconds (default 600 = 10 minutes). Checked from the WAV header
+    /// (or the sample count) before anything is decoded or resampled; longer rows are an error naming the row and the
+    /// file. Raise it for long recordings (memory grows with it: about 8 bytes per input sample plus 4 per model-rate sample).</summary>
+    public double MaxAudioSeconds { get; set; } = 600;
 
     /// <summary>The output column (default <c>Features</c>): Vector&lt;Single, H&gt; (Mean, Max), Vector&lt;Single, 2H&gt;
     /// (MeanStd), or a variable-size vector of frames × H values (None).</summary>

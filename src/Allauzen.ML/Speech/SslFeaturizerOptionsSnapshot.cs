@@ -11,6 +11,9 @@ internal sealed class SslFeaturizerOptionsSnapshot
     public string InputColumnName = "Audio";
     public string? SampleRateColumnName;
     public int SampleRate = 16000;
+    public int MinSampleRate = 1000;
+    public int MaxSampleRate = 384000;
+    public double MaxAudioSeconds = 600;
     public string OutputColumnName = "Features";
     public string FrameCountColumnName = "FrameCount";
     public SslPooling Pooling = SslPooling.Mean;
@@ -39,6 +42,10 @@ internal sealed class SslFeaturizerOptionsSnapshot
     [JsonIgnore]
     public SslLayers Layers => SslLayers.From(LayerPolicy, LayerIndex, LayerWeights);
 
+    /// <summary>The per-row limits (rate range, duration).</summary>
+    [JsonIgnore]
+    public AudioLimits Limits => new(MinSampleRate, MaxSampleRate, MaxAudioSeconds);
+
     /// <summary>The configured receptive field, or wav2vec 2.0's 400 samples (used before the metadata is read).</summary>
     [JsonIgnore]
     public int ReceptiveField => ReceptiveFieldSamples ?? 400;
@@ -48,6 +55,9 @@ internal sealed class SslFeaturizerOptionsSnapshot
         InputColumnName = o.InputColumnName,
         SampleRateColumnName = o.SampleRateColumnName,
         SampleRate = o.SampleRate,
+        MinSampleRate = o.MinSampleRate,
+        MaxSampleRate = o.MaxSampleRate,
+        MaxAudioSeconds = o.MaxAudioSeconds,
         OutputColumnName = o.OutputColumnName,
         FrameCountColumnName = o.FrameCountColumnName,
         Pooling = o.Pooling,

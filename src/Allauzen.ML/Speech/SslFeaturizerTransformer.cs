@@ -22,12 +22,16 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     private const int Version = 1;
     private const int MaxPaddingWarnings = 10;
 
+    /// <summary>Largest model file read from a path: 2 GiB, the size limit of an ONNX (protobuf) file.</summary>
+    internal const long MaxModelFileBytes = int.MaxValue;
+
     private readonly SslFeaturizerOptionsSnapshot _o;
     private readonly byte[]? _modelBytes;
     private readonly string? _modelPath;
     private readonly string _modelSha256;
     private SslEncoder? _encoder;
     private readonly AudioFrontEnd _frontEnd;
+    private readonly AudioLimits _limits;
     private readonly int _chunkFrames;
     private readonly int _contextFrames;
     private readonly object _statsGate = new();
@@ -44,11 +48,13 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
         _modelPath = modelPath is null ? null : Path.GetFullPath(modelPath);
         _modelBytes = modelBytes;
         _modelSha256 = modelBytes is not null ? Convert.ToHexStringLower(SHA256.HashData(modelBytes)) : HashFile(_modelPath!);
+        // No hash in the message: the file may not be an ONNX model at all, and its digest is nobody's business.
         if (expectedSha256 is not null && !string.Equals(expectedSha256, _modelSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException(
-                $"SslFeaturizer: the model file '{_modelPath}' has changed since the featurizer was saved (SHA-256 {_modelSha256}, saved {expectedSha256}). " +
+                $"SslFeaturizer: the model file '{_modelPath}' does not match the hash recorded in the model (it has changed since the featurizer was saved). " +
                 "Restore the original file, or re-create the featurizer and save it again.");
         ScoringBatchSize = options.ScoringBatchSize;
+        _limits = options.Limits;
         _encoder = SslEncoder.Create(modelBytes, modelBytes is null ? _modelPath : null, options, Warn);
         try
         {
@@ -63,7 +69,8 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
                     "SslFeaturizer (BatchUtterances): batching needs a model with a lengths input (int64 [batch], see LengthsTensorName); " +
                     "without it zero padding changes the features. Leave BatchUtterances null to batch only where it is exact.");
             BatchesUtterances = options.BatchUtterances ?? (_encoder.LengthsName is not null && !groupNorm && _encoder.MaxBatch > 1);
-            _frontEnd = new AudioFrontEnd(ModelSampleRate, options.InputScale, Normalize, ReceptiveFieldSamples);
+            _frontEnd = new AudioFrontEnd(ModelSampleRate, options.InputScale, Normalize, ReceptiveFieldSamples,
+                (long)Math.Ceiling(Math.Min(options.MaxAudioSeconds * ModelSampleRate, Array.MaxLength)) + 1);
             _chunkFrames = options.ChunkSeconds <= 0 ? 0 : Math.Max(1, (int)Math.Round(options.ChunkSeconds * ModelSampleRate / FrameStrideSamples));
             _contextFrames = (int)Math.Round(options.ContextSeconds * ModelSampleRate / FrameStrideSamples);
             OutputSize = options.Pooling == SslPooling.MeanStd ? 2 * _encoder.HiddenSize : _encoder.HiddenSize;
@@ -352,10 +359,9 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
         if (EmbedsModel)
         {
             byte[] bytes = _modelBytes ?? File.ReadAllBytes(_modelPath!);
-            string hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            if (hash != _modelSha256)
+            if (Convert.ToHexStringLower(SHA256.HashData(bytes)) != _modelSha256)
                 throw new InvalidOperationException(
-                    $"SslFeaturizer: the model file '{_modelPath}' has changed since the featurizer was created (SHA-256 {hash}, expected {_modelSha256}); re-create the featurizer.");
+                    $"SslFeaturizer: the model file '{_modelPath}' has changed since the featurizer was created (it does not match the hash recorded then); re-create the featurizer.");
             writer.WriteBytes("model", bytes);
         }
         else
@@ -373,15 +379,28 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
         if (payload.Contains("model"))
             return new SslFeaturizerTransformer(env, o, payload.ReadBytes("model"), null, sha);
         string path = payload.ReadString("modelPath");
-        if (!File.Exists(path))
+        if (!AppContext.TryGetSwitch(SslFeaturizerOptions.AllowReferencedModelFilesSwitch, out bool allowed) || !allowed)
+        {
+            throw new InvalidDataException(
+                $"SslFeaturizer model '{payload.Source}' references the ONNX file '{path}' instead of embedding it (saved with EmbedModel = false). " +
+                $"Reading a file named by a model file is off by default; if you trust this model, enable it with " +
+                $"AppContext.SetSwitch(\"{SslFeaturizerOptions.AllowReferencedModelFilesSwitch}\", true) before loading, " +
+                "or save the featurizer with EmbedModel = true.");
+        }
+        if (!Path.IsPathFullyQualified(path))
+            throw new InvalidDataException($"SslFeaturizer model '{payload.Source}' references the ONNX file '{path}', which is not an absolute path.");
+        if (!File.Exists(path) && !Directory.Exists(path))
             throw new FileNotFoundException(
                 $"SslFeaturizer model '{payload.Source}' references the ONNX file '{path}', which does not exist. Put the model there, " +
                 "or save the featurizer with EmbedModel = true to make the model file self-contained.", path);
         return new SslFeaturizerTransformer(env, o, null, path, sha);
     }
 
+    /// <summary>The SHA-256 of a model file, after checking that it is a regular file of at most <see cref="MaxModelFileBytes"/>
+    /// (a device such as <c>/dev/zero</c> would be read forever, a FIFO would block).</summary>
     private static string HashFile(string path)
     {
+        UnixFile.RequireRegularFile(path, MaxModelFileBytes, "SslFeaturizer: the ONNX model file");
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
@@ -563,20 +582,15 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
                             throw new InvalidDataException("the WAV path is empty.");
                         if (!File.Exists(path))
                             throw new InvalidDataException($"'{path}': file not found.");
-                        var a = WavReader.ReadFile(path);
+                        var a = WavReader.ReadFile(path, _t._limits);
                         return (a.Samples, a.SampleRate, $"'{path}'");
                     case AudioInputKind.WavBytes:
-                        var b = WavReader.Decode(_bytes[s]!, "WAV bytes");
+                        var b = WavReader.Decode(_bytes[s]!, "WAV bytes", _t._limits);
                         return (b.Samples, b.SampleRate, "WAV bytes");
                     default:
                         var x = _samples[s]!;
-                        for (int i = 0; i < x.Length; i++)
-                        {
-                            if (!float.IsFinite(x[i]))
-                                throw new InvalidDataException($"sample {i} is {x[i]}; samples must be finite.");
-                        }
-                        if (x.Length == 0)
-                            throw new InvalidDataException("no samples.");
+                        _t._limits.Check(x.Length, _rates[s]);
+                        AudioLimits.RequireFinite(x);
                         return (x, _rates[s], "samples");
                 }
             }

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using Allauzen.ML.Persistence;
 
 namespace Allauzen.ML.Speech;
 
@@ -9,6 +11,51 @@ namespace Allauzen.ML.Speech;
 /// <param name="BitsPerSample">Bits per sample of the source encoding.</param>
 /// <param name="IsFloat">True for IEEE float sources.</param>
 internal sealed record DecodedAudio(float[] Samples, int SampleRate, int Channels, int BitsPerSample, bool IsFloat);
+
+/// <summary>
+/// Resource limits of one row of audio, checked from the header (sample rate, sample count) before any sample is
+/// decoded or resampled. The defaults are those of <see cref="SslFeaturizerOptions"/>.
+/// </summary>
+/// <param name="MinSampleRate">Lowest accepted rate in Hz (default 1 kHz).</param>
+/// <param name="MaxSampleRate">Highest accepted rate in Hz (default 384 kHz).</param>
+/// <param name="MaxSeconds">Longest accepted duration in seconds (default 600).</param>
+internal sealed record AudioLimits(int MinSampleRate, int MaxSampleRate, double MaxSeconds)
+{
+    /// <summary>1 kHz to 384 kHz, at most 10 minutes.</summary>
+    public static AudioLimits Default { get; } = new(1000, 384000, 600);
+
+    /// <summary>
+    /// Throws an <see cref="InvalidDataException"/> (message without a source prefix) when <paramref name="rate"/> is
+    /// outside [<see cref="MinSampleRate"/>, <see cref="MaxSampleRate"/>], there are no samples, or
+    /// <paramref name="samples"/> at <paramref name="rate"/> last longer than <see cref="MaxSeconds"/>.
+    /// </summary>
+    public void Check(long samples, int rate)
+    {
+        if (rate < MinSampleRate || rate > MaxSampleRate)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"sample rate {rate} Hz is outside the accepted range [{MinSampleRate}, {MaxSampleRate}] Hz (SslFeaturizerOptions.MinSampleRate/MaxSampleRate)."));
+        }
+        if (samples == 0)
+            throw new InvalidDataException("no samples (0 samples; a header-only or empty recording).");
+        double seconds = (double)samples / rate;
+        if (seconds > MaxSeconds)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{samples} samples at {rate} Hz last {seconds:0.###} s, more than the limit of {MaxSeconds} s (SslFeaturizerOptions.MaxAudioSeconds)."));
+        }
+    }
+
+    /// <summary>Throws an <see cref="InvalidDataException"/> naming the first sample that is NaN or infinite.</summary>
+    public static void RequireFinite(ReadOnlySpan<float> x)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (!float.IsFinite(x[i]))
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"sample {i} is {x[i]}; samples must be finite."));
+        }
+    }
+}
 
 /// <summary>
 /// Reads RIFF/WAVE files: PCM 8 (unsigned), 16, 24 and 32-bit integer, IEEE float 32 and 64-bit, plain
@@ -24,24 +71,119 @@ internal static class WavReader
     private const ushort FormatFloat = 0x0003;
     private const ushort FormatExtensible = 0xFFFE;
 
-    /// <summary>Reads a WAV file.</summary>
-    public static DecodedAudio ReadFile(string path)
+    /// <summary>Size of the prefix read first, to find the 'data' chunk and check the limits before reading the rest.</summary>
+    private const int HeaderProbeBytes = 64 << 10;
+
+    /// <summary>
+    /// Reads a WAV file: only a regular file (a device, FIFO or folder is an error), and only as much of it as the
+    /// 'data' chunk needs once its header has passed <paramref name="limits"/>.
+    /// </summary>
+    public static DecodedAudio ReadFile(string path, AudioLimits? limits = null)
     {
+        string source = $"'{path}'";
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            long size = UnixFile.RequireRegularFile(path, Array.MaxLength, "WAV file");
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            var probe = new byte[(int)Math.Min(size, HeaderProbeBytes)];
+            stream.ReadExactly(probe);
+            long needed = size;
+            if (LocateInPrefix(probe, size, source) is { } header)
+            {
+                long dataBytes = DataBytes(header.DeclaredSize, size - header.Body);
+                header.Format.Check(dataBytes, source, limits ?? AudioLimits.Default);
+                needed = Math.Min(size, header.Body + dataBytes);
+            }
+            bytes = new byte[needed];
+            probe.AsSpan(0, (int)Math.Min(probe.Length, needed)).CopyTo(bytes);
+            if (needed > probe.Length)
+                stream.ReadExactly(bytes, probe.Length, (int)(needed - probe.Length));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new InvalidDataException($"'{path}': cannot read the file ({e.Message})", e);
+            throw new InvalidDataException($"{source}: cannot read the file ({e.Message})", e);
         }
-        return Decode(bytes, $"'{path}'");
+        return Decode(bytes, source, limits);
     }
 
-    /// <summary>Decodes WAV bytes; <paramref name="source"/> names them in errors.</summary>
-    public static DecodedAudio Decode(ReadOnlySpan<byte> data, string source)
+    /// <summary>The header when the first bytes of a file hold it; null (read the whole file, and let
+    /// <see cref="Decode"/> report) when they do not, or end inside a chunk header.</summary>
+    private static WavHeader? LocateInPrefix(byte[] probe, long fileSize, string source)
     {
+        try
+        {
+            return Locate(probe, source, out _);
+        }
+        catch (InvalidDataException) when (probe.Length < fileSize)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Decodes WAV bytes; <paramref name="source"/> names them in errors. The header is checked against
+    /// <paramref name="limits"/> (default <see cref="AudioLimits.Default"/>) before any sample is decoded, and a NaN or
+    /// infinite sample is an error naming its index.</summary>
+    public static DecodedAudio Decode(ReadOnlySpan<byte> data, string source, AudioLimits? limits = null)
+    {
+        var header = Locate(data, source, out bool sawFormat)
+            ?? throw Bad(source, sawFormat ? "truncated: no 'data' chunk" : "truncated: no 'fmt ' chunk");
+        long available = data.Length - header.Body;
+        uint size = header.DeclaredSize;
+        // A streaming writer may leave 0 or 0xFFFFFFFF; anything else that overruns the file is a cut file.
+        if (size > available && size != uint.MaxValue && size != 0)
+            throw Bad(source, $"truncated: the 'data' chunk announces {size} bytes but only {available} follow");
+        long dataBytes = DataBytes(size, available);
+        header.Format.Check(dataBytes, source, limits ?? AudioLimits.Default);
+        return DecodeSamples(data.Slice(header.Body, (int)dataBytes), header.Format, source);
+    }
+
+    /// <summary>The bytes of the 'data' chunk: its declared size, or what follows when the size is a streaming
+    /// placeholder (0 or 0xFFFFFFFF) or overruns the file.</summary>
+    private static long DataBytes(uint declared, long available) =>
+        declared == uint.MaxValue || declared == 0 || declared > available ? available : declared;
+
+    /// <summary>The format of a WAV file, from its 'fmt ' chunk.</summary>
+    private readonly record struct WavFormat(ushort Format, int Channels, int Rate, int Bits, int BlockAlign)
+    {
+        public bool IsFloat => Format == FormatFloat;
+
+        public int FrameBytes => Bits / 8 * Channels;
+
+        /// <summary>Checks the codec, sample size, block align and the limits (rate, sample count, duration) of
+        /// <paramref name="dataBytes"/> bytes of samples, before anything is allocated.</summary>
+        public void Check(long dataBytes, string source, AudioLimits limits)
+        {
+            if (Format != FormatPcm && Format != FormatFloat)
+                throw Bad(source, $"unsupported codec (format tag 0x{Format:X4}, {CodecName(Format)}); supported: PCM 8/16/24/32-bit and IEEE float 32/64-bit");
+            if (Channels < 1)
+                throw Bad(source, "0 channels");
+            if (Rate < 1)
+                throw Bad(source, $"invalid sample rate {Rate}");
+            bool ok = IsFloat ? Bits is 32 or 64 : Bits is 8 or 16 or 24 or 32;
+            if (!ok)
+                throw Bad(source, $"unsupported {(IsFloat ? "IEEE float" : "PCM")} sample size of {Bits} bits");
+            if (BlockAlign != 0 && BlockAlign != FrameBytes)
+                throw Bad(source, $"block align {BlockAlign} does not match {Channels} channel(s) × {Bits} bits");
+            try
+            {
+                limits.Check(dataBytes / FrameBytes, Rate);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{source}: {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>Where the 'data' chunk starts and what the 'fmt ' chunk says.</summary>
+    private readonly record struct WavHeader(WavFormat Format, int Body, uint DeclaredSize);
+
+    /// <summary>Walks the chunks up to the 'data' chunk header; null when <paramref name="data"/> ends before it, with
+    /// <paramref name="sawFormat"/> telling whether the 'fmt ' chunk came.</summary>
+    private static WavHeader? Locate(ReadOnlySpan<byte> data, string source, out bool sawFormat)
+    {
+        sawFormat = false;
         if (data.Length < 12)
             throw Bad(source, $"not a WAV file: {data.Length} bytes, shorter than a RIFF header");
         if (!data[..4].SequenceEqual("RIFF"u8))
@@ -55,9 +197,7 @@ internal static class WavReader
             throw Bad(source, "a RIFF file but not WAVE");
 
         int pos = 12;
-        ushort format = 0, channels = 0, bits = 0, blockAlign = 0;
-        int rate = 0;
-        bool haveFmt = false;
+        WavFormat? format = null;
         while (pos + 8 <= data.Length)
         {
             var id = data.Slice(pos, 4);
@@ -68,59 +208,35 @@ internal static class WavReader
                 if (size < 16 || body + 16 > data.Length)
                     throw Bad(source, "truncated 'fmt ' chunk");
                 var f = data.Slice(body, 16);
-                format = BinaryPrimitives.ReadUInt16LittleEndian(f);
-                channels = BinaryPrimitives.ReadUInt16LittleEndian(f[2..]);
-                rate = BinaryPrimitives.ReadInt32LittleEndian(f[4..]);
-                blockAlign = BinaryPrimitives.ReadUInt16LittleEndian(f[12..]);
-                bits = BinaryPrimitives.ReadUInt16LittleEndian(f[14..]);
-                if (format == FormatExtensible)
+                ushort tag = BinaryPrimitives.ReadUInt16LittleEndian(f);
+                if (tag == FormatExtensible)
                 {
                     // cbSize(2) validBits(2) channelMask(4) subFormat GUID(16): the first two GUID bytes are the format tag.
                     if (size < 40 || body + 40 > data.Length)
                         throw Bad(source, "truncated WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk");
-                    format = BinaryPrimitives.ReadUInt16LittleEndian(data[(body + 24)..]);
+                    tag = BinaryPrimitives.ReadUInt16LittleEndian(data[(body + 24)..]);
                 }
-                haveFmt = true;
+                sawFormat = true;
+                format = new WavFormat(tag, BinaryPrimitives.ReadUInt16LittleEndian(f[2..]), BinaryPrimitives.ReadInt32LittleEndian(f[4..]),
+                    BinaryPrimitives.ReadUInt16LittleEndian(f[14..]), BinaryPrimitives.ReadUInt16LittleEndian(f[12..]));
             }
             else if (id.SequenceEqual("data"u8))
             {
-                if (!haveFmt)
-                    throw Bad(source, "'data' chunk before the 'fmt ' chunk");
-                long available = data.Length - body;
-                if (size > available)
-                {
-                    // A streaming writer may leave 0 or 0xFFFFFFFF; anything else is a cut file.
-                    if (size != uint.MaxValue && size != 0)
-                        throw Bad(source, $"truncated: the 'data' chunk announces {size} bytes but only {available} follow");
-                    size = (uint)available;
-                }
-                return DecodeSamples(data.Slice(body, (int)size), format, channels, rate, bits, blockAlign, source);
+                return format is { } fmt ? new WavHeader(fmt, body, size) : throw Bad(source, "'data' chunk before the 'fmt ' chunk");
             }
             long next = (long)body + size + (size & 1);
             if (next > data.Length)
                 break;
             pos = (int)next;
         }
-        throw Bad(source, haveFmt ? "truncated: no 'data' chunk" : "truncated: no 'fmt ' chunk");
+        return null;
     }
 
-    private static DecodedAudio DecodeSamples(ReadOnlySpan<byte> pcm, ushort format, int channels, int rate, int bits,
-        int blockAlign, string source)
+    private static DecodedAudio DecodeSamples(ReadOnlySpan<byte> pcm, WavFormat f, string source)
     {
-        if (format != FormatPcm && format != FormatFloat)
-            throw Bad(source, $"unsupported codec (format tag 0x{format:X4}, {CodecName(format)}); supported: PCM 8/16/24/32-bit and IEEE float 32/64-bit");
-        if (channels < 1)
-            throw Bad(source, "0 channels");
-        if (rate < 1)
-            throw Bad(source, $"invalid sample rate {rate}");
-        bool isFloat = format == FormatFloat;
-        bool ok = isFloat ? bits is 32 or 64 : bits is 8 or 16 or 24 or 32;
-        if (!ok)
-            throw Bad(source, $"unsupported {(isFloat ? "IEEE float" : "PCM")} sample size of {bits} bits");
-        int bytesPerSample = bits / 8;
-        int frameBytes = bytesPerSample * channels;
-        if (blockAlign != 0 && blockAlign != frameBytes)
-            throw Bad(source, $"block align {blockAlign} does not match {channels} channel(s) × {bits} bits");
+        int bytesPerSample = f.Bits / 8;
+        int frameBytes = f.FrameBytes;
+        int channels = f.Channels;
         int frames = pcm.Length / frameBytes;
         var mono = new float[frames];
         float inv = 1f / channels;
@@ -129,10 +245,21 @@ internal static class WavReader
             var frame = pcm.Slice(i * frameBytes, frameBytes);
             double sum = 0;
             for (int c = 0; c < channels; c++)
-                sum += Sample(frame.Slice(c * bytesPerSample, bytesPerSample), bits, isFloat);
+                sum += Sample(frame.Slice(c * bytesPerSample, bytesPerSample), f.Bits, f.IsFloat);
             mono[i] = channels == 1 ? (float)sum : (float)(sum * inv);
         }
-        return new DecodedAudio(mono, rate, channels, bits, isFloat);
+        if (f.IsFloat)
+        {
+            try
+            {
+                AudioLimits.RequireFinite(mono);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{source}: {e.Message}", e);
+            }
+        }
+        return new DecodedAudio(mono, f.Rate, channels, f.Bits, f.IsFloat);
     }
 
     private static double Sample(ReadOnlySpan<byte> b, int bits, bool isFloat)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using Allauzen.ML.Persistence;
 using Microsoft.Win32.SafeHandles;
 
 namespace Allauzen.ML.Torch;
@@ -608,9 +609,12 @@ internal static class PatchedLibraryCache
 
     /// <summary>
     /// Creates <paramref name="directory"/> (mode 0700) or, when it already exists, makes sure it is
-    /// ours: only its owner (or root) can chmod it, so a folder planted by another user is rejected.
+    /// ours before using it: not a symbolic link, owned by this process's effective user, and not writable
+    /// by group or others (a folder planted in the shared temporary directory by another user, or one anybody
+    /// could have dropped a library into, is refused with an <see cref="IOException"/>, and the caller moves
+    /// on to its next candidate). Then it is set to 0700.
     /// </summary>
-    private static void EnsurePrivateDirectory(string directory)
+    internal static void EnsurePrivateDirectory(string directory)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -621,7 +625,24 @@ internal static class PatchedLibraryCache
         Directory.CreateDirectory(directory, PrivateDirectoryMode);
         if ((File.GetAttributes(directory) & FileAttributes.ReparsePoint) != 0)
             throw new IOException($"{directory} is a symbolic link; refusing to use it as a cache folder.");
+        if (UnixFile.Stat(directory) is { } status && UnixFile.EffectiveUserId() is { } euid)
+            CheckPrivateDirectory(directory, status, euid);
         File.SetUnixFileMode(directory, PrivateDirectoryMode);
+    }
+
+    /// <summary>Throws an <see cref="IOException"/> unless <paramref name="status"/> is a directory owned by
+    /// <paramref name="euid"/> that neither group nor others can write.</summary>
+    internal static void CheckPrivateDirectory(string directory, UnixFileStatus status, uint euid)
+    {
+        if (status.Kind != UnixFileKind.Directory)
+            throw new IOException($"{directory} is not a directory; refusing to use it as a cache folder.");
+        if (status.OwnerId != euid)
+            throw new IOException($"{directory} is owned by uid {status.OwnerId}, not by this user (uid {euid}); refusing to use it as a cache folder.");
+        if ((status.Mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        {
+            throw new IOException(
+                $"{directory} is writable by {((status.Mode & UnixFileMode.OtherWrite) != 0 ? "others" : "its group")} (mode {Convert.ToString((int)status.Mode, 8)}); refusing to use it as a cache folder.");
+        }
     }
 
     private static string SanitizeUser(string user)

@@ -105,6 +105,31 @@ internal sealed class TensorBatcher : IDisposable
         return batcher;
     }
 
+    /// <summary>
+    /// Throws an <see cref="InvalidOperationException"/> when <paramref name="data"/> has no rows, naming
+    /// <paramref name="who"/>, the <paramref name="role"/> of the data and the view's column names. Reads at most one
+    /// row with no column active (or uses <see cref="IDataView.GetRowCount"/> when the view knows it).
+    /// </summary>
+    /// <param name="data">The view.</param>
+    /// <param name="who">The component, for the message (e.g. "Mlp").</param>
+    /// <param name="role">What the view is, for the message (e.g. "training data").</param>
+    public static void RequireRows(IDataView data, string who, string role)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        bool empty = data.GetRowCount() is long known ? known == 0 : !HasRow(data);
+        if (!empty)
+            return;
+        var names = data.Schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'");
+        throw new InvalidOperationException(
+            $"{who}: the {role} has no rows (an empty IDataView with columns {string.Join(", ", names)}); check the file, loader or filter that produced it.");
+    }
+
+    private static bool HasRow(IDataView data)
+    {
+        using var cursor = data.GetRowCursor([]);
+        return cursor.MoveNext();
+    }
+
     private static long CountRows(IDataView data, CancellationToken ct)
     {
         long count = 0;

@@ -65,9 +65,12 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
         TorchRuntime.EnsureInitialized();
         var o = Options;
         int n = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
+        // Before the label check: an empty view's key label has too few values, which would be reported as a class count.
+        TensorBatcher.RequireRows(input, _name, "training data");
         int k = SchemaChecks.KeyLabel(input.Schema, o.LabelColumnName);
         if (o.ValidationData is not null)
         {
+            TensorBatcher.RequireRows(o.ValidationData, _name, "validation data");
             SchemaChecks.FeatureVector(o.ValidationData.Schema, o.FeatureColumnName, "validation feature", n);
             int vk = SchemaChecks.KeyLabel(o.ValidationData.Schema, o.LabelColumnName);
             if (vk != k)

@@ -59,7 +59,7 @@ public sealed class BadInputTests
     public void EmptyData_Throws()
     {
         var e = Assert.Throws<InvalidOperationException>(() => Trainer().Fit(Rows()));
-        StringAssert.Contains(e.Message, "no usable rows");
+        StringAssert.Contains(e.Message, "has no rows");
     }
 
     [TestMethod]

@@ -71,6 +71,19 @@ public sealed class SslFeaturizerContractTests
     [TestMethod]
     public void SaveLoadEmbeddedOrByPath()
     {
+        AppContext.SetSwitch(SslFeaturizerOptions.AllowReferencedModelFilesSwitch, true); // by-path loading is opt-in
+        try
+        {
+            SaveLoadEmbeddedOrByPathCore();
+        }
+        finally
+        {
+            AppContext.SetSwitch(SslFeaturizerOptions.AllowReferencedModelFilesSwitch, false);
+        }
+    }
+
+    private static void SaveLoadEmbeddedOrByPathCore()
+    {
         var ml = new MLContext(seed: 1);
         var data = SpeechFixtures.Paths(ml, SpeechFixtures.Wav, Tmp("b.wav"));
         string modelCopy = Tmp("model-copy.onnx");
