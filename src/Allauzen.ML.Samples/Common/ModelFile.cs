@@ -3,24 +3,14 @@ using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Common;
 
-/// <summary>Saves a model with ML.NET's Model.Save, atomically: a temporary file next to the target, then a rename.</summary>
+/// <summary>Saves a model with <c>ml.Model.SaveAtomic</c>: ML.NET's own format, written to a temporary file, fsynced and renamed.</summary>
 public static class ModelFile
 {
     public static void Save(MLContext ml, ITransformer model, DataViewSchema schema, string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        // A failed save never leaves a corrupt model behind (ML.NET writes the target itself).
-        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            ml.Model.Save(model, schema, tmp);
-            File.Move(tmp, path, overwrite: true);
-            SampleCli.Wrote(path, $"model, {new FileInfo(path).Length:N0} bytes");
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
+        ml.Model.SaveAtomic(model, schema, path); // a failed save leaves any previous file intact
+        SampleCli.Wrote(path, $"model, {new FileInfo(path).Length:N0} bytes");
     }
 
     /// <summary>
