@@ -15,14 +15,15 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
     private static readonly TimeSpan NoSiloWait = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan NoSiloGiveUp = TimeSpan.FromMinutes(2);
     private long[] _rows = [];
-    private int _shards, _finished, _running;
+    private int _shards, _finished;
+    private string[] _runningOn = [];
 
     /// <inheritdoc />
     public Task<string> GetSilo() => Task.FromResult(silo.SiloAddress.ToParsableString());
 
     /// <inheritdoc />
     public Task<JobProgress> GetProgress() =>
-        Task.FromResult(new JobProgress { Shards = _shards, Finished = _finished, Running = _running, Rows = _rows.Sum() });
+        Task.FromResult(new JobProgress { Shards = _shards, Finished = _finished, Running = _runningOn.Length, Rows = _rows.Sum(), RunningOn = _runningOn });
 
     /// <inheritdoc />
     public Task ReportProgress(int shard, long rows)
@@ -43,7 +44,7 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
         var clock = Stopwatch.StartNew();
         int n = job.Shards.Count;
         _shards = n;
-        _finished = _running = 0;
+        _finished = 0;
         _rows = new long[n];
         string jobId = this.GetPrimaryKeyString();
         var results = new ShardResult?[n];
@@ -82,7 +83,7 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
                         RequestContext.Remove(IPlacementDirector.PlacementHintKey);
                     }
                 }
-                _running = running.Count;
+                _runningOn = [.. running.Values.Select(r => r.Silo.ToParsableString())];
                 if (running.Count == 0)
                 {
                     // no live silo free: wait for membership to settle, give up after a while
@@ -101,7 +102,7 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
             var done = await Task.WhenAny(running.Keys);
             var (index, target2, attemptClock) = running[done];
             running.Remove(done);
-            _running = running.Count;
+            _runningOn = [.. running.Values.Select(r => r.Silo.ToParsableString())];
             try
             {
                 var result = await done;

@@ -183,4 +183,7 @@ public sealed class JobProgress
 
     /// <summary>Rows certified so far, as reported by the silos (running shards included).</summary>
     [Id(3)] public long Rows { get; init; }
+
+    /// <summary>The silos running a shard now (<c>SiloAddress.ToParsableString</c>).</summary>
+    [Id(4)] public IReadOnlyList<string> RunningOn { get; init; } = [];
 }
