@@ -68,7 +68,7 @@ public static class ClusterSample
         definition["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
         definition["Label"].ColumnType = new KeyDataViewType(typeof(uint), classes);
         var keyed = ml.Data.LoadFromEnumerable(ml.Data.CreateEnumerable<SmoothingModel.PreparedRow>(test, false, schemaDefinition: SmoothingModel.Definition(d, classes))
-            .Select((r, i) => new KeyedRow { Id = i, Features = r.Features, Label = r.Label }).ToList(), definition);
+            .Select((r, i) => new KeyedRow { Id = i, Features = r.Features, Label = r.Label - 1 }).ToList(), definition); // LoadFromEnumerable reads a key as 0-based
         string inputPath = Path.Combine(folder, "digits-test.idv");
         using (var f = File.Create(inputPath))
             ml.Data.SaveAsBinary(keyed, f);
