@@ -1,3 +1,4 @@
+using Allauzen.ML.Samples.Cluster;
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Foton;
@@ -13,4 +14,5 @@ return SampleCli.Invoke(args,
     SmoothingSample.Command,
     SpeechSample.Command, SpeechSample.ConsumeCommand,
     FotonSample.Command, FotonSample.RunCommand,
-    DiachronicSample.Command);
+    DiachronicSample.Command,
+    ClusterSample.Command, SiloProcess.Command);

@@ -96,6 +96,8 @@ public abstract class SmoothingEstimatorBase<T> : IEstimator<T>
     {
         ArgumentNullException.ThrowIfNull(input);
         int d = SchemaChecks.FeatureVector(input.Schema, Options.FeatureColumnName);
+        if (Options.RowKeyColumnName is { } key)
+            RowKeys.Find(input.Schema, key, "row key");
         var model = SmoothingBaseModel.Create(_env, Options, d);
         try
         {
@@ -117,6 +119,8 @@ public abstract class SmoothingEstimatorBase<T> : IEstimator<T>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         SchemaChecks.FeatureVector(inputSchema, Options.FeatureColumnName);
+        if (Options.RowKeyColumnName is { } key)
+            RowKeys.Check(inputSchema, key, "row key");
         return SchemaShapes.With(inputSchema, AddedShapes());
     }
 }

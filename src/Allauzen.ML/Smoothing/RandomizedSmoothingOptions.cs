@@ -95,10 +95,21 @@ public sealed class RandomizedSmoothingOptions
     public SmoothingMethod Method { get; set; } = SmoothingMethod.Cohen;
 
     /// <summary>
-    /// Seed of the noise. Each row's noise is seeded from (Seed, row id), so results do not depend on batch
-    /// size, batch order or which rows are scored together. Default 0.
+    /// Seed of the noise. Each row's noise is seeded from (Seed, row key) with <see cref="RowKeyColumnName"/>, else from
+    /// (Seed, row id), so results do not depend on batch size, batch order or which rows are scored together. Default 0.
     /// </summary>
     public int Seed { get; set; }
+
+    /// <summary>
+    /// A column that names each row: any integer scalar (Int8..UInt64 or a key type) or text. When set, a row's noise
+    /// stream is derived from (<see cref="Seed"/>, a stable 64-bit hash of its key) only (integers: SplitMix64 of the
+    /// value; text: FNV-1a over the UTF-8 bytes, then SplitMix64; never <c>string.GetHashCode</c>), so any shard or order
+    /// of the data, in any process, gives bit-identical certificates for the same key on the same machine (the same
+    /// libtorch build and device). Keys must be unique: two rows with the same key get the same noise. Default null:
+    /// the noise is seeded from the row id (<see cref="DataViewRowId"/>), i.e. the row's position in the view it is
+    /// read from, so a shard or reordering of the data changes the certificates (results from before this option).
+    /// </summary>
+    public string? RowKeyColumnName { get; set; }
 
     /// <summary>Noisy samples per forward pass (memory is O(BatchSize × d) whatever n is). Default 1000.</summary>
     public int BatchSize { get; set; } = 1000;
@@ -139,8 +150,30 @@ public sealed class RandomizedSmoothingOptions
     /// <summary>True when the Lipschitz-based radius is configured.</summary>
     internal bool UsesLipschitz => LipschitzConstant is not null || UseModelLipschitzConstant;
 
-    /// <summary>TorchSharp device for Allauzen base models: "auto", "cpu", "cuda", "cuda:N". Default "cpu".</summary>
-    public string Device { get; set; } = "cpu";
+    /// <summary>
+    /// TorchSharp device of an Allauzen base model: <c>"auto"</c> (default, as the trainers' <c>Device</c>), <c>"cpu"</c>,
+    /// <c>"cuda"</c> or <c>"cuda:N"</c>. The network is never moved: <c>"auto"</c> runs it (and draws the noise) where its
+    /// parameters live, which for a model trained with the trainers' default <c>"auto"</c> is CUDA when available, else the
+    /// CPU; any other value must name that device, or <c>Fit</c> throws naming both. Not used by an ONNX base model
+    /// (see <see cref="GpuDeviceId"/>). Until this option was aligned it defaulted to <c>"cpu"</c> and was not read.
+    /// </summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>
+    /// CUDA device of an ONNX base model (ONNX Runtime's CUDA execution provider; needs Microsoft.ML.OnnxRuntime.Gpu,
+    /// CUDA 12 and cuDNN 9 in the application). Default null: the <c>MLContext</c>'s <c>GpuDeviceId</c>, and the CPU
+    /// when that is null too. Not persisted: a loaded certifier takes the loading context's <c>GpuDeviceId</c>.
+    /// The noise is always drawn on the CPU for an ONNX base model, so the certificates do not depend on this setting
+    /// beyond the floating-point differences of the base model's kernels.
+    /// </summary>
+    public int? GpuDeviceId { get; set; }
+
+    /// <summary>
+    /// When <see cref="GpuDeviceId"/> (or the context's) is set but CUDA cannot be used: true runs the ONNX base model on
+    /// the CPU with a warning in the ML.NET log, false throws <see cref="InvalidOperationException"/> naming the device and
+    /// what to install. Default null: the <c>MLContext</c>'s <c>FallbackToCpu</c> (false unless set there).
+    /// </summary>
+    public bool? FallbackToCpu { get; set; }
 
     /// <summary>Receives progress after every forward pass batch (optional).</summary>
     public IProgress<SmoothingProgress>? Progress { get; set; }
@@ -165,6 +198,8 @@ public sealed class RandomizedSmoothingOptions
                 "Set exactly one of BaseModelOnnxPath (an ONNX classifier file) and BaseModel (an Allauzen network classifier).");
         if (BaseModelOnnxPath is not null && !File.Exists(BaseModelOnnxPath))
             throw new FileNotFoundException($"BaseModelOnnxPath: the ONNX file '{BaseModelOnnxPath}' does not exist.", BaseModelOnnxPath);
+        if (GpuDeviceId is < 0)
+            throw new ArgumentOutOfRangeException(nameof(GpuDeviceId), GpuDeviceId, $"GpuDeviceId must be a CUDA device index ≥ 0 (got {GpuDeviceId}).");
         if (UseModelLipschitzConstant && BaseModel is null)
             throw new ArgumentOutOfRangeException(nameof(UseModelLipschitzConstant), true,
                 "UseModelLipschitzConstant needs an Allauzen BaseModel (an ONNX file carries no certified Lipschitz bound); set LipschitzConstant instead.");
@@ -178,6 +213,8 @@ public sealed class RandomizedSmoothingOptions
     internal void ValidateSettings()
     {
         ArgumentException.ThrowIfNullOrEmpty(FeatureColumnName, nameof(FeatureColumnName));
+        if (RowKeyColumnName is not null && RowKeyColumnName.Length == 0)
+            throw new ArgumentOutOfRangeException(nameof(RowKeyColumnName), RowKeyColumnName, "RowKeyColumnName must be null (seed from the row id) or a column name.");
         if (!(Sigma > 0) || double.IsInfinity(Sigma))
             throw new ArgumentOutOfRangeException(nameof(Sigma), Sigma, $"Sigma must be positive and finite (got {Sigma}).");
         if (!(Alpha > 0 && Alpha < 0.5))

@@ -9,13 +9,14 @@ namespace Allauzen.ML.Smoothing;
 
 /// <summary>The settings a fitted smoothing transformer keeps (persisted as JSON).</summary>
 internal sealed record SmoothingSettings(string FeatureColumnName, double Sigma, int SelectionSamples, int EstimationSamples,
-    double Alpha, SmoothingMethod Method, int Seed, int BatchSize, CpmRadius CpmRadius, SimplexMap[] Maps, double? LogitsLipschitz = null)
+    double Alpha, SmoothingMethod Method, int Seed, int BatchSize, CpmRadius CpmRadius, SimplexMap[] Maps, double? LogitsLipschitz = null,
+    string? RowKeyColumnName = null)
 {
     /// <param name="o">The options.</param>
     /// <param name="logitsLipschitz">The resolved certified Lipschitz constant of the logits (BridgingCpm's Lipschitz radius), or null.</param>
     public static SmoothingSettings From(RandomizedSmoothingOptions o, double? logitsLipschitz) =>
         new(o.FeatureColumnName, o.Sigma, o.SelectionSamples, o.EstimationSamples, o.Alpha, o.Method, o.Seed, o.BatchSize, o.CpmRadius, [.. o.EffectiveMaps],
-            logitsLipschitz);
+            logitsLipschitz, o.RowKeyColumnName);
 
     /// <summary>
     /// Checks settings read from a file with the options' own rules (<see cref="RandomizedSmoothingOptions.ValidateSettings"/>),
@@ -31,7 +32,7 @@ internal sealed record SmoothingSettings(string FeatureColumnName, double Sigma,
             FeatureColumnName = FeatureColumnName, Sigma = Sigma, SelectionSamples = SelectionSamples, EstimationSamples = EstimationSamples,
             Alpha = Alpha, Method = Method, Seed = Seed, BatchSize = BatchSize, CpmRadius = CpmRadius, LipschitzConstant = LogitsLipschitz,
             LvmMaps = Method is SmoothingMethod.LvmAsPublished or SmoothingMethod.LvmSound ? Maps : null,
-            LipschitzSoftmaxScale = lipschitz && Maps.Length == 1 ? Maps[0].T : 1.0,
+            LipschitzSoftmaxScale = lipschitz && Maps.Length == 1 ? Maps[0].T : 1.0, RowKeyColumnName = RowKeyColumnName,
         };
         payload.ValidateSettings(entry, options.ValidateSettings);
         var expected = options.EffectiveMaps;
@@ -106,10 +107,18 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
 
     internal override IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumns => _added;
 
-    internal override IReadOnlyList<string> InputColumnNames => [Settings.FeatureColumnName];
+    /// <summary>The row key column the noise is seeded from, or null (seeded from the row id). See <see cref="RandomizedSmoothingOptions.RowKeyColumnName"/>.</summary>
+    public string? RowKeyColumnName => Settings.RowKeyColumnName;
 
-    internal override void CheckInputSchema(DataViewSchema inputSchema) =>
+    internal override IReadOnlyList<string> InputColumnNames =>
+        Settings.RowKeyColumnName is { } key ? [Settings.FeatureColumnName, key] : [Settings.FeatureColumnName];
+
+    internal override void CheckInputSchema(DataViewSchema inputSchema)
+    {
         SchemaChecks.FeatureVector(inputSchema, Settings.FeatureColumnName, "feature", BaseModel.FeatureCount);
+        if (Settings.RowKeyColumnName is { } key)
+            RowKeys.Find(inputSchema, key, "row key");
+    }
 
     string IAllauzenTransformer.ComponentName => "RandomizedSmoothing";
 
@@ -158,8 +167,10 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
         private readonly DataViewSchema.Column _featureColumn;
         private readonly float[] _features;
         private readonly DataViewRowId[] _ids;
+        private readonly ulong[] _keyHashes;
         private ValueGetter<VBuffer<float>>? _getter;
         private ValueGetter<DataViewRowId>? _idGetter;
+        private Func<ulong>? _keyHash;
         private DataViewRow? _row;
         private VBuffer<float> _buffer;
 
@@ -169,6 +180,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
             _featureColumn = inputSchema[parent.Settings.FeatureColumnName];
             _features = new float[capacity * parent.BaseModel.FeatureCount];
             _ids = new DataViewRowId[capacity];
+            _keyHashes = new ulong[capacity];
             Stats = new RowStatistics[capacity];
             for (int i = 0; i < capacity; i++)
                 Stats[i] = new RowStatistics(parent.BaseModel.ClassCount, parent.Settings.Maps.Length);
@@ -181,6 +193,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
             _row = input;
             _getter = input.GetGetter<VBuffer<float>>(_featureColumn);
             _idGetter = input.GetIdGetter();
+            _keyHash = _parent.Settings.RowKeyColumnName is { } key ? RowKeys.HashReader(input, input.Schema[key]) : null;
         }
 
         public override void Load(int slot)
@@ -197,13 +210,18 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
                     throw new InvalidOperationException(
                         $"Feature column '{_parent.Settings.FeatureColumnName}' has a non-finite value at row {_row!.Position}; randomized smoothing needs finite inputs.");
             }
-            _idGetter!(ref _ids[slot]);
+            if (_keyHash is not null)
+                _keyHashes[slot] = _keyHash();
+            else
+                _idGetter!(ref _ids[slot]);
         }
 
         public override void Score(int count)
         {
             for (int i = 0; i < count; i++)
-                Stats[i].Reset(SmoothingSampler.RowSeed(_parent.Settings.Seed, _ids[i]));
+                Stats[i].Reset(_keyHash is not null
+                    ? SmoothingSampler.RowSeed(_parent.Settings.Seed, _keyHashes[i])
+                    : SmoothingSampler.RowSeed(_parent.Settings.Seed, _ids[i]));
             _parent.Sampler.Sample(_features, count, Stats, _parent.Progress, _parent.CancellationToken);
             Complete(count);
         }
@@ -397,7 +415,7 @@ public static class SmoothingColumnNames
     /// <summary>Upper confidence bound p̄B of the runner-up.</summary>
     public const string UpperBoundRunnerUp = "UpperBoundRunnerUp";
 
-    /// <summary>The row's noise seed (derived from the options' seed and the row id).</summary>
+    /// <summary>The row's noise seed (derived from the options' seed and the row key, or the row id without a key column).</summary>
     public const string NoiseSeed = "NoiseSeed";
 
     /// <summary>Votes of the n0 selection sample.</summary>

@@ -1,4 +1,5 @@
 using Allauzen.ML.Core;
+using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
 using Allauzen.ML.Torch;
 using Microsoft.ML;
@@ -68,8 +69,48 @@ internal abstract class SmoothingBaseModel : IDisposable
     public static SmoothingBaseModel Create(IHostEnvironment env, RandomizedSmoothingOptions options, int featureCount)
     {
         if (options.BaseModelOnnxPath is { } path)
-            return new OnnxBaseModel(File.ReadAllBytes(path), path, options.OnnxInputName, options.OnnxOutputName, options.BaseModelOutputsProbabilities, featureCount);
-        return new TorchBaseModel(FindLogitsModel(options.BaseModel!), featureCount, options.FeatureColumnName);
+        {
+            var context = OnnxDevice.Of(env);
+            var gpu = new OnnxDevice(options.GpuDeviceId ?? context.GpuDeviceId, options.FallbackToCpu ?? context.FallbackToCpu);
+            return new OnnxBaseModel(File.ReadAllBytes(path), path, options.OnnxInputName, options.OnnxOutputName, options.BaseModelOutputsProbabilities,
+                featureCount, gpu, Warner(env));
+        }
+        var model = FindLogitsModel(options.BaseModel!);
+        CheckDevice(options.Device, options.GpuDeviceId, model.Device);
+        return new TorchBaseModel(model, featureCount, options.FeatureColumnName);
+    }
+
+    /// <summary>The ONNX device settings of a session: CUDA device (null: CPU) and the fallback rule.</summary>
+    internal readonly record struct OnnxDevice(int? GpuDeviceId, bool FallbackToCpu)
+    {
+        /// <summary>The loading context's settings (a loaded certifier keeps none of its own).</summary>
+        public static OnnxDevice Of(IHostEnvironment env)
+        {
+            var (gpu, fallback) = OnnxSessions.ContextDevice(env);
+            return new(gpu, fallback);
+        }
+    }
+
+    private static Action<string> Warner(IHostEnvironment env) => message =>
+    {
+        using var ch = env.Register("RandomizedSmoothing").Start("RandomizedSmoothing");
+        ch.Warning(MessageSensitivity.None, message);
+    };
+
+    /// <summary>
+    /// <see cref="RandomizedSmoothingOptions.Device"/> for an Allauzen network: "auto" takes the device its parameters
+    /// live on; any other value must resolve to that device (the network is never moved).
+    /// </summary>
+    internal static void CheckDevice(string? device, int? gpuDeviceId, Device modelDevice)
+    {
+        if ((device ?? "auto").Trim().Equals("auto", StringComparison.OrdinalIgnoreCase))
+            return;
+        string wanted = TorchDevice.Resolve(device, gpuDeviceId);
+        string actual = modelDevice.type == DeviceType.CPU ? "cpu" : $"cuda:{modelDevice.index}";
+        if (wanted != actual)
+            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.Device), device,
+                $"Device = '{device}' resolves to {wanted}, but the base model's parameters are on {actual}; smoothing runs the network where it lives. " +
+                "Use Device = \"auto\", or train the base model on that device.");
     }
 
     /// <summary>
@@ -89,7 +130,8 @@ internal abstract class SmoothingBaseModel : IDisposable
             payload.Require(probabilities is "true" or "false", "base.probabilities", "the flag", $"'{probabilities}' is not true or false");
             try
             {
-                return new OnnxBaseModel(payload.ReadBytes("base.onnx"), $"{payload.Source} (embedded ONNX)", names[0], names[1], probabilities == "true", d);
+                return new OnnxBaseModel(payload.ReadBytes("base.onnx"), $"{payload.Source} (embedded ONNX)", names[0], names[1], probabilities == "true", d,
+                    OnnxDevice.Of(env), Warner(env));
             }
             catch (ArgumentException ex)
             {
@@ -208,19 +250,15 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     private float[] _logits = [];
     private Tensor? _bufferTensor;
 
-    public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount)
+    public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount,
+        OnnxDevice device = default, Action<string>? warn = null)
     {
         _bytes = bytes;
         _probabilities = probabilities;
         _features = featureCount;
-        try
-        {
-            _session = new InferenceSession(bytes);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e);
-        }
+        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", () => new SessionOptions(), so => new InferenceSession(bytes, so),
+            e => new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e),
+            device.GpuDeviceId, device.FallbackToCpu, warn ?? (_ => { }));
         _input = inputName ?? _session.InputMetadata.Keys.First();
         _output = outputName ?? _session.OutputMetadata.Keys.First();
         if (!_session.InputMetadata.TryGetValue(_input, out var inMeta))
@@ -249,6 +287,9 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     public override int ClassCount => _classes;
 
     public override LabelNames Classes { get; }
+
+    /// <summary>"CPU" or "CUDA:n": the ONNX Runtime provider that runs the base model.</summary>
+    public string ExecutionProvider { get; }
 
     public override Device Device => torch.CPU;
 

@@ -52,7 +52,8 @@ internal sealed class RowStatistics(int classes, int maps)
 /// Welford's update in float64. Memory is O(BatchSize·(d + K)) whatever n is.
 /// </summary>
 /// <remarks>
-/// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row id), and each
+/// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row key) or, without a
+/// key column, (Seed, row id), and each
 /// chunk of BatchSize samples of each phase (0 = selection, 1 = estimation) gets its own generator seeded
 /// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent.
 /// </remarks>
@@ -67,19 +68,20 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
 
     public IReadOnlyList<SimplexMap> Maps => maps;
 
-    /// <summary>The seed of a row, from the options' seed and the row id.</summary>
+    /// <summary>The seed of a row, from the options' seed and the row id (position-dependent: no RowKeyColumnName).</summary>
     public static ulong RowSeed(int seed, DataViewRowId id) =>
         SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(id.Low) ^ (SplitMix(id.High) * 31));
 
+    /// <summary>
+    /// The seed of a row from the options' seed and the stable hash of its key (<see cref="RandomizedSmoothingOptions.RowKeyColumnName"/>):
+    /// a function of (seed, key) only, so a row gets the same noise in any shard, order or process.
+    /// </summary>
+    public static ulong RowSeed(int seed, ulong keyHash) =>
+        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(keyHash ^ 0x526F774B6579UL));
+
     private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix(rowSeed ^ SplitMix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
 
-    internal static ulong SplitMix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    internal static ulong SplitMix(ulong z) => Data.RowKeys.SplitMix(z);
 
     private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
 

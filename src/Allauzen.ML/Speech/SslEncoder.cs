@@ -153,44 +153,10 @@ internal sealed class SslEncoder : IDisposable
     public static SslEncoder Create(byte[]? bytes, string? path, SslFeaturizerOptionsSnapshot o, Action<string> warn)
     {
         InferenceSession Open(SessionOptions so) => bytes is not null ? new InferenceSession(bytes, so) : new InferenceSession(path!, so);
-        InferenceSession OpenCpu()
-        {
-            using var cpuOptions = SessionOptions(o);
-            try
-            {
-                return Open(cpuOptions);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new InvalidDataException($"SslFeaturizer: ONNX Runtime cannot load the model {(path is null ? "bytes" : $"'{path}'")} ({e.Message}).", e);
-            }
-        }
+        Exception BadModel(OnnxRuntimeException e) =>
+            new InvalidDataException($"SslFeaturizer: ONNX Runtime cannot load the model {(path is null ? "bytes" : $"'{path}'")} ({e.Message}).", e);
 
-        InferenceSession session;
-        string provider = "CPU";
-        if (o.GpuDeviceId is int gpu)
-        {
-            try
-            {
-                using var gpuOptions = SessionOptions(o);
-                gpuOptions.AppendExecutionProvider_CUDA(gpu);
-                session = Open(gpuOptions);
-                provider = $"CUDA:{gpu}";
-            }
-            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                if (!o.FallbackToCpu)
-                    throw new InvalidOperationException(
-                        $"SslFeaturizer: GpuDeviceId = {gpu} but ONNX Runtime could not use CUDA ({e.Message}). Reference the GPU build of " +
-                        "ONNX Runtime (Microsoft.ML.OnnxRuntime.Gpu) with CUDA 12 and cuDNN 9 installed, or set FallbackToCpu = true.", e);
-                warn($"SslFeaturizer: CUDA device {gpu} is not usable ({e.Message}); running on the CPU (FallbackToCpu).");
-                session = OpenCpu();
-            }
-        }
-        else
-        {
-            session = OpenCpu();
-        }
+        var (session, provider) = Allauzen.ML.Onnx.OnnxSessions.Open("SslFeaturizer", () => SessionOptions(o), Open, BadModel, o.GpuDeviceId, o.FallbackToCpu, warn);
         try
         {
             return new SslEncoder(session, o, provider);
