@@ -171,6 +171,50 @@ public static class DynamicalSystems
         return new MLContext(seed: 0).Data.LoadFromEnumerable(rows, schema);
     }
 
+    /// <summary>
+    /// The valid prediction horizon of a free-running forecast, in sample intervals: the number of leading steps t ≥ 1
+    /// with e(t) = ‖x̂_t − x_t‖₂ / σ ≤ <paramref name="threshold"/>, where σ = √(mean_t ‖x_t − x̄‖₂²) is the RMS spread of
+    /// <paramref name="truth"/> about its mean. Both sequences start at the same initial state (index 0, not counted).
+    /// Multiply by the sample interval and by λ_max (0.906 for Lorenz'63) to express it in Lyapunov times.
+    /// </summary>
+    /// <param name="predicted">The forecast x̂_0, x̂_1, … (for example from <see cref="NeuralOdeTransformer.Rollout(ReadOnlySpan{float}, int)"/>).</param>
+    /// <param name="truth">The true states x_0, x_1, …, at least as many as <paramref name="predicted"/>, same length each.</param>
+    /// <param name="threshold">The normalised error threshold (default 0.4, positive).</param>
+    public static int ValidPredictionSteps(IReadOnlyList<float[]> predicted, IReadOnlyList<double[]> truth, double threshold = 0.4)
+    {
+        ArgumentNullException.ThrowIfNull(predicted);
+        ArgumentNullException.ThrowIfNull(truth);
+        CheckPositive(threshold, nameof(threshold));
+        if (truth.Count < predicted.Count || predicted.Count < 1)
+            throw new ArgumentException($"The truth has {truth.Count} states for {predicted.Count} predicted ones.", nameof(truth));
+        int d = truth[0].Length;
+        int n = predicted.Count;
+        var mean = new double[d];
+        for (int t = 0; t < n; t++)
+        {
+            for (int j = 0; j < d; j++)
+                mean[j] += truth[t][j] / n;
+        }
+        double spread = 0;
+        for (int t = 0; t < n; t++)
+        {
+            for (int j = 0; j < d; j++)
+                spread += (truth[t][j] - mean[j]) * (truth[t][j] - mean[j]) / n;
+        }
+        double sigma = Math.Sqrt(spread);
+        for (int t = 1; t < n; t++)
+        {
+            if (predicted[t].Length != d)
+                throw new ArgumentException($"Predicted state {t} has {predicted[t].Length} values; the truth has {d}.", nameof(predicted));
+            double e = 0;
+            for (int j = 0; j < d; j++)
+                e += (predicted[t][j] - truth[t][j]) * (predicted[t][j] - truth[t][j]);
+            if (!(Math.Sqrt(e) / sigma <= threshold))
+                return t - 1;
+        }
+        return n - 1;
+    }
+
     /// <summary>An <see cref="IDataView"/> over <paramref name="rows"/> with State and NextState typed as vectors of <paramref name="size"/>.</summary>
     internal static IDataView FromRows(IEnumerable<StateTransition> rows, int size)
     {
