@@ -1,5 +1,6 @@
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Diachronic;
+using Allauzen.ML.Samples.Dynamics;
 using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
@@ -13,4 +14,5 @@ return SampleCli.Invoke(args,
     SmoothingSample.Command,
     SpeechSample.Command, SpeechSample.ConsumeCommand,
     FotonSample.Command, FotonSample.RunCommand,
-    DiachronicSample.Command);
+    DiachronicSample.Command,
+    OdeSample.Command);
