@@ -105,9 +105,11 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
         using var xAll = torch.tensor(xs, [xs.Length / d, d]);
         using var yAll = torch.tensor(ys, [ys.Length / d, d]);
         double lr = o.LearningRate ?? (o.Optimizer == OdeOptimizer.Lbfgs ? 1.0 : 1e-3);
-        using optim.Optimizer optimizer = o.Optimizer == OdeOptimizer.Lbfgs
+        optim.Optimizer CreateOptimizer() => o.Optimizer == OdeOptimizer.Lbfgs
             ? optim.LBFGS(net.parameters(), lr, o.LbfgsIterations, o.LbfgsIterations * 5 / 4, 1e-5, 1e-9, 100)
             : optim.Adam(net.parameters(), lr);
+        var optimizer = CreateOptimizer();
+        int activeRows = -1;
         var history = new List<NeuralOdeEpoch>();
         var rng = new Random(seed);
         using var ch = _host.Start("Training");
@@ -117,6 +119,14 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
             o.CancellationToken.ThrowIfCancellationRequested();
             var sw = Stopwatch.StartNew();
             var rows = curriculum.RowsForEpoch(epoch, o.Epochs);
+            if (optimizer is TorchSharp.Modules.LBFGS && activeRows >= 0 && rows.Length != activeRows)
+            {
+                // The curriculum changed the training set: L-BFGS's curvature pairs belong to the old objective (and
+                // without a line search a stale history can diverge), so start a fresh history.
+                optimizer.Dispose();
+                optimizer = CreateOptimizer();
+            }
+            activeRows = rows.Length;
             int batch = o.BatchSize == 0 ? rows.Length : Math.Min(o.BatchSize, rows.Length);
             if (batch < rows.Length)
                 rng.Shuffle(rows);
@@ -163,6 +173,7 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
             ch.Info(MessageSensitivity.None, FormattableString.Invariant(
                 $"epoch {epoch}/{o.Epochs}: mse {meanLoss:G4}, accepted {e.AcceptedFraction:F3}, rejected steps {e.MeanRejectedSteps:F2}, {e.Seconds:F2} s"));
         }
+        optimizer.Dispose();
         net.eval();
         return history;
     }
