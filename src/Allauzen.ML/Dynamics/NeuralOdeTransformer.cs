@@ -280,7 +280,9 @@ public sealed class NeuralOdeTransformer : AllauzenTransformerBase, IAllauzenTra
         // SolverSteps: a constant column of shape [N, 1] (0·Σ_j x_j + steps keeps the batch dimension).
         string zero = graph.Initializer("zero", [0f], 1);
         string steps = graph.Initializer("steps", [(float)_settings.FixedSteps], 1);
-        string rowSum = graph.Node("ReduceSum", [first], "row_sum", ("axes", new long[] { 1 }), ("keepdims", 1L));
+        string rowSum = graph.Opset >= 13
+            ? graph.Node("ReduceSum", [first, graph.Initializer("sum_axes", [1L], 1)], "row_sum", ("keepdims", 1L))
+            : graph.Node("ReduceSum", [first], "row_sum", ("axes", new long[] { 1 }), ("keepdims", 1L));
         columns[_stepsColumn] = graph.Node("Add", [graph.Node("Mul", [rowSum, zero], "row_zero"), steps], "solver_steps");
     }
 
