@@ -114,66 +114,73 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
         var rng = new Random(seed);
         using var ch = _host.Start("Training");
         net.train();
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        try
         {
-            o.CancellationToken.ThrowIfCancellationRequested();
-            var sw = Stopwatch.StartNew();
-            var rows = curriculum.RowsForEpoch(epoch, o.Epochs);
-            if (optimizer is TorchSharp.Modules.LBFGS && activeRows >= 0 && rows.Length != activeRows)
-            {
-                // The curriculum changed the training set: L-BFGS's curvature pairs belong to the old objective (and
-                // without a line search a stale history can diverge), so start a fresh history.
-                optimizer.Dispose();
-                optimizer = CreateOptimizer();
-            }
-            activeRows = rows.Length;
-            int batch = o.BatchSize == 0 ? rows.Length : Math.Min(o.BatchSize, rows.Length);
-            if (batch < rows.Length)
-                rng.Shuffle(rows);
-            var stats = new SolverStatistics();
-            double lossSum = 0;
-            for (int start = 0; start < rows.Length; start += batch)
+            for (int epoch = 1; epoch <= o.Epochs; epoch++)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
-                using var scope = torch.NewDisposeScope();
-                int count = Math.Min(batch, rows.Length - start);
-                var idx = torch.tensor(rows.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray(), ScalarType.Int64);
-                var xb = xAll.index_select(0, idx);
-                var yb = yAll.index_select(0, idx);
-                double? first = null;
-                Tensor Closure()
+                var sw = Stopwatch.StartNew();
+                var rows = curriculum.RowsForEpoch(epoch, o.Epochs);
+                if (optimizer is TorchSharp.Modules.LBFGS && activeRows >= 0 && rows.Length != activeRows)
                 {
-                    optimizer.zero_grad();
-                    var pred = AdaptiveSolver.TrainForward(settings, net.forward, xb, yb, fehlberg, first is null ? stats : new SolverStatistics());
-                    var loss = nn.functional.mse_loss(pred, yb);
-                    loss.backward();
-                    first ??= loss.item<float>();
-                    return loss;
+                    // The curriculum changed the training set: L-BFGS's curvature pairs belong to the old objective (and
+                    // without a line search a stale history can diverge), so start a fresh history.
+                    optimizer.Dispose();
+                    optimizer = CreateOptimizer();
                 }
-                if (optimizer is TorchSharp.Modules.LBFGS lbfgs)
+                activeRows = rows.Length;
+                int batch = o.BatchSize == 0 ? rows.Length : Math.Min(o.BatchSize, rows.Length);
+                if (batch < rows.Length)
+                    rng.Shuffle(rows);
+                var stats = new SolverStatistics();
+                double lossSum = 0;
+                for (int start = 0; start < rows.Length; start += batch)
                 {
-                    lbfgs.step(Closure);
+                    o.CancellationToken.ThrowIfCancellationRequested();
+                    using var scope = torch.NewDisposeScope();
+                    int count = Math.Min(batch, rows.Length - start);
+                    var idx = torch.tensor(rows.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray(), ScalarType.Int64);
+                    var xb = xAll.index_select(0, idx);
+                    var yb = yAll.index_select(0, idx);
+                    double? first = null;
+                    Tensor Closure()
+                    {
+                        optimizer.zero_grad();
+                        var pred = AdaptiveSolver.TrainForward(settings, net.forward, xb, yb, fehlberg, first is null ? stats : new SolverStatistics());
+                        var loss = nn.functional.mse_loss(pred, yb);
+                        loss.backward();
+                        first ??= loss.item<float>();
+                        return loss;
+                    }
+                    if (optimizer is TorchSharp.Modules.LBFGS lbfgs)
+                    {
+                        lbfgs.step(Closure);
+                    }
+                    else
+                    {
+                        Closure();
+                        optimizer.step();
+                    }
+                    lossSum += first!.Value * count;
                 }
-                else
-                {
-                    Closure();
-                    optimizer.step();
-                }
-                lossSum += first!.Value * count;
+                double meanLoss = lossSum / rows.Length;
+                if (!double.IsFinite(meanLoss))
+                    throw new InvalidOperationException($"Neural ODE training diverged at epoch {epoch}: the loss is {meanLoss}. Lower the learning rate (now {lr}).");
+                sw.Stop();
+                var e = new NeuralOdeEpoch(epoch, meanLoss, stats.AcceptedFraction, stats.MeanRejectedSteps, stats.MeanSteps, rows.Length, sw.Elapsed.TotalSeconds);
+                history.Add(e);
+                var diagnostics = new Dictionary<string, double> { ["acceptedFraction"] = e.AcceptedFraction, ["rejectedSteps"] = e.MeanRejectedSteps };
+                var p = new TrainingProgress(epoch, o.Epochs, meanLoss, e.AcceptedFraction, null, null, lr, sw.Elapsed, diagnostics);
+                o.Progress?.Report(p);
+                ch.Info(MessageSensitivity.None, FormattableString.Invariant(
+                    $"epoch {epoch}/{o.Epochs}: mse {meanLoss:G4}, accepted {e.AcceptedFraction:F3}, rejected steps {e.MeanRejectedSteps:F2}, {e.Seconds:F2} s"));
             }
-            double meanLoss = lossSum / rows.Length;
-            if (!double.IsFinite(meanLoss))
-                throw new InvalidOperationException($"Neural ODE training diverged at epoch {epoch}: the loss is {meanLoss}. Lower the learning rate (now {lr}).");
-            sw.Stop();
-            var e = new NeuralOdeEpoch(epoch, meanLoss, stats.AcceptedFraction, stats.MeanRejectedSteps, stats.MeanSteps, rows.Length, sw.Elapsed.TotalSeconds);
-            history.Add(e);
-            var diagnostics = new Dictionary<string, double> { ["acceptedFraction"] = e.AcceptedFraction, ["rejectedSteps"] = e.MeanRejectedSteps };
-            var p = new TrainingProgress(epoch, o.Epochs, meanLoss, e.AcceptedFraction, null, null, lr, sw.Elapsed, diagnostics);
-            o.Progress?.Report(p);
-            ch.Info(MessageSensitivity.None, FormattableString.Invariant(
-                $"epoch {epoch}/{o.Epochs}: mse {meanLoss:G4}, accepted {e.AcceptedFraction:F3}, rejected steps {e.MeanRejectedSteps:F2}, {e.Seconds:F2} s"));
         }
-        optimizer.Dispose();
+        finally
+        {
+            optimizer.Dispose();
+        }
+
         net.eval();
         return history;
     }

@@ -223,19 +223,26 @@ public sealed class NeuralOdeTransformer : AllauzenTransformerBase, IAllauzenTra
         var settings = payload.ReadJson<OdeSolverSettings>("solver");
         settings.Validate(payload.Source);
         var history = payload.ReadJson<NeuralOdeEpoch[]>("history") ?? [];
+        // Read and check every tensor against the architecture before the network is allocated.
+        var tensors = new List<(string Name, float[] Data, long[] Shape)>();
+        foreach (var (name, expected) in OdeNetwork.ParameterShapes(a))
+        {
+            var (data, shape) = payload.ReadTensor(name);
+            if (!shape.SequenceEqual(expected))
+                throw new InvalidDataException(
+                    $"NeuralOde model '{payload.Source}': tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}].");
+            tensors.Add((name, data, shape));
+        }
         var net = new OdeNetwork(a);
         try
         {
+            var parameters = net.named_parameters().ToDictionary(p => p.name, p => p.parameter);
             using (torch.no_grad())
             {
-                foreach (var (name, p) in net.named_parameters())
+                foreach (var (name, data, shape) in tensors)
                 {
-                    var (data, shape) = payload.ReadTensor(name);
-                    if (!shape.SequenceEqual(p.shape))
-                        throw new InvalidDataException(
-                            $"NeuralOde model '{payload.Source}': tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.shape)}].");
                     using var t = torch.tensor(data, shape);
-                    p.copy_(t);
+                    parameters[name].copy_(t);
                 }
             }
             return new NeuralOdeTransformer(env, net, settings, payload.ReadString("state"), payload.ReadString("predicted"),

@@ -59,6 +59,20 @@ internal sealed class OdeNetwork : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>The names and shapes of the parameters of the network <paramref name="a"/> describes, in order.</summary>
+    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(NeuralOdeArchitecture a)
+    {
+        int width = a.StateSize;
+        for (int i = 0; i < a.HiddenSizes.Length; i++)
+        {
+            yield return ($"_layers.fc{i}.weight", [a.HiddenSizes[i], width]);
+            yield return ($"_layers.fc{i}.bias", [a.HiddenSizes[i]]);
+            width = a.HiddenSizes[i];
+        }
+        yield return ("_layers.out.weight", [a.StateSize, width]);
+        yield return ("_layers.out.bias", [a.StateSize]);
+    }
+
     public override Tensor forward(Tensor x) => _layers.forward((x - _mean) / _scale);
 
     protected override void Dispose(bool disposing)

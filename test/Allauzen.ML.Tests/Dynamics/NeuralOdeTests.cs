@@ -97,6 +97,16 @@ public sealed class NeuralOdeTests
     }
 
     [TestMethod]
+    public void ParameterShapes_MatchTheNetwork()
+    {
+        var a = new NeuralOdeArchitecture(3, [7, 5], [0f, 0f, 0f], [1f, 1f, 1f]);
+        using var net = new OdeNetwork(a);
+        var actual = net.named_parameters().Select(p => (p.name, string.Join(",", p.parameter.shape))).ToArray();
+        var expected = OdeNetwork.ParameterShapes(a).Select(p => (p.Name, string.Join(",", p.Shape))).ToArray();
+        CollectionAssert.AreEqual(expected, actual);
+    }
+
+    [TestMethod]
     public void Rollout_StartsAtInitialStateAndChainsOneStepMap()
     {
         var model = BlackBox;
