@@ -97,6 +97,58 @@ public sealed class NeuralOdeTests
     }
 
     [TestMethod]
+    public void Adam_MiniBatches_LowerTheLoss_AndProgressIsReported()
+    {
+        var reports = new List<TrainingProgress>();
+        var o = new NeuralOdeOptions
+        {
+            Seed = 2, HiddenSizes = [16], Epochs = 4, Optimizer = OdeOptimizer.Adam, LearningRate = 1e-2, BatchSize = 64,
+            Progress = new Progress(reports.Add),
+        };
+        var model = new MLContext(seed: 1).Transforms.NeuralOdeForecaster(o).Fit(DynamicalSystems.Lorenz63(300, 0.01, seed: 3));
+        Assert.HasCount(4, reports);
+        Assert.IsLessThan(model.TrainingHistory[0].Loss, model.TrainingHistory[^1].Loss);
+        Assert.AreEqual(model.TrainingHistory[^1].AcceptedFraction, reports[^1].Diagnostics["acceptedFraction"]);
+    }
+
+    [TestMethod]
+    public void Cancellation_StopsTraining()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var o = new NeuralOdeOptions { Seed = 2, HiddenSizes = [8], Epochs = 3, CancellationToken = cts.Token };
+        Assert.Throws<OperationCanceledException>(() => new MLContext(seed: 1).Transforms.NeuralOdeForecaster(o).Fit(DynamicalSystems.Lorenz63(100, 0.01, seed: 3)));
+    }
+
+    [TestMethod]
+    public void PredictionEngine_ScoresOneTransition()
+    {
+        // PredictionEngine disposes the model it scores with, so it gets its own copy (one RK3 step, as an accepted row).
+        var model = BlackBox.WithFixedSolver(OdeSolver.Rk3, 1);
+        var ml = new MLContext(seed: 1);
+        var schema = DynamicalSystems.Lorenz63(2, 0.01, seed: 3).Schema;
+        var row = new StateTransition { State = [.. LorenzFixture.Test[5].Select(v => (float)v)], NextState = new float[3] };
+        var batched = model.Rollout(row.State, 1)[1];
+        using var engine = ml.Model.CreatePredictionEngine<StateTransition, Prediction>(model, schema);
+        var p = engine.Predict(row);
+        for (int j = 0; j < 3; j++)
+            Assert.AreEqual(batched[j], p.PredictedNextState[j], 1e-5);
+        Assert.AreEqual(1f, p.SolverSteps);
+    }
+
+    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    private sealed class Prediction
+    {
+        public float[] PredictedNextState { get; set; } = [];
+
+        public float SolverSteps { get; set; }
+    }
+
+    [TestMethod]
     public void ParameterShapes_MatchTheNetwork()
     {
         var a = new NeuralOdeArchitecture(3, [7, 5], [0f, 0f, 0f], [1f, 1f, 1f]);
