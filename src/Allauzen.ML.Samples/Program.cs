@@ -1,6 +1,7 @@
 using Allauzen.ML.Samples.Cluster;
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Diachronic;
+using Allauzen.ML.Samples.Dynamics;
 using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
@@ -16,3 +17,4 @@ return SampleCli.Invoke(args,
     FotonSample.Command, FotonSample.RunCommand,
     DiachronicSample.Command,
     ClusterSample.Command, SiloProcess.Command);
+    OdeSample.Command);
