@@ -16,5 +16,5 @@ return SampleCli.Invoke(args,
     SpeechSample.Command, SpeechSample.ConsumeCommand,
     FotonSample.Command, FotonSample.RunCommand,
     DiachronicSample.Command,
-    ClusterSample.Command, SiloProcess.Command);
+    ClusterSample.Command, SiloProcess.Command,
     OdeSample.Command);
