@@ -138,10 +138,8 @@ internal static class VectorSetMetrics
     {
         var inside = (diff + band) < 0;
         var ambiguous = diff.abs_() <= band;
-        long n = ambiguous.sum().ToInt64();
-        if (n == 0)
-            return inside;
-        var where = ambiguous.nonzero().contiguous().data<long>().ToArray();
+        var where = Pairs(ambiguous);
+        long n = where.Length / 2;
         var hitRows = new List<long>();
         var hitCols = new List<long>();
         for (long t = 0; t < n; t++)
@@ -158,6 +156,10 @@ internal static class VectorSetMetrics
         return inside;
     }
 
+    /// <summary>The (row, column) pairs of the true entries of a boolean matrix, flattened.</summary>
+    private static long[] Pairs(Tensor mask) =>
+        mask.any().ToBoolean() ? mask.nonzero().contiguous().data<long>().ToArray() : [];
+
     private static void Or(bool[] target, int start, Tensor any)
     {
         var values = any.to_type(ScalarType.Bool).data<bool>().ToArray();
@@ -166,8 +168,8 @@ internal static class VectorSetMetrics
     }
 
     /// <summary>
-    /// Σ_ij ‖x_i − y_j‖ over all pairs (i ≠ j when both are one set), float32 distances summed in float64; self pairs
-    /// count 0.
+    /// Σ_ij ‖x_i − y_j‖ over all pairs, summed in float64: float32 distances, except the pairs within the float32 error
+    /// band of 0, whose distance is exact; the self pairs of one set count exactly 0.
     /// </summary>
     public static double SumDistances(VectorSet x, VectorSet y, int blockSize = DefaultBlockSize, CancellationToken cancellationToken = default)
     {
@@ -179,7 +181,16 @@ internal static class VectorSetMetrics
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var d = blocks.SquaredDistances(i0, bi, j0, bj).sqrt_();
+                var d2 = blocks.SquaredDistances(i0, bi, j0, bj);
+                // sqrt amplifies the float32 error near 0: pairs inside the error band are summed exactly.
+                var near = d2 <= PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, blocks.Tolerance).unsqueeze(1)
+                    + PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, blocks.Tolerance).unsqueeze(0);
+                if (blocks.SameSet && i0 == j0)
+                    near.diagonal().fill_(false);
+                var where = Pairs(near);
+                for (int t = 0; t < where.Length; t += 2)
+                    sum += Math.Sqrt(x.ExactSquaredDistance(i0 + (int)where[t], y, j0 + (int)where[t + 1]));
+                var d = d2.masked_fill_(near, 0).sqrt_();
                 if (blocks.SameSet && i0 == j0)
                     d.diagonal().fill_(0);
                 sum += d.sum(ScalarType.Float64).ToDouble();
@@ -189,17 +200,17 @@ internal static class VectorSetMetrics
     }
 
     /// <summary>
-    /// The energy distance 2·E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖ between the empirical distributions (within-set means over
-    /// distinct pairs, i ≠ j). Each set needs at least 2 points.
+    /// The energy distance 2·E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖ between the two empirical distributions (every mean over
+    /// all n·m, n² or m² pairs, the V-statistic: 0 for two copies of one set, non-negative).
     /// </summary>
     public static double EnergyDistance(VectorSet x, VectorSet y, int blockSize = DefaultBlockSize, CancellationToken cancellationToken = default)
     {
-        if (x.Rows < 2 || y.Rows < 2)
-            throw new ArgumentException("The energy distance needs at least 2 points in each set.");
+        if (x.Rows < 1 || y.Rows < 1)
+            throw new ArgumentException("The energy distance needs at least one point in each set.");
         double n = x.Rows, m = y.Rows;
         return 2 * SumDistances(x, y, blockSize, cancellationToken) / (n * m)
-            - SumDistances(x, x, blockSize, cancellationToken) / (n * (n - 1))
-            - SumDistances(y, y, blockSize, cancellationToken) / (m * (m - 1));
+            - SumDistances(x, x, blockSize, cancellationToken) / (n * n)
+            - SumDistances(y, y, blockSize, cancellationToken) / (m * m);
     }
 
     /// <summary>
