@@ -12,8 +12,8 @@ namespace Allauzen.ML.Evaluation;
 /// </summary>
 internal static class VectorSetMetrics
 {
-    /// <summary>Default block side: a block of float32 distances is 16 MB, a few of them live at once.</summary>
-    public const int DefaultBlockSize = 2048;
+    /// <summary>Default block side: a block of float32 distances is 4 MB, a few of them live at once.</summary>
+    public const int DefaultBlockSize = 1024;
 
     /// <summary>
     /// For every x_i, the exact squared distance to its k-th nearest point of <paramref name="y"/> (float64,

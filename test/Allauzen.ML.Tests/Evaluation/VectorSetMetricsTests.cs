@@ -57,27 +57,8 @@ public sealed class VectorSetMetricsTests
             const int k = 3;
             var r2P = VectorSetMetrics.KthNearestSquared(p, p, k, true, 5);
             var r2Q = VectorSetMetrics.KthNearestSquared(q, q, k, true, 5);
-            long prec = 0, dens = 0;
-            var cov = new bool[p.Rows];
-            var rec = new bool[p.Rows];
-            for (int i = 0; i < q.Rows; i++)
-            {
-                bool any = false;
-                for (int j = 0; j < p.Rows; j++)
-                {
-                    double d2 = q.ExactSquaredDistance(i, p, j);
-                    if (d2 < r2P[j])
-                    {
-                        any = true;
-                        dens++;
-                        cov[j] = true;
-                    }
-                    if (d2 < r2Q[i])
-                        rec[j] = true;
-                }
-                prec += any ? 1 : 0;
-            }
-            var naive = new PrdcCounts(prec, rec.Count(b => b), dens, cov.Count(b => b));
+            var naive = PrdcDefinition.Counts(q, p, r2Q, r2P);
+            CollectionAssert.AreEqual(PrdcDefinition.SquaredRadii(p, k), r2P);
             Assert.AreEqual(naive, VectorSetMetrics.CrossIndicators(q, p, r2Q, r2P, blockSize: 4));
             Assert.AreEqual(naive, VectorSetMetrics.CrossIndicators(q, p, r2Q, r2P, blockSize: 10_000));
         }
