@@ -7,4 +7,5 @@ if (args.Length > 0 && args[0] == "--foton-step")
     Allauzen.ML.Benchmarks.FotonStepProbe.Run(args);
     return;
 }
+if (args.Length > 0 && args[0] == "--prdc-memory") { Allauzen.ML.Benchmarks.Evaluation.PrdcMemoryProbe.Run(args); return; }
 BenchmarkSwitcher.FromAssembly(typeof(Allauzen.ML.Benchmarks.BenchData).Assembly).Run(args);

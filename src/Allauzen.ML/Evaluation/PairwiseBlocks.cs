@@ -35,10 +35,10 @@ internal sealed class PairwiseBlocks : IDisposable
         int d = x.Dimensions;
         double gamma = d * U / (1 - d * U);
         Tolerance = 2 * (2 * gamma + 10 * U);
-        _x = torch.tensor(x.Data, [x.Rows, d], ScalarType.Float32);
-        _y = SameSet ? _x : torch.tensor(y.Data, [y.Rows, d], ScalarType.Float32);
-        _x2 = _x.square().sum(1);
-        _y2 = SameSet ? _x2 : _y.square().sum(1);
+        _x = FromSet(x);
+        _y = SameSet ? _x : FromSet(y);
+        _x2 = SquaredNorms(_x);
+        _y2 = SameSet ? _x2 : SquaredNorms(_y);
     }
 
     /// <summary>The row set.</summary>
@@ -89,7 +89,7 @@ internal sealed class PairwiseBlocks : IDisposable
         var t = new float[count];
         for (int i = 0; i < count; i++)
             t[i] = (float)(c * norms[start + i] + (values is null ? 0 : extra * values[start + i]));
-        return torch.tensor(t, ScalarType.Float32);
+        return Copy(t, count);
     }
 
     /// <summary>A float32 tensor of <paramref name="values"/>[start .. start + count).</summary>
@@ -98,11 +98,38 @@ internal sealed class PairwiseBlocks : IDisposable
         var t = new float[count];
         for (int i = 0; i < count; i++)
             t[i] = (float)values[start + i];
-        return torch.tensor(t, ScalarType.Float32);
+        return Copy(t, count);
     }
 
     /// <summary>Unit roundoff of float32 (2⁻²⁴), for callers that round float64 values to float32.</summary>
     public static double Float32Roundoff => U;
+
+    /// <summary>A float32 tensor holding a copy of the set.</summary>
+    internal static Tensor FromSet(VectorSet s) => Copy(s.Data, s.Rows, s.Dimensions);
+
+    /// <summary>
+    /// A new tensor of <paramref name="shape"/> holding a copy of <paramref name="data"/>, through an accessor:
+    /// <c>torch.tensor(T[])</c> was measured (TorchSharp 0.107) to keep its native copy after disposal until the
+    /// garbage collector runs, which grows the working set by the size of every array turned into a tensor.
+    /// </summary>
+    internal static Tensor Copy<T>(T[] data, params long[] shape) where T : unmanaged
+    {
+        var type = typeof(T) == typeof(float) ? ScalarType.Float32 : typeof(T) == typeof(double) ? ScalarType.Float64
+            : typeof(T) == typeof(long) ? ScalarType.Int64 : throw new NotSupportedException(typeof(T).Name);
+        var t = torch.empty(shape, type);
+        if (data.Length > 0)
+        {
+            using var accessor = t.data<T>();
+            accessor.CopyFrom(data);
+        }
+        return t;
+    }
+
+    private static Tensor SquaredNorms(Tensor x)
+    {
+        using var square = x.square();
+        return square.sum(1);
+    }
 
     private static double[] Norms(VectorSet s)
     {

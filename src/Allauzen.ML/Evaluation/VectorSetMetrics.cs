@@ -39,10 +39,11 @@ internal static class VectorSetMetrics
             cancellationToken.ThrowIfCancellationRequested();
             float[] values;
             long[] indices;
-            using (torch.NewDisposeScope())
+            // The running candidates live outside any dispose scope and are replaced (and freed) after each block.
+            var candV = torch.full(bi, m, float.PositiveInfinity, ScalarType.Float32);
+            var candI = torch.full(bi, m, -1L, ScalarType.Int64);
+            try
             {
-                var candV = torch.full(bi, m, float.PositiveInfinity, ScalarType.Float32);
-                var candI = torch.full(bi, m, -1L, ScalarType.Int64);
                 foreach (var (j0, bj) in blocks.Blocks(y.Rows))
                 {
                     using var inner = torch.NewDisposeScope();
@@ -50,11 +51,18 @@ internal static class VectorSetMetrics
                     var (vals, pos) = torch.cat([candV, d2], 1).topk(m, dim: 1, largest: false, sorted: false);
                     var previous = candI.gather(1, pos.clamp_max(m - 1));
                     var next = torch.where(pos < m, previous, pos - m + j0);
-                    candV = vals.MoveToOuterDisposeScope();
-                    candI = next.MoveToOuterDisposeScope();
+                    candV.Dispose();
+                    candI.Dispose();
+                    candV = vals.contiguous().DetachFromDisposeScope();
+                    candI = next.contiguous().DetachFromDisposeScope();
                 }
-                values = candV.contiguous().data<float>().ToArray();
-                indices = candI.contiguous().data<long>().ToArray();
+                values = candV.data<float>().ToArray();
+                indices = candI.data<long>().ToArray();
+            }
+            finally
+            {
+                candV.Dispose();
+                candI.Dispose();
             }
             var exact = new double[m];
             for (int r = 0; r < bi; r++)
@@ -152,7 +160,7 @@ internal static class VectorSetMetrics
             }
         }
         if (hitRows.Count > 0)
-            inside.index_put_(torch.tensor(true), torch.tensor(hitRows.ToArray()), torch.tensor(hitCols.ToArray()));
+            inside.index_put_(torch.ones(1, ScalarType.Bool), PairwiseBlocks.Copy(hitRows.ToArray(), hitRows.Count), PairwiseBlocks.Copy(hitCols.ToArray(), hitCols.Count));
         return inside;
     }
 
@@ -280,8 +288,8 @@ internal static class VectorSetMetrics
     {
         TorchRuntime.EnsureInitialized();
         using var scope = torch.NewDisposeScope();
-        var xs = torch.tensor(s.Data, [s.Rows, s.Dimensions], ScalarType.Float32).to_type(ScalarType.Float64);
-        var th = torch.tensor(theta, [s.Dimensions, projections], ScalarType.Float64);
+        var xs = PairwiseBlocks.FromSet(s).to_type(ScalarType.Float64);
+        var th = PairwiseBlocks.Copy(theta, s.Dimensions, projections);
         return torch.mm(xs, th).contiguous().data<double>().ToArray();
     }
 
@@ -329,11 +337,11 @@ internal static class VectorSetMetrics
         double total = a.Rows + b.Rows;
         for (int t = 0; t < d; t++)
             mean[t] /= total;
-        var mu = torch.tensor(mean, ScalarType.Float64);
+        var mu = PairwiseBlocks.Copy(mean, d);
         var scatter = torch.zeros(d, d, ScalarType.Float64);
         foreach (var s in new[] { a, b })
         {
-            var all = torch.tensor(s.Data, [s.Rows, d], ScalarType.Float32);
+            var all = PairwiseBlocks.FromSet(s);
             for (int i0 = 0; i0 < s.Rows; i0 += blockSize)
             {
                 using var inner = torch.NewDisposeScope();
@@ -363,7 +371,7 @@ internal static class VectorSetMetrics
         VectorSet Project(VectorSet s)
         {
             using var inner = torch.NewDisposeScope();
-            var z = torch.tensor(s.Data, [s.Rows, d], ScalarType.Float32).to_type(ScalarType.Float64) - mu;
+            var z = PairwiseBlocks.FromSet(s).to_type(ScalarType.Float64) - mu;
             var projected = torch.mm(z, basis).to_type(ScalarType.Float32).contiguous();
             return new VectorSet(projected.data<float>().ToArray(), s.Rows, keep);
         }
