@@ -83,6 +83,15 @@ internal sealed class PairwiseBlocks : IDisposable
         return d2;
     }
 
+    /// <summary>Writes the float32 block d²(x_i, y_j) (i ∈ [i0, i0 + bi), j ∈ [j0, j0 + bj)), clamped at 0, into the
+    /// bi×bj tensor <paramref name="target"/> (a reused buffer: no allocation of its size).</summary>
+    public void SquaredDistancesInto(Tensor target, int i0, int bi, int j0, int bj)
+    {
+        target.copy_(_y2.narrow(0, j0, bj).unsqueeze(0));
+        target.addmm_(_x.narrow(0, i0, bi), _y.narrow(0, j0, bj).t(), beta: 1, alpha: -2);
+        target.add_(_x2.narrow(0, i0, bi).unsqueeze(1)).clamp_min_(0);
+    }
+
     /// <summary>A float32 tensor of c·‖·‖² + <paramref name="extra"/>·v for the given range, v = <paramref name="values"/>.</summary>
     public static Tensor ToleranceVector(double[] norms, int start, int count, double c, double[]? values = null, double extra = 0)
     {
@@ -123,6 +132,13 @@ internal sealed class PairwiseBlocks : IDisposable
             accessor.CopyFrom(data);
         }
         return t;
+    }
+
+    /// <summary>A copy of a tensor's values, with the accessor disposed.</summary>
+    internal static T[] ToArray<T>(Tensor t) where T : unmanaged
+    {
+        using var accessor = t.data<T>();
+        return accessor.ToArray();
     }
 
     private static Tensor SquaredNorms(Tensor x)

@@ -56,8 +56,8 @@ internal static class VectorSetMetrics
                     candV = vals.contiguous().DetachFromDisposeScope();
                     candI = next.contiguous().DetachFromDisposeScope();
                 }
-                values = candV.data<float>().ToArray();
-                indices = candI.data<long>().ToArray();
+                values = PairwiseBlocks.ToArray<float>(candV);
+                indices = PairwiseBlocks.ToArray<long>(candI);
             }
             finally
             {
@@ -114,38 +114,45 @@ internal static class VectorSetMetrics
         long count = 0;                  // Σ A(q, p): density
         using var blocks = new PairwiseBlocks(q, p, blockSize);
         double u4 = 4 * PairwiseBlocks.Float32Roundoff, c = blocks.Tolerance;
+        // Four block buffers reused by every block (distances, band, difference, indicator): no block-sized
+        // allocation per block, so the allocator's heap does not grow with the number of blocks.
+        using var buffers = new BlockBuffers(Math.Min(blockSize, Math.Max(q.Rows, 1)), Math.Min(blockSize, Math.Max(p.Rows, 1)));
         foreach (var (i0, bi) in blocks.Blocks(q.Rows))
         {
             foreach (var (j0, bj) in blocks.Blocks(p.Rows))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var d2 = blocks.SquaredDistances(i0, bi, j0, bj);
+                var (d2, band, diff, inside) = buffers.View(bi, bj);
+                blocks.SquaredDistancesInto(d2, i0, bi, j0, bj);
                 // A: compare with r²(p) along the columns.
-                var tolA = PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c).unsqueeze(1)
-                    + PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c, r2P, u4).unsqueeze(0);
-                var inA = Decide(q, p, d2 - PairwiseBlocks.Slice(r2P, j0, bj).unsqueeze(0), tolA, i0, j0, (_, j) => r2P[j]);
+                band.copy_(PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c).unsqueeze(1))
+                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c, r2P, u4).unsqueeze(0));
+                diff.copy_(d2).sub_(PairwiseBlocks.Slice(r2P, j0, bj).unsqueeze(0));
+                Decide(q, p, diff, band, inside, i0, j0, (_, j) => r2P[j]);
+                count += (long)inside.sum(ScalarType.Float64).ToDouble();
+                Or(qInP, i0, inside.amax(1));
+                Or(pCovered, j0, inside.amax(0));
                 // B: compare with r²(q) along the rows.
-                var tolB = PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c, r2Q, u4).unsqueeze(1)
-                    + PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c).unsqueeze(0);
-                var inB = Decide(q, p, d2 - PairwiseBlocks.Slice(r2Q, i0, bi).unsqueeze(1), tolB, i0, j0, (i, _) => r2Q[i]);
-                count += inA.sum().ToInt64();
-                Or(qInP, i0, inA.any(1));
-                Or(pCovered, j0, inA.any(0));
-                Or(pInQ, j0, inB.any(0));
+                band.copy_(PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c, r2Q, u4).unsqueeze(1))
+                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c).unsqueeze(0));
+                diff.copy_(d2).sub_(PairwiseBlocks.Slice(r2Q, i0, bi).unsqueeze(1));
+                Decide(q, p, diff, band, inside, i0, j0, (i, _) => r2Q[i]);
+                Or(pInQ, j0, inside.amax(0));
             }
         }
         return new PrdcCounts(qInP.Count(b => b), pInQ.Count(b => b), count, pCovered.Count(b => b));
     }
 
     /// <summary>
-    /// The exact indicator d²_exact &lt; r² of a block, from diff = d²_float32 − r² and the error band: entries with
-    /// diff &lt; −band are in, entries with |diff| ≤ band are re-checked in float64.
+    /// Writes into <paramref name="inside"/> the exact indicator d²_exact &lt; r² of a block (1 or 0), from
+    /// diff = d²_float32 − r² and the error band: entries with diff &lt; −band are in, entries with |diff| ≤ band are
+    /// re-checked in float64. Overwrites <paramref name="diff"/>.
     /// </summary>
-    private static Tensor Decide(VectorSet rows, VectorSet cols, Tensor diff, Tensor band, int i0, int j0, Func<int, int, double> r2)
+    private static void Decide(VectorSet rows, VectorSet cols, Tensor diff, Tensor band, Tensor inside, int i0, int j0, Func<int, int, double> r2)
     {
-        var inside = (diff + band) < 0;
-        var ambiguous = diff.abs_() <= band;
+        inside.copy_(diff).add_(band).lt_(0);
+        var ambiguous = diff.abs_().le_(band);
         var where = Pairs(ambiguous);
         long n = where.Length / 2;
         var hitRows = new List<long>();
@@ -160,17 +167,34 @@ internal static class VectorSetMetrics
             }
         }
         if (hitRows.Count > 0)
-            inside.index_put_(torch.ones(1, ScalarType.Bool), PairwiseBlocks.Copy(hitRows.ToArray(), hitRows.Count), PairwiseBlocks.Copy(hitCols.ToArray(), hitCols.Count));
-        return inside;
+            inside.index_put_(torch.ones(1, ScalarType.Float32), PairwiseBlocks.Copy(hitRows.ToArray(), hitRows.Count), PairwiseBlocks.Copy(hitCols.ToArray(), hitCols.Count));
     }
 
-    /// <summary>The (row, column) pairs of the true entries of a boolean matrix, flattened.</summary>
+    /// <summary>Four float32 block buffers and their views for a block of bi×bj.</summary>
+    private sealed class BlockBuffers(int rows, int cols) : IDisposable
+    {
+        private readonly Tensor[] _buffers = Enumerable.Range(0, 4).Select(_ => torch.empty(rows, cols, ScalarType.Float32)).ToArray();
+
+        public (Tensor D2, Tensor Band, Tensor Diff, Tensor Inside) View(int bi, int bj)
+        {
+            Tensor V(int k) => _buffers[k].narrow(0, 0, bi).narrow(1, 0, bj);
+            return (V(0), V(1), V(2), V(3));
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in _buffers)
+                b.Dispose();
+        }
+    }
+
+    /// <summary>The (row, column) pairs of the non-zero entries of a matrix, flattened.</summary>
     private static long[] Pairs(Tensor mask) =>
-        mask.any().ToBoolean() ? mask.nonzero().contiguous().data<long>().ToArray() : [];
+        mask.any().ToBoolean() ? PairwiseBlocks.ToArray<long>(mask.nonzero().contiguous()) : [];
 
     private static void Or(bool[] target, int start, Tensor any)
     {
-        var values = any.to_type(ScalarType.Bool).data<bool>().ToArray();
+        var values = PairwiseBlocks.ToArray<bool>(any.ne(0));
         for (int i = 0; i < values.Length; i++)
             target[start + i] |= values[i];
     }
@@ -290,7 +314,7 @@ internal static class VectorSetMetrics
         using var scope = torch.NewDisposeScope();
         var xs = PairwiseBlocks.FromSet(s).to_type(ScalarType.Float64);
         var th = PairwiseBlocks.Copy(theta, s.Dimensions, projections);
-        return torch.mm(xs, th).contiguous().data<double>().ToArray();
+return PairwiseBlocks.ToArray<double>(torch.mm(xs, th).contiguous());
     }
 
     /// <summary>Each row divided by its L2 norm (in float64, stored as float32); zero rows stay zero.</summary>
@@ -350,7 +374,7 @@ internal static class VectorSetMetrics
             }
         }
         var (u, sv, _) = torch.linalg.svd(scatter, fullMatrices: false);
-        var variances = sv.data<double>().ToArray();
+        var variances = PairwiseBlocks.ToArray<double>(sv);
         double sum = variances.Sum();
         int keep = 1;
         if (sum > 0)
@@ -373,7 +397,7 @@ internal static class VectorSetMetrics
             using var inner = torch.NewDisposeScope();
             var z = PairwiseBlocks.FromSet(s).to_type(ScalarType.Float64) - mu;
             var projected = torch.mm(z, basis).to_type(ScalarType.Float32).contiguous();
-            return new VectorSet(projected.data<float>().ToArray(), s.Rows, keep);
+return new VectorSet(PairwiseBlocks.ToArray<float>(projected), s.Rows, keep);
         }
         return (Project(a), Project(b), keep);
     }

@@ -58,15 +58,18 @@ public class PrdcBenchmarks
 
 /// <summary>
 /// Peak working set of PRDC on large sets (not BenchmarkDotNet: one run, native memory included):
-/// <c>--prdc-memory [rows=50000] [d=64] [block=2048]</c> prints the time, the metrics, the working set before the
-/// computation and the process's peak working set (which includes the runtime and libtorch).
+/// <c>--prdc-memory [rows=50000] [d=64] [block=1024] [--phases | --repeat [--construct]]</c> prints the time, the
+/// metrics, the working set before the computation and the process's peak working set (which includes the runtime and
+/// libtorch); <c>--phases</c> reports after each pass (radii of P, radii of Q, cross counts), <c>--repeat</c> runs the
+/// radii of P six times (a growing working set means native memory is kept across calls).
 /// </summary>
 /// <example><c>OMP_NUM_THREADS=2 dotnet test/Allauzen.ML.Benchmarks/bin/Release/net10.0/Allauzen.ML.Benchmarks.dll --prdc-memory 50000 64</c></example>
 public static class PrdcMemoryProbe
 {
     public static void Run(string[] args)
     {
-        int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+        var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        int Arg(int i, int fallback) => numbers.Length > i - 1 ? int.Parse(numbers[i - 1], CultureInfo.InvariantCulture) : fallback;
         int n = Arg(1, 50_000), d = Arg(2, 64), block = Arg(3, VectorSetMetrics.DefaultBlockSize);
         Torch.TorchRuntime.EnsureInitialized();
         var (p, q) = PrdcData.Sets(n, d);
@@ -80,9 +83,12 @@ public static class PrdcMemoryProbe
         var sw = Stopwatch.StartNew();
         if (args.Contains("--repeat"))
         {
+            var r2 = args.Contains("--cross") ? VectorSetMetrics.KthNearestSquared(p, p, 5, true, block) : [];
             for (int r = 0; r < 6; r++)
             {
-                if (args.Contains("--construct"))
+                if (args.Contains("--cross"))
+                    VectorSetMetrics.CrossIndicators(p, p, r2, r2, block);
+                else if (args.Contains("--construct"))
                     new PairwiseBlocks(p, p, block).Dispose();
                 else
                     VectorSetMetrics.KthNearestSquared(p, p, 5, true, block);
