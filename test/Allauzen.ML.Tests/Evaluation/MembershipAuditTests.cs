@@ -67,6 +67,7 @@ public sealed class MembershipAuditTests
             below += r.EpsilonInterval.Low <= epsilon ? 1 : 0;
             covered += r.EpsilonInterval.Low <= epsilon && epsilon <= r.EpsilonInterval.High ? 1 : 0;
         }
+        Console.WriteLine($"randomised response ε = {epsilon}: Low ≤ ε in {below}/{runs} runs, ε ∈ [Low, High] in {covered}/{runs}");
         Assert.IsGreaterThanOrEqualTo(0.95 * runs, below, $"Low ≤ ε in {below}/{runs} runs");
         Assert.IsGreaterThanOrEqualTo(0.85 * runs, covered, $"ε ∈ [Low, High] in {covered}/{runs} runs");
         // δ lowers the estimate.
@@ -106,6 +107,7 @@ public sealed class MembershipAuditTests
             Seed = 3,
         };
         var leaky = Ml.Data.AuditMembership(EvaluationData.View(Ml, shifted), EvaluationData.View(Ml, nonMembers), o);
+        Console.WriteLine($"shadow, shifted members: {leaky}");
         Assert.IsGreaterThan(0.8, leaky.Auc, leaky.ToString());
         Assert.IsGreaterThan(0.0, leaky.EpsilonInterval.Low, leaky.ToString());
         var fair = Ml.Data.AuditMembership(EvaluationData.View(Ml, members), EvaluationData.View(Ml, nonMembers), o);
