@@ -1,0 +1,192 @@
+using Allauzen.ML.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Quantization;
+
+/// <summary>
+/// One step of conditional competitive learning (CCLVQ). The batch holds the features and the standardised label side by
+/// side ([B, n_x + d]). With the distances D_i = ‖y − f_i(x)‖², the winner is i* = argmin_i D_i; the loss is
+/// D_{i*} (only the winning head gets the gradient: the empirical distortion Δ_n) plus the cross-entropy of the logits
+/// against i* (the cell weights p(i|x)). During a warm start the loss is ‖y − mean_i f_i(x)‖² instead. Dead heads (won
+/// fewer than a threshold of the rows last epoch) are pulled toward the labels of the most populated cell.
+/// The reported loss is the distortion in label units; "accuracy" is how often argmax p(·|x) is the winner.
+/// </summary>
+internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
+{
+    private readonly optim.Optimizer _optimizer;
+    private readonly int _featureCount;
+    private readonly int _labelSize;
+    private readonly double _labelScale2;
+    private readonly Tensor? _dimensionWeights;
+    private readonly Tensor _labelMean;
+    private readonly Tensor _labelInverseScale;
+    private readonly int _warmStartEpochs;
+    private readonly double _deadThreshold;
+    private readonly bool _reseed;
+    private readonly long[] _wins;
+    private long[] _dead = [];
+    private long _largest;
+    private bool _warm;
+    private QuantizerNetwork? _net;
+    private Dictionary<string, Tensor>? _snapshot;
+
+    /// <param name="net">The network (owned by the step until <see cref="DetachNetwork"/>).</param>
+    /// <param name="options">The trainer's options (optimizer, warm start, dead heads).</param>
+    /// <param name="featureCount">n_x: the first columns of a batch.</param>
+    /// <param name="labelScale">σ_k, the label's standard deviation per dimension: distances are Σ_k σ_k² (ỹ_k − f̃_ik)² in
+    /// label units, computed as mean(σ²) · Σ_k w_k (ỹ_k − f̃_ik)² with w_k = σ_k² / mean(σ²).</param>
+    /// <param name="labelMean">μ_k: the batches hold raw labels, standardised here as ỹ = (y − μ) / σ.</param>
+    public CompetitiveLearningStep(QuantizerNetwork net, ConditionalQuantizationOptions options, int featureCount, float[] labelMean, float[] labelScale)
+    {
+        _net = net;
+        _optimizer = TrainingLoop.CreateOptimizer(net.parameters(), options);
+        _featureCount = featureCount;
+        _labelSize = net.Architecture.LabelSize;
+        _labelMean = torch.tensor(labelMean, [1, labelMean.Length]);
+        _labelInverseScale = torch.tensor(labelScale.Select(v => 1f / v).ToArray(), [1, labelScale.Length]);
+        _labelScale2 = labelScale.Average(s => (double)s * s);
+        _dimensionWeights = labelScale.Length == 1 ? null
+            : torch.tensor(labelScale.Select(s => (float)(s * (double)s / _labelScale2)).ToArray(), [1, 1, labelScale.Length]);
+        _warmStartEpochs = options.WarmStartFromMean ? options.WarmStartEpochs : 0;
+        _deadThreshold = options.DeadHeadThreshold;
+        _reseed = options.ReinitializeDeadHeads && net.Architecture.Points > 1;
+        _wins = new long[net.Architecture.Points];
+    }
+
+    public QuantizerNetwork Network => _net ?? throw new ObjectDisposedException(nameof(CompetitiveLearningStep));
+
+    public BatchResult TrainBatch(Tensor xy, Tensor y) => Run(xy, train: true);
+
+    public BatchResult EvaluateBatch(Tensor xy, Tensor y) => Run(xy, train: false);
+
+    private BatchResult Run(Tensor xy, bool train)
+    {
+        var net = Network;
+        if (train)
+        {
+            net.train();
+            _optimizer.zero_grad();
+        }
+        else
+        {
+            net.eval();
+        }
+        using var noGrad = train ? null : torch.no_grad();
+        var x = xy.narrow(1, 0, _featureCount);
+        var y = ((xy.narrow(1, _featureCount, _labelSize) - _labelMean.to(xy.device)) * _labelInverseScale.to(xy.device)).unsqueeze(1); // ỹ, [B, 1, d]
+        var (f, logits) = net.Forward(x);                                         // [B, n, d], [B, n]
+        var sq = (y - f).square();
+        var dist = (_dimensionWeights is null ? sq : sq * _dimensionWeights.to(sq.device)).sum(2); // D_i = ‖y − f_i(x)‖², [B, n]
+        var win = dist.argmin(1);                                                 // i*
+        var distortion = dist.gather(1, win.unsqueeze(1)).mean();                 // Δ_n on the batch: gradient to the winner only
+        Tensor loss;
+        if (train && _warm)
+        {
+            loss = (y.squeeze(1) - f.mean([1L])).square().sum(1).mean();         // n = 1 regression of the mean
+        }
+        else
+        {
+            loss = distortion + nn.functional.cross_entropy(logits, win);
+            if (train && _dead.Length > 0)
+            {
+                // Re-seed dead heads near the most populated cell: pull them toward that cell's labels.
+                var inLargest = win.eq(_largest).to_type(ScalarType.Float32);
+                using var deadIdx = torch.tensor(_dead, device: xy.device);
+                var pull = dist.index_select(1, deadIdx).sum(1);
+                loss = loss + (pull * inLargest).sum() / inLargest.sum().clamp_min(1);
+            }
+        }
+        if (train)
+        {
+            loss.backward();
+            _optimizer.step();
+        }
+        long correct;
+        using (torch.no_grad())
+        {
+            correct = logits.argmax(1).eq(win).sum().item<long>();
+            if (train)
+            {
+                var counts = win.bincount(null, _wins.Length).cpu();
+                var c = counts.data<long>();
+                for (int i = 0; i < _wins.Length; i++)
+                    _wins[i] += c[i];
+            }
+        }
+        int count = (int)xy.shape[0];
+        return new BatchResult(distortion.item<float>() * _labelScale2 * count, correct, count);
+    }
+
+    public void SetLearningRate(double learningRate) => TrainingLoop.SetLearningRate(_optimizer, learningRate);
+
+    public void BeginEpoch(int epoch)
+    {
+        Network.train();
+        _warm = epoch <= _warmStartEpochs;
+        long total = _wins.Sum();
+        if (_reseed && epoch > 1 && !_warm && total > 0)
+        {
+            _largest = Array.IndexOf(_wins, _wins.Max());
+            _dead = Enumerable.Range(0, _wins.Length).Where(i => _wins[i] < _deadThreshold * total).Select(i => (long)i).ToArray();
+        }
+        else
+        {
+            _dead = [];
+        }
+        DeadHeads = _dead.Length;
+        Array.Clear(_wins);
+    }
+
+    /// <summary>Heads re-seeded during the current epoch.</summary>
+    public int DeadHeads { get; private set; }
+
+    public IReadOnlyDictionary<string, double> EpochDiagnostics() => new Dictionary<string, double>
+    {
+        ["dead heads"] = DeadHeads,
+    };
+
+    public void Snapshot()
+    {
+        DisposeSnapshot();
+        _snapshot = Network.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    }
+
+    public void RestoreSnapshot()
+    {
+        if (_snapshot is null)
+            return;
+        using var _ = torch.no_grad();
+        foreach (var (name, t) in Network.state_dict())
+            t.copy_(_snapshot[name]);
+    }
+
+    /// <summary>Hands the trained network (in eval mode) to the caller; the step no longer owns it.</summary>
+    public QuantizerNetwork DetachNetwork()
+    {
+        var n = Network;
+        _net = null;
+        n.eval();
+        return n;
+    }
+
+    private void DisposeSnapshot()
+    {
+        if (_snapshot is null)
+            return;
+        foreach (var t in _snapshot.Values)
+            t.Dispose();
+        _snapshot = null;
+    }
+
+    public void Dispose()
+    {
+        DisposeSnapshot();
+        _dimensionWeights?.Dispose();
+        _labelMean.Dispose();
+        _labelInverseScale.Dispose();
+        _optimizer.Dispose();
+        _net?.Dispose();
+        _net = null;
+    }
+}

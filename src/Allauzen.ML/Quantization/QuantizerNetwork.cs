@@ -1,0 +1,137 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Quantization;
+
+/// <summary>What is needed to rebuild a trained quantizer network (persisted as JSON).</summary>
+/// <param name="InputSize">Feature vector length.</param>
+/// <param name="HiddenSizes">Trunk widths.</param>
+/// <param name="Points">Number n of points.</param>
+/// <param name="LabelSize">Label dimension d.</param>
+/// <param name="Sorted">Sorted parameterisation (d = 1 only).</param>
+internal sealed record QuantizerArchitecture(int InputSize, int[] HiddenSizes, int Points, int LabelSize, bool Sorted);
+
+/// <summary>
+/// The n maps f₁..fₙ and the classifier p(i|x) of conditional quantization as one TorchSharp module: a ReLU trunk
+/// <c>fc0 → … </c>, then two linear heads, <c>points</c> (n·d raw outputs) and <c>logits</c> (n). With the sorted
+/// parameterisation (d = 1) the raw outputs r give s = (r₀, softplus(r₁), …, softplus(r_{n−1})) and f = s·U with U the
+/// upper-triangular matrix of ones, i.e. f₁ = a, f_{i+1} = f_i + softplus(b_i). Points are in standardised label units.
+/// </summary>
+internal sealed class QuantizerNetwork : nn.Module
+{
+    private readonly Sequential _trunk;
+    private readonly Linear _points;
+    private readonly Linear _logits;
+    private readonly Tensor? _firstMask;
+    private readonly Tensor? _cumulative;
+
+    public QuantizerNetwork(QuantizerArchitecture a) : base("ConditionalQuantizer")
+    {
+        Architecture = a;
+        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int width = a.InputSize;
+        for (int i = 0; i < a.HiddenSizes.Length; i++)
+        {
+            modules.Add(($"fc{i}", nn.Linear(width, a.HiddenSizes[i])));
+            modules.Add(($"act{i}", nn.ReLU()));
+            width = a.HiddenSizes[i];
+        }
+        _trunk = nn.Sequential(modules);
+        _points = nn.Linear(width, a.Points * a.LabelSize);
+        _logits = nn.Linear(width, a.Points);
+        if (a.Sorted)
+        {
+            var (mask, upper) = SortedConstants(a.Points);
+            _firstMask = torch.tensor(mask, [1, a.Points]);
+            _cumulative = torch.tensor(upper, [a.Points, a.Points]);
+        }
+        RegisterComponents();
+        InitialiseSpread();
+    }
+
+    public QuantizerArchitecture Architecture { get; }
+
+    /// <summary>The mask (1, 0, …, 0) and the upper-triangular ones matrix U (row-major) of the sorted parameterisation.</summary>
+    public static (float[] FirstMask, float[] Upper) SortedConstants(int n)
+    {
+        var mask = new float[n];
+        mask[0] = 1;
+        var upper = new float[n * n];
+        for (int j = 0; j < n; j++)
+        {
+            for (int i = j; i < n; i++)
+                upper[j * n + i] = 1;
+        }
+        return (mask, upper);
+    }
+
+    /// <summary>The linear layers in order, by name: fc0, fc1, …, then the two heads.</summary>
+    public IEnumerable<(string Name, Linear Layer)> TrunkLayers()
+    {
+        foreach (var (name, module) in _trunk.named_children())
+        {
+            if (module is Linear l)
+                yield return (name, l);
+        }
+    }
+
+    public Linear PointsHead => _points;
+
+    public Linear LogitsHead => _logits;
+
+    /// <summary>Points [B, n, d] (standardised units) and logits [B, n].</summary>
+    public (Tensor Points, Tensor Logits) Forward(Tensor x)
+    {
+        var h = _trunk.forward(x);
+        var r = _points.forward(h);
+        if (_firstMask is not null)
+        {
+            var m = _firstMask.to(r.device);
+            r = (r * m + nn.functional.softplus(r) * (1 - m)).matmul(_cumulative!.to(r.device));
+        }
+        return (r.view(-1, Architecture.Points, Architecture.LabelSize), _logits.forward(h));
+    }
+
+    /// <summary>
+    /// Starts the points spread over [−1, 1] standard deviations (biases only), so that the heads differ from the first step.
+    /// </summary>
+    private void InitialiseSpread()
+    {
+        int n = Architecture.Points, d = Architecture.LabelSize;
+        if (n == 1)
+            return;
+        var bias = new float[n * d];
+        if (Architecture.Sorted)
+        {
+            double gap = 2.0 / (n - 1);
+            bias[0] = -1;
+            for (int i = 1; i < n; i++)
+                bias[i] = (float)Math.Log(Math.Exp(gap) - 1); // softplus⁻¹(gap)
+        }
+        else
+        {
+            for (int i = 0; i < n; i++)
+            {
+                for (int k = 0; k < d; k++)
+                    bias[i * d + k] = (float)(-1 + 2.0 * i / (n - 1));
+            }
+        }
+        using var _ = torch.no_grad();
+        using var t = torch.tensor(bias);
+        _points.bias!.copy_(t);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _trunk.Dispose();
+            _points.Dispose();
+            _logits.Dispose();
+            _firstMask?.Dispose();
+            _cumulative?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
