@@ -120,8 +120,8 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
             using (torch.NewDisposeScope())
             {
                 var y = batch.X.narrow(1, nx, d).to_type(torch.ScalarType.Float64);
-                var s = y.sum(0).cpu().data<double>().ToArray();
-                var s2 = y.square().sum(0).cpu().data<double>().ToArray();
+                var s = y.sum(dim: 0).cpu().data<double>().ToArray();
+                var s2 = y.square().sum(dim: 0).cpu().data<double>().ToArray();
                 for (int k = 0; k < d; k++)
                 {
                     sum[k] += s[k];
