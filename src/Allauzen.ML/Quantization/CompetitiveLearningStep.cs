@@ -24,6 +24,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     private readonly int _warmStartEpochs;
     private readonly double _deadThreshold;
     private readonly bool _reseed;
+    private readonly bool _plainMse;
     private readonly long[] _wins;
     private long[] _dead = [];
     private long _largest;
@@ -52,6 +53,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         _deadThreshold = options.DeadHeadThreshold;
         _reseed = options.ReinitializeDeadHeads && net.Architecture.Points > 1;
         _wins = new long[net.Architecture.Points];
+        _plainMse = options.PlainMseBaseline;
     }
 
     public QuantizerNetwork Network => _net ?? throw new ObjectDisposedException(nameof(CompetitiveLearningStep));
@@ -78,6 +80,9 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         var (f, logits) = net.Forward(x);                                         // [B, n, d], [B, n]
         var sq = (y - f).square();
         var dist = (_dimensionWeights is null ? sq : sq * _dimensionWeights.to(sq.device)).sum(2); // D_i = ‖y − f_i(x)‖², [B, n]
+        int count = (int)xy.shape[0];
+        if (_plainMse)
+            return MseBatch(dist.mean(), train, count);
         var win = dist.argmin(1);                                                 // i*
         var distortion = dist.gather(1, win.unsqueeze(1)).mean();                 // Δ_n on the batch: gradient to the winner only
         Tensor loss;
@@ -114,8 +119,18 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
                     _wins[i] += c[i];
             }
         }
-        int count = (int)xy.shape[0];
         return new BatchResult(distortion.item<float>() * _labelScale2 * count, correct, count);
+    }
+
+    /// <summary>The baseline: the same network with one point, trained with the mean squared error alone.</summary>
+    private BatchResult MseBatch(Tensor mse, bool train, int count)
+    {
+        if (train)
+        {
+            mse.backward();
+            _optimizer.step();
+        }
+        return new BatchResult(mse.item<float>() * _labelScale2 * count, 0, count);
     }
 
     public void SetLearningRate(double learningRate) => TrainingLoop.SetLearningRate(_optimizer, learningRate);

@@ -49,9 +49,17 @@ public sealed class ConditionalQuantizationOptions : TorchTrainerOptions
     /// <summary>Name of the output column of the point of largest weight. Default <c>"ModePoint"</c>.</summary>
     public string ModePointColumnName { get; set; } = QuantizationColumnNames.ModePoint;
 
+    /// <summary>
+    /// Baseline for tests and benchmarks: train the same network (one point) with the plain mean squared error, without the
+    /// argmin, the classifier or the win counts. Requires <see cref="NumberOfPoints"/> = 1.
+    /// </summary>
+    internal bool PlainMseBaseline { get; set; }
+
     internal override void Validate()
     {
         base.Validate();
+        if (PlainMseBaseline && NumberOfPoints != 1)
+            throw new ArgumentOutOfRangeException(nameof(NumberOfPoints), NumberOfPoints, "The plain MSE baseline has one point.");
         if (NumberOfPoints < 1 || NumberOfPoints > 4096)
             throw new ArgumentOutOfRangeException(nameof(NumberOfPoints), NumberOfPoints, $"NumberOfPoints must be in [1, 4096] (got {NumberOfPoints}).");
         ArgumentNullException.ThrowIfNull(HiddenSizes, nameof(HiddenSizes));
