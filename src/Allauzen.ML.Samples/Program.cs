@@ -3,6 +3,7 @@ using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
+using Allauzen.ML.Samples.Quantization;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Samples.Speech;
 
@@ -13,4 +14,5 @@ return SampleCli.Invoke(args,
     SmoothingSample.Command,
     SpeechSample.Command, SpeechSample.ConsumeCommand,
     FotonSample.Command, FotonSample.RunCommand,
-    DiachronicSample.Command);
+    DiachronicSample.Command,
+    QuantizationSample.Command);
