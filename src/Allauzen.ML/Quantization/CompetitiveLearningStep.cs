@@ -27,6 +27,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     private readonly bool _plainMse;
     private readonly long[] _wins;
     private long[] _dead = [];
+    private Tensor? _winCounts;
     private long _largest;
     private bool _warm;
     private QuantizerNetwork? _net;
@@ -81,8 +82,8 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         var sq = (y - f).square();
         var dist = (_dimensionWeights is null ? sq : sq * _dimensionWeights.to(sq.device)).sum(2); // D_i = ‖y − f_i(x)‖², [B, n]
         int count = (int)xy.shape[0];
-        if (_plainMse)
-            return MseBatch(dist.mean(), train, count);
+        if (_plainMse || _wins.Length == 1)
+            return MseBatch(dist.mean(), train, count);                           // one point: the argmin and the classifier are inert
         var win = dist.argmin(1);                                                 // i*
         var distortion = dist.gather(1, win.unsqueeze(1)).mean();                 // Δ_n on the batch: gradient to the winner only
         Tensor loss;
@@ -107,19 +108,19 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
             loss.backward();
             _optimizer.step();
         }
-        long correct;
         using (torch.no_grad())
         {
-            correct = logits.argmax(1).eq(win).sum().item<long>();
             if (train)
             {
-                var counts = win.bincount(null, _wins.Length).cpu();
-                var c = counts.data<long>();
-                for (int i = 0; i < _wins.Length; i++)
-                    _wins[i] += c[i];
+                // Win counts stay on the device (no synchronisation); they are read once per epoch.
+                _winCounts ??= torch.zeros(_wins.Length, ScalarType.Int64, device: xy.device).DetachFromDisposeScope();
+                _winCounts.add_(win.bincount(null, _wins.Length));
             }
+            // One transfer per batch: the distortion and the classifier's hits.
+            var stats = torch.stack([distortion.detach(), logits.argmax(1).eq(win).sum().to_type(ScalarType.Float32)]).cpu();
+            var v = stats.data<float>();
+            return new BatchResult(v[0] * _labelScale2 * count, (long)v[1], count);
         }
-        return new BatchResult(distortion.item<float>() * _labelScale2 * count, correct, count);
     }
 
     /// <summary>The baseline: the same network with one point, trained with the mean squared error alone.</summary>
@@ -130,7 +131,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
             mse.backward();
             _optimizer.step();
         }
-        return new BatchResult(mse.item<float>() * _labelScale2 * count, 0, count);
+        return new BatchResult(mse.item<float>() * _labelScale2 * count, _plainMse ? 0 : count, count);
     }
 
     public void SetLearningRate(double learningRate) => TrainingLoop.SetLearningRate(_optimizer, learningRate);
@@ -139,6 +140,11 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     {
         Network.train();
         _warm = epoch <= _warmStartEpochs;
+        if (_winCounts is not null)
+        {
+            _winCounts.cpu().data<long>().CopyTo(_wins, 0);
+            _winCounts.zero_();
+        }
         long total = _wins.Sum();
         if (_reseed && epoch > 1 && !_warm && total > 0)
         {
@@ -198,6 +204,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     {
         DisposeSnapshot();
         _dimensionWeights?.Dispose();
+        _winCounts?.Dispose();
         _labelMean.Dispose();
         _labelInverseScale.Dispose();
         _optimizer.Dispose();

@@ -96,7 +96,7 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
         using var train = Batcher(input, trainFilter);
         using var validation = o.ValidationData is not null || valFilter is not null ? Batcher(o.ValidationData ?? input, valFilter) : null;
         var (mean, scale) = LabelStatistics(train, nx, d, o);
-        bool sorted = o.SortedHeads && d == 1;
+        bool sorted = o.SortedHeads && d == 1 && o.NumberOfPoints > 1;
         ch.Info(MessageSensitivity.None,
             $"{Name}: {nx} features, label size {d}, {o.NumberOfPoints} points ({(sorted ? "sorted" : "unsorted")} heads), device {deviceName}, seed {seed}, " +
             $"data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");

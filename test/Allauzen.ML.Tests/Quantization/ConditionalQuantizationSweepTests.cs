@@ -59,6 +59,36 @@ public sealed class ConditionalQuantizationSweepTests
         AssertNonIncreasing(DistortionByPoints(ml, train, test, 150));
     }
 
+    /// <summary>The variants the docs describe: plain winner-takes-all, dead-head re-seeding and the warm start, on the toy.</summary>
+    [TestMethod]
+    [TestCategory("Slow")]
+    public void Toy_Variants_AreReported()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TwoBranchToy.Generate(3000, 1));
+        var test = ml.Data.LoadFromEnumerable(TwoBranchToy.Generate(2000, 2, referenceSamples: 256));
+        foreach (var (name, n, sorted, reseed, warm) in new[]
+        {
+            ("sorted", 2, true, true, false), ("plain winner-takes-all", 2, false, true, false), ("sorted, warm start", 2, true, true, true),
+            ("sorted", 4, true, true, false), ("sorted, no re-seeding", 4, true, false, false), ("plain winner-takes-all", 4, false, true, false),
+            ("plain, no re-seeding", 4, false, false, false),
+        })
+        {
+            var o = Options(n, 40);
+            o.SortedHeads = sorted;
+            o.ReinitializeDeadHeads = reseed;
+            o.WarmStartFromMean = warm;
+            var dead = new List<double>();
+            o.Progress = new Progress<TrainingProgress>(p => dead.Add(p.Diagnostics.GetValueOrDefault("dead heads")));
+            var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(train);
+            var m = ml.Regression.EvaluateQuantization(model.Transform(test), referenceSamplesColumnName: "ReferenceSamples");
+            var (points, weights) = model.Predict([0.5f]);
+            Console.WriteLine($"n = {n}, {name}: distortion {m.Distortion:G3}, W2 {m.Wasserstein2:G3}, energy {m.EnergyDistance:G3}, " +
+                $"at x = 0.5 points ({string.Join(", ", points.Select(v => v.ToString("F2")))}) weights ({string.Join(", ", weights.Select(v => v.ToString("F2")))})");
+            Assert.IsTrue(double.IsFinite(m.Distortion));
+        }
+    }
+
     [TestMethod]
     public void OnePoint_MatchesPlainMseTraining_Within2PercentRmse()
     {
