@@ -7,4 +7,9 @@ if (args.Length > 0 && args[0] == "--foton-step")
     Allauzen.ML.Benchmarks.FotonStepProbe.Run(args);
     return;
 }
+if (args.Length > 0 && args[0] == "--quantization-epoch")
+{
+    Allauzen.ML.Benchmarks.Quantization.QuantizationEpochProbe.Run(args);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Allauzen.ML.Benchmarks.BenchData).Assembly).Run(args);

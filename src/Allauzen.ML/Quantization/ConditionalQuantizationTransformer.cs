@@ -132,7 +132,7 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         var net = Net;
         int nx = FeatureCount, n = NumberOfPoints, d = LabelSize;
         var x = torch.tensor(features, [features.Length / nx, nx]).narrow(0, 0, count);
-        var device = net.PointsHead.weight!.device;
+        var device = net.Heads.weight!.device;
         if (device.type != DeviceType.CPU)
             x = x.to(device);
         var (f, logits) = net.Forward(x);
@@ -220,8 +220,9 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         string x = columns[FeatureColumnName];
         foreach (var (name, layer) in net.TrunkLayers())
             x = g.Node("Relu", [Gemm(g, x, name, layer)], $"{name}_relu");
-        string r = Gemm(g, x, "points", net.PointsHead);
-        string logits = Gemm(g, x, "logits", net.LogitsHead);
+        // The output layer as two Gemms (rows [0, n·d) and [n·d, n·d + n) of its weight): no Slice needed.
+        string r = Gemm(g, x, "points", net.Heads, 0, n * d);
+        string logits = Gemm(g, x, "logits", net.Heads, n * d, n);
         if (net.Architecture.Sorted)
         {
             // f = (r ⊙ m + softplus(r) ⊙ (1 − m)) · U: f₁ = a, f_{i+1} = f_i + softplus(b_i)
@@ -265,10 +266,12 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         columns[ModePointColumnName] = modePoint;
     }
 
-    private static string Gemm(OnnxGraphBuilder g, string x, string name, TorchSharp.Modules.Linear layer)
+    private static string Gemm(OnnxGraphBuilder g, string x, string name, TorchSharp.Modules.Linear layer, long firstRow = 0, long rows = -1)
     {
-        using var w = layer.weight!.detach().cpu().contiguous();
-        using var b = layer.bias!.detach().cpu().contiguous();
+        if (rows < 0)
+            rows = layer.weight!.shape[0];
+        using var w = layer.weight!.detach().narrow(0, firstRow, rows).cpu().contiguous();
+        using var b = layer.bias!.detach().narrow(0, firstRow, rows).cpu().contiguous();
         string wt = g.Initializer($"cq_{name}_weight", w.data<float>().ToArray(), w.shape);
         string bt = g.Initializer($"cq_{name}_bias", b.data<float>().ToArray(), b.shape);
         return g.Node("Gemm", [x, wt, bt], $"cq_{name}_out", ("transB", 1L));

@@ -14,15 +14,15 @@ internal sealed record QuantizerArchitecture(int InputSize, int[] HiddenSizes, i
 
 /// <summary>
 /// The n maps f₁..fₙ and the classifier p(i|x) of conditional quantization as one TorchSharp module: a ReLU trunk
-/// <c>fc0 → … </c>, then two linear heads, <c>points</c> (n·d raw outputs) and <c>logits</c> (n). With the sorted
+/// <c>fc0 → … </c>, then one linear layer <c>heads</c> whose first n·d outputs are the raw points and last n the logits
+/// (one layer rather than two: fewer kernels per step). With the sorted
 /// parameterisation (d = 1) the raw outputs r give s = (r₀, softplus(r₁), …, softplus(r_{n−1})) and f = s·U with U the
 /// upper-triangular matrix of ones, i.e. f₁ = a, f_{i+1} = f_i + softplus(b_i). Points are in standardised label units.
 /// </summary>
 internal sealed class QuantizerNetwork : nn.Module
 {
     private readonly Sequential _trunk;
-    private readonly Linear _points;
-    private readonly Linear _logits;
+    private readonly Linear _heads;
     private readonly Tensor? _firstMask;
     private readonly Tensor? _cumulative;
 
@@ -38,12 +38,11 @@ internal sealed class QuantizerNetwork : nn.Module
             width = a.HiddenSizes[i];
         }
         _trunk = nn.Sequential(modules);
-        _points = nn.Linear(width, a.Points * a.LabelSize);
-        _logits = nn.Linear(width, a.Points);
+        _heads = nn.Linear(width, a.Points * a.LabelSize + a.Points);
         if (a.Sorted)
         {
             var (mask, upper) = SortedConstants(a.Points);
-            _firstMask = torch.tensor(mask, [1, a.Points]);
+            _firstMask = torch.tensor(mask.Select(v => v > 0).ToArray(), [1, a.Points]);
             _cumulative = torch.tensor(upper, [a.Points, a.Points]);
         }
         RegisterComponents();
@@ -76,21 +75,21 @@ internal sealed class QuantizerNetwork : nn.Module
         }
     }
 
-    public Linear PointsHead => _points;
-
-    public Linear LogitsHead => _logits;
+    /// <summary>The output layer: rows [0, n·d) give the raw points, rows [n·d, n·d + n) the logits.</summary>
+    public Linear Heads => _heads;
 
     /// <summary>Points [B, n, d] (standardised units) and logits [B, n].</summary>
     public (Tensor Points, Tensor Logits) Forward(Tensor x)
     {
-        var h = _trunk.forward(x);
-        var r = _points.forward(h);
+        int nd = Architecture.Points * Architecture.LabelSize;
+        var out_ = _heads.forward(_trunk.forward(x));
+        var r = out_.narrow(1, 0, nd);
         if (_firstMask is not null)
         {
-            var m = _firstMask.to(r.device);
-            r = (r * m + nn.functional.softplus(r) * (1 - m)).matmul(_cumulative!.to(r.device));
+            // (r₀, softplus(r₁), …) · U; the mask selects exactly as the ONNX graph's r ⊙ m + softplus(r) ⊙ (1 − m) does.
+            r = torch.where(_firstMask.to(r.device), r, nn.functional.softplus(r)).matmul(_cumulative!.to(r.device));
         }
-        return (r.view(-1, Architecture.Points, Architecture.LabelSize), _logits.forward(h));
+        return (r.view(-1, Architecture.Points, Architecture.LabelSize), out_.narrow(1, nd, Architecture.Points));
     }
 
     /// <summary>
@@ -119,7 +118,7 @@ internal sealed class QuantizerNetwork : nn.Module
         }
         using var _ = torch.no_grad();
         using var t = torch.tensor(bias);
-        _points.bias!.copy_(t);
+        _heads.bias!.narrow(0, 0, n * d).copy_(t);
     }
 
     protected override void Dispose(bool disposing)
@@ -127,8 +126,7 @@ internal sealed class QuantizerNetwork : nn.Module
         if (disposing)
         {
             _trunk.Dispose();
-            _points.Dispose();
-            _logits.Dispose();
+            _heads.Dispose();
             _firstMask?.Dispose();
             _cumulative?.Dispose();
         }

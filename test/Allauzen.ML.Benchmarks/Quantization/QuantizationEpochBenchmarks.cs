@@ -19,17 +19,23 @@ public class QuantizationEpochBenchmarks
     public void Setup()
     {
         _ml = new MLContext(seed: 1);
+        _train = Data(_ml);
+        Torch.TorchRuntime.EnsureInitialized();
+    }
+
+    /// <summary>20,000 rows: y = ±|x₀ + x₁| + sin(3x₂) + small noise, 16 features in [−1, 1].</summary>
+    internal static IDataView Data(MLContext ml)
+    {
         var rng = new Random(1);
-        _train = _ml.Data.Cache(_ml.Data.LoadFromEnumerable(Enumerable.Range(0, 20_000).Select(_ =>
+        return ml.Data.Cache(ml.Data.LoadFromEnumerable(Enumerable.Range(0, 20_000).Select(_ =>
         {
             var x = Enumerable.Range(0, 16).Select(_ => (float)(2 * rng.NextDouble() - 1)).ToArray();
             double s = rng.NextDouble() < 0.5 ? -1 : 1;
             return new Row { Features = x, Label = (float)(s * Math.Abs(x[0] + x[1]) + Math.Sin(3 * x[2]) + 0.05 * (rng.NextDouble() - 0.5)) };
         }).ToArray()));
-        Torch.TorchRuntime.EnsureInitialized();
     }
 
-    private static ConditionalQuantizationOptions Options(int points, bool plainMse = false) => new()
+    internal static ConditionalQuantizationOptions Options(int points, bool plainMse = false) => new()
     {
         NumberOfPoints = points,
         PlainMseBaseline = plainMse,
