@@ -84,8 +84,8 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         int count = (int)xy.shape[0];
         if (_plainMse || _wins.Length == 1)
             return MseBatch(dist.mean(), train, count);                           // one point: the argmin and the classifier are inert
-        var win = dist.argmin(1);                                                 // i*
-        var distortion = dist.gather(1, win.unsqueeze(1)).mean();                 // Δ_n on the batch: gradient to the winner only
+        var (dmin, win) = dist.min(1);                                            // D_{i*} and i* = argmin_i D_i
+        var distortion = dmin.mean();                                             // Δ_n on the batch: gradient to the winner only
         Tensor loss;
         if (train && _warm)
         {
