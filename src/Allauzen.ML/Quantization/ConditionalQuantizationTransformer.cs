@@ -176,28 +176,33 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         var a = payload.ReadJson<QuantizerArchitecture>("architecture");
         string where = $"ConditionalQuantization model '{payload.Source}'";
         if (a is null || a.InputSize < 1 || a.Points < 1 || a.Points > 4096 || a.LabelSize < 1 || a.LabelSize > 1 << 16
-            || a.HiddenSizes is null || a.HiddenSizes.Any(h => h < 1) || (a.Sorted && a.LabelSize != 1))
+            || a.HiddenSizes is null || a.HiddenSizes.Length > 256 || a.HiddenSizes.Any(h => h < 1) || (a.Sorted && (a.LabelSize != 1 || a.Points < 2)))
             throw new InvalidDataException($"{where}: invalid architecture.");
         var columns = payload.ReadJson<QuantizationColumns>("columns");
         if (columns is null || new[] { columns.Features, columns.Score, columns.Points, columns.Weights, columns.ModePoint }.Any(string.IsNullOrWhiteSpace))
             throw new InvalidDataException($"{where}: invalid column names.");
         var mean = ReadVector(payload, "labelMean", a.LabelSize, where);
         var scale = ReadVector(payload, "labelScale", a.LabelSize, where);
+        // Every tensor is read and its shape checked against the architecture before the network is built, so no size the
+        // file claims is allocated unless the file holds that many values.
+        var tensors = new List<(string Name, float[] Data, long[] Shape)>();
+        foreach (var (name, expected) in QuantizerNetwork.ParameterShapes(a))
+        {
+            var (data, shape) = payload.ReadTensor(name);
+            if (!shape.SequenceEqual(expected))
+                throw new InvalidDataException(
+                    $"{where}: tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}].");
+            tensors.Add((name, data, shape));
+        }
         TorchRuntime.EnsureInitialized();
         var net = new QuantizerNetwork(a);
+        var parameters = net.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using (torch.no_grad())
         {
-            foreach (var (name, p) in net.named_parameters())
+            foreach (var (name, data, shape) in tensors)
             {
-                var (data, shape) = payload.ReadTensor(name);
-                if (!shape.SequenceEqual(p.shape))
-                {
-                    net.Dispose();
-                    throw new InvalidDataException(
-                        $"{where}: tensor '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.shape)}].");
-                }
                 using var t = torch.tensor(data, shape);
-                p.copy_(t);
+                parameters[name].copy_(t);
             }
         }
         return new ConditionalQuantizationTransformer(env, net, columns, mean, scale);

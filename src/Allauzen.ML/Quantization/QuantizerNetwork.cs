@@ -51,6 +51,21 @@ internal sealed class QuantizerNetwork : nn.Module
 
     public QuantizerArchitecture Architecture { get; }
 
+    /// <summary>The parameter names and shapes of the network <paramref name="a"/> describes, in <c>named_parameters</c> order.</summary>
+    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(QuantizerArchitecture a)
+    {
+        long width = a.InputSize;
+        for (int i = 0; i < a.HiddenSizes.Length; i++)
+        {
+            yield return ($"_trunk.fc{i}.weight", [a.HiddenSizes[i], width]);
+            yield return ($"_trunk.fc{i}.bias", [a.HiddenSizes[i]]);
+            width = a.HiddenSizes[i];
+        }
+        long outputs = (long)a.Points * a.LabelSize + a.Points;
+        yield return ("_heads.weight", [outputs, width]);
+        yield return ("_heads.bias", [outputs]);
+    }
+
     /// <summary>The mask (1, 0, …, 0) and the upper-triangular ones matrix U (row-major) of the sorted parameterisation.</summary>
     public static (float[] FirstMask, float[] Upper) SortedConstants(int n)
     {

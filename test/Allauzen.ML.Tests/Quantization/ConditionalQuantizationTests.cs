@@ -107,6 +107,60 @@ public sealed class ConditionalQuantizationTests
         }
     }
 
+    [TestMethod]
+    public void VectorLabel_TwoPointsFindBothModes()
+    {
+        // y = s·(x, −x) + noise in R²: two points of weight ½ each at ±(x, −x).
+        var ml = new MLContext(seed: 1);
+        var rng = new Random(11);
+        var rows = Enumerable.Range(0, 1500).Select(_ =>
+        {
+            float x = (float)(2 * rng.NextDouble() - 1);
+            float s = rng.NextDouble() < 0.5 ? -1 : 1;
+            return new VectorLabelRow { Features = [x], Label = [s * x + 0.02f * (float)TestData.Gaussian(rng), -s * x + 0.02f * (float)TestData.Gaussian(rng)] };
+        }).ToArray();
+        var o = Toy(2, epochs: 25, sorted: false);
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(ml.Data.LoadFromEnumerable(rows));
+        var m = ml.Regression.EvaluateQuantization(model.Transform(ml.Data.LoadFromEnumerable(rows)));
+        var (points, weights) = model.Predict([0.5f]);
+        Console.WriteLine($"vector label: distortion {m.Distortion:F5} (floor 0.0008), at x = 0.5 points [{string.Join(", ", points.Select(v => v.ToString("F2")))}] weights [{string.Join(", ", weights.Select(v => v.ToString("F2")))}]");
+        Assert.AreEqual(2, model.LabelSize);
+        Assert.IsLessThan(0.01, m.Distortion);
+        var first = points[0] < points[2] ? 0 : 1;
+        Assert.AreEqual(-0.5, points[first * 2], 0.1);
+        Assert.AreEqual(0.5, points[first * 2 + 1], 0.1);
+        Assert.AreEqual(0.5, points[(1 - first) * 2], 0.1);
+        Assert.AreEqual(0.5, weights[0], 0.15);
+    }
+
+    [TestMethod]
+    public void Load_RejectsAPayloadWhoseTensorDoesNotFitTheArchitecture()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(ToyData(ml, 50, 1));
+        var sizes = QuantizerNetwork.ParameterShapes(new QuantizerArchitecture(1, [32, 32], 2, 1, true)).ToArray();
+        var good = new Allauzen.ML.Persistence.ModelPayloadReader(Allauzen.ML.Persistence.ModelPayloadWriter.Serialize(model), "good.zip");
+        CollectionAssert.AreEqual(sizes.Select(s => s.Name).ToArray(), good.Names.Where(n => n.StartsWith('_')).ToArray());
+        // The same payload with a wider first layer claimed in the architecture: refused, naming the file and the tensor.
+        var w = new Allauzen.ML.Persistence.ModelPayloadWriter(ConditionalQuantizationTransformer.Signature, 1, "ConditionalQuantization");
+        foreach (var name in good.Names)
+        {
+            if (name == "architecture")
+                w.WriteJson(name, new QuantizerArchitecture(1, [33, 32], 2, 1, true));
+            else if (name == "columns")
+                w.WriteJson(name, good.ReadJson<QuantizationColumns>(name));
+            else
+            {
+                var (data, shape) = good.ReadTensor(name);
+                w.WriteTensor(name, data, shape);
+            }
+        }
+        var bad = new Allauzen.ML.Persistence.ModelPayloadReader(w.ToArray(), "bad.zip");
+        var e = Assert.Throws<InvalidDataException>(() => ConditionalQuantizationTransformer.Load(ml, bad));
+        StringAssert.Contains(e.Message, "bad.zip");
+        StringAssert.Contains(e.Message, "_trunk.fc0.weight");
+    }
+
     private static IDataView VectorLabelData(MLContext ml, int rows)
     {
         var rng = new Random(5);
