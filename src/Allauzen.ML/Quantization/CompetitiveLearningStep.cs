@@ -11,8 +11,10 @@ namespace Allauzen.ML.Quantization;
 /// against i* (the cell weights p(i|x)). During a warm start the loss is ‖y − mean_i f_i(x)‖² instead. Dead heads (won
 /// fewer than a threshold of the rows last epoch) are pulled toward the labels of the most populated cell.
 /// The reported loss is the distortion in label units; "accuracy" is how often argmax p(·|x) is the winner.
+/// The learning rate, snapshots for early stopping, the hand-over of the network and disposal are
+/// <see cref="BackpropStep{TNet}"/>'s; this class re-implements the batch steps and the epoch start of <see cref="ITrainStep"/>.
 /// </summary>
-internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
+internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, ITrainStep
 {
     private readonly optim.Optimizer _optimizer;
     private readonly int _featureCount;
@@ -30,19 +32,23 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     private Tensor? _winCounts;
     private long _largest;
     private bool _warm;
-    private QuantizerNetwork? _net;
-    private Dictionary<string, Tensor>? _snapshot;
 
-    /// <param name="net">The network (owned by the step until <see cref="DetachNetwork"/>).</param>
+    /// <param name="net">The network (owned by the step until <see cref="BackpropStep{TNet}.DetachNetwork"/>).</param>
     /// <param name="options">The trainer's options (optimizer, warm start, dead heads).</param>
     /// <param name="featureCount">n_x: the first columns of a batch.</param>
     /// <param name="labelScale">σ_k, the label's standard deviation per dimension: distances are Σ_k σ_k² (ỹ_k − f̃_ik)² in
     /// label units, computed as mean(σ²) · Σ_k w_k (ỹ_k − f̃_ik)² with w_k = σ_k² / mean(σ²).</param>
     /// <param name="labelMean">μ_k: the batches hold raw labels, standardised here as ỹ = (y − μ) / σ.</param>
     public CompetitiveLearningStep(QuantizerNetwork net, ConditionalQuantizationOptions options, int featureCount, float[] labelMean, float[] labelScale)
+        : this(net, TrainingLoop.CreateOptimizer(net.parameters(), options), options, featureCount, labelMean, labelScale)
     {
-        _net = net;
-        _optimizer = TrainingLoop.CreateOptimizer(net.parameters(), options);
+    }
+
+    private CompetitiveLearningStep(QuantizerNetwork net, optim.Optimizer optimizer, ConditionalQuantizationOptions options, int featureCount,
+        float[] labelMean, float[] labelScale)
+        : base(net, optimizer, (_, _) => throw new NotSupportedException("The competitive step computes its own loss."))
+    {
+        _optimizer = optimizer;
         _featureCount = featureCount;
         _labelSize = net.Architecture.LabelSize;
         _labelMean = torch.tensor(labelMean, [1, labelMean.Length]);
@@ -57,11 +63,9 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         _plainMse = options.PlainMseBaseline;
     }
 
-    public QuantizerNetwork Network => _net ?? throw new ObjectDisposedException(nameof(CompetitiveLearningStep));
+    public new BatchResult TrainBatch(Tensor xy, Tensor y) => Run(xy, train: true);
 
-    public BatchResult TrainBatch(Tensor xy, Tensor y) => Run(xy, train: true);
-
-    public BatchResult EvaluateBatch(Tensor xy, Tensor y) => Run(xy, train: false);
+    public new BatchResult EvaluateBatch(Tensor xy, Tensor y) => Run(xy, train: false);
 
     private BatchResult Run(Tensor xy, bool train)
     {
@@ -134,9 +138,7 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
         return new BatchResult(mse.item<float>() * _labelScale2 * count, _plainMse ? 0 : count, count);
     }
 
-    public void SetLearningRate(double learningRate) => TrainingLoop.SetLearningRate(_optimizer, learningRate);
-
-    public void BeginEpoch(int epoch)
+    public new void BeginEpoch(int epoch)
     {
         Network.train();
         _warm = epoch <= _warmStartEpochs;
@@ -162,53 +164,20 @@ internal sealed class CompetitiveLearningStep : ITrainStep, IDisposable
     /// <summary>Heads re-seeded during the current epoch.</summary>
     public int DeadHeads { get; private set; }
 
-    public IReadOnlyDictionary<string, double> EpochDiagnostics() => new Dictionary<string, double>
+    public override IReadOnlyDictionary<string, double> EpochDiagnostics() => new Dictionary<string, double>
     {
         ["dead heads"] = DeadHeads,
     };
 
-    public void Snapshot()
+    protected override void Dispose(bool disposing)
     {
-        DisposeSnapshot();
-        _snapshot = Network.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-    }
-
-    public void RestoreSnapshot()
-    {
-        if (_snapshot is null)
-            return;
-        using var _ = torch.no_grad();
-        foreach (var (name, t) in Network.state_dict())
-            t.copy_(_snapshot[name]);
-    }
-
-    /// <summary>Hands the trained network (in eval mode) to the caller; the step no longer owns it.</summary>
-    public QuantizerNetwork DetachNetwork()
-    {
-        var n = Network;
-        _net = null;
-        n.eval();
-        return n;
-    }
-
-    private void DisposeSnapshot()
-    {
-        if (_snapshot is null)
-            return;
-        foreach (var t in _snapshot.Values)
-            t.Dispose();
-        _snapshot = null;
-    }
-
-    public void Dispose()
-    {
-        DisposeSnapshot();
-        _dimensionWeights?.Dispose();
-        _winCounts?.Dispose();
-        _labelMean.Dispose();
-        _labelInverseScale.Dispose();
-        _optimizer.Dispose();
-        _net?.Dispose();
-        _net = null;
+        if (disposing)
+        {
+            _dimensionWeights?.Dispose();
+            _winCounts?.Dispose();
+            _labelMean.Dispose();
+            _labelInverseScale.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }

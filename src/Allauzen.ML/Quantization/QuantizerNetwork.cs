@@ -19,7 +19,7 @@ internal sealed record QuantizerArchitecture(int InputSize, int[] HiddenSizes, i
 /// parameterisation (d = 1) the raw outputs r give s = (r₀, softplus(r₁), …, softplus(r_{n−1})) and f = s·U with U the
 /// upper-triangular matrix of ones, i.e. f₁ = a, f_{i+1} = f_i + softplus(b_i). Points are in standardised label units.
 /// </summary>
-internal sealed class QuantizerNetwork : nn.Module
+internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential _trunk;
     private readonly Linear _heads;
@@ -92,6 +92,13 @@ internal sealed class QuantizerNetwork : nn.Module
 
     /// <summary>The output layer: rows [0, n·d) give the raw points, rows [n·d, n·d + n) the logits.</summary>
     public Linear Heads => _heads;
+
+    /// <summary>Points (flattened, standardised units) and logits side by side: [B, n·d + n].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        var (f, logits) = Forward(x);
+        return torch.cat([f.flatten(1), logits], 1);
+    }
 
     /// <summary>Points [B, n, d] (standardised units) and logits [B, n].</summary>
     public (Tensor Points, Tensor Logits) Forward(Tensor x)
