@@ -167,11 +167,12 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
             throw SchemaChecks.Mismatch(o.LabelColumnName, "label", "Single or Vector<Single, d> of known size", label.ItemType.ToString()!);
         var value = label.Kind;
         var v = SchemaShape.Column.VectorKind.Vector;
+        var slotNames = new SchemaShape([SchemaShapes.Column(AllauzenColumnNames.SlotNamesKind, v, TextDataViewType.Instance, false)]);
         return SchemaShapes.With(inputSchema,
         [
             SchemaShapes.Column(o.ScoreColumnName, value, NumberDataViewType.Single, false),
-            SchemaShapes.Column(o.PointsColumnName, v, NumberDataViewType.Single, false),
-            SchemaShapes.Column(o.WeightsColumnName, v, NumberDataViewType.Single, false),
+            SchemaShapes.Column(o.PointsColumnName, v, NumberDataViewType.Single, false, slotNames),
+            SchemaShapes.Column(o.WeightsColumnName, v, NumberDataViewType.Single, false, slotNames),
             SchemaShapes.Column(o.ModePointColumnName, value, NumberDataViewType.Single, false),
         ]);
     }

@@ -20,7 +20,8 @@ internal sealed record QuantizationColumns(string Features, string Score, string
 /// mean, so ML.NET's regression evaluator applies), <c>QuantizationPoints</c> (n·d values, row-major n × d; sorted
 /// ascending for a scalar label), <c>QuantizationWeights</c> (n values summing to 1) and <c>ModePoint</c> (the point of
 /// largest weight, the first one on ties). <c>Score</c> and <c>ModePoint</c> are <c>Single</c> for a scalar label and
-/// <c>Vector&lt;Single, d&gt;</c> for a vector label. It saves with <c>ml.Model.Save</c>, loads with <c>ml.Model.Load</c>
+/// <c>Vector&lt;Single, d&gt;</c> for a vector label. The points and weights carry slot names that give their shape
+/// (<c>f1[0]</c>, <c>f1[1]</c>, …, row-major n × d; <c>p1</c> … <c>pn</c>). It saves with <c>ml.Model.Save</c>, loads with <c>ml.Model.Load</c>
 /// and exports to ONNX (opset ≥ 11) with <c>ml.Model.ExportToOnnx</c>.
 /// </summary>
 public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase, IAllauzenTransformer, IOnnxExportable
@@ -42,8 +43,26 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         _columns = columns;
         _labelMean = labelMean;
         _labelScale = labelScale;
-        _added = OutputColumns(columns, net.Architecture.Points, net.Architecture.LabelSize)
-            .Select(c => Detached(c.Name, c.Type)).ToArray();
+        int n = net.Architecture.Points, d = net.Architecture.LabelSize;
+        _added = OutputColumns(columns, n, d).Select(c => Detached(c.Name, c.Type,
+            c.Name == columns.Points ? SlotNames(PointSlotNames(n, d)) : c.Name == columns.Weights ? SlotNames(WeightSlotNames(n)) : null)).ToArray();
+    }
+
+    /// <summary>Slot names of the points: f1 … fn for a scalar label, f1[0], f1[1], …, fn[d−1] (row-major n × d) for a vector label.</summary>
+    internal static string[] PointSlotNames(int n, int d) =>
+        [.. Enumerable.Range(1, n).SelectMany(i => d == 1 ? [$"f{i}"] : Enumerable.Range(0, d).Select(k => $"f{i}[{k}]"))];
+
+    /// <summary>Slot names of the weights: p1 … pn.</summary>
+    internal static string[] WeightSlotNames(int n) => [.. Enumerable.Range(1, n).Select(i => $"p{i}")];
+
+    private static DataViewSchema.Annotations SlotNames(string[] names)
+    {
+        var memory = names.Select(v => v.AsMemory()).ToArray();
+        var b = new DataViewSchema.Annotations.Builder();
+        b.Add(AllauzenColumnNames.SlotNamesKind, new VectorDataViewType(TextDataViewType.Instance, memory.Length),
+            (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> dst) =>
+                dst = new VBuffer<ReadOnlyMemory<char>>(memory.Length, (ReadOnlyMemory<char>[])memory.Clone())));
+        return b.ToAnnotations();
     }
 
     /// <summary>The added columns (name, type) for n points of a d-dimensional label, in order.</summary>
@@ -59,10 +78,10 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         ];
     }
 
-    private static DataViewSchema.DetachedColumn Detached(string name, DataViewType type)
+    private static DataViewSchema.DetachedColumn Detached(string name, DataViewType type, DataViewSchema.Annotations? annotations)
     {
         var b = new DataViewSchema.Builder();
-        b.AddColumn(name, type);
+        b.AddColumn(name, type, annotations);
         return new DataViewSchema.DetachedColumn(b.ToSchema()[0]);
     }
 

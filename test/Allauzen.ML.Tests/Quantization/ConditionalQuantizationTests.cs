@@ -57,6 +57,10 @@ public sealed class ConditionalQuantizationTests
         Assert.IsLessThanOrEqualTo(1e-5, report.OnnxMaxDiff, "ONNX parity");
         // Points sorted (scalar label), weights a distribution, ModePoint the point of largest weight, Score the weighted mean.
         var scored = report.Transformer.Transform(data);
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        scored.Schema["QuantizationPoints"].GetSlotNames(ref names);
+        CollectionAssert.AreEqual(labelSize == 1 ? new[] { "f1", "f2", "f3" } : ["f1[0]", "f1[1]", "f2[0]", "f2[1]", "f3[0]", "f3[1]"],
+            names.DenseValues().Select(m => m.ToString()).ToArray());
         var points = TestData.ReadColumn(scored, "QuantizationPoints");
         var weights = TestData.ReadColumn(scored, "QuantizationWeights");
         var score = TestData.ReadColumn(scored, "Score");
