@@ -93,19 +93,28 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
         IDataView Joined(IDataView data) => ml.Transforms.Concatenate(xy, o.FeatureColumnName, o.LabelColumnName).Fit(data).Transform(data);
         TensorBatcher Batcher(IDataView data, Func<DataViewRowId, bool>? filter) => TensorBatcher.Create(Joined(data), xy, null,
             o.DataCaching, o.MaxInMemoryBytes, filter, o.InvalidRows, o.ShufflePoolSize, device, nx + d, o.CancellationToken);
-        using var train = Batcher(input, trainFilter);
-        using var validation = o.ValidationData is not null || valFilter is not null ? Batcher(o.ValidationData ?? input, valFilter) : null;
-        var (mean, scale) = LabelStatistics(train, nx, d, o);
-        bool sorted = o.SortedHeads && d == 1 && o.NumberOfPoints > 1;
-        ch.Info(MessageSensitivity.None,
-            $"{Name}: {nx} features, label size {d}, {o.NumberOfPoints} points ({(sorted ? "sorted" : "unsorted")} heads), device {deviceName}, seed {seed}, " +
-            $"data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");
+        try
+        {
+            using var train = Batcher(input, trainFilter);
+            using var validation = o.ValidationData is not null || valFilter is not null ? Batcher(o.ValidationData ?? input, valFilter) : null;
+            var (mean, scale) = LabelStatistics(train, nx, d, o);
+            bool sorted = o.SortedHeads && d == 1 && o.NumberOfPoints > 1;
+            ch.Info(MessageSensitivity.None,
+                $"{Name}: {nx} features, label size {d}, {o.NumberOfPoints} points ({(sorted ? "sorted" : "unsorted")} heads), device {deviceName}, seed {seed}, " +
+                $"data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");
 
-        var net = new QuantizerNetwork(new QuantizerArchitecture(nx, [.. o.HiddenSizes], o.NumberOfPoints, d, sorted));
-        net.to(device);
-        using var step = new CompetitiveLearningStep(net, o, nx, mean, scale);
-        TrainingLoop.Run(step, train, validation, o, seed, ch);
-        return new ConditionalQuantizationTransformer(_env, step.DetachNetwork(), Columns, mean, scale) { ScoringBatchSize = o.ScoringBatchSize };
+            var net = new QuantizerNetwork(new QuantizerArchitecture(nx, [.. o.HiddenSizes], o.NumberOfPoints, d, sorted));
+            net.to(device);
+            using var step = new CompetitiveLearningStep(net, o, nx, mean, scale);
+            TrainingLoop.Run(step, train, validation, o, seed, ch);
+            return new ConditionalQuantizationTransformer(_env, step.DetachNetwork(), Columns, mean, scale) { ScoringBatchSize = o.ScoringBatchSize };
+        }
+        catch (InvalidDataException ex) when (ex.Message.Contains($"'{xy}'", StringComparison.Ordinal))
+        {
+            // The batcher read features and label as one vector: name the user's columns instead of the joined one.
+            throw new InvalidDataException(ex.Message.Replace($"Feature column '{xy}'",
+                $"Feature column '{o.FeatureColumnName}' or label column '{o.LabelColumnName}' (slots {nx} and above are the label)", StringComparison.Ordinal), ex);
+        }
     }
 
     /// <summary>Mean and standard deviation of each label dimension over the training rows (a standard deviation of 0 becomes 1).</summary>

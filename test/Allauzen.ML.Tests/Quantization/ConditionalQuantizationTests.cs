@@ -93,6 +93,41 @@ public sealed class ConditionalQuantizationTests
     }
 
     [TestMethod]
+    public void NonFiniteLabel_ThrowsNamingTheLabel_OrIsSkipped()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TwoBranchToy.Generate(200, 6);
+        rows[17].Label = float.NaN;
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var e = Assert.Throws<InvalidDataException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(data));
+        StringAssert.Contains(e.Message, "'Label'");
+        var o = Toy(2, epochs: 1);
+        o.InvalidRows = InvalidRowPolicy.Skip;
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(data);
+        Assert.IsTrue(double.IsFinite(ml.Regression.EvaluateQuantization(model.Transform(data)).Distortion));
+    }
+
+    [TestMethod]
+    public void Streaming_WithValidationSplitAndEarlyStopping_Trains()
+    {
+        var ml = new MLContext(seed: 1);
+        var o = Toy(2, epochs: 6);
+        o.DataCaching = DataCaching.Streaming;
+        o.ValidationFraction = 0.2;
+        o.EarlyStoppingPatience = 2;
+        var history = new List<TrainingProgress>();
+        o.Progress = new SyncProgress(history.Add);
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(ToyData(ml, 600, 7));
+        Assert.IsTrue(history.Count >= 1 && history.All(p => p.ValidationLoss is double v && double.IsFinite(v)));
+        Assert.AreEqual(2, model.NumberOfPoints);
+    }
+
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [TestMethod]
     public void PredictionEngine_MatchesTransform()
     {
         var ml = new MLContext(seed: 1);
