@@ -9,13 +9,14 @@ namespace Allauzen.ML.Benchmarks.Quantization;
 /// baseline and the quantizers in turn (same data and network as <see cref="QuantizationEpochBenchmarks"/>), takes the
 /// second epoch's time (the first includes the one-off setup), and divides by the baseline's time in the same round;
 /// the report gives the median ratio over rounds and each configuration's fastest epoch.
-/// Usage: -- --quantization-epoch [rounds (default 9)]
+/// Usage: -- --quantization-epoch [rounds (default 9)] [batch size (default 64)]
 /// </summary>
 internal static class QuantizationEpochProbe
 {
     public static void Run(string[] args)
     {
         int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 9;
+        int batch = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
         var ml = new MLContext(seed: 1);
         var data = QuantizationEpochBenchmarks.Data(ml);
         TorchRuntime.EnsureInitialized();
@@ -27,6 +28,7 @@ internal static class QuantizationEpochProbe
             for (int c = 0; c < configs.Length; c++)
             {
                 var o = QuantizationEpochBenchmarks.Options(configs[c].Points, configs[c].Plain);
+                o.BatchSize = batch;
                 double last = 0;
                 o.Progress = new SyncProgress(p => last = p.EpochTime.TotalMilliseconds);
                 using (ml.Regression.Trainers.ConditionalQuantization(o).Fit(data))
@@ -35,7 +37,7 @@ internal static class QuantizationEpochProbe
                 times[c].Add(last);
             }
         }
-        Console.WriteLine($"{rounds} rounds, epoch 2 of 2, 20,000 rows × 16 features, trunk 64×64, batch 64, 1 thread");
+        Console.WriteLine($"{rounds} rounds, epoch 2 of 2, 20,000 rows × 16 features, trunk 64×64, batch {batch}, 1 thread");
         for (int c = 0; c < configs.Length; c++)
         {
             var ratios = Enumerable.Range(0, rounds).Select(r => times[c][r] / times[0][r]).Order().ToArray();
