@@ -5,6 +5,7 @@ using Allauzen.ML.Samples.Dynamics;
 using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
+using Allauzen.ML.Samples.Quantization;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Samples.Speech;
 
@@ -17,4 +18,5 @@ return SampleCli.Invoke(args,
     FotonSample.Command, FotonSample.RunCommand,
     DiachronicSample.Command,
     ClusterSample.Command, SiloProcess.Command,
-    OdeSample.Command);
+    OdeSample.Command,
+    QuantizationSample.Command);

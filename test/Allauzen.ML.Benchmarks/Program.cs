@@ -9,4 +9,9 @@ if (args.Length > 0 && args[0] == "--foton-step")
 }
 if (args.Length > 1 && args[0] == "--ode-speed") { Allauzen.ML.Benchmarks.NeuralOdeSpeedProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--prdc-memory") { Allauzen.ML.Benchmarks.Evaluation.PrdcMemoryProbe.Run(args); return; }
+if (args.Length > 0 && args[0] == "--quantization-epoch")
+{
+    Allauzen.ML.Benchmarks.Quantization.QuantizationEpochProbe.Run(args);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Allauzen.ML.Benchmarks.BenchData).Assembly).Run(args);

@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using Allauzen.ML.Quantization;
+using Allauzen.ML.Tests.TestSupport;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Allauzen.ML.Tests.Quantization;
+
+[TestClass]
+public sealed class ConditionalQuantizationTests
+{
+    private static ConditionalQuantizationOptions Toy(int points, int epochs = 40, bool sorted = true) => new()
+    {
+        NumberOfPoints = points,
+        SortedHeads = sorted,
+        HiddenSizes = [32, 32],
+        Epochs = epochs,
+        BatchSize = 64,
+        LearningRate = 3e-3,
+        Seed = 1,
+    };
+
+    private static IDataView ToyData(MLContext ml, int rows, int seed, int references = 0) =>
+        ml.Data.LoadFromEnumerable(TwoBranchToy.Generate(rows, seed, references));
+
+    [TestMethod]
+    public void Toy_TwoSortedHeads_ReachTheNoiseFloor_AndFindBothBranches()
+    {
+        var ml = new MLContext(seed: 1);
+        var sw = Stopwatch.StartNew();
+        var model = ml.Regression.Trainers.ConditionalQuantization(Toy(2)).Fit(ToyData(ml, 2000, 1));
+        var m = ml.Regression.EvaluateQuantization(model.Transform(ToyData(ml, 1000, 2, references: 64)), referenceSamplesColumnName: "ReferenceSamples");
+        var (points, weights) = model.Predict([0.5f]);
+        Console.WriteLine($"distortion {m.Distortion:F5} (floor 0.0025), W2 {m.Wasserstein2:F4}, energy {m.EnergyDistance:F5}, coverage {m.IntervalCoverage:F3}, " +
+            $"points at 0.5 ({points[0]:F3}, {points[1]:F3}), weights ({weights[0]:F3}, {weights[1]:F3}), {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.IsLessThanOrEqualTo(2 * 0.0025, m.Distortion, "distortion ≤ 2× the noise floor");
+        Assert.AreEqual(-0.5, points[0], 0.1);
+        Assert.AreEqual(0.5, points[1], 0.1);
+        Assert.AreEqual(0.5, weights[0], 0.1);
+        Assert.AreEqual(0.5, weights[1], 0.1);
+    }
+
+    [TestMethod]
+    [DataRow(true, 1)]
+    [DataRow(false, 1)]
+    [DataRow(false, 2)]
+    public void Contract_SchemaBadInputSaveLoadRowMapperOnnx(bool sorted, int labelSize)
+    {
+        var ml = new MLContext(seed: 1);
+        var data = labelSize == 1 ? ToyData(ml, 300, 3) : VectorLabelData(ml, 300);
+        var wrongSize = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 10).Select(_ => new WideRow { Features = new float[5], Label = 1 }));
+        var noFeatures = ml.Transforms.CopyColumns("Other", "Features").Append(ml.Transforms.DropColumns("Features")).Fit(data).Transform(data);
+        var options = Toy(3, epochs: 3, sorted);
+        var report = EstimatorContract.Check(ml.Regression.Trainers.ConditionalQuantization(options), data, data,
+            ["Score", "QuantizationPoints", "QuantizationWeights", "ModePoint"], [(wrongSize, "Features", false), (noFeatures, "Features", true)]);
+        Assert.IsLessThanOrEqualTo(1e-6, report.RowMapperMaxDiff, "row mapper vs batched Transform");
+        Assert.IsLessThanOrEqualTo(1e-5, report.OnnxMaxDiff, "ONNX parity");
+        // Points sorted (scalar label), weights a distribution, ModePoint the point of largest weight, Score the weighted mean.
+        var scored = report.Transformer.Transform(data);
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        scored.Schema["QuantizationPoints"].GetSlotNames(ref names);
+        CollectionAssert.AreEqual(labelSize == 1 ? new[] { "f1", "f2", "f3" } : ["f1[0]", "f1[1]", "f2[0]", "f2[1]", "f3[0]", "f3[1]"],
+            names.DenseValues().Select(m => m.ToString()).ToArray());
+        var points = TestData.ReadColumn(scored, "QuantizationPoints");
+        var weights = TestData.ReadColumn(scored, "QuantizationWeights");
+        var score = TestData.ReadColumn(scored, "Score");
+        var mode = TestData.ReadColumn(scored, "ModePoint");
+        for (int r = 0; r < points.Length; r++)
+        {
+            Assert.AreEqual(1.0, weights[r].Sum(), 1e-5);
+            int best = Array.IndexOf(weights[r], weights[r].Max());
+            for (int k = 0; k < labelSize; k++)
+            {
+                Assert.AreEqual(points[r][best * labelSize + k], mode[r][k], 0.0);
+                Assert.AreEqual(Enumerable.Range(0, 3).Sum(i => weights[r][i] * points[r][i * labelSize + k]), score[r][k], 1e-5);
+            }
+            if (labelSize == 1)
+                CollectionAssert.AreEqual(points[r].Order().ToArray(), points[r]);
+        }
+    }
+
+    [TestMethod]
+    public void LabelIsCheckedUpFront_WithTheColumnNamed()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.BlobsPrepared(ml, 50);
+        var trainer = ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(data));
+        StringAssert.Contains(e.Message, "'Label'");
+        Assert.Throws<ArgumentOutOfRangeException>(() => trainer.GetOutputSchema(Allauzen.ML.Core.SchemaShapes.FromSchema(data.Schema)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ConditionalQuantizationOptions { NumberOfPoints = 0 }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ConditionalQuantizationOptions { WarmStartFromMean = true, Epochs = 3, WarmStartEpochs = 3 }.Validate());
+    }
+
+    [TestMethod]
+    public void NonFiniteLabel_ThrowsNamingTheLabel_OrIsSkipped()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TwoBranchToy.Generate(200, 6);
+        rows[17].Label = float.NaN;
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var e = Assert.Throws<InvalidDataException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(data));
+        StringAssert.Contains(e.Message, "'Label'");
+        var o = Toy(2, epochs: 1);
+        o.InvalidRows = InvalidRowPolicy.Skip;
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(data);
+        Assert.IsTrue(double.IsFinite(ml.Regression.EvaluateQuantization(model.Transform(data)).Distortion));
+    }
+
+    [TestMethod]
+    public void Streaming_WithValidationSplitAndEarlyStopping_Trains()
+    {
+        var ml = new MLContext(seed: 1);
+        var o = Toy(2, epochs: 6);
+        o.DataCaching = DataCaching.Streaming;
+        o.ValidationFraction = 0.2;
+        o.EarlyStoppingPatience = 2;
+        var history = new List<TrainingProgress>();
+        o.Progress = new SyncProgress(history.Add);
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(ToyData(ml, 600, 7));
+        Assert.IsTrue(history.Count >= 1 && history.All(p => p.ValidationLoss is double v && double.IsFinite(v)));
+        Assert.AreEqual(2, model.NumberOfPoints);
+    }
+
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [TestMethod]
+    public void PredictionEngine_MatchesTransform()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TwoBranchToy.Generate(100, 4);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 2)).Fit(data);
+        var engine = ml.Model.CreatePredictionEngine<TwoBranchToyRow, Prediction>(model);
+        var points = TestData.ReadColumn(model.Transform(data), "QuantizationPoints");
+        var score = TestData.ReadColumn(model.Transform(data), "Score");
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var p = engine.Predict(rows[i]);
+            for (int k = 0; k < points[i].Length; k++)
+                Assert.AreEqual(points[i][k], p.QuantizationPoints[k], 1e-6);
+            Assert.AreEqual(score[i][0], p.Score, 1e-6);
+        }
+    }
+
+    [TestMethod]
+    public void VectorLabel_TwoPointsFindBothModes()
+    {
+        // y = s·(x, −x) + noise in R²: two points of weight ½ each at ±(x, −x).
+        var ml = new MLContext(seed: 1);
+        var rng = new Random(11);
+        var rows = Enumerable.Range(0, 1500).Select(_ =>
+        {
+            float x = (float)(2 * rng.NextDouble() - 1);
+            float s = rng.NextDouble() < 0.5 ? -1 : 1;
+            return new VectorLabelRow { Features = [x], Label = [s * x + 0.02f * (float)TestData.Gaussian(rng), -s * x + 0.02f * (float)TestData.Gaussian(rng)] };
+        }).ToArray();
+        var o = Toy(2, epochs: 25, sorted: false);
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(ml.Data.LoadFromEnumerable(rows));
+        var m = ml.Regression.EvaluateQuantization(model.Transform(ml.Data.LoadFromEnumerable(rows)));
+        var (points, weights) = model.Predict([0.5f]);
+        Console.WriteLine($"vector label: distortion {m.Distortion:F5} (floor 0.0008), at x = 0.5 points [{string.Join(", ", points.Select(v => v.ToString("F2")))}] weights [{string.Join(", ", weights.Select(v => v.ToString("F2")))}]");
+        Assert.AreEqual(2, model.LabelSize);
+        Assert.IsLessThan(0.01, m.Distortion);
+        var first = points[0] < points[2] ? 0 : 1;
+        Assert.AreEqual(-0.5, points[first * 2], 0.1);
+        Assert.AreEqual(0.5, points[first * 2 + 1], 0.1);
+        Assert.AreEqual(0.5, points[(1 - first) * 2], 0.1);
+        Assert.AreEqual(0.5, weights[0], 0.15);
+    }
+
+    [TestMethod]
+    public void Load_RejectsAPayloadWhoseTensorDoesNotFitTheArchitecture()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(ToyData(ml, 50, 1));
+        var sizes = QuantizerNetwork.ParameterShapes(new QuantizerArchitecture(1, [32, 32], 2, 1, true)).ToArray();
+        var good = new Allauzen.ML.Persistence.ModelPayloadReader(Allauzen.ML.Persistence.ModelPayloadWriter.Serialize(model), "good.zip");
+        CollectionAssert.AreEqual(sizes.Select(s => s.Name).ToArray(), good.Names.Where(n => n.StartsWith('_')).ToArray());
+        // The same payload with a wider first layer claimed in the architecture: refused, naming the file and the tensor.
+        var w = new Allauzen.ML.Persistence.ModelPayloadWriter(ConditionalQuantizationTransformer.Signature, 1, "ConditionalQuantization");
+        foreach (var name in good.Names)
+        {
+            if (name == "architecture")
+                w.WriteJson(name, new QuantizerArchitecture(1, [33, 32], 2, 1, true));
+            else if (name == "columns")
+                w.WriteJson(name, good.ReadJson<QuantizationColumns>(name));
+            else
+            {
+                var (data, shape) = good.ReadTensor(name);
+                w.WriteTensor(name, data, shape);
+            }
+        }
+        var bad = new Allauzen.ML.Persistence.ModelPayloadReader(w.ToArray(), "bad.zip");
+        var e = Assert.Throws<InvalidDataException>(() => ConditionalQuantizationTransformer.Load(ml, bad));
+        StringAssert.Contains(e.Message, "bad.zip");
+        StringAssert.Contains(e.Message, "_trunk.fc0.weight");
+    }
+
+    private static IDataView VectorLabelData(MLContext ml, int rows)
+    {
+        var rng = new Random(5);
+        return ml.Data.LoadFromEnumerable(Enumerable.Range(0, rows).Select(_ =>
+        {
+            float x = (float)(2 * rng.NextDouble() - 1);
+            float s = rng.NextDouble() < 0.5 ? -1 : 1;
+            return new VectorLabelRow { Features = [x], Label = [s * x, (float)(0.1 * TestData.Gaussian(rng))] };
+        }).ToArray());
+    }
+
+    private sealed class VectorLabelRow
+    {
+        [VectorType(1)]
+        public float[] Features { get; set; } = [];
+
+        [VectorType(2)]
+        public float[] Label { get; set; } = [];
+    }
+
+    private sealed class WideRow
+    {
+        [VectorType(5)]
+        public float[] Features { get; set; } = [];
+
+        public float Label { get; set; }
+    }
+
+    private sealed class Prediction
+    {
+        public float Score { get; set; }
+
+        public float[] QuantizationPoints { get; set; } = [];
+
+        public float[] QuantizationWeights { get; set; } = [];
+
+        public float ModePoint { get; set; }
+    }
+}
