@@ -63,7 +63,7 @@ public static class EvaluationPlots
             }
         }
         plot.Axes.SetLimits(0, 1.02, 0, 1.02);
-        CertifiedAccuracyPlots.Save(plot, path, width, height, title, "recall β_λ", "precision α_λ");
+        CertifiedAccuracyPlots.Save(plot, path, width, height, title, "recall β(λ)", "precision α(λ)");
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ public static class EvaluateSample
     private static readonly Option<string> Data = SampleCli.Data("fashion-mnist");
     private static readonly Option<int> MaxSamples = SampleCli.Int("--max-samples", 5000, "rows of each set for PRDC (seeded subsample)");
     private static readonly Option<int> K = SampleCli.Int("--k", 5, "neighbour rank of the PRDC balls");
-    private static readonly Option<double> Noise = SampleCli.Real("--noise", 0.5, "pixel noise standard deviation, as a fraction of the pixel range");
+    private static readonly Option<double> Noise = SampleCli.Real("--noise", 0.2, "pixel noise standard deviation, as a fraction of the pixel range");
     private static readonly Option<double> MemoriserNoise = SampleCli.Real("--memoriser-noise", 0.01, "noise of the memorising generator, as a fraction of the pixel range");
     private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
     private static readonly Option<string?> Output = SampleCli.Output("evaluate");
