@@ -2,6 +2,7 @@ using Allauzen.ML.Samples.Cluster;
 using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Dynamics;
+using Allauzen.ML.Samples.Evaluation;
 using Allauzen.ML.Samples.Foton;
 using Allauzen.ML.Samples.Lipschitz;
 using Allauzen.ML.Samples.Mlp;
@@ -19,4 +20,5 @@ return SampleCli.Invoke(args,
     DiachronicSample.Command,
     ClusterSample.Command, SiloProcess.Command,
     OdeSample.Command,
-    QuantizationSample.Command);
+    QuantizationSample.Command,
+    EvaluateSample.Command);

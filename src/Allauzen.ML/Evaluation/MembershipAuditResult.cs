@@ -44,6 +44,12 @@ public sealed class MembershipAuditResult
     /// </summary>
     public (double Low, double High) EpsilonInterval { get; internal init; }
 
+    /// <summary>
+    /// The empirical ROC curve: (FPR, TPR) of "score ≥ t" for t = +∞ (the point (0, 0)) and then every distinct score from
+    /// the highest down, ending at (1, 1); no interpolation. Ties between members and non-members give a diagonal step.
+    /// </summary>
+    public IReadOnlyList<(double Fpr, double Tpr)> Roc { get; internal init; } = [];
+
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"AUC={Auc:0.####} BA={BalancedAccuracy:0.####} TPR@1%={TprAtFpr1Percent:0.####} TPR@0.1%={TprAtFpr01Percent:0.####} ε̂={EpsilonLowerBound:0.###} [{EpsilonInterval.Low:0.###}, {EpsilonInterval.High:0.###}]");

@@ -31,6 +31,7 @@ internal static class MembershipStatistics
             TprAtFpr01Percent = tpr01,
             EpsilonLowerBound = epsilon,
             EpsilonInterval = (low, high),
+            Roc = roc.Select(p => ((double)p.Fp / nN, (double)p.Tp / nM)).ToArray(),
         };
     }
 
