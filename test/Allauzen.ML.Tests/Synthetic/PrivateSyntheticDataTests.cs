@@ -154,6 +154,30 @@ public sealed class PrivateSyntheticDataTests
         Allauzen.ML.Persistence.PersistedColumn.From(data.Schema[name]);
 
     [TestMethod]
+    public void ReportsProgressPerStepAndHonoursCancellation()
+    {
+        var ml = new MLContext(1);
+        var data = Toy(ml, 100, 6, out _);
+        var reports = new List<SyntheticDataProgress>();
+        var options = Options(label: "Label");
+        options.Steps = 5;
+        options.Progress = new SynchronousProgress(reports.Add);
+        var generator = ml.Transforms.PrivateSyntheticData(options).Fit(data);
+        generator.Generate(10, 1);
+        Assert.AreEqual(10, reports.Count);
+        Assert.AreEqual(new SyntheticDataProgress(1, 2, 5, 5), reports[^1]);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        generator.CancellationToken = cts.Token;
+        Assert.Throws<OperationCanceledException>(() => generator.Generate(10, 1));
+    }
+
+    private sealed class SynchronousProgress(Action<SyntheticDataProgress> report) : IProgress<SyntheticDataProgress>
+    {
+        public void Report(SyntheticDataProgress value) => report(value);
+    }
+
+    [TestMethod]
     public void RejectsInvalidOptionsAndColumns()
     {
         var ml = new MLContext(1);
