@@ -54,6 +54,7 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
         int d = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
+        o.ValidateTabular(d);
         var featureInfo = PersistedColumn.From(input.Schema[o.FeatureColumnName]);
         PersistedColumn? labelInfo = null;
         int classes = 1;
@@ -116,6 +117,8 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 if (!float.IsFinite(values[t]))
                     throw new InvalidOperationException(
                         $"The feature column '{o.FeatureColumnName}' holds {values[t]} at row {row}, index {t}: every value must be finite.");
+                if (o.LowerBounds is { } lo && o.UpperBounds is { } hi)
+                    values[t] = (float)((Math.Clamp(values[t], lo[t], hi[t]) - (double)lo[t]) / ((double)hi[t] - lo[t]) - 0.5);
                 double v = values[t] / o.ClipNorm;
                 norm2 += v * v;
             }
@@ -135,18 +138,45 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
 
 /// <summary>The persisted settings of a generator (everything but the tensors and the column descriptions).</summary>
 internal sealed record SyntheticSettings(int Dimensions, int Projections, int Percentiles, int SubProjections, int Steps,
-    double StepSize, double Lambda, double ClipNorm, double Epsilon, double Delta, double Sigma, int Classes, int Seed)
+    double StepSize, double Lambda, double ClipNorm, double Epsilon, double Delta, double Sigma, int Classes, int Seed,
+    float[]? LowerBounds = null, float[]? UpperBounds = null, int[][]? CategoricalSlots = null)
 {
     public static SyntheticSettings From(PrivateSyntheticDataOptions o, int d, int classes) =>
         new(d, o.NumberOfProjections, o.Percentiles, o.SubProjections, o.Steps, o.StepSize, o.Lambda, o.ClipNorm,
             o.Epsilon, o.Delta, DpSlicedWasserstein.NoiseScale(o.NumberOfProjections, d, o.Epsilon / classes, o.Delta / classes),
-            classes, o.Seed);
+            classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray());
+
+    /// <summary>Maps one generated row (unit-ball scale) back to the feature scale: ×ClipNorm, then the inverse of the
+    /// public-bounds map with clamping, then one-hot rounding of the categorical groups.</summary>
+    public void ToFeatureScale(ReadOnlySpan<float> z, Span<float> output)
+    {
+        for (int t = 0; t < z.Length; t++)
+        {
+            double v = z[t] * ClipNorm;
+            if (LowerBounds is { } lo && UpperBounds is { } hi)
+                v = Math.Clamp(lo[t] + (v + 0.5) * ((double)hi[t] - lo[t]), lo[t], hi[t]);
+            output[t] = (float)v;
+        }
+        foreach (var group in CategoricalSlots ?? [])
+        {
+            int best = group[0];
+            foreach (int slot in group)
+            {
+                if (output[slot] > output[best])
+                    best = slot;
+            }
+            // One-hot at the largest value: the group's upper bound (1 without bounds) for the winner, the lower bound (0) elsewhere.
+            foreach (int slot in group)
+                output[slot] = slot == best ? (UpperBounds?[slot] ?? 1f) : (LowerBounds?[slot] ?? 0f);
+        }
+    }
 
     /// <summary>The same settings as options, for the options' own validation rules.</summary>
     public PrivateSyntheticDataOptions ToOptions() => new()
     {
         Epsilon = Epsilon, Delta = Delta, NumberOfProjections = Projections, SubProjections = SubProjections,
         Percentiles = Percentiles, Steps = Steps, StepSize = StepSize, Lambda = Lambda, ClipNorm = ClipNorm, Seed = Seed,
+        LowerBounds = LowerBounds, UpperBounds = UpperBounds, CategoricalSlots = CategoricalSlots,
     };
 
     public FlowSettings Flow => new(SubProjections, Steps, StepSize, Lambda, Sigma);

@@ -54,6 +54,24 @@ public sealed class PrivateSyntheticDataOptions
     public double ClipNorm { get; set; } = 1;
 
     /// <summary>
+    /// Public lower bounds of the d features (with <see cref="UpperBounds"/>), or null (default). When set, each value is
+    /// clamped to [lower, upper] and mapped to [−½, ½] before <see cref="ClipNorm"/> applies (set ClipNorm = √d/2 to
+    /// clip nothing), and generated values are mapped back and clamped to the bounds. The bounds must not be computed
+    /// from the private data (that would leak outside the accounted budget).
+    /// </summary>
+    public float[]? LowerBounds { get; set; }
+
+    /// <summary>Public upper bounds of the d features (with <see cref="LowerBounds"/>), or null (default).</summary>
+    public float[]? UpperBounds { get; set; }
+
+    /// <summary>
+    /// Groups of slot indices that hold one-hot encoded categoricals (e.g. from <c>OneHotEncoding</c> then
+    /// <c>Concatenate</c>), or null (default). Each generated group is rounded back to a one-hot vector at its largest
+    /// value (post-processing). Groups have at least 2 slots and are disjoint.
+    /// </summary>
+    public int[][]? CategoricalSlots { get; set; }
+
+    /// <summary>
     /// A key-typed label column, or null (default). When set, one release and one flow per class: the budget is split
     /// evenly, each class spending ε/C and δ/C (basic composition, reported in <see cref="PrivacyReport"/>); the key
     /// values are treated as public, and generation splits rows evenly across classes (class sizes are not released).
@@ -89,6 +107,37 @@ public sealed class PrivateSyntheticDataOptions
             throw new ArgumentOutOfRangeException(nameof(Lambda), Lambda, $"Lambda must be a non-negative finite number (got {Lambda}).");
         if (!(ClipNorm > 0 && double.IsFinite(ClipNorm)))
             throw new ArgumentOutOfRangeException(nameof(ClipNorm), ClipNorm, $"ClipNorm must be a positive finite number (got {ClipNorm}).");
+    }
+
+    /// <summary>Checks the tabular settings against the feature dimension d (known at Fit, or from a saved file).</summary>
+    internal void ValidateTabular(int d)
+    {
+        if ((LowerBounds is null) != (UpperBounds is null))
+            throw new ArgumentException("LowerBounds and UpperBounds must be set together.", nameof(LowerBounds));
+        if (LowerBounds is { } lo && UpperBounds is { } hi)
+        {
+            if (lo.Length != d || hi.Length != d)
+                throw new ArgumentException($"LowerBounds and UpperBounds must have the feature dimension {d} (got {lo.Length} and {hi.Length}).", nameof(LowerBounds));
+            for (int t = 0; t < d; t++)
+            {
+                if (!(float.IsFinite(lo[t]) && float.IsFinite(hi[t]) && lo[t] < hi[t]))
+                    throw new ArgumentException($"Feature {t}: bounds [{lo[t]}, {hi[t]}] must be finite with lower < upper.", nameof(LowerBounds));
+            }
+        }
+        if (CategoricalSlots is { } groups)
+        {
+            var seen = new HashSet<int>();
+            for (int g = 0; g < groups.Length; g++)
+            {
+                if (groups[g] is not { Length: >= 2 } slots)
+                    throw new ArgumentException($"CategoricalSlots[{g}] must list at least 2 slots.", nameof(CategoricalSlots));
+                foreach (int slot in slots)
+                {
+                    if (slot < 0 || slot >= d || !seen.Add(slot))
+                        throw new ArgumentException($"CategoricalSlots[{g}]: slot {slot} is out of [0, {d}) or in another group.", nameof(CategoricalSlots));
+                }
+            }
+        }
     }
 
     private static void Check(int value, int min, int max, string name)

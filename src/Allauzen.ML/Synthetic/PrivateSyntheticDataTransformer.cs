@@ -69,7 +69,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
 
     /// <summary>
     /// Generates <paramref name="rows"/> synthetic rows: a view with the feature column (same name, type and slot names as
-    /// the column the generator was fitted on; values in the original scale, i.e. multiplied back by ClipNorm) and, when
+    /// the column the generator was fitted on; values in the original scale: multiplied back by ClipNorm, mapped back through the public bounds and one-hot rounded when those are set) and, when
     /// class-conditional, the label column (same key type); rows are split evenly across classes, class after class.
     /// Deterministic in <paramref name="seed"/> on a given machine and thread count.
     /// </summary>
@@ -97,8 +97,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             for (int i = 0; i < n; i++)
             {
                 var values = new float[d];
-                for (int t = 0; t < d; t++)
-                    values[t] = (float)(x[i * d + t] * s.ClipNorm);
+                s.ToFeatureScale(x.AsSpan(i * d, d), values);
                 data[next++] = _label is null
                     ? [new VBuffer<float>(d, values)]
                     : [new VBuffer<float>(d, values), (uint)(c + 1)];
@@ -171,8 +170,13 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         payload.RequireVersion(Version);
         var s = payload.ReadJson<SyntheticSettings>("settings");
         payload.Require(s is not null, "settings", "settings", "are missing");
-        payload.ValidateSettings("settings", () => s!.ToOptions().Validate());
         payload.Require(s!.Dimensions is >= 1 and <= 1_000_000, "settings", nameof(s.Dimensions), $"must be in [1, 1000000] (got {s.Dimensions})");
+        payload.ValidateSettings("settings", () =>
+        {
+            var o = s.ToOptions();
+            o.Validate();
+            o.ValidateTabular(s.Dimensions);
+        });
         payload.Require(s.Classes is >= 1 and <= 100_000, "settings", nameof(s.Classes), $"must be in [1, 100000] (got {s.Classes})");
         payload.Require((long)s.Projections * s.Dimensions <= MaxReleasedValues && (long)s.Classes * s.Projections * s.Percentiles <= MaxReleasedValues,
             "settings", "size", $"K·d and C·K·M must be at most {MaxReleasedValues}");
