@@ -1,0 +1,232 @@
+using Allauzen.ML.Data;
+using Allauzen.ML.Evaluation;
+using Allauzen.ML.Persistence;
+
+[assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Synthetic.PrivateSyntheticDataTransformer),
+    Allauzen.ML.Synthetic.PrivateSyntheticDataTransformer.Signature, "PrivateSyntheticData")]
+
+namespace Allauzen.ML.Synthetic;
+
+/// <summary>
+/// A fitted differentially private generator. It holds only the released statistics (K fixed unit directions and M
+/// noised quantiles per direction and class) and runs the sliced-Wasserstein flow on them in <see cref="Generate"/>,
+/// so the generator itself, its saved file and every generated row are post-processing of the release described by
+/// <see cref="PrivacyReport"/>. It saves with <c>ml.Model.Save</c> and loads with <c>ml.Model.Load</c>.
+/// </summary>
+/// <remarks>
+/// <see cref="Transform"/> returns its input unchanged: the generator does not map rows, it produces new ones.
+/// </remarks>
+public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTransformer
+{
+    internal const string Signature = "ALZ-DPSW";
+    private const int Version = 1;
+    private const long MaxReleasedValues = 1L << 28;
+    private readonly IHost _host;
+    private readonly SyntheticSettings _settings;
+    private readonly PersistedColumn _feature;
+    private readonly PersistedColumn? _label;
+    private readonly float[] _theta;
+    private readonly float[] _quantiles;
+
+    internal PrivateSyntheticDataTransformer(IHostEnvironment env, SyntheticSettings settings, PersistedColumn feature,
+        PersistedColumn? label, float[] theta, float[] quantiles)
+    {
+        _host = env.Register("Allauzen.PrivateSyntheticData");
+        _settings = settings;
+        _feature = feature;
+        _label = label;
+        _theta = theta;
+        _quantiles = quantiles;
+        PrivacyReport = new PrivacyReport
+        {
+            Epsilon = settings.Epsilon,
+            Delta = settings.Delta,
+            Sigma = settings.Sigma,
+            Projections = settings.Projections,
+            Classes = settings.Classes,
+            Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta / settings.Classes),
+            Mechanism = Describe(settings),
+        };
+    }
+
+    /// <summary>The guarantee of the release this generator was fitted from (validated again when loaded).</summary>
+    public PrivacyReport PrivacyReport { get; }
+
+    /// <summary>The released quantiles (C×K×M, row-major), for tests.</summary>
+    internal ReadOnlySpan<float> ReleasedQuantiles => _quantiles;
+
+    /// <summary>The settings, for tests.</summary>
+    internal SyntheticSettings Settings => _settings;
+
+    /// <summary>Dimension d of the generated rows.</summary>
+    public int Dimensions => _settings.Dimensions;
+
+    /// <summary>Receives one report per flow step of <see cref="Generate"/> (copied from the options; not persisted).</summary>
+    public IProgress<SyntheticDataProgress>? Progress { get; set; }
+
+    /// <summary>Cancels <see cref="Generate"/> (copied from the options; not persisted).</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Generates <paramref name="rows"/> synthetic rows: a view with the feature column (same name, type and slot names as
+    /// the column the generator was fitted on; values in the original scale: multiplied back by ClipNorm, mapped back through the public bounds and one-hot rounded when those are set) and, when
+    /// class-conditional, the label column (same key type); rows are split evenly across classes, class after class.
+    /// Deterministic in <paramref name="seed"/> on a given machine and thread count.
+    /// </summary>
+    /// <param name="rows">Number of rows (≥ 1).</param>
+    /// <param name="seed">Seed of the particles' start, the sub-projection draws and the smoothing noise.</param>
+    /// <exception cref="OperationCanceledException"><see cref="CancellationToken"/> was cancelled.</exception>
+    public IDataView Generate(int rows, int seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        var s = _settings;
+        int d = s.Dimensions, k = s.Projections, m = s.Percentiles, classes = s.Classes;
+        var data = new object[rows][];
+        int next = 0;
+        for (int c = 0; c < classes; c++)
+        {
+            int n = rows / classes + (c < rows % classes ? 1 : 0);
+            if (n == 0)
+                continue;
+            var q = _quantiles.AsSpan(c * k * m, k * m).ToArray();
+            int cls = c;
+            var x = SlicedWassersteinFlow.Run(_theta, k, d, q, m, s.Flow, n,
+                unchecked((int)VectorSet.Hash((ulong)(uint)seed, (ulong)c)),
+                Progress is { } p ? step => p.Report(new SyntheticDataProgress(cls, classes, step, s.Steps)) : null,
+                CancellationToken);
+            for (int i = 0; i < n; i++)
+            {
+                var values = new float[d];
+                s.ToFeatureScale(x.AsSpan(i * d, d), values);
+                data[next++] = _label is null
+                    ? [new VBuffer<float>(d, values)]
+                    : [new VBuffer<float>(d, values), (uint)(c + 1)];
+            }
+        }
+        return new ColumnStore(OutputSchema(), data);
+    }
+
+    /// <summary>The schema of <see cref="Generate"/>'s output.</summary>
+    public DataViewSchema OutputSchema()
+    {
+        var b = new DataViewSchema.Builder();
+        var f = _feature.ToDetachedColumn();
+        b.AddColumn(f.Name, f.Type, f.Annotations);
+        if (_label?.ToDetachedColumn() is { } l)
+            b.AddColumn(l.Name, l.Type, l.Annotations);
+        return b.ToSchema();
+    }
+
+    /// <summary>False: the generator does not map rows.</summary>
+    public bool IsRowToRowMapper => false;
+
+    /// <summary>The input schema unchanged.</summary>
+    /// <param name="inputSchema">Any schema.</param>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return inputSchema;
+    }
+
+    /// <summary>Not supported: the generator does not map rows (use <see cref="Generate"/>).</summary>
+    /// <param name="inputSchema">Ignored.</param>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) =>
+        throw new NotSupportedException("PrivateSyntheticDataTransformer does not map rows; call Generate(rows, seed).");
+
+    /// <summary>Returns <paramref name="input"/> unchanged (the generator produces rows with <see cref="Generate"/>).</summary>
+    /// <param name="input">Any data.</param>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return input;
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => NativeBridge.Save(ctx, this);
+
+    string IAllauzenTransformer.ComponentName => "PrivateSyntheticData";
+
+    string IAllauzenTransformer.LoaderSignature => Signature;
+
+    int IAllauzenTransformer.PayloadVersion => Version;
+
+    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    {
+        var s = _settings;
+        writer.WriteJson("settings", s);
+        writer.WriteColumnInfo("features", _feature);
+        if (_label is not null)
+            writer.WriteColumnInfo("label", _label);
+        writer.WriteTensor("theta", _theta, [s.Projections, s.Dimensions]);
+        writer.WriteTensor("quantiles", _quantiles, [s.Classes, s.Projections, s.Percentiles]);
+    }
+
+    /// <summary>
+    /// Rebuilds a generator from its payload. The settings pass the options' own rules; σ must equal the noise scale the
+    /// stated (ε, δ, K, d, classes) imply (so a report cannot claim more privacy than its noise gives); the columns must
+    /// match d and the classes; the directions must be unit vectors and every released quantile row finite and sorted.
+    /// </summary>
+    internal static PrivateSyntheticDataTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
+    {
+        payload.RequireVersion(Version);
+        var s = payload.ReadJson<SyntheticSettings>("settings");
+        payload.Require(s is not null, "settings", "settings", "are missing");
+        payload.Require(s!.Dimensions is >= 1 and <= 1_000_000, "settings", nameof(s.Dimensions), $"must be in [1, 1000000] (got {s.Dimensions})");
+        payload.ValidateSettings("settings", () =>
+        {
+            var o = s.ToOptions();
+            o.Validate();
+            o.ValidateTabular(s.Dimensions);
+        });
+        payload.Require(s.Classes is >= 1 and <= 100_000, "settings", nameof(s.Classes), $"must be in [1, 100000] (got {s.Classes})");
+        payload.Require((long)s.Projections * s.Dimensions <= MaxReleasedValues && (long)s.Classes * s.Projections * s.Percentiles <= MaxReleasedValues,
+            "settings", "size", $"K·d and C·K·M must be at most {MaxReleasedValues}");
+        double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon / s.Classes, s.Delta / s.Classes);
+        payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
+            $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions}, {s.Classes} classes (got {s.Sigma})");
+        var feature = payload.ReadColumnInfo("features");
+        payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == s.Dimensions,
+            "features", "column", $"must be Vector<Single, {s.Dimensions}>");
+        PersistedColumn? label = null;
+        if (payload.Contains("label"))
+        {
+            label = payload.ReadColumnInfo("label");
+            payload.Require(!label.IsVector && label.ItemKind == PersistedItemKind.Key && label.KeyCount == (ulong)s.Classes,
+                "label", "column", $"must be a key type with {s.Classes} values");
+        }
+        else
+        {
+            payload.Require(s.Classes == 1, "label", "column", "is missing although the settings have several classes");
+        }
+        var theta = payload.ReadTensor("theta", [s.Projections, s.Dimensions]);
+        for (int k = 0; k < s.Projections; k++)
+        {
+            double norm2 = 0;
+            for (int t = 0; t < s.Dimensions; t++)
+                norm2 += (double)theta[k * s.Dimensions + t] * theta[k * s.Dimensions + t];
+            payload.Require(Math.Abs(norm2 - 1) <= 1e-4, "theta", $"row {k}", $"must be a unit vector (squared norm {norm2})");
+        }
+        var quantiles = payload.ReadTensor("quantiles", [s.Classes, s.Projections, s.Percentiles]);
+        for (long r = 0; r < (long)s.Classes * s.Projections; r++)
+        {
+            for (int j = 0; j < s.Percentiles; j++)
+            {
+                float v = quantiles[r * s.Percentiles + j];
+                payload.Require(float.IsFinite(v) && (j == 0 || v >= quantiles[r * s.Percentiles + j - 1]), "quantiles", $"row {r}",
+                    "must be finite and non-decreasing");
+            }
+        }
+        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles);
+    }
+
+    private static string Describe(SyntheticSettings s)
+    {
+        string noise = double.IsPositiveInfinity(s.Epsilon)
+            ? "no noise (ε = ∞): NOT differentially private"
+            : $"Gaussian mechanism, σ = c·Δ/ε per release with c = √(2 ln(1.25/(δ/2)))";
+        string classes = s.Classes == 1
+            ? "one release"
+            : $"{s.Classes} class releases, each (ε/{s.Classes}, δ/{s.Classes}), basic composition";
+        return $"DPSWflow, fixed projections: {noise}; projections of rows clipped to the unit ball (ClipNorm {s.ClipNorm}) on " +
+            $"K = {s.Projections} unit directions released once as M = {s.Percentiles} quantiles; {classes}; generation is post-processing.";
+    }
+}
