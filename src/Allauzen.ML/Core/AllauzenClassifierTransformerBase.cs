@@ -111,21 +111,18 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
     private sealed class ClassifierScorer : BatchScorer
     {
         private readonly AllauzenClassifierTransformerBase _parent;
-        private readonly DataViewSchema.Column _featureColumn;
+        private readonly FeatureVectorReader _reader;
         private readonly float[] _features;
         private readonly float[] _probs;
         private readonly uint[] _predicted;
         private readonly float[] _extra;
         private readonly int _extraCount;
-        private ValueGetter<VBuffer<float>>? _getter;
-        private DataViewRow? _row;
-        private VBuffer<float> _buffer;
 
         public ClassifierScorer(AllauzenClassifierTransformerBase parent, DataViewSchema inputSchema, int capacity)
             : base(capacity)
         {
             _parent = parent;
-            _featureColumn = inputSchema[parent.FeatureColumnName];
+            _reader = new FeatureVectorReader(inputSchema[parent.FeatureColumnName], parent.FeatureCount);
             _features = new float[capacity * parent.FeatureCount];
             _probs = new float[capacity * parent.NumberOfClasses];
             _predicted = new uint[capacity];
@@ -133,21 +130,9 @@ public abstract class AllauzenClassifierTransformerBase : AllauzenTransformerBas
             _extra = new float[capacity * _extraCount];
         }
 
-        public override void Bind(DataViewRow input)
-        {
-            _row = input;
-            _getter = input.GetGetter<VBuffer<float>>(_featureColumn);
-        }
+        public override void Bind(DataViewRow input) => _reader.Bind(input);
 
-        public override void Load(int slot)
-        {
-            _getter!(ref _buffer);
-            int n = _parent.FeatureCount;
-            if (_buffer.Length != n)
-                throw new InvalidOperationException(
-                    $"Feature column '{_parent.FeatureColumnName}' has {_buffer.Length} values at row {_row!.Position}; the model expects {n}.");
-            _buffer.CopyTo(_features.AsSpan(slot * n, n));
-        }
+        public override void Load(int slot) => _reader.CopyTo(_features, slot);
 
         public override void Score(int count)
         {

@@ -73,20 +73,7 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
                 throw SchemaChecks.Mismatch(o.LabelColumnName, "validation label", $"{d} value(s) as in the training data", $"{vd}");
         }
         using var ch = _host.Start("Fit");
-        int seed = o.Seed ?? _host.Rand.Next();
-        string deviceName = TorchDevice.Resolve(o.Device);
-        var device = torch.device(deviceName);
-        if (o.NumberOfThreads > 0)
-            TorchRuntime.SetThreads(o.NumberOfThreads);
-        TorchRuntime.SetSeed(seed);
-
-        Func<DataViewRowId, bool>? trainFilter = null, valFilter = null;
-        if (o.ValidationData is null && o.ValidationFraction > 0)
-        {
-            var split = new RowIdSplit(seed, o.ValidationFraction);
-            trainFilter = id => !split.IsValidation(id);
-            valFilter = split.IsValidation;
-        }
+        var (seed, deviceName, device, trainFilter, valFilter) = TrainingRun.Start(o, _host);
         // The batcher reads one float vector per row: the features followed by the label (its NaN policy covers both).
         var ml = CatalogEnvironment.ContextOrNew(_env);
         string xy = "__ConditionalQuantization_FeaturesLabel";

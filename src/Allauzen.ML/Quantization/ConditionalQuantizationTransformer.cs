@@ -316,7 +316,7 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
     private sealed class Scorer : BatchScorer
     {
         private readonly ConditionalQuantizationTransformer _parent;
-        private readonly DataViewSchema.Column _featureColumn;
+        private readonly FeatureVectorReader _reader;
         private readonly int _n;
         private readonly int _d;
         private readonly float[] _features;
@@ -324,15 +324,12 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         private readonly float[] _weights;
         private readonly float[] _score;
         private readonly float[] _mode;
-        private ValueGetter<VBuffer<float>>? _getter;
-        private DataViewRow? _row;
-        private VBuffer<float> _buffer;
 
         public Scorer(ConditionalQuantizationTransformer parent, DataViewSchema inputSchema, int capacity)
             : base(capacity)
         {
             _parent = parent;
-            _featureColumn = inputSchema[parent.FeatureColumnName];
+            _reader = new FeatureVectorReader(inputSchema[parent.FeatureColumnName], parent.FeatureCount);
             _n = parent.NumberOfPoints;
             _d = parent.LabelSize;
             _features = new float[capacity * parent.FeatureCount];
@@ -342,21 +339,9 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
             _mode = new float[capacity * _d];
         }
 
-        public override void Bind(DataViewRow input)
-        {
-            _row = input;
-            _getter = input.GetGetter<VBuffer<float>>(_featureColumn);
-        }
+        public override void Bind(DataViewRow input) => _reader.Bind(input);
 
-        public override void Load(int slot)
-        {
-            _getter!(ref _buffer);
-            int nx = _parent.FeatureCount;
-            if (_buffer.Length != nx)
-                throw new InvalidOperationException(
-                    $"Feature column '{_parent.FeatureColumnName}' has {_buffer.Length} values at row {_row!.Position}; the model expects {nx}.");
-            _buffer.CopyTo(_features.AsSpan(slot * nx, nx));
-        }
+        public override void Load(int slot) => _reader.CopyTo(_features, slot);
 
         public override void Score(int count)
         {

@@ -78,20 +78,7 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
         }
         var classes = LabelNames.FromColumn(input.Schema[o.LabelColumnName], k);
         using var ch = Host.Start("Fit");
-        int seed = o.Seed ?? Host.Rand.Next();
-        string deviceName = TorchDevice.Resolve(o.Device);
-        var device = torch.device(deviceName);
-        if (o.NumberOfThreads > 0)
-            TorchRuntime.SetThreads(o.NumberOfThreads);
-        TorchRuntime.SetSeed(seed);
-
-        Func<DataViewRowId, bool>? trainFilter = null, valFilter = null;
-        if (o.ValidationData is null && o.ValidationFraction > 0)
-        {
-            var split = new RowIdSplit(seed, o.ValidationFraction);
-            trainFilter = id => !split.IsValidation(id);
-            valFilter = split.IsValidation;
-        }
+        var (seed, deviceName, device, trainFilter, valFilter) = TrainingRun.Start(o, Host);
         using var train = TensorBatcher.Create(input, o.FeatureColumnName, o.LabelColumnName, o.DataCaching, o.MaxInMemoryBytes,
             trainFilter, o.InvalidRows, o.ShufflePoolSize, device, n, o.CancellationToken);
         using var validation = o.ValidationData is not null || valFilter is not null
@@ -153,5 +140,29 @@ internal readonly struct RowIdSplit(int seed, double fraction)
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         z ^= z >> 31;
         return z < _threshold;
+    }
+}
+
+/// <summary>
+/// What every Torch trainer decides once per fit: the seed (the option, else one draw from the host), the device, the
+/// thread count and libtorch's seed, and the train/validation row filters of <see cref="TorchTrainerOptions.ValidationFraction"/>
+/// (null when separate validation data is given or the fraction is 0).
+/// </summary>
+internal readonly record struct TrainingRun(
+    int Seed, string DeviceName, Device Device, Func<DataViewRowId, bool>? TrainFilter, Func<DataViewRowId, bool>? ValidationFilter)
+{
+    /// <summary>Seeds libtorch and sets its threads for this fit; returns the decisions.</summary>
+    public static TrainingRun Start(TorchTrainerOptions o, IHost host)
+    {
+        int seed = o.Seed ?? host.Rand.Next();
+        string deviceName = TorchDevice.Resolve(o.Device);
+        var device = torch.device(deviceName);
+        if (o.NumberOfThreads > 0)
+            TorchRuntime.SetThreads(o.NumberOfThreads);
+        TorchRuntime.SetSeed(seed);
+        if (o.ValidationData is not null || o.ValidationFraction <= 0)
+            return new TrainingRun(seed, deviceName, device, null, null);
+        var split = new RowIdSplit(seed, o.ValidationFraction);
+        return new TrainingRun(seed, deviceName, device, id => !split.IsValidation(id), split.IsValidation);
     }
 }
