@@ -15,7 +15,7 @@ namespace Allauzen.ML.Foton;
 /// <c>Score</c> (class probabilities) and <c>PredictedLabel</c>, saves with <c>ml.Model.Save</c>, loads with
 /// <c>ml.Model.Load</c> and exports to ONNX as a chain of Gemm and activation nodes.
 /// </summary>
-public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
+public sealed class FotonTransformer : AllauzenClassifierTransformerBase
 {
     internal const string Signature = "ALZFOTON";
     private const int Version = 1;
@@ -166,44 +166,26 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
 
     private OrthogonalMlp Net => _net ?? throw new ObjectDisposedException(nameof(FotonTransformer));
 
-    LabelNames ILogitsModel.Classes => Classes;
+    private protected override torch.Device NetworkDevice => Net.Weights[0].device;
 
-    torch.Device ILogitsModel.Device => Net.Weights[0].device;
+    private protected override Tensor ForwardLogits(Tensor features) => Net.Forward(features, null).Y!;
 
-    Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.Forward(features, null).Y!;
+    private protected override double? LipschitzUpperBound() => LipschitzBound();
 
-    double? ILogitsModel.LipschitzUpperBound() => LipschitzBound();
+    private protected override string ComponentName => "Foton";
 
-    string IAllauzenTransformer.ComponentName => "Foton";
+    private protected override string LoaderSignature => Signature;
 
-    string IAllauzenTransformer.LoaderSignature => Signature;
+    private protected override int PayloadVersion => Version;
 
-    int IAllauzenTransformer.PayloadVersion => Version;
-
-    internal override void Forward(float[] features, int count, float[] probabilities)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var net = Net;
-        int n = FeatureCount;
-        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
-        var device = net.Weights[0].device;
-        // On the CPU the copy puts the features in libtorch-allocated memory (the same kernels whatever the batch).
-        x = device.type == DeviceType.CPU ? x.clone() : x.to(device);
-        var (_, y) = net.Forward(x, null);
-        var p = nn.functional.softmax(y!, 1).cpu().contiguous();
-        p.data<float>().CopyTo(probabilities, 0, 0);
-    }
-
-    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
+    private protected override void SaveSettings(ModelPayloadWriter writer)
     {
         writer.WriteJson("architecture", _arch);
         writer.WriteString("algorithm", Algorithm.ToString());
-        writer.WriteString("features", FeatureColumnName);
-        writer.WriteString("score", ScoreColumnName);
-        writer.WriteString("predictedLabel", PredictedLabelColumnName);
-        writer.WriteString("classType", Classes.TypeName);
-        writer.WriteStrings("classes", Classes.Values);
+    }
+
+    private protected override void SaveNetwork(ModelPayloadWriter writer)
+    {
         var shapes = _arch.Shapes();
         var names = _arch.LayerNames();
         for (int i = 0; i < names.Length; i++)
@@ -219,7 +201,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         payload.RequireVersion(Version);
         var a = payload.ReadJson<FotonArchitecture>("architecture");
         CheckArchitecture(payload, a);
-        var classes = LabelNames.Read(payload, a.Classes);
+        var header = ClassifierHeader.Read(payload, a.Classes);
         string algorithmName = payload.ReadString("algorithm");
         if (!Enum.TryParse<FotonAlgorithm>(algorithmName, out var algorithm) || !Enum.IsDefined(algorithm))
             throw payload.Invalid("algorithm", "the algorithm", $"'{algorithmName}' is not a FotonAlgorithm");
@@ -228,8 +210,8 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         var weights = new float[names.Length][];
         for (int i = 0; i < names.Length; i++)
             weights[i] = payload.ReadTensor(names[i], [shapes[i].Out, shapes[i].In]);
-        return FromArrays(env, a, weights, algorithm, payload.ReadName("features"), classes,
-            payload.ReadName("score"), payload.ReadName("predictedLabel"));
+        return FromArrays(env, a, weights, algorithm, header.FeatureColumnName, header.Classes,
+            header.ScoreColumnName, header.PredictedLabelColumnName);
     }
 
     /// <summary>The options' rules, then the widths: every layer's input is the previous layer's output, in range.</summary>
@@ -260,9 +242,9 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
         }
     }
 
-    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    private protected override string EmitLogits(OnnxGraphBuilder graph, string features)
     {
-        string x = columns[FeatureColumnName];
+        string x = features;
         var shapes = _arch.Shapes();
         var names = _arch.LayerNames();
         var widths = _arch.FlatWidths();
@@ -288,12 +270,7 @@ public sealed class FotonTransformer : AllauzenClassifierTransformerBase, IAllau
             if (i < names.Length - 1)
                 x = EmitActivation(graph, x, $"act{i}", widths[i + 1]);
         }
-        string probs = graph.Node("Softmax", [x], "probabilities", ("axis", 1L));
-        string argmax = graph.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
-        string one = graph.Initializer("one", [1L], 1);
-        string key = graph.Node("Add", [argmax, one], "key");
-        columns[ScoreColumnName] = probs;
-        columns[PredictedLabelColumnName] = graph.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
+        return x;
     }
 
     private string EmitActivation(OnnxGraphBuilder g, string x, string name, int width)

@@ -22,7 +22,7 @@ internal sealed record LipschitzModelInfo(LipschitzArchitecture Architecture, bo
 /// <see cref="RadiusRule"/> chosen in training may use the last layer's rows instead. The constraints are folded into plain
 /// weights, so scoring, saving and the ONNX export (Gemm / Conv / Relu) use the same network.
 /// </summary>
-public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
+public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransformerBase
 {
     internal const string Signature = "ALZ-LIPC";
     private const int Version = 1;
@@ -124,20 +124,17 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
 
     private PlainNetwork Net => _net ?? throw new ObjectDisposedException(nameof(LipschitzClassifierTransformer));
 
-    LabelNames ILogitsModel.Classes => Classes;
+private protected override torch.Device NetworkDevice => torch.CPU;
 
-    // The deployed (folded) network is scored on the CPU, whatever device trained it.
-    torch.Device ILogitsModel.Device => torch.CPU;
+    private protected override Tensor ForwardLogits(Tensor features) => Net.Forward(features);
 
-    Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.Forward(features);
+    private protected override double? LipschitzUpperBound() => LipschitzConstant;
 
-    double? ILogitsModel.LipschitzUpperBound() => LipschitzConstant;
+    private protected override string ComponentName => "LipschitzClassifier";
 
-    string IAllauzenTransformer.ComponentName => "LipschitzClassifier";
+    private protected override string LoaderSignature => Signature;
 
-    string IAllauzenTransformer.LoaderSignature => Signature;
-
-    int IAllauzenTransformer.PayloadVersion => Version;
+    private protected override int PayloadVersion => Version;
 
     /// <summary>
     /// Checks that <paramref name="data"/>'s feature values lie in the training range (widened by
@@ -171,28 +168,6 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
                 $"Feature column '{FeatureColumnName}': expected values in the training range [{_info.TrainingMin:G4}, {_info.TrainingMax:G4}] " +
                 $"(widened by {tolerance:G3} × the span), found [{min:G4}, {max:G4}]. The data seems normalised differently from the training data, so the " +
                 "certified radius (in feature units) would not apply; apply the same normalisation as in training.");
-    }
-
-    internal override void Forward(float[] features, int count, float[] probabilities)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        int n = FeatureCount;
-        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
-        var p = nn.functional.softmax(Net.Forward(x), 1);
-        p.data<float>().CopyTo(probabilities, 0, 0);
-    }
-
-    /// <summary>Logits for a block of feature rows (count × <see cref="AllauzenClassifierTransformerBase.FeatureCount"/>), row-major.</summary>
-    public float[] PredictLogits(ReadOnlySpan<float> features)
-    {
-        if (features.Length % FeatureCount != 0)
-            throw new ArgumentException($"The feature block has {features.Length} values, not a multiple of the feature count {FeatureCount}.", nameof(features));
-        int count = features.Length / FeatureCount;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var x = torch.tensor(features.ToArray(), [count, FeatureCount]);
-        return Net.Forward(x).contiguous().data<float>().ToArray();
     }
 
     /// <summary>Radius = (ln p_top1 − ln p_top2)/(√2·L): the logit margin recovered from the scores (p_top2 floored at 1e-30, which only lowers the radius).</summary>
@@ -237,17 +212,11 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         values[0] = radius;
     }
 
-    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
-    {
-        writer.WriteJson("info", _info);
-        writer.WriteString("features", FeatureColumnName);
-        writer.WriteInt64s("featureCount", [FeatureCount]);
-        writer.WriteString("score", ScoreColumnName);
-        writer.WriteString("predictedLabel", PredictedLabelColumnName);
-        writer.WriteString("classType", Classes.TypeName);
-        writer.WriteStrings("classes", Classes.Values);
-        Net.Save(writer);
-    }
+    private protected override void SaveSettings(ModelPayloadWriter writer) => writer.WriteJson("info", _info);
+
+    private protected override bool SavesFeatureCount => true;
+
+    private protected override void SaveNetwork(ModelPayloadWriter writer) => Net.Save(writer);
 
     /// <summary>
     /// Rebuilds a transformer from its payload (registered in <see cref="AllauzenLoaders"/>). The settings are checked with
@@ -264,21 +233,21 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         }.Validate());
         payload.Require(float.IsFinite(info.TrainingMin) && float.IsFinite(info.TrainingMax) && info.TrainingMin <= info.TrainingMax,
             "info", "the training range", $"[{info.TrainingMin}, {info.TrainingMax}] is not a finite interval");
-        int featureCount = payload.ReadInt32("featureCount", 1, int.MaxValue);
+        int featureCount = ClassifierHeader.ReadFeatureCount(payload);
         var layers = PlainNetwork.ReadLayers(payload, featureCount, out int outputs);
-        var classes = LabelNames.Read(payload, outputs);
+        var header = ClassifierHeader.Read(payload, outputs);
         if (info.RadiusRule != LipschitzRadiusRule.Global)
         {
             var head = layers[^1];
             payload.Require(head.Kind == PlainKind.Dense && !head.Relu, "layers", "the last layer",
                 $"must be linear (Dense, no ReLU) for the radius rule {info.RadiusRule}");
         }
-        string features = payload.ReadName("features"), score = payload.ReadName("score"), predicted = payload.ReadName("predictedLabel");
         TorchRuntime.EnsureInitialized();
         var net = new PlainNetwork(layers);
         try
         {
-            return new LipschitzClassifierTransformer(env, net, info, features, featureCount, classes, score, predicted);
+            return new LipschitzClassifierTransformer(env, net, info, header.FeatureColumnName, featureCount, header.Classes,
+                header.ScoreColumnName, header.PredictedLabelColumnName);
         }
         catch
         {
@@ -287,15 +256,11 @@ public sealed class LipschitzClassifierTransformer : AllauzenClassifierTransform
         }
     }
 
-    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    private protected override string EmitLogits(OnnxGraphBuilder graph, string features) => Net.EmitOnnx(graph, features);
+
+    /// <summary>The <c>CertifiedRadius</c> column from the probabilities, as <see cref="ComputeExtraColumns"/> computes it.</summary>
+    private protected override void EmitExtraColumns(OnnxGraphBuilder g, string probs, string argmax, IDictionary<string, string> columns)
     {
-        var g = graph;
-        string logits = Net.EmitOnnx(g, columns[FeatureColumnName]);
-        string probs = g.Node("Softmax", [logits], "probabilities", ("axis", 1L));
-        string argmax = g.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
-        string key = g.Node("Add", [argmax, g.Initializer("one", [1L], 1)], "key");
-        columns[ScoreColumnName] = probs;
-        columns[PredictedLabelColumnName] = g.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
         if (NumberOfClasses < 2)
         {
             columns[CertifiedRadiusColumnName] = g.Node("Mul", [g.Node("ReduceMax", [probs], "p_max", ("axes", new[] { 1L }), ("keepdims", 1L)),

@@ -14,7 +14,7 @@ namespace Allauzen.ML.Mlp;
 /// scoring rows in batches; it saves with <c>ml.Model.Save</c>, loads with <c>ml.Model.Load</c> and
 /// exports to ONNX with <c>ml.Model.ExportToOnnx</c>.
 /// </summary>
-public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauzenTransformer, IOnnxExportable, ILogitsModel
+public sealed class MlpTransformer : AllauzenClassifierTransformerBase
 {
     internal const string Signature = "ALZ-MLP_";
     private const int Version = 1;
@@ -62,45 +62,24 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
 
     private MlpNetwork Net => _net ?? throw new ObjectDisposedException(nameof(MlpTransformer));
 
-    string IAllauzenTransformer.ComponentName => "Mlp";
+    private protected override string ComponentName => "Mlp";
 
-    string IAllauzenTransformer.LoaderSignature => Signature;
+    private protected override string LoaderSignature => Signature;
 
-    int IAllauzenTransformer.PayloadVersion => Version;
+    private protected override int PayloadVersion => Version;
 
-    internal override void Forward(float[] features, int count, float[] probabilities)
+    private protected override torch.Device NetworkDevice => Net.LinearLayers().First().Layer.weight!.device;
+
+    private protected override Tensor ForwardLogits(Tensor features) => Net.forward(features);
+
+    private protected override torch.nn.Module LogitsNetwork => Net;
+
+    private protected override double? LipschitzUpperBound() => LipschitzBound();
+
+    private protected override void SaveSettings(ModelPayloadWriter writer) => writer.WriteJson("architecture", Net.Architecture);
+
+    private protected override void SaveNetwork(ModelPayloadWriter writer)
     {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var net = Net;
-        int n = FeatureCount;
-        var x = torch.tensor(features, [features.Length / n, n]).narrow(0, 0, count);
-        var device = net.LinearLayers().First().Layer.weight!.device;
-        if (device.type != DeviceType.CPU)
-            x = x.to(device);
-        var p = nn.functional.softmax(net.forward(x), 1).cpu();
-        p.data<float>().CopyTo(probabilities, 0, 0);
-    }
-
-    LabelNames ILogitsModel.Classes => Classes;
-
-    torch.Device ILogitsModel.Device => Net.LinearLayers().First().Layer.weight!.device;
-
-    Tensor ILogitsModel.ForwardLogits(Tensor features) => Net.forward(features);
-
-    torch.nn.Module ILogitsModel.Network => Net;
-
-    double? ILogitsModel.LipschitzUpperBound() => LipschitzBound();
-
-    void IAllauzenTransformer.SavePayload(ModelPayloadWriter writer)
-    {
-        var a = Net.Architecture;
-        writer.WriteJson("architecture", a);
-        writer.WriteString("features", FeatureColumnName);
-        writer.WriteString("score", ScoreColumnName);
-        writer.WriteString("predictedLabel", PredictedLabelColumnName);
-        writer.WriteString("classType", Classes.TypeName);
-        writer.WriteStrings("classes", Classes.Values);
         foreach (var (name, p) in Net.named_parameters())
         {
             using var cpu = p.detach().cpu().contiguous();
@@ -119,9 +98,8 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
         payload.ValidateSettings("architecture", () => new MlpOptions { HiddenSizes = a.HiddenSizes, Activation = a.Activation, Dropout = a.Dropout }.Validate());
         payload.Require(a.InputSize >= 1, "architecture", nameof(a.InputSize), $"must be at least 1 (got {a.InputSize})");
         payload.Require(a.Classes >= 1, "architecture", nameof(a.Classes), $"must be at least 1 (got {a.Classes})");
-        var classes = LabelNames.Read(payload, a.Classes);
+        var header = ClassifierHeader.Read(payload, a.Classes);
         var tensors = MlpNetwork.ParameterShapes(a).Select(p => (p.Name, p.Shape, Data: payload.ReadTensor(p.Name, p.Shape))).ToArray();
-        string features = payload.ReadName("features"), score = payload.ReadName("score"), predicted = payload.ReadName("predictedLabel");
 
         TorchRuntime.EnsureInitialized();
         var net = new MlpNetwork(a);
@@ -141,7 +119,7 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
                     p.copy_(t);
                 }
             }
-            return new MlpTransformer(env, net, features, classes, score, predicted);
+            return new MlpTransformer(env, net, header.FeatureColumnName, header.Classes, header.ScoreColumnName, header.PredictedLabelColumnName);
         }
         catch
         {
@@ -150,9 +128,9 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
         }
     }
 
-    void IOnnxExportable.EmitOnnx(OnnxGraphBuilder graph, IDictionary<string, string> columns)
+    private protected override string EmitLogits(OnnxGraphBuilder graph, string features)
     {
-        string x = columns[FeatureColumnName];
+        string x = features;
         var layers = Net.LinearLayers().ToArray();
         for (int i = 0; i < layers.Length; i++)
         {
@@ -165,12 +143,7 @@ public sealed class MlpTransformer : AllauzenClassifierTransformerBase, IAllauze
             if (i < layers.Length - 1)
                 x = EmitActivation(graph, x, $"act{i}");
         }
-        string probs = graph.Node("Softmax", [x], "probabilities", ("axis", 1L));
-        string argmax = graph.Node("ArgMax", [probs], "argmax", ("axis", 1L), ("keepdims", 1L));
-        string one = graph.Initializer("one", [1L], 1);
-        string key = graph.Node("Add", [argmax, one], "key");
-        columns[ScoreColumnName] = probs;
-        columns[PredictedLabelColumnName] = graph.Node("Cast", [key], "predicted_label", ("to", (long)OnnxElementType.UInt32));
+        return x;
     }
 
     private string EmitActivation(OnnxGraphBuilder g, string x, string name)
