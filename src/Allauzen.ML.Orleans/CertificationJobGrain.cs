@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Allauzen.ML.Data;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Smoothing;
 using Microsoft.ML;
 using Orleans.Runtime;
@@ -133,8 +134,8 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
             await Task.Run(() => Merge(job, ok.Select(i => results[i]!.OutputPath), merged));
             if (job.LabelColumnName is not null)
             {
-                counts = CertifiedAccuracyCounts.Sum(ok.Select(i => new CertifiedAccuracyCounts(job.Radii, results[i]!.Correct!, results[i]!.Rows,
-                    results[i]!.Abstained, results[i]!.SaturationRadius)));
+                counts = CertifiedAccuracyCounts.Sum(ok.Select(i => new CertifiedAccuracyCounts(job.Radii, results[i]!.Correct!, results[i]!.Accurate,
+                    results[i]!.Rows, results[i]!.Abstained, results[i]!.SaturationRadius)));
             }
         }
         return new JobReport
@@ -143,7 +144,7 @@ public sealed class CertificationJobGrain(ILocalSiloDetails silo) : Grain, ICert
             {
                 Name = job.Shards[i].Name, Result = results[i], Attempts = tried[i].Count, Errors = errors[i], OverheadMs = results[i] is null ? 0 : overhead[i],
             })],
-            MergedOutputPath = merged, Radii = job.Radii, Correct = counts?.Correct.ToArray(), Rows = ok.Sum(i => results[i]!.Rows),
+            MergedOutputPath = merged, Radii = job.Radii, Correct = counts?.Certified.ToArray(), Accurate = counts?.Correct ?? 0, Rows = ok.Sum(i => results[i]!.Rows),
             Abstained = counts?.Abstained ?? 0, SaturationRadius = counts?.SaturationRadius ?? double.NaN,
             TotalMs = clock.Elapsed.TotalMilliseconds, MergeMs = merge.Elapsed.TotalMilliseconds,
         };

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Allauzen.ML.Data;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Smoothing;
 using Microsoft.ML;
 using Orleans.Concurrency;
@@ -87,12 +88,12 @@ public sealed class CertificationWorkerGrain(ILocalSiloDetails silo) : Grain, IC
         var saved = _ml.Data.LoadFromBinary(shard.OutputPath);
         double saturation = (smoothing as RandomizedSmoothingTransformer)?.SaturationRadius ?? double.NaN;
         CertifiedAccuracyCounts? counts = job.LabelColumnName is { } label
-            ? RandomizedSmoothingEvaluator.CountCertified(saved, label, job.Radii, saturation)
+            ? _ml.MulticlassClassification.EvaluateCertified(saved, labelColumnName: label, radii: job.Radii, saturationRadius: saturation).Counts
             : null;
         long rows = counts?.Rows ?? saved.GetRowCount() ?? CountRows(saved);
         return new ShardResult
         {
-            OutputPath = shard.OutputPath, Rows = rows, Correct = counts?.Correct.ToArray(), Abstained = counts?.Abstained ?? 0,
+            OutputPath = shard.OutputPath, Rows = rows, Correct = counts?.Certified.ToArray(), Accurate = counts?.Correct ?? 0, Abstained = counts?.Abstained ?? 0,
             SaturationRadius = saturation, Silo = silo.SiloAddress.ToParsableString(), SiloName = silo.Name,
             WorkMs = clock.Elapsed.TotalMilliseconds, ModelLoadMs = loadMs,
         };

@@ -84,7 +84,7 @@ public sealed class ShardResult
     /// <summary>Rows in the shard.</summary>
     [Id(1)] public long Rows { get; init; }
 
-    /// <summary>Certified-accuracy counts per radius (null without a label column).</summary>
+    /// <summary>Certified-accuracy counts per radius: rows correct with a radius ≥ the radius (null without a label column).</summary>
     [Id(2)] public long[]? Correct { get; init; }
 
     /// <summary>Abstentions (0 without a label column).</summary>
@@ -104,6 +104,9 @@ public sealed class ShardResult
 
     /// <summary>The name of the silo that did the work.</summary>
     [Id(8)] public required string SiloName { get; init; }
+
+    /// <summary>Correct predictions, the clean accuracy's numerator (0 without a label column).</summary>
+    [Id(9)] public long Accurate { get; init; }
 }
 
 /// <summary>The fate of one shard in a job report.</summary>
@@ -163,9 +166,12 @@ public sealed class JobReport
     /// <summary>The shards that failed every attempt.</summary>
     public IEnumerable<ShardOutcome> Failed => Shards.Where(s => !s.Succeeded);
 
+    /// <summary>Summed correct predictions (the clean accuracy's numerator) over the successful shards.</summary>
+    [Id(9)] public long Accurate { get; init; }
+
     /// <summary>The certified-accuracy counts (null without a label column), as the core library's type.</summary>
-    public Smoothing.CertifiedAccuracyCounts? Counts =>
-        Correct is null ? null : new Smoothing.CertifiedAccuracyCounts(Radii, Correct, Rows, Abstained, SaturationRadius);
+    public Evaluation.CertifiedAccuracyCounts? Counts =>
+        Correct is null ? null : new Evaluation.CertifiedAccuracyCounts(Radii, Correct, Accurate, Rows, Abstained, SaturationRadius);
 }
 
 /// <summary>Progress of a running job.</summary>

@@ -85,7 +85,7 @@ public static class ClusterSample
         var input = ml.Data.LoadFromBinary(inputPath);
         var single = ml.Data.Cache(ml.Model.Load(modelPath, out _).Transform(input));
         var expected = ByKey(single);
-        var singleCurve = RandomizedSmoothingEvaluator.Evaluate(single, "Label", Radii, certifier.SaturationRadius);
+        var singleCurve = ml.MulticlassClassification.EvaluateCertified(single, radii: Radii, saturationRadius: certifier.SaturationRadius);
         double singleMs = sw.Elapsed.TotalMilliseconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one process: {expected.Count} rows certified in {singleMs / 1000:F1} s"));
 
@@ -120,8 +120,8 @@ public static class ClusterSample
             // 4. Compare and report.
             var merged = ByKey(ml.Data.LoadFromBinary(report.MergedOutputPath!));
             bool identical = merged.Count == expected.Count && merged.All(kv => expected.TryGetValue(kv.Key, out var e) && e == kv.Value);
-            var curve = report.Counts!.ToCurve();
-            bool sameCurve = curve.Points.SequenceEqual(singleCurve.Points);
+            var curve = report.Counts!.ToMetrics();
+            bool sameCurve = curve.Curve.SequenceEqual(singleCurve.Curve) && curve.Accuracy == singleCurve.Accuracy;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"cluster: {report.Rows} rows, {report.Shards.Count} shards ({report.Failed.Count()} failed, {report.Shards.Sum(s => s.Attempts) - report.Shards.Count} retries) in {clusterMs / 1000:F1} s"));
             foreach (var s in report.Failed)

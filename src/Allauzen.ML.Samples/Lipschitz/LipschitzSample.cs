@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Allauzen.ML.Datasets;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Plots;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Plots;
 using Allauzen.ML.Samples.Common;
@@ -77,11 +78,11 @@ public static class SmoothingSample
             Sigma = sigma, SelectionSamples = 100, EstimationSamples = n, Alpha = alpha, Method = SmoothingMethod.Cohen, Seed = 1,
         }).Fit(test);
         sw.Restart();
-        CertifiedAccuracyCurve cohenCurve;
+        CertifiedAccuracyMetrics cohenCurve;
         using (var progress = new ConsoleProgress("Cohen via ONNX Runtime, rows", rows, TimeSpan.FromSeconds(5)))
         {
             cohenOnnx.Progress = RowProgress(progress);
-            cohenCurve = RandomizedSmoothingEvaluator.Evaluate(ml.Data.Cache(cohenOnnx.Transform(test)), "Label", Radii, cohenOnnx.SaturationRadius);
+            cohenCurve = ml.MulticlassClassification.EvaluateCertified(ml.Data.Cache(cohenOnnx.Transform(test)), radii: Radii, saturationRadius: cohenOnnx.SaturationRadius);
             cohenOnnx.Progress = null;
         }
         double onnxSeconds = sw.Elapsed.TotalSeconds;
@@ -106,12 +107,12 @@ public static class SmoothingSample
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sampling pass (TorchSharp, votes + {SimplexMap.SoundDefault.Count} simplex maps): {torchSeconds:F1} s = {rows * (100.0 + n) / torchSeconds:N0} samples/s"));
         double cap = SmoothingCertifier.SaturationRadius(sigma, n, alpha);
-        var curves = new Dictionary<string, CertifiedAccuracyCurve> { ["Cohen (ONNX)"] = cohenCurve };
+        var curves = new Dictionary<string, CertifiedAccuracyMetrics> { ["Cohen (ONNX)"] = cohenCurve };
         foreach (var method in new[] { SmoothingMethod.Cohen, SmoothingMethod.BridgingCpm, SmoothingMethod.LvmSound, SmoothingMethod.LvmAsPublished })
         {
             var certified = ml.Transforms.CertifySmoothingStatistics(new SmoothingCertifierOptions { Method = method, Alpha = alpha, Sigma = sigma })
                 .Fit(stats).Transform(stats);
-            curves[method.ToString()] = RandomizedSmoothingEvaluator.Evaluate(certified, "Label", Radii, cap);
+            curves[method.ToString()] = ml.MulticlassClassification.EvaluateCertified(certified, radii: Radii, saturationRadius: cap);
         }
         // Bridging's Lipschitz-based radius from the same pass: the first sampled map is softmax(0.5·logits), and the
         // MLP's certified Gram-iteration bound gives L (a product of layer norms: loose, so the radius gains little).
@@ -120,7 +121,7 @@ public static class SmoothingSample
         {
             Method = SmoothingMethod.BridgingCpm, Alpha = alpha, Sigma = sigma, LipschitzConstant = lipschitz, LipschitzSoftmaxScale = SimplexMap.SoundDefault[0].T,
         }).Fit(stats).Transform(stats);
-        curves["BridgingCpmLipschitz"] = RandomizedSmoothingEvaluator.Evaluate(lipschitzCertified, "Label", Radii, cap);
+        curves["BridgingCpmLipschitz"] = ml.MulticlassClassification.EvaluateCertified(lipschitzCertified, radii: Radii, saturationRadius: cap);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"BridgingCpmLipschitz: CPM buckets on softmax({SimplexMap.SoundDefault[0].T}·logits), certified L = {lipschitz:G4} (MlpTransformer.LipschitzBound)"));
         foreach (var (name, curve) in curves)
@@ -152,7 +153,7 @@ public static class SmoothingSample
             ["clean_accuracy"] = clean,
             ["saturation_radius"] = cap,
             ["lipschitz_constant"] = lipschitz,
-            ["certified_accuracy"] = curves.ToDictionary(kv => kv.Key, kv => kv.Value.Points.ToDictionary(p => p.Radius.ToString("0.##", CultureInfo.InvariantCulture), p => p.CertifiedAccuracy)),
+            ["certified_accuracy"] = curves.ToDictionary(kv => kv.Key, kv => kv.Value.Curve.ToDictionary(p => p.Radius.ToString("0.##", CultureInfo.InvariantCulture), p => p.CertifiedAccuracy)),
             ["abstain_rate"] = curves.ToDictionary(kv => kv.Key, kv => kv.Value.AbstainRate),
             ["samples_per_second"] = samplesPerSecond,
             ["samples_per_second_torch_with_maps"] = rows * (100.0 + n) / torchSeconds,

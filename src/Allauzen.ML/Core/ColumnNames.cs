@@ -18,6 +18,12 @@ public static class AllauzenColumnNames
     /// <summary>The predicted label column: <c>Key&lt;UInt32, k&gt;</c> with the label's key values.</summary>
     public const string PredictedLabel = "PredictedLabel";
 
+    /// <summary>
+    /// The certified L2 radius column of certifying models (Lipschitz classifiers: <c>Single</c>; randomized smoothing:
+    /// <c>Double</c>), read by <c>EvaluateCertified</c>.
+    /// </summary>
+    public const string CertifiedRadius = "CertifiedRadius";
+
     /// <summary>The probability column of binary classifiers.</summary>
     public const string Probability = "Probability";
 

@@ -3,7 +3,10 @@ using Allauzen.ML.Lipschitz;
 
 namespace Microsoft.ML;
 
-/// <summary>Catalog entry points of the Allauzen Lipschitz (certifiably robust) classifier and its evaluator.</summary>
+/// <summary>
+/// Catalog entry point of the Allauzen Lipschitz (certifiably robust) classifier; its certified accuracy is evaluated with
+/// <see cref="CertifiedAccuracyCatalog.EvaluateCertified"/>.
+/// </summary>
 public static class LipschitzCatalog
 {
     /// <summary>
@@ -28,24 +31,5 @@ public static class LipschitzCatalog
         var env = CatalogEnvironment.Get(catalog);
         Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
         return new LipschitzClassifierTrainer(env, options);
-    }
-
-    /// <summary>
-    /// Certified accuracy of scored data: the fraction of rows that are correctly classified <i>and</i> have a certified
-    /// radius above ε, for each ε in <paramref name="radii"/> (default 0, 36/255, 72/255, 108/255, 255/255).
-    /// </summary>
-    /// <param name="catalog">The multiclass catalog.</param>
-    /// <param name="scored">Data scored by a model with a radius column.</param>
-    /// <param name="labelColumnName">Key-typed label column.</param>
-    /// <param name="predictedLabelColumnName">Predicted-label key column.</param>
-    /// <param name="radiusColumnName">Certified radius column.</param>
-    /// <param name="radii">The radii ε (non-negative, finite).</param>
-    public static CertifiedAccuracyMetrics EvaluateCertified(this MulticlassClassificationCatalog catalog, IDataView scored,
-        string labelColumnName = "Label", string predictedLabelColumnName = "PredictedLabel",
-        string radiusColumnName = LipschitzClassifierTrainer.CertifiedRadiusColumnName, IReadOnlyList<double>? radii = null)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return CertifiedAccuracyMetrics.Compute(scored, labelColumnName, predictedLabelColumnName, radiusColumnName,
-            radii ?? CertifiedAccuracyMetrics.DefaultRadii);
     }
 }

@@ -33,7 +33,7 @@ namespace Allauzen.ML.Lipschitz;
 public sealed class LipschitzClassifierTrainer : TorchClassifierTrainerBase<LipschitzClassifierTransformer, LipschitzClassifierOptions>
 {
     /// <summary>Name of the certified radius column.</summary>
-    public const string CertifiedRadiusColumnName = "CertifiedRadius";
+    public const string CertifiedRadiusColumnName = AllauzenColumnNames.CertifiedRadius;
 
     internal LipschitzClassifierTrainer(IHostEnvironment env, LipschitzClassifierOptions options)
         : base(env, "Allauzen.LipschitzClassifier", options)

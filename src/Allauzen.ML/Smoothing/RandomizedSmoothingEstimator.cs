@@ -19,12 +19,8 @@ public sealed class RandomizedSmoothingEstimator : SmoothingEstimatorBase<Random
 
     private protected override IEnumerable<SchemaShape.Column> AddedShapes()
     {
-        var keyValues = new SchemaShape([SchemaShapes.Column("KeyValues", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false)]);
-        yield return SchemaShapes.Column(SmoothingColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, keyValues);
-        yield return SchemaShapes.Column(SmoothingColumnNames.Abstained, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false);
-        yield return SchemaShapes.Column(SmoothingColumnNames.CertifiedRadius, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false);
-        yield return SchemaShapes.Column(SmoothingColumnNames.LowerBoundTopClass, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false);
-        yield return SchemaShapes.Column(SmoothingColumnNames.UpperBoundRunnerUp, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false);
+        foreach (var c in CertificateColumns.Shapes())
+            yield return c;
         yield return SchemaShapes.Column(SmoothingColumnNames.NoiseSeed, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt64, false);
     }
 }

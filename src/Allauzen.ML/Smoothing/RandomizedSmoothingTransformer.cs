@@ -140,12 +140,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
         return (SmoothingBaseModel.Load(env, payload), settings);
     }
 
-    private protected static DataViewSchema.DetachedColumn Column(string name, DataViewType type, DataViewSchema.Annotations? ann = null)
-    {
-        var b = new DataViewSchema.Builder();
-        b.AddColumn(name, type, ann);
-        return new DataViewSchema.DetachedColumn(b.ToSchema()[0]);
-    }
+    private protected static DataViewSchema.DetachedColumn Column(string name, DataViewType type) => CertificateColumns.Detached(name, type);
 
     /// <summary>Computes the added values for the sampled rows.</summary>
     private protected abstract SmoothingScorer CreateSmoothingScorer(DataViewSchema inputSchema, int capacity);
@@ -260,13 +255,8 @@ public sealed class RandomizedSmoothingTransformer : SmoothingTransformerBase
 
     private protected override IEnumerable<DataViewSchema.DetachedColumn> BuildColumns()
     {
-        var keyAnn = new DataViewSchema.Annotations.Builder();
-        BaseModel.Classes.AddKeyValues(keyAnn);
-        yield return Column(SmoothingColumnNames.PredictedLabel, new KeyDataViewType(typeof(uint), BaseModel.ClassCount), keyAnn.ToAnnotations());
-        yield return Column(SmoothingColumnNames.Abstained, BooleanDataViewType.Instance);
-        yield return Column(SmoothingColumnNames.CertifiedRadius, NumberDataViewType.Double);
-        yield return Column(SmoothingColumnNames.LowerBoundTopClass, NumberDataViewType.Double);
-        yield return Column(SmoothingColumnNames.UpperBoundRunnerUp, NumberDataViewType.Double);
+        foreach (var c in CertificateColumns.Columns(BaseModel.Classes))
+            yield return c;
         yield return Column(SmoothingColumnNames.NoiseSeed, NumberDataViewType.UInt64);
     }
 
@@ -407,7 +397,7 @@ public static class SmoothingColumnNames
     public const string Abstained = "Abstained";
 
     /// <summary>Certified L2 radius in feature units (0 when abstaining).</summary>
-    public const string CertifiedRadius = "CertifiedRadius";
+    public const string CertifiedRadius = AllauzenColumnNames.CertifiedRadius;
 
     /// <summary>Lower confidence bound p̲A of the top class.</summary>
     public const string LowerBoundTopClass = "LowerBoundTopClass";

@@ -19,7 +19,7 @@ public static class SmoothingCatalog
     ///     BaseModelOnnxPath = "classifier.onnx", Sigma = 0.25, EstimationSamples = 10_000, Alpha = 0.001,
     /// });
     /// var certified = certify.Fit(test).Transform(test);
-    /// var curve = RandomizedSmoothingEvaluator.Evaluate(certified, "Label", [0, 0.25, 0.5]);
+    /// var curve = ml.MulticlassClassification.EvaluateCertified(certified, radii: [0, 0.25, 0.5]);
     /// </code></example>
     public static RandomizedSmoothingEstimator CertifyRandomizedSmoothing(this TransformsCatalog catalog, RandomizedSmoothingOptions options)
     {

@@ -87,15 +87,7 @@ public sealed class SmoothingStatisticsCertifier : IEstimator<SmoothingStatistic
             if (!SchemaChecks.TryFind(inputSchema, c, out _))
                 throw SchemaChecks.NotFound(c, "smoothing statistics");
         }
-        var keyValues = new SchemaShape([SchemaShapes.Column("KeyValues", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false)]);
-        return SchemaShapes.With(inputSchema,
-        [
-            SchemaShapes.Column(SmoothingColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, keyValues),
-            SchemaShapes.Column(SmoothingColumnNames.Abstained, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false),
-            SchemaShapes.Column(SmoothingColumnNames.CertifiedRadius, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false),
-            SchemaShapes.Column(SmoothingColumnNames.LowerBoundTopClass, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false),
-            SchemaShapes.Column(SmoothingColumnNames.UpperBoundRunnerUp, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Double, false),
-        ]);
+        return SchemaShapes.With(inputSchema, CertificateColumns.Shapes());
     }
 }
 
@@ -174,24 +166,8 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
         if (k != _classes)
         {
             _classes = k;
-            var ann = new DataViewSchema.Annotations.Builder();
-            LabelNames.Default(k).AddKeyValues(ann);
-            _added =
-            [
-                Detached(SmoothingColumnNames.PredictedLabel, new KeyDataViewType(typeof(uint), k), ann.ToAnnotations()),
-                Detached(SmoothingColumnNames.Abstained, BooleanDataViewType.Instance),
-                Detached(SmoothingColumnNames.CertifiedRadius, NumberDataViewType.Double),
-                Detached(SmoothingColumnNames.LowerBoundTopClass, NumberDataViewType.Double),
-                Detached(SmoothingColumnNames.UpperBoundRunnerUp, NumberDataViewType.Double),
-            ];
+            _added = [.. CertificateColumns.Columns(LabelNames.Default(k))];
         }
-    }
-
-    private static DataViewSchema.DetachedColumn Detached(string name, DataViewType type, DataViewSchema.Annotations? ann = null)
-    {
-        var b = new DataViewSchema.Builder();
-        b.AddColumn(name, type, ann);
-        return new DataViewSchema.DetachedColumn(b.ToSchema()[0]);
     }
 
     string IAllauzenTransformer.ComponentName => "SmoothingStatisticsCertifier";

@@ -1,3 +1,4 @@
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Plots;
@@ -186,17 +187,19 @@ public sealed class LipschitzClassifierTests
         {
             R(1, 1, 0.5f),  // correct, certified up to 0.5
             R(2, 2, 0.2f),  // correct, certified at 36/255 = 0.141 only
-            R(3, 3, 0f),    // correct, tie: radius 0, never certified
+            R(3, 3, 0f),    // correct, tie: radius 0, certified at ε = 0 only
             R(1, 2, 0.9f),  // wrong: never counts, however large its radius
-            R(2, 2, 0.25f), // correct, radius exactly ε = 0.25: not certified at 0.25 (strict)
+            R(2, 2, 0.25f), // correct, radius exactly ε = 0.25: certified at 0.25 (radius ≥ ε)
         };
         var m = ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows), radii: [0, 36 / 255.0, 0.25, 1.0]);
         Assert.AreEqual(5, m.Rows);
         Assert.AreEqual(0.8, m.Accuracy, 1e-12);
-        Assert.AreEqual(0.6, m.At(0), 1e-12);
+        Assert.AreEqual(0.8, m.At(0), 1e-12, "at ε = 0 every correct row is certified");
         Assert.AreEqual(0.6, m.At(36 / 255.0), 1e-12);
-        Assert.AreEqual(0.2, m.At(0.25), 1e-12);
+        Assert.AreEqual(0.4, m.At(0.25), 1e-12);
         Assert.AreEqual(0.0, m.At(1.0), 1e-12);
+        Assert.AreEqual(0.0, m.AbstainRate);
+        Assert.IsTrue(double.IsNaN(m.SaturationRadius));
         StringAssert.Contains(m.ToTable(), "| 36 | 0.1412 | 60.00% |");
         var path = Path.Combine(Path.GetTempPath(), $"cert-{Guid.NewGuid():N}.png");
         try
@@ -210,6 +213,8 @@ public sealed class LipschitzClassifierTests
             File.Delete(path);
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows), radii: [-1]));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows), "Radius"));
+        StringAssert.Contains(e.Message, "'Radius'");
     }
 
     [TestMethod]

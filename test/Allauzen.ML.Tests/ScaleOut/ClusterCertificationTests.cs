@@ -46,9 +46,10 @@ public sealed class ClusterCertificationTests
         CollectionAssert.AreEquivalent(f.Expected.ToList(), merged.ToList());
         var ids = new MLContext().Data.LoadFromBinary(report.MergedOutputPath!).GetColumn<int>("Id").ToArray();
         CollectionAssert.AreEqual(ids.Order().ToArray(), ids, "merged in key order");
-        var curve = report.Counts!.ToCurve();
-        CollectionAssert.AreEqual(f.ExpectedCurve.Points.ToArray(), curve.Points.ToArray());
+        var curve = report.Counts!.ToMetrics();
+        CollectionAssert.AreEqual(f.ExpectedCurve.Curve.ToArray(), curve.Curve.ToArray());
         Assert.AreEqual(f.ExpectedCurve.AbstainRate, curve.AbstainRate);
+        Assert.AreEqual(f.ExpectedCurve.Accuracy, curve.Accuracy);
         foreach (var s in report.Shards)
             Assert.IsTrue(File.Exists(s.Result!.OutputPath) && s.Result.OutputPath.StartsWith(f.InputPath, StringComparison.Ordinal), s.Result.OutputPath);
     }

@@ -1,4 +1,5 @@
 using Allauzen.ML.Data;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Orleans;
 using Allauzen.ML.Smoothing;
 using Allauzen.ML.Tests.Smoothing;
@@ -43,7 +44,7 @@ internal sealed class CertificationFixture : IDisposable
         var reloaded = ml.Model.Load(ModelPath, out _);
         var certified = ml.Data.Cache(reloaded.Transform(input));
         Expected = SplitIndependenceTests.ByKey(certified, "Id");
-        ExpectedCurve = RandomizedSmoothingEvaluator.Evaluate(certified, "Label", Radii, certifier.SaturationRadius);
+        ExpectedCurve = ml.MulticlassClassification.EvaluateCertified(certified, radii: Radii, saturationRadius: certifier.SaturationRadius);
         Rows = rows;
     }
 
@@ -59,7 +60,7 @@ internal sealed class CertificationFixture : IDisposable
 
     public Dictionary<string, (uint Pred, long Radius, ulong Seed)> Expected { get; }
 
-    public CertifiedAccuracyCurve ExpectedCurve { get; }
+    public CertifiedAccuracyMetrics ExpectedCurve { get; }
 
     public CertificationJob Job(IReadOnlyList<ShardInput> shards, string merged, int maxAttempts = 3) => new()
     {

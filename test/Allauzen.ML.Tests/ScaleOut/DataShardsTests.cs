@@ -1,4 +1,5 @@
 using Allauzen.ML.Data;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Smoothing;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -86,14 +87,15 @@ public sealed class DataShardsTests
             RowKeyColumnName = "Id",
         }).Fit(data);
         double[] radii = [0, 0.05, 0.1, 0.2];
-        var whole = RandomizedSmoothingEvaluator.Evaluate(certifier.Transform(data), "Label", radii, certifier.SaturationRadius);
-        var parts = Enumerable.Range(0, 3).Select(i =>
-            RandomizedSmoothingEvaluator.CountCertified(certifier.Transform(data.Shard(i, 3, "Id")), "Label", radii, certifier.SaturationRadius)).ToArray();
-        var merged = CertifiedAccuracyCounts.Sum(parts.Reverse()).ToCurve();
+        var whole = ml.MulticlassClassification.EvaluateCertified(certifier.Transform(data), radii: radii, saturationRadius: certifier.SaturationRadius);
+        var parts = Enumerable.Range(0, 3).Select(i => ml.MulticlassClassification.EvaluateCertified(certifier.Transform(data.Shard(i, 3, "Id")),
+            radii: radii, saturationRadius: certifier.SaturationRadius).Counts).ToArray();
+        var merged = CertifiedAccuracyCounts.Sum(parts.Reverse()).ToMetrics();
         Assert.AreEqual(60L, merged.Rows);
-        Assert.IsTrue(whole.AbstainRate > 0 && whole.Points[1].CertifiedAccuracy > 0, whole.ToTable());
+        Assert.IsTrue(whole.AbstainRate > 0 && whole.Curve[1].CertifiedAccuracy > 0, whole.ToTable());
         Assert.AreEqual(whole.AbstainRate, merged.AbstainRate);
-        CollectionAssert.AreEqual(whole.Points.ToArray(), merged.Points.ToArray());
-        Assert.ThrowsExactly<ArgumentException>(() => CertifiedAccuracyCounts.Sum([parts[0], new CertifiedAccuracyCounts([0.0], [1], 1, 0, parts[0].SaturationRadius)]));
+        Assert.AreEqual(whole.Accuracy, merged.Accuracy);
+        CollectionAssert.AreEqual(whole.Curve.ToArray(), merged.Curve.ToArray());
+        Assert.ThrowsExactly<ArgumentException>(() => CertifiedAccuracyCounts.Sum([parts[0], new CertifiedAccuracyCounts([0.0], [1], 1, 1, 0, parts[0].SaturationRadius)]));
     }
 }

@@ -42,7 +42,7 @@ public sealed class SiloFailureTests
             Assert.AreEqual(0, report.Failed.Count(), string.Join("; ", report.Failed.SelectMany(s => s.Errors)));
             Assert.AreEqual((long)f.Rows, report.Rows, "no shard lost or counted twice");
             CollectionAssert.AreEquivalent(f.Expected.ToList(), CertificationFixture.Merged(report.MergedOutputPath!).ToList());
-            CollectionAssert.AreEqual(f.ExpectedCurve.Points.ToArray(), report.Counts!.ToCurve().Points.ToArray());
+            CollectionAssert.AreEqual(f.ExpectedCurve.Curve.ToArray(), report.Counts!.ToMetrics().Curve.ToArray());
             // The kill is timed from progress reports: on a fast machine the victim can finish its shard between the report
             // and the kill, and then nothing needs a retry. The properties above hold either way; the retry path itself is
             // only evidenced when it happened.

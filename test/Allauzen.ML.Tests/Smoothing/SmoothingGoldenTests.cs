@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Smoothing;
 
 namespace Allauzen.ML.Tests.Smoothing;
@@ -268,7 +269,7 @@ public sealed class SmoothingGoldenTests
     {
         foreach (var c in Load("certified_accuracy_formula").GetProperty("high_prob_cases").EnumerateArray())
         {
-            double v = RandomizedSmoothingEvaluator.HighProbabilityAccuracy(c.GetProperty("mean").GetDouble(), c.GetProperty("alpha").GetDouble(),
+            double v = CertifiedAccuracyMetrics.HighProbabilityAccuracy(c.GetProperty("mean").GetDouble(), c.GetProperty("alpha").GetDouble(),
                 c.GetProperty("rho").GetDouble(), c.GetProperty("N").GetInt64());
             Assert.AreEqual(c.GetProperty("value").GetDouble(), v, 1e-12);
         }

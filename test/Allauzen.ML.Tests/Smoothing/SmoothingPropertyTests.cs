@@ -1,5 +1,8 @@
+using Allauzen.ML.Evaluation;
 using Allauzen.ML.Plots;
 using Allauzen.ML.Smoothing;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Tests.Smoothing;
 
@@ -105,20 +108,28 @@ public sealed class SmoothingPropertyTests
     [TestMethod]
     public void EvaluatorCountsAbstentionsAsWrong()
     {
-        int[] predicted = [0, 1, -1, 2, 0];
-        int[] truth = [0, 1, 1, 1, 0];
+        // A smoothing certificate (Double radius, key 0 = abstain), keys given 1-based here.
+        var ml = new MLContext(seed: 1);
+        uint[] predicted = [1, 2, 0, 3, 1];
+        uint[] truth = [1, 2, 2, 2, 1];
         double[] radius = [0.5, 0.1, 0, 0.9, 0.3];
-        var curve = RandomizedSmoothingEvaluator.Evaluate(predicted, truth, radius, [0, 0.25, 0.5, 1.0], 0.95);
+        var rows = predicted.Select((p, i) => new CertifiedRow { PredictedLabel = p - 1, Label = truth[i] - 1, CertifiedRadius = radius[i] }).ToList();
+        var def = SchemaDefinition.Create(typeof(CertifiedRow));
+        def[nameof(CertifiedRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), 3);
+        def[nameof(CertifiedRow.PredictedLabel)].ColumnType = new KeyDataViewType(typeof(uint), 3);
+        var curve = ml.MulticlassClassification.EvaluateCertified(ml.Data.LoadFromEnumerable(rows, def), radii: [0, 0.25, 0.5, 1.0], saturationRadius: 0.95);
+        Assert.AreEqual(3 / 5.0, curve.Accuracy);
         Assert.AreEqual(3 / 5.0, curve.At(0));
         Assert.AreEqual(2 / 5.0, curve.At(0.25));
-        Assert.AreEqual(1 / 5.0, curve.At(0.5));
+        Assert.AreEqual(1 / 5.0, curve.At(0.5), "radius 0.5 is certified at 0.5 (radius ≥ ε)");
         Assert.AreEqual(0.0, curve.At(1.0));
         Assert.AreEqual(0.2, curve.AbstainRate);
-        StringAssert.Contains(curve.ToTable("Cohen"), "| 0.25 | 0.400 |");
+        Assert.AreEqual(0.95, curve.SaturationRadius);
+        StringAssert.Contains(curve.ToTable("Cohen"), "| 63.8 | 0.25 | 40.00% |");
         string png = Path.Combine(Path.GetTempPath(), $"rs-curve-{Guid.NewGuid():N}.png");
         try
         {
-            new Dictionary<string, CertifiedAccuracyCurve> { ["Cohen"] = curve }.SavePlot(png);
+            new Dictionary<string, CertifiedAccuracyMetrics> { ["Cohen"] = curve }.SavePlot(png);
             var head = File.ReadAllBytes(png).Take(4).ToArray();
             CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, head);
         }
@@ -126,5 +137,14 @@ public sealed class SmoothingPropertyTests
         {
             File.Delete(png);
         }
+    }
+
+    public sealed class CertifiedRow
+    {
+        public uint Label { get; set; }
+
+        public uint PredictedLabel { get; set; }
+
+        public double CertifiedRadius { get; set; }
     }
 }
