@@ -37,6 +37,23 @@ internal static class CertificateColumns
             yield return SchemaShapes.Column(name, SchemaShape.Column.VectorKind.Scalar, type, false);
     }
 
+    /// <summary>Number of certificate columns (<see cref="Columns"/>).</summary>
+    public const int Count = 5;
+
+    /// <summary>
+    /// The getter of certificate column <paramref name="column"/> (0 ≤ column &lt; <see cref="Count"/>, in the order of
+    /// <see cref="Columns"/>) reading the certificate of the current row, <paramref name="certificates"/>[<paramref name="slot"/>()].
+    /// </summary>
+    public static Delegate Getter(int column, SmoothingCertificate[] certificates, Func<int> slot) => column switch
+    {
+        0 => (ValueGetter<uint>)((ref uint v) => v = (uint)(certificates[slot()].Class + 1)),
+        1 => (ValueGetter<bool>)((ref bool v) => v = certificates[slot()].Abstained),
+        2 => (ValueGetter<double>)((ref double v) => v = certificates[slot()].Radius),
+        3 => (ValueGetter<double>)((ref double v) => v = certificates[slot()].LowerBoundTopClass),
+        4 => (ValueGetter<double>)((ref double v) => v = certificates[slot()].UpperBoundRunnerUp),
+        _ => throw new ArgumentOutOfRangeException(nameof(column)),
+    };
+
     /// <summary>A detached column of <paramref name="type"/> with <paramref name="annotations"/> (none by default).</summary>
     public static DataViewSchema.DetachedColumn Detached(string name, DataViewType type, DataViewSchema.Annotations? annotations = null)
     {

@@ -295,16 +295,9 @@ public sealed class RandomizedSmoothingTransformer : SmoothingTransformerBase
             }
         }
 
-        public override Delegate GetGetter(int addedColumn, Func<int> slot) => addedColumn switch
-        {
-            0 => (ValueGetter<uint>)((ref uint v) => v = (uint)(_certs[slot()].Class + 1)),
-            1 => (ValueGetter<bool>)((ref bool v) => v = _certs[slot()].Abstained),
-            2 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].Radius),
-            3 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].LowerBoundTopClass),
-            4 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].UpperBoundRunnerUp),
-            5 => (ValueGetter<ulong>)((ref ulong v) => v = _seeds[slot()]),
-            _ => throw new ArgumentOutOfRangeException(nameof(addedColumn)),
-        };
+        public override Delegate GetGetter(int addedColumn, Func<int> slot) => addedColumn == CertificateColumns.Count
+            ? (ValueGetter<ulong>)((ref ulong v) => v = _seeds[slot()])
+            : CertificateColumns.Getter(addedColumn, _certs, slot);
     }
 }
 

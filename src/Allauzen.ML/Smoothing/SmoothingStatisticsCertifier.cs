@@ -265,14 +265,6 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
 
         private static long[] ToCounts(double[] v) => [.. v.Select(x => (long)Math.Round(x))];
 
-        public override Delegate GetGetter(int addedColumn, Func<int> slot) => addedColumn switch
-        {
-            0 => (ValueGetter<uint>)((ref uint v) => v = (uint)(_certs[slot()].Class + 1)),
-            1 => (ValueGetter<bool>)((ref bool v) => v = _certs[slot()].Abstained),
-            2 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].Radius),
-            3 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].LowerBoundTopClass),
-            4 => (ValueGetter<double>)((ref double v) => v = _certs[slot()].UpperBoundRunnerUp),
-            _ => throw new ArgumentOutOfRangeException(nameof(addedColumn)),
-        };
+        public override Delegate GetGetter(int addedColumn, Func<int> slot) => CertificateColumns.Getter(addedColumn, _certs, slot);
     }
 }
