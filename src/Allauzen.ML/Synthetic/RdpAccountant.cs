@@ -118,26 +118,38 @@ public sealed class RdpAccountant
         IEnumerable<double>? orders = null)
     {
         ArgumentNullException.ThrowIfNull(compose);
-        if (!(epsilon > 0))
-            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon must be positive or +∞ (got {epsilon}).");
-        if (double.IsPositiveInfinity(epsilon))
-            return 0;
         var orderList = (orders ?? DefaultOrders).ToArray();
-        double EpsilonAt(double z)
+        return CalibrateNoiseMultiplier(epsilon, z =>
         {
             var a = new RdpAccountant(orderList);
             compose(a, z);
             return a.Epsilon(delta);
-        }
+        });
+    }
+
+    /// <summary>
+    /// The smallest noise multiplier z (to a relative 1e-6) with <paramref name="epsilonAt"/>(z) ≤ <paramref name="epsilon"/>,
+    /// for any ε(z) that decreases in z (bisection in z that keeps the feasible end).
+    /// </summary>
+    /// <param name="epsilon">Target ε &gt; 0; +∞ returns 0 (no noise).</param>
+    /// <param name="epsilonAt">The ε a noise multiplier gives.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The target is not positive, or not reached below z = 1e8.</exception>
+    public static double CalibrateNoiseMultiplier(double epsilon, Func<double, double> epsilonAt)
+    {
+        ArgumentNullException.ThrowIfNull(epsilonAt);
+        if (!(epsilon > 0))
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon must be positive or +∞ (got {epsilon}).");
+        if (double.IsPositiveInfinity(epsilon))
+            return 0;
         double hi = 1;
-        while (EpsilonAt(hi) > epsilon)
+        while (epsilonAt(hi) > epsilon)
         {
             hi *= 2;
             if (hi > 1e8)
                 throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon {epsilon} is not reached with a noise multiplier below 1e8.");
         }
         double lo = hi / 2;
-        while (lo > 1e-6 && EpsilonAt(lo) <= epsilon)
+        while (lo > 1e-6 && epsilonAt(lo) <= epsilon)
         {
             hi = lo;
             lo /= 2;
@@ -145,7 +157,7 @@ public sealed class RdpAccountant
         while (hi - lo > 1e-6 * hi)
         {
             double mid = 0.5 * (lo + hi);
-            if (EpsilonAt(mid) <= epsilon)
+            if (epsilonAt(mid) <= epsilon)
                 hi = mid;
             else
                 lo = mid;
