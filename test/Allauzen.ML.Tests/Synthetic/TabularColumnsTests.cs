@@ -1,4 +1,5 @@
 using System.Globalization;
+using Allauzen.ML.Core;
 using Allauzen.ML.Synthetic;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -219,7 +220,11 @@ public sealed class TabularColumnsTests
             ClipNorm = Math.Sqrt(6) / 2,
             Steps = 20,
         };
-        var generator = ml.Transforms.PrivateSyntheticData(options).Fit(data);
+        var estimator = ml.Transforms.PrivateSyntheticData(options);
+        estimator.GetOutputSchema(SchemaShapes.FromSchema(data.Schema));
+        var shapeError = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator.GetOutputSchema(SchemaShapes.FromSchema(raw.Schema)));
+        StringAssert.Contains(shapeError.Message, "Color");
+        var generator = estimator.Fit(data);
         var view = generator.Generate(10, 1);
         CollectionAssert.AreEqual(new[] { "Amount", "Position", "Color", "Label" }, view.Schema.Select(c => c.Name).ToArray());
         foreach (var name in new[] { "Amount", "Position", "Color", "Label" })
