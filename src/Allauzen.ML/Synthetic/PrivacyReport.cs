@@ -34,4 +34,16 @@ public sealed record PrivacyReport
 
     /// <summary>The Gaussian mechanism's high-probability ℓ₂ sensitivity Δ of one release (<see cref="DpSlicedWasserstein.Sensitivity"/>).</summary>
     public required double Sensitivity { get; init; }
+
+    /// <summary>Releases composed per class: 1 for fixed projections, T (one per flow step) for resampled projections.</summary>
+    public int Steps { get; init; } = 1;
+
+    /// <summary>The Poisson sampling rate q of each release (1: every row).</summary>
+    public double SamplingRate { get; init; } = 1;
+
+    /// <summary>
+    /// True when the min-max bounds of a tabular generator were fitted on the private data: they are stored in the
+    /// generator, released without protection, and not covered by (<see cref="Epsilon"/>, <see cref="Delta"/>).
+    /// </summary>
+    public bool BoundsFittedOnData { get; init; }
 }

@@ -39,7 +39,10 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        SchemaChecks.FeatureVector(inputSchema, _options.FeatureColumnName);
+        if (_options.InputColumnNames is { } columns)
+            TabularCodec.CheckShape(inputSchema, columns);
+        else
+            SchemaChecks.FeatureVector(inputSchema, _options.FeatureColumnName);
         if (_options.ClassConditional is string label)
             SchemaChecks.KeyLabel(inputSchema, label);
         return inputSchema;
@@ -53,6 +56,9 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
+        TabularCodec? tabular = null;
+        if (o.InputColumnNames is not null)
+            (input, o, tabular) = TabularCodec.Prepare(input, o);
         int d = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
         o.ValidateTabular(d);
         var featureInfo = PersistedColumn.From(input.Schema[o.FeatureColumnName]);
@@ -63,11 +69,16 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
             classes = SchemaChecks.KeyLabel(input.Schema, label);
             labelInfo = PersistedColumn.From(input.Schema[label]);
         }
-        var rows = ReadClipped(input, d, classes);
+        var rows = ReadClipped(input, o, d, classes);
         var settings = SyntheticSettings.From(o, d, classes);
-        var theta = SlicedWassersteinFlow.UnitDirections(settings.Projections, d, o.Seed);
-        int k = settings.Projections, m = settings.Percentiles;
-        var quantiles = new float[(long)classes * k * m];
+        var resampled = o.Mechanism == PrivateSyntheticMechanism.ResampledProjections ? ResampledProjections.Plan(o, d, classes) : null;
+        if (resampled is not null)
+            settings = ResampledProjections.Apply(settings, resampled);
+        int k = settings.Projections, m = settings.Percentiles, directions = k * (resampled?.Steps ?? 1);
+        var theta = resampled is null
+            ? SlicedWassersteinFlow.UnitDirections(settings.Projections, d, o.Seed)
+            : ResampledProjections.Directions(resampled.Steps, k, d, o.Seed);
+        var quantiles = new float[(long)classes * directions * m];
         for (int c = 0; c < classes; c++)
         {
             o.CancellationToken.ThrowIfCancellationRequested();
@@ -76,11 +87,13 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 throw new InvalidOperationException(
                     $"Class {c + 1} of the label column '{o.ClassConditional}' has no row: every class needs rows to be released.");
             var flat = y.SelectMany(r => r).ToArray();
-            var q = SlicedWassersteinFlow.ReleaseQuantiles(flat, y.Count, d, theta, k, m, settings.Sigma,
-                unchecked((int)VectorSet.Hash((ulong)(uint)o.Seed, (ulong)c + 1)));
-            q.CopyTo(quantiles, (long)c * k * m);
+            // The noise must stay secret: its seed comes from the OS generator, never from Seed (which is persisted).
+            var q = resampled is null
+                ? SlicedWassersteinFlow.ReleaseQuantiles(flat, y.Count, d, theta, k, m, settings.Sigma, SecretSeed.Next())
+                : ResampledProjections.Release(y, d, theta, k, m, resampled, settings.Sigma, o.CancellationToken);
+            q.CopyTo(quantiles, (long)c * directions * m);
         }
-        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles)
+        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles, resampled, tabular)
         {
             Progress = o.Progress,
             CancellationToken = o.CancellationToken,
@@ -88,9 +101,8 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
     }
 
     /// <summary>Reads the rows per class, divided by ClipNorm and projected into the unit ball.</summary>
-    private List<float[]>[] ReadClipped(IDataView input, int d, int classes)
+    private static List<float[]>[] ReadClipped(IDataView input, PrivateSyntheticDataOptions o, int d, int classes)
     {
-        var o = _options;
         var lists = Enumerable.Range(0, classes).Select(_ => new List<float[]>()).ToArray();
         var feature = input.Schema[o.FeatureColumnName];
         var columns = new List<DataViewSchema.Column> { feature };

@@ -12,7 +12,7 @@ public sealed record SyntheticDataProgress(int Class, int Classes, int Step, int
 /// (DPSWflow, fixed projections). Defaults are the reference configuration (K = 70, S = 25, 1500 steps, dt = 3,
 /// λ = 0, ε = 5, δ = 1e-5); <see cref="Percentiles"/> defaults to 100 (the reference uses 30 000 on 60 000 rows).
 /// </summary>
-public sealed class PrivateSyntheticDataOptions
+public sealed partial class PrivateSyntheticDataOptions
 {
     /// <summary>The private rows: a <c>Vector&lt;Single, d&gt;</c> column of known size. Default <c>"Features"</c>.</summary>
     public string FeatureColumnName { get; set; } = "Features";
@@ -107,6 +107,8 @@ public sealed class PrivateSyntheticDataOptions
             throw new ArgumentOutOfRangeException(nameof(Lambda), Lambda, $"Lambda must be a non-negative finite number (got {Lambda}).");
         if (!(ClipNorm > 0 && double.IsFinite(ClipNorm)))
             throw new ArgumentOutOfRangeException(nameof(ClipNorm), ClipNorm, $"ClipNorm must be a positive finite number (got {ClipNorm}).");
+        ValidateMechanism();
+        ValidateTabularColumns();
     }
 
     /// <summary>Checks the tabular settings against the feature dimension d (known at Fit, or from a saved file).</summary>

@@ -27,10 +27,14 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     private readonly PersistedColumn? _label;
     private readonly float[] _theta;
     private readonly float[] _quantiles;
+    private readonly ResampledRelease? _resampled;
+    private readonly TabularCodec? _tabular;
 
     internal PrivateSyntheticDataTransformer(IHostEnvironment env, SyntheticSettings settings, PersistedColumn feature,
-        PersistedColumn? label, float[] theta, float[] quantiles)
+        PersistedColumn? label, float[] theta, float[] quantiles, ResampledRelease? resampled = null, TabularCodec? tabular = null)
     {
+        _resampled = resampled;
+        _tabular = tabular;
         _host = env.Register("Allauzen.PrivateSyntheticData");
         _settings = settings;
         _feature = feature;
@@ -47,7 +51,14 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta / settings.Classes),
             Mechanism = Describe(settings),
         };
+        if (resampled is not null)
+            PrivacyReport = ResampledProjections.Amend(PrivacyReport, settings, resampled);
+        if (tabular is not null)
+            PrivacyReport = tabular.Amend(PrivacyReport);
     }
+
+    /// <summary>Released directions per class: K (fixed projections) or T·K (resampled).</summary>
+    private int DirectionRows => _settings.Projections * (_resampled?.Steps ?? 1);
 
     /// <summary>The guarantee of the release this generator was fitted from (validated again when loaded).</summary>
     public PrivacyReport PrivacyReport { get; }
@@ -57,6 +68,9 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
 
     /// <summary>The settings, for tests.</summary>
     internal SyntheticSettings Settings => _settings;
+
+    /// <summary>The tabular codec (null in vector mode), for tests.</summary>
+    internal TabularCodec? Tabular => _tabular;
 
     /// <summary>Dimension d of the generated rows.</summary>
     public int Dimensions => _settings.Dimensions;
@@ -88,12 +102,14 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             int n = rows / classes + (c < rows % classes ? 1 : 0);
             if (n == 0)
                 continue;
-            var q = _quantiles.AsSpan(c * k * m, k * m).ToArray();
+            int rowsK = DirectionRows;
+            var q = _quantiles.AsSpan(c * rowsK * m, rowsK * m).ToArray();
             int cls = c;
-            var x = SlicedWassersteinFlow.Run(_theta, k, d, q, m, s.Flow, n,
-                unchecked((int)VectorSet.Hash((ulong)(uint)seed, (ulong)c)),
-                Progress is { } p ? step => p.Report(new SyntheticDataProgress(cls, classes, step, s.Steps)) : null,
-                CancellationToken);
+            int flowSeed = unchecked((int)VectorSet.Hash((ulong)(uint)seed, (ulong)c));
+            Action<int>? onStep = Progress is { } p ? step => p.Report(new SyntheticDataProgress(cls, classes, step, s.Steps)) : null;
+            var x = _resampled is null
+                ? SlicedWassersteinFlow.Run(_theta, k, d, q, m, s.Flow, n, flowSeed, onStep, CancellationToken)
+                : ResampledProjections.Run(_theta, k, d, q, m, s.Flow, n, flowSeed, onStep, CancellationToken);
             for (int i = 0; i < n; i++)
             {
                 var values = new float[d];
@@ -103,12 +119,14 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
                     : [new VBuffer<float>(d, values), (uint)(c + 1)];
             }
         }
-        return new ColumnStore(OutputSchema(), data);
+        return _tabular is null ? new ColumnStore(OutputSchema(), data) : _tabular.Decode(data, _label);
     }
 
     /// <summary>The schema of <see cref="Generate"/>'s output.</summary>
     public DataViewSchema OutputSchema()
     {
+        if (_tabular is not null)
+            return _tabular.OutputSchema(_label);
         var b = new DataViewSchema.Builder();
         var f = _feature.ToDetachedColumn();
         b.AddColumn(f.Name, f.Type, f.Annotations);
@@ -156,8 +174,12 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         writer.WriteColumnInfo("features", _feature);
         if (_label is not null)
             writer.WriteColumnInfo("label", _label);
-        writer.WriteTensor("theta", _theta, [s.Projections, s.Dimensions]);
-        writer.WriteTensor("quantiles", _quantiles, [s.Classes, s.Projections, s.Percentiles]);
+        if (_resampled is not null)
+            writer.WriteJson(ResampledRelease.PayloadName, _resampled);
+        if (_tabular is not null)
+            writer.WriteJson(TabularCodec.PayloadName, _tabular);
+        writer.WriteTensor("theta", _theta, [DirectionRows, s.Dimensions]);
+        writer.WriteTensor("quantiles", _quantiles, [s.Classes, DirectionRows, s.Percentiles]);
     }
 
     /// <summary>
@@ -180,9 +202,20 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         payload.Require(s.Classes is >= 1 and <= 100_000, "settings", nameof(s.Classes), $"must be in [1, 100000] (got {s.Classes})");
         payload.Require((long)s.Projections * s.Dimensions <= MaxReleasedValues && (long)s.Classes * s.Projections * s.Percentiles <= MaxReleasedValues,
             "settings", "size", $"K·d and C·K·M must be at most {MaxReleasedValues}");
-        double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon / s.Classes, s.Delta / s.Classes);
-        payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
-            $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions}, {s.Classes} classes (got {s.Sigma})");
+        var resampled = payload.Contains(ResampledRelease.PayloadName) ? payload.ReadJson<ResampledRelease>(ResampledRelease.PayloadName) : null;
+        if (resampled is not null)
+        {
+            ResampledProjections.Validate(payload, s, resampled);
+        }
+        else
+        {
+            double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon / s.Classes, s.Delta / s.Classes);
+            payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
+                $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions}, {s.Classes} classes (got {s.Sigma})");
+        }
+        int directionRows = s.Projections * (resampled?.Steps ?? 1);
+        payload.Require((long)directionRows * s.Dimensions <= MaxReleasedValues && (long)s.Classes * directionRows * s.Percentiles <= MaxReleasedValues,
+            "settings", "size", $"T·K·d and C·T·K·M must be at most {MaxReleasedValues}");
         var feature = payload.ReadColumnInfo("features");
         payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == s.Dimensions,
             "features", "column", $"must be Vector<Single, {s.Dimensions}>");
@@ -197,17 +230,20 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         {
             payload.Require(s.Classes == 1, "label", "column", "is missing although the settings have several classes");
         }
-        var theta = payload.ReadTensor("theta", [s.Projections, s.Dimensions]);
-        for (int k = 0; k < s.Projections; k++)
+        var theta = payload.ReadTensor("theta", [directionRows, s.Dimensions]);
+        for (int k = 0; k < directionRows; k++)
         {
             double norm2 = 0;
             for (int t = 0; t < s.Dimensions; t++)
                 norm2 += (double)theta[k * s.Dimensions + t] * theta[k * s.Dimensions + t];
             payload.Require(Math.Abs(norm2 - 1) <= 1e-4, "theta", $"row {k}", $"must be a unit vector (squared norm {norm2})");
         }
-        var quantiles = payload.ReadTensor("quantiles", [s.Classes, s.Projections, s.Percentiles]);
-        for (long r = 0; r < (long)s.Classes * s.Projections; r++)
+        var quantiles = payload.ReadTensor("quantiles", [s.Classes, directionRows, s.Percentiles]);
+        for (long r = 0; r < (long)s.Classes * directionRows; r++)
         {
+            // A resampled step whose Poisson sample was empty released nothing: its K rows are all NaN (skipped by the flow).
+            if (resampled is not null && ResampledProjections.IsEmptyStep(quantiles, r, s.Projections, s.Percentiles))
+                continue;
             for (int j = 0; j < s.Percentiles; j++)
             {
                 float v = quantiles[r * s.Percentiles + j];
@@ -215,7 +251,9 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
                     "must be finite and non-decreasing");
             }
         }
-        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles);
+        var tabular = payload.Contains(TabularCodec.PayloadName) ? payload.ReadJson<TabularCodec>(TabularCodec.PayloadName) : null;
+        tabular?.Validate(payload, s);
+        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles, resampled, tabular);
     }
 
     private static string Describe(SyntheticSettings s)

@@ -61,13 +61,13 @@ internal static class SlicedWassersteinFlow
     /// in the unit ball (the caller enforces it).
     /// </summary>
     public static float[] ReleaseQuantiles(float[] y, int rows, int dimensions, float[] theta, int projections, int percentiles,
-        double sigma, int seed)
+        double sigma, ulong seed)
     {
         if (rows < 1)
             throw new ArgumentException("The private data set is empty.", nameof(y));
         TorchRuntime.EnsureInitialized();
         using var scope = torch.NewDisposeScope();
-        using var gen = new torch.Generator((ulong)(uint)seed, torch.CPU);
+        using var gen = new torch.Generator(seed, torch.CPU);
         var Y = torch.tensor(y, [rows, dimensions]);
         var Th = torch.tensor(theta, [projections, dimensions]);
         var proj = torch.mm(Th, Y.t());
@@ -93,7 +93,6 @@ internal static class SlicedWassersteinFlow
         var pct = Percentiles(percentiles);
         int s = settings.SubProjections;
         var x = torch.randn([rows, dimensions], generator: gen);
-        double dt = settings.StepSize, noise = Math.Sqrt(2 * dt * settings.Lambda), sigma = settings.Sigma;
         var idx = new long[s];
         for (int step = 0; step < settings.Steps; step++)
         {
@@ -102,26 +101,35 @@ internal static class SlicedWassersteinFlow
             for (int i = 0; i < s; i++)
                 idx[i] = pick.Next(projections);
             using var index = torch.tensor(idx);
-            var theta_s = Th.index_select(0, index);                   // S×d
-            var q_target = Q.index_select(0, index);                   // S×M
-            var x_proj = torch.mm(theta_s, x.t());                      // S×n
-            if (sigma > 0)
-                x_proj = x_proj + sigma * torch.randn([s, rows], generator: gen);
-            var x_quant = Quantiles(x_proj, pct);                       // S×M
-            var cdf = Interpolate(x_quant, pct.expand(s, percentiles), x_proj);   // F_X̃(X̃_θ)
-            var q = Interpolate(pct.expand(s, percentiles), q_target, cdf);        // F⁻¹_Ỹ(F_X̃(X̃_θ))
-            var nabla = torch.mm((x_proj - q).t(), theta_s) / s;        // n×d: mean_θ θ·(X̃_θ − q)
-            var next = x - dt * nabla;
-            if (noise > 0)
-                next = next + noise * torch.randn([rows, dimensions], generator: gen);
-            x = next.MoveToOuterDisposeScope();
+            x = Step(x, Th.index_select(0, index), Q.index_select(0, index), pct, settings, gen).MoveToOuterDisposeScope();
             onStep?.Invoke(step + 1);
         }
         return x.contiguous().data<float>().ToArray();
     }
 
+    /// <summary>
+    /// One Euler step of the flow against the target quantiles <paramref name="qTarget"/> (S×M) on the directions
+    /// <paramref name="theta"/> (S×d): x − dt·mean_θ θ·(X̃_θ − F⁻¹_Ỹ(F_X̃(X̃_θ))) + √(2·dt·λ)·z.
+    /// </summary>
+    internal static Tensor Step(Tensor x, Tensor theta, Tensor qTarget, Tensor pct, FlowSettings settings, torch.Generator gen)
+    {
+        long s = theta.shape[0], rows = x.shape[0], percentiles = pct.shape[0];
+        double dt = settings.StepSize, noise = Math.Sqrt(2 * dt * settings.Lambda);
+        var x_proj = torch.mm(theta, x.t());                                 // S×n
+        if (settings.Sigma > 0)
+            x_proj = x_proj + settings.Sigma * torch.randn([s, rows], generator: gen);
+        var x_quant = Quantiles(x_proj, pct);                                // S×M
+        var cdf = Interpolate(x_quant, pct.expand(s, percentiles), x_proj);  // F_X̃(X̃_θ)
+        var q = Interpolate(pct.expand(s, percentiles), qTarget, cdf);       // F⁻¹_Ỹ(F_X̃(X̃_θ))
+        var nabla = torch.mm((x_proj - q).t(), theta) / s;                   // n×d: mean_θ θ·(X̃_θ − q)
+        var next = x - dt * nabla;
+        if (noise > 0)
+            next = next + noise * torch.randn([rows, x.shape[1]], generator: gen);
+        return next;
+    }
+
     /// <summary>linspace(0, 1, M).</summary>
-    private static Tensor Percentiles(int m) => m == 1 ? torch.tensor(new[] { 0.5f }) : torch.linspace(0, 1, m, dtype: ScalarType.Float32);
+    internal static Tensor Percentiles(int m) => m == 1 ? torch.tensor(new[] { 0.5f }) : torch.linspace(0, 1, m, dtype: ScalarType.Float32);
 
     /// <summary>Quantiles of each row of <paramref name="a"/> (R×n) at <paramref name="p"/> (M), linear between order statistics.</summary>
     internal static Tensor Quantiles(Tensor a, Tensor p)

@@ -18,7 +18,7 @@ public sealed class PrivateSyntheticDataTests
         public string Label { get; set; } = "";
     }
 
-    private static IDataView Toy(MLContext ml, int n, int seed, out float[] raw)
+    internal static IDataView Toy(MLContext ml, int n, int seed, out float[] raw)
     {
         raw = SlicedWassersteinFlowTests.TwoModes(n, seed);
         var rows = new List<Row>();
