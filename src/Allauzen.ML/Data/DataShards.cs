@@ -298,8 +298,8 @@ internal sealed class ColumnStore(DataViewSchema schema, object[][] rows) : IDat
     public static Func<object> Reader(DataViewRow row, DataViewSchema.Column column)
     {
         var method = column.Type is VectorDataViewType v
-            ? typeof(ColumnStore).GetMethod(nameof(VectorReader), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.MakeGenericMethod(v.ItemType.RawType)
-            : typeof(ColumnStore).GetMethod(nameof(ScalarReader), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.MakeGenericMethod(column.Type.RawType);
+            ? ((Func<DataViewRow, DataViewSchema.Column, Func<object>>)VectorReader<int>).Method.GetGenericMethodDefinition().MakeGenericMethod(v.ItemType.RawType)
+            : ((Func<DataViewRow, DataViewSchema.Column, Func<object>>)ScalarReader<int>).Method.GetGenericMethodDefinition().MakeGenericMethod(column.Type.RawType);
         return (Func<object>)method.Invoke(null, [row, column])!;
     }
 
@@ -343,7 +343,7 @@ internal sealed class ColumnStore(DataViewSchema schema, object[][] rows) : IDat
         }
 
         private Delegate VectorGetter(int c, Type vbuffer) =>
-            (Delegate)typeof(Cursor).GetMethod(nameof(Copy), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            (Delegate)((Func<int, ValueGetter<VBuffer<int>>>)Copy<int>).Method.GetGenericMethodDefinition()
                 .MakeGenericMethod(vbuffer.GetGenericArguments()[0]).Invoke(this, [c])!;
 
         private ValueGetter<VBuffer<T>> Copy<T>(int c) => (ref VBuffer<T> dst) => ((VBuffer<T>)rows[_position][c]).CopyTo(ref dst);

@@ -229,7 +229,7 @@ internal sealed class OnnxExporter
         foreach (var t in transformers)
         {
             var next = t.Transform(output);
-            var blocker = NativeWalk.FindBlocker(next, output);
+            var blocker = MlNetInternals.FindOnnxWalkBlocker(next, output) is { } blocking ? FriendlyName(blocking.GetType()) : null;
             if (blocker is not null)
                 throw new NotSupportedException(
                     $"The transformer {Describe(t)} cannot be exported to ONNX: its output view ({blocker}) is not one ML.NET's " +
@@ -647,39 +647,6 @@ internal sealed class OnnxExporter
         sb.Append(tick > 0 ? name[..tick] : name).Append('<');
         sb.AppendJoin(", ", type.GetGenericArguments().Select(FriendlyName));
         return sb.Append('>').ToString();
-    }
-
-    // ---------------------------------------------------------------- ML.NET internals (read-only checks)
-
-    /// <summary>
-    /// Mirrors the walk ML.NET's converter makes from a transformer's output back to its input: every view on the
-    /// way must be one of ML.NET's ONNX-savable data transforms, otherwise the converter stops there without an
-    /// error. Uses the internal interface names of Microsoft.ML.Data 5.0.1 by reflection; when they are not found
-    /// (another ML.NET version) the check is skipped and the converter's warning and the coverage checks remain.
-    /// </summary>
-    private static class NativeWalk
-    {
-        private static readonly Type? DataTransform = typeof(TransformerChain<>).Assembly.GetType("Microsoft.ML.Data.IDataTransform");
-        private static readonly Type? CanSaveOnnx = typeof(TransformerChain<>).Assembly.GetType("Microsoft.ML.Model.OnnxConverter.ITransformCanSaveOnnx");
-        private static readonly PropertyInfo? Source = DataTransform?.GetProperty("Source");
-
-        /// <summary>The type name of the first view between <paramref name="end"/> and <paramref name="start"/>
-        /// that ML.NET cannot walk through, or null.</summary>
-        public static string? FindBlocker(IDataView end, IDataView start)
-        {
-            if (DataTransform is null || CanSaveOnnx is null || Source is null)
-                return null;
-            var view = end;
-            for (int guard = 0; !ReferenceEquals(view, start); guard++)
-            {
-                if (guard > 10_000 || !CanSaveOnnx.IsInstanceOfType(view))
-                    return FriendlyName(view.GetType());
-                if (Source.GetValue(view) is not IDataView source)
-                    return FriendlyName(view.GetType());
-                view = source;
-            }
-            return null;
-        }
     }
 
     /// <summary>

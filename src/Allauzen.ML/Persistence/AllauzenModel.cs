@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using System.Reflection;
+using Allauzen.ML.Core;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
@@ -175,8 +175,8 @@ public static class AllauzenModel
         {
             Format = FormatName,
             FormatVersion = FormatVersion,
-            CreatedBy = $"Allauzen.ML {InformationalVersion(typeof(AllauzenModel).Assembly)}",
-            MlNetVersion = InformationalVersion(typeof(MLContext).Assembly),
+            CreatedBy = $"Allauzen.ML {MlNetInternals.InformationalVersion(typeof(AllauzenModel).Assembly)}",
+            MlNetVersion = MlNetInternals.InformationalVersion(typeof(MLContext).Assembly),
             InputSchema = schemaBytes is null ? null : InputSchemaEntry,
             Parts = parts.Select(p => (PartInfo?)p.Info).ToList(),
         };
@@ -387,11 +387,6 @@ public static class AllauzenModel
             throw new InvalidDataException($"'{source}': the ML.NET part cannot be loaded ({ex.Message}).", ex);
         }
     }
-
-    private static string InformationalVersion(Assembly assembly)
-        => assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-            ?? assembly.GetName().Version?.ToString()
-            ?? "unknown";
 
     private sealed class Manifest
     {
