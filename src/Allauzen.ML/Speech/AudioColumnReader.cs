@@ -10,7 +10,7 @@ namespace Allauzen.ML.Speech;
 /// </summary>
 internal sealed class AudioColumnReader
 {
-    private readonly SslFeaturizerOptionsSnapshot _o;
+    private readonly SslFeaturizerOptions _o;
     private readonly AudioLimits _limits;
     private readonly AudioInputKind _kind;
     private readonly string?[] _paths;
@@ -28,7 +28,7 @@ internal sealed class AudioColumnReader
     private VBuffer<float> _floatBuffer;
 
     /// <summary>A reader of <paramref name="capacity"/> slots for an audio column of kind <paramref name="kind"/>.</summary>
-    public AudioColumnReader(SslFeaturizerOptionsSnapshot options, AudioLimits limits, AudioInputKind kind, int capacity)
+    public AudioColumnReader(SslFeaturizerOptions options, AudioLimits limits, AudioInputKind kind, int capacity)
     {
         _o = options;
         _limits = limits;
@@ -41,7 +41,7 @@ internal sealed class AudioColumnReader
     }
 
     /// <summary>Returns the input kind of the audio column, or throws naming the column, the expected and the actual type.</summary>
-    internal static AudioInputKind Check(DataViewSchema schema, SslFeaturizerOptionsSnapshot o)
+    internal static AudioInputKind Check(DataViewSchema schema, SslFeaturizerOptions o)
     {
         var col = schema.GetColumnOrNull(o.InputColumnName) ?? throw SchemaChecks.NotFound(o.InputColumnName, "audio");
         var kind = KindOf(col.Type) ?? throw SchemaChecks.Mismatch(o.InputColumnName, "audio", ExpectedAudio, col.Type.ToString()!);

@@ -10,7 +10,7 @@ namespace Allauzen.ML.Speech;
 public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer>
 {
     private readonly IHostEnvironment _env;
-    private readonly SslFeaturizerOptionsSnapshot _settings;
+    private readonly SslFeaturizerOptions _settings;
     private readonly byte[]? _modelBytes;
     private readonly string? _modelPath;
     private readonly IProgress<SslFeaturizerProgress>? _progress;
@@ -72,7 +72,7 @@ public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer
         Require(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), $"must be at least 1 (got {options.ScoringBatchSize})");
         Require(options.GpuDeviceId is null or >= 0, nameof(options.GpuDeviceId), $"must be a device index ≥ 0 (got {options.GpuDeviceId})");
         Require(options.IntraOpNumThreads >= 0, nameof(options.IntraOpNumThreads), $"must be ≥ 0 (0 = ONNX Runtime's default; got {options.IntraOpNumThreads})");
-        _settings = SslFeaturizerOptionsSnapshot.From(options);
+        _settings = options.PersistedCopy();
         _progress = options.Progress;
         _cancellationToken = options.CancellationToken;
     }

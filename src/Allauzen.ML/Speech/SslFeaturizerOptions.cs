@@ -1,3 +1,7 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Allauzen.ML.Persistence;
+
 namespace Allauzen.ML.Speech;
 
 /// <summary>
@@ -11,16 +15,24 @@ namespace Allauzen.ML.Speech;
 /// <c>hidden_states</c> [batch, layers, frames, hidden]; ONNX metadata keys <c>sampling_rate</c>,
 /// <c>do_normalize</c>, <c>feat_extract_norm</c>, <c>frame_stride_samples</c>, <c>receptive_field_samples</c>
 /// describe the pre-processing. Every value read from the model can be overridden here.
+/// <para>A saved featurizer holds these options as JSON (<see cref="PayloadFormat.JsonOptions"/>): every setting
+/// except the model source and the run-time hooks (<see cref="ModelPath"/>, <see cref="ModelBytes"/>,
+/// <see cref="ModelStream"/>, <see cref="Progress"/>, <see cref="CancellationToken"/>, marked <c>[JsonIgnore]</c>),
+/// with <see cref="Layers"/> written flat (<c>LayerPolicy</c>, <c>LayerIndex</c>, <c>LayerWeights</c>) and
+/// <see cref="EmbedModel"/> last, the layout of the payloads saved since the featurizer's first version.</para>
 /// </remarks>
 public sealed class SslFeaturizerOptions
 {
     /// <summary>Path of the ONNX model. Exactly one of <see cref="ModelPath"/>, <see cref="ModelBytes"/> and <see cref="ModelStream"/> is required.</summary>
+    [JsonIgnore]
     public string? ModelPath { get; set; }
 
     /// <summary>The ONNX model as bytes (then the model is always embedded when saved).</summary>
+    [JsonIgnore]
     public byte[]? ModelBytes { get; set; }
 
     /// <summary>A stream holding the ONNX model, read to its end when the estimator is created (then always embedded when saved).</summary>
+    [JsonIgnore]
     public Stream? ModelStream { get; set; }
 
     /// <summary>
@@ -32,6 +44,7 @@ public sealed class SslFeaturizerOptions
     /// same switch in runtimeconfig.json). Even then only a regular file of at most 2 GiB is read (not a device, FIFO
     /// or folder), and a file that does not match the recorded hash is an error that prints no hash.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public bool EmbedModel { get; set; } = true;
 
     /// <summary>The <see cref="AppContext"/> switch that allows loading featurizers saved with <see cref="EmbedModel"/> = false
@@ -76,7 +89,48 @@ public sealed class SslFeaturizerOptions
     public SslPooling Pooling { get; set; } = SslPooling.Mean;
 
     /// <summary>Layer choice (default <see cref="SslLayers.Last"/>).</summary>
-    public SslLayers Layers { get; set; } = SslLayers.Last;
+    [JsonIgnore]
+    public SslLayers Layers
+    {
+        get => _layers ??= _readLayers is { } r ? SslLayers.From(r.Policy, r.Index, r.Weights) : null!;
+        set => (_layers, _readLayers) = (value, null);
+    }
+
+    private SslLayers? _layers = SslLayers.Last;
+
+    /// <summary>The flat form of <see cref="Layers"/> read from a payload, turned into <see cref="Layers"/> at first use.</summary>
+    private (SslLayerPolicy Policy, int Index, float[]? Weights)? _readLayers;
+
+    /// <summary>Persisted form of <see cref="Layers"/>: its policy.</summary>
+    [JsonInclude]
+    internal SslLayerPolicy LayerPolicy
+    {
+        get => Layers.Policy;
+        set => ReadLayers(r => r with { Policy = value });
+    }
+
+    /// <summary>Persisted form of <see cref="Layers"/>: its index (−1 for <see cref="SslLayers.Last"/>, 0 unless
+    /// <see cref="SslLayerPolicy.Layer"/>).</summary>
+    [JsonInclude]
+    internal int LayerIndex
+    {
+        get => Layers.Index;
+        set => ReadLayers(r => r with { Index = value });
+    }
+
+    /// <summary>Persisted form of <see cref="Layers"/>: the weights of <see cref="SslLayerPolicy.WeightedSum"/>, else null.</summary>
+    [JsonInclude]
+    internal float[]? LayerWeights
+    {
+        get => Layers.Policy == SslLayerPolicy.WeightedSum ? [.. Layers.Weights] : null;
+        set => ReadLayers(r => r with { Weights = value });
+    }
+
+    private void ReadLayers(Func<(SslLayerPolicy Policy, int Index, float[]? Weights), (SslLayerPolicy, int, float[]?)> update)
+    {
+        _readLayers = update(_readLayers ?? (SslLayerPolicy.Last, -1, null));
+        _layers = null;
+    }
 
     /// <summary>Name of the waveform input tensor (default: <c>input_values</c>, or the model's only float input).</summary>
     public string? InputTensorName { get; set; }
@@ -139,9 +193,24 @@ public sealed class SslFeaturizerOptions
     public int IntraOpNumThreads { get; set; }
 
     /// <summary>Receives progress after every scored batch of rows (not saved with the model).</summary>
+    [JsonIgnore]
     public IProgress<SslFeaturizerProgress>? Progress { get; set; }
 
     /// <summary>Cancels featurization: the next batch (and a running encoder call) stops with an
     /// <see cref="OperationCanceledException"/> (not saved with the model).</summary>
+    [JsonIgnore]
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>The per-row limits (rate range, duration).</summary>
+    internal AudioLimits Limits => new(MinSampleRate, MaxSampleRate, MaxAudioSeconds);
+
+    /// <summary>The configured receptive field, or wav2vec 2.0's 400 samples (used before the metadata is read).</summary>
+    internal int ReceptiveField => ReceptiveFieldSamples ?? 400;
+
+    /// <summary>
+    /// The settings a featurizer keeps and saves: a copy through the payload JSON, so without the model source and
+    /// the run-time hooks, exactly what a saved featurizer loads back.
+    /// </summary>
+    internal SslFeaturizerOptions PersistedCopy()
+        => JsonSerializer.Deserialize<SslFeaturizerOptions>(JsonSerializer.SerializeToUtf8Bytes(this, PayloadFormat.JsonOptions), PayloadFormat.JsonOptions)!;
 }

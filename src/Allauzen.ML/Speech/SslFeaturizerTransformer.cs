@@ -25,7 +25,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     /// <summary>Largest model file read from a path: 2 GiB, the size limit of an ONNX (protobuf) file.</summary>
     internal const long MaxModelFileBytes = int.MaxValue;
 
-    private readonly SslFeaturizerOptionsSnapshot _o;
+    private readonly SslFeaturizerOptions _o;
     private readonly byte[]? _modelBytes;
     private readonly string? _modelPath;
     private readonly string _modelSha256;
@@ -40,7 +40,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     private long _elapsedTicks;
     private int _paddingWarnings;
 
-    internal SslFeaturizerTransformer(IHostEnvironment env, SslFeaturizerOptionsSnapshot options, byte[]? modelBytes,
+    internal SslFeaturizerTransformer(IHostEnvironment env, SslFeaturizerOptions options, byte[]? modelBytes,
         string? modelPath, string? expectedSha256 = null)
         : base(env, "Allauzen.SslFeaturizer")
     {
@@ -152,7 +152,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
         }
     }
 
-    internal SslFeaturizerOptionsSnapshot Settings => _o;
+    internal SslFeaturizerOptions Settings => _o;
 
     private SslEncoder Encoder => _encoder ?? throw new ObjectDisposedException(nameof(SslFeaturizerTransformer));
 
@@ -347,7 +347,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     internal static SslFeaturizerTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        var o = payload.ReadJson<SslFeaturizerOptionsSnapshot>("options");
+        var o = payload.ReadJson<SslFeaturizerOptions>("options");
         string sha = payload.ReadString("modelSha256");
         if (payload.Contains("model"))
             return new SslFeaturizerTransformer(env, o, payload.ReadBytes("model"), null, sha);
