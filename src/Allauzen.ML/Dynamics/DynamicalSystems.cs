@@ -1,5 +1,3 @@
-using Microsoft.ML.Data;
-
 namespace Allauzen.ML.Dynamics;
 
 /// <summary>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Torch;
-using Microsoft.ML.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,5 @@
 using Allauzen.ML.Core;
 using Allauzen.ML.Data;
-using Allauzen.ML.Persistence;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Dynamics;

@@ -1,7 +1,6 @@
 using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
-using Microsoft.ML.Data;
 
 [assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Dynamics.TrajectoryEntropyTransformer), Allauzen.ML.Dynamics.TrajectoryEntropyTransformer.Signature, "TrajectoryEntropy")]
 

@@ -1,10 +1,7 @@
-using Allauzen.ML.Data;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
-using Allauzen.ML.Core;
 using Allauzen.ML.Persistence;
-using Google.Protobuf;
 using Onnx;
 
 namespace Allauzen.ML.Onnx;

@@ -1,6 +1,4 @@
-using Allauzen.ML.Data;
 using System.Globalization;
-using System.Reflection;
 using System.Text;
 using Allauzen.ML.Core;
 using Allauzen.ML.Persistence;

@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using Allauzen.ML.Core;
 using System.Text.Json;
-using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
 namespace Allauzen.ML.Persistence;

@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Persistence;

@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text;
-using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using Allauzen.ML.Core;
 

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Globalization;
-using Allauzen.ML.Persistence;
 
 namespace Allauzen.ML.Speech;
 

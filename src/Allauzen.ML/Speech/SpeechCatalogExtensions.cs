@@ -1,4 +1,3 @@
-using Allauzen.ML.Core;
 using Allauzen.ML.Persistence;
 using Allauzen.ML.Speech;
 

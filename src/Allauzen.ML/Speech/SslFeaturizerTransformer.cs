@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Allauzen.ML.Core;
-using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 
 [assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Speech.SslFeaturizerTransformer), Allauzen.ML.Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer")]
