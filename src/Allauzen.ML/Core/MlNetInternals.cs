@@ -112,30 +112,35 @@ internal static class MlNetInternals
 
     // ---------------------------------------------------------------- persistence
 
-    /// <summary><c>ModelSaveContext.CheckAtModel()</c>.</summary>
-    internal static void CheckAtModel(ModelSaveContext ctx)
-        => Invoke(Need(Resolved.Value.SaveCheckAtModel, Names.SaveCheckAtModel), ctx, null);
+    /// <summary>
+    /// Starts writing a model part: <c>ModelSaveContext.CheckAtModel()</c>, then
+    /// <c>SetVersionInfo(new VersionInfo(signature, version, version, version, loaderAssembly, signature, null))</c>;
+    /// returns the context's <c>Writer</c>.
+    /// </summary>
+    internal static BinaryWriter BeginSave(ModelSaveContext ctx, string signature, uint version, string loaderAssembly)
+    {
+        var m = Resolved.Value;
+        Invoke(Need(m.SaveCheckAtModel, Names.SaveCheckAtModel), ctx, null);
+        Invoke(Need(m.SaveSetVersionInfo, Names.SaveSetVersionInfo), ctx, [VersionInfo(signature, version, loaderAssembly)]);
+        return (BinaryWriter)Need(m.SaveWriter, Names.SaveWriter).GetValue(ctx)!;
+    }
 
-    /// <summary><c>ModelSaveContext.SetVersionInfo(new VersionInfo(signature, version, version, version, loaderAssembly, signature, null))</c>.</summary>
-    internal static void SetVersionInfo(ModelSaveContext ctx, string signature, uint version, string loaderAssembly)
-        => Invoke(Need(Resolved.Value.SaveSetVersionInfo, Names.SaveSetVersionInfo), ctx, [VersionInfo(signature, version, loaderAssembly)]);
-
-    /// <summary><c>ModelSaveContext.Writer</c>.</summary>
-    internal static BinaryWriter Writer(ModelSaveContext ctx)
-        => (BinaryWriter)Need(Resolved.Value.SaveWriter, Names.SaveWriter).GetValue(ctx)!;
-
-    /// <summary><c>ModelLoadContext.CheckAtModel()</c>; <paramref name="loadContext"/> is ML.NET's internal <c>ModelLoadContext</c>.</summary>
-    internal static void CheckAtModel(object loadContext)
-        => Invoke(Need(Resolved.Value.LoadCheckAtModel, Names.LoadCheckAtModel), loadContext, null);
+    /// <summary>
+    /// Starts reading a model part: <c>ModelLoadContext.CheckAtModel()</c> (<paramref name="loadContext"/> is ML.NET's
+    /// internal <c>ModelLoadContext</c>); returns the context's <c>Reader</c>. The version information is checked by
+    /// <see cref="CheckVersionInfo"/> once the caller knows the signature.
+    /// </summary>
+    internal static BinaryReader BeginLoad(object loadContext)
+    {
+        var m = Resolved.Value;
+        Invoke(Need(m.LoadCheckAtModel, Names.LoadCheckAtModel), loadContext, null);
+        return (BinaryReader)Need(m.LoadReader, Names.LoadReader).GetValue(loadContext)!;
+    }
 
     /// <summary><c>ModelLoadContext.CheckVersionInfo(new VersionInfo(...))</c>, the same version information as
-    /// <see cref="SetVersionInfo"/>.</summary>
+    /// <see cref="BeginSave"/> writes.</summary>
     internal static void CheckVersionInfo(object loadContext, string signature, uint version, string loaderAssembly)
         => Invoke(Need(Resolved.Value.LoadCheckVersionInfo, Names.LoadCheckVersionInfo), loadContext, [VersionInfo(signature, version, loaderAssembly)]);
-
-    /// <summary><c>ModelLoadContext.Reader</c>.</summary>
-    internal static BinaryReader Reader(object loadContext)
-        => (BinaryReader)Need(Resolved.Value.LoadReader, Names.LoadReader).GetValue(loadContext)!;
 
     /// <summary><c>ModelLoadContext.Directory</c> (the entry's folder in the model zip), or null when unknown.</summary>
     internal static string? Directory(object loadContext) => Resolved.Value.LoadDirectory?.GetValue(loadContext) as string;

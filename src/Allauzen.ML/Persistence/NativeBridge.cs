@@ -135,9 +135,7 @@ internal static class NativeBridge
 
     private static void SaveCore(ModelSaveContext ctx, string signature, byte[] payload)
     {
-        MlNetInternals.CheckAtModel(ctx);
-        MlNetInternals.SetVersionInfo(ctx, signature, BridgeVersion, LoaderAssemblyName);
-        var writer = MlNetInternals.Writer(ctx);
+        var writer = MlNetInternals.BeginSave(ctx, signature, BridgeVersion, LoaderAssemblyName);
         writer.Write(Encoding.ASCII.GetBytes(signature));
         writer.Write((long)payload.Length);
         writer.Write(payload);
@@ -155,8 +153,7 @@ internal static class NativeBridge
         {
             if (MlNetInternals.MissingMembers(MlNetInternals.Use.Persistence) is { Count: > 0 } missing)
                 throw new NotSupportedException(Unavailable(MissingDetail(missing)));
-            MlNetInternals.CheckAtModel(ctx);
-            var reader = MlNetInternals.Reader(ctx);
+            var reader = MlNetInternals.BeginLoad(ctx);
             string source = MlNetInternals.Directory(ctx) is { Length: > 0 } dir
                 ? $"{dir.Replace('\\', '/')}/Model.key"
                 : "the ML.NET model stream";
