@@ -1,42 +1,18 @@
-using System.Reflection;
-using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Core;
 
 /// <summary>
 /// The one place that builds <see cref="SchemaShape.Column"/> values. Its only constructor is internal
-/// in ML.NET (dotnet/machinelearning#3243, by design), so it is reached through reflection; if a
-/// future ML.NET changes it, the error names the version.
+/// in ML.NET (dotnet/machinelearning#3243, by design), so it is reached through <see cref="MlNetInternals"/>;
+/// if a future ML.NET changes it, the error names the version.
 /// </summary>
 internal static class SchemaShapes
 {
-    private static readonly Lazy<ConstructorInfo> ColumnCtor = new(FindColumnConstructor);
-
-    private static ConstructorInfo FindColumnConstructor()
-    {
-        var ctor = typeof(SchemaShape.Column).GetConstructor(
-            BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, binder: null,
-            [typeof(string), typeof(SchemaShape.Column.VectorKind), typeof(DataViewType), typeof(bool), typeof(SchemaShape)],
-            modifiers: null);
-        return ctor ?? throw new InvalidOperationException(
-            $"Allauzen.ML cannot build SchemaShape.Column with ML.NET {MlNetVersion.Describe()}: the internal constructor " +
-            "(string, VectorKind, DataViewType, bool, SchemaShape) was not found. Allauzen.ML is built against ML.NET 5.0.1.");
-    }
-
     /// <summary>Builds a column shape (name, vector kind, item type, key flag, annotation shapes).</summary>
     public static SchemaShape.Column Column(string name, SchemaShape.Column.VectorKind kind, DataViewType itemType,
         bool isKey, SchemaShape? annotations = null)
-    {
-        try
-        {
-            return (SchemaShape.Column)ColumnCtor.Value.Invoke([name, kind, itemType, isKey, annotations ?? new SchemaShape([])]);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            throw e.InnerException;
-        }
-    }
+        => MlNetInternals.NewSchemaShapeColumn(name, kind, itemType, isKey, annotations ?? new SchemaShape([]));
 
     /// <summary>Describes a <see cref="DataViewSchema.Column"/> as a <see cref="SchemaShape.Column"/>.</summary>
     public static SchemaShape.Column FromColumn(DataViewSchema.Column column)
@@ -98,20 +74,5 @@ internal static class SchemaShapes
             map[c.Name] = c;
         }
         return new SchemaShape(order.Select(n => map[n]));
-    }
-}
-
-/// <summary>Describes the ML.NET assembly in use, for error messages of the reflection helpers.</summary>
-internal static class MlNetVersion
-{
-    /// <summary>"5.0.1 (Microsoft.ML.Core 5.0.0.0)"-style description of the loaded ML.NET.</summary>
-    public static string Describe()
-    {
-        var asm = typeof(SchemaShape).Assembly;
-        var info = asm.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
-        var plus = info.IndexOf('+');
-        if (plus > 0)
-            info = info[..plus];
-        return $"{info} ({asm.GetName().Name} {asm.GetName().Version})";
     }
 }

@@ -2,68 +2,6 @@ using System.Text.Json.Serialization;
 
 namespace Allauzen.ML.Dynamics;
 
-/// <summary>The integration scheme of the Neural ODE over one sample interval (time 1 in index units).</summary>
-public enum OdeSolver
-{
-    /// <summary>Explicit Euler with <see cref="NeuralOdeOptions.FixedSteps"/> equal steps.</summary>
-    Euler,
-
-    /// <summary>The paper's third-order Runge–Kutta step (A₂ of the Fehlberg pair) with <see cref="NeuralOdeOptions.FixedSteps"/> equal steps.</summary>
-    Rk3,
-
-    /// <summary>
-    /// Fehlberg 3(2) with step-size adaptation: one RK3 step is tried; when its error rate r exceeds
-    /// <see cref="NeuralOdeOptions.Tolerance"/>, the interval is recomputed with ⌈1/h'⌉ steps, h' = S·√(ε/r),
-    /// at most <see cref="NeuralOdeOptions.MaxSteps"/>.
-    /// </summary>
-    Fehlberg32,
-}
-
-/// <summary>How the Fehlberg error rate is computed during training (the paper's two conditions).</summary>
-public enum OdeTraining
-{
-    /// <summary>The solver is a black box: r = |A₁ − A₂|₁ (Heun vs RK3), as at inference.</summary>
-    BlackBox,
-
-    /// <summary>"Fehlberg training": r = |x̃_{i+1} − A₂|₁ against the target, so the real error drives the step size.</summary>
-    Fehlberg,
-}
-
-/// <summary>The optimizer of the Neural ODE.</summary>
-public enum OdeOptimizer
-{
-    /// <summary>
-    /// L-BFGS as the paper (history 100, <see cref="NeuralOdeOptions.LbfgsIterations"/> iterations per step,
-    /// 25 function evaluations, gradient tolerance 1e-5, change tolerance 1e-9), full batch by default. TorchSharp's
-    /// L-BFGS has no line search, so the step is scaled by <see cref="NeuralOdeOptions.LearningRate"/>.
-    /// </summary>
-    Lbfgs,
-
-    /// <summary>Adam on mini-batches of <see cref="NeuralOdeOptions.BatchSize"/> rows.</summary>
-    Adam,
-}
-
-/// <summary>
-/// Which training segments are used, and in which order (the curriculum paper's three training sets). The rows are cut
-/// into consecutive segments of <see cref="NeuralOdeOptions.CurriculumSegmentLength"/> rows, each scored by its
-/// visitation entropy (see <see cref="TrajectoryEntropyEstimator"/>); <see cref="NeuralOdeOptions.CurriculumFraction"/>
-/// of the segments are kept.
-/// </summary>
-public enum CurriculumOrder
-{
-    /// <summary>A seeded random choice of segments, all used from the first epoch.</summary>
-    Random,
-
-    /// <summary>
-    /// The lowest-entropy segments; training starts on the simplest and adds segments in increasing entropy, all of
-    /// them present from the middle epoch on (pacing). With a fraction below 1 this is the "low-entropy only" set.
-    /// </summary>
-    LowToHighEntropy,
-
-    /// <summary>A greedy choice of segments that maximises the number of partition cells visited (coverage of the attractor).</summary>
-    MaxCoverage,
-}
-
 /// <summary>
 /// Options of the <see cref="NeuralOdeEstimator"/>: a Neural ODE ẋ = f_θ(x) learnt from (state, next state) rows
 /// (Allauzen, Dardis, Plath, NeurIPS DLDE 2022). <c>new NeuralOdeOptions()</c> is the paper's setting: f_θ an MLP

@@ -119,34 +119,25 @@ internal sealed class OnnxGraphBuilder
 
     /// <summary>Adds a FLOAT initializer and returns its (unique) name.</summary>
     public string Initializer(string nameHint, ReadOnlySpan<float> data, params long[] dims)
-    {
-        var t = NewInitializer(nameHint, OnnxElementType.Float, data.Length, dims);
-        if (BitConverter.IsLittleEndian)
-            t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data));
-        else
-            t.FloatData.Add(data.ToArray());
-        return t.Name;
-    }
+        => NumericInitializer(nameHint, OnnxElementType.Float, data, dims, static (t, v) => t.FloatData.Add(v));
 
     /// <summary>Adds an INT64 initializer and returns its (unique) name.</summary>
     public string Initializer(string nameHint, ReadOnlySpan<long> data, params long[] dims)
-    {
-        var t = NewInitializer(nameHint, OnnxElementType.Int64, data.Length, dims);
-        if (BitConverter.IsLittleEndian)
-            t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data));
-        else
-            t.Int64Data.Add(data.ToArray());
-        return t.Name;
-    }
+        => NumericInitializer(nameHint, OnnxElementType.Int64, data, dims, static (t, v) => t.Int64Data.Add(v));
 
     /// <summary>Adds an INT32 initializer and returns its (unique) name.</summary>
     public string Initializer(string nameHint, ReadOnlySpan<int> data, params long[] dims)
+        => NumericInitializer(nameHint, OnnxElementType.Int32, data, dims, static (t, v) => t.Int32Data.Add(v));
+
+    /// <summary>A numeric initializer: raw little-endian bytes, or the typed field on a big-endian machine.</summary>
+    private string NumericInitializer<T>(string nameHint, OnnxElementType type, ReadOnlySpan<T> data, long[] dims,
+        Action<TensorProto, T[]> typedField) where T : unmanaged
     {
-        var t = NewInitializer(nameHint, OnnxElementType.Int32, data.Length, dims);
+        var t = NewInitializer(nameHint, type, data.Length, dims);
         if (BitConverter.IsLittleEndian)
             t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data));
         else
-            t.Int32Data.Add(data.ToArray());
+            typedField(t, data.ToArray());
         return t.Name;
     }
 

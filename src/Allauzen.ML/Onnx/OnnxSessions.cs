@@ -1,3 +1,4 @@
+using Allauzen.ML.Core;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Allauzen.ML.Onnx;
@@ -19,9 +20,7 @@ internal static class OnnxSessions
     {
         if (env is MLContext ml)
             return (ml.GpuDeviceId, ml.FallbackToCpu);
-        var contract = env.GetType().GetInterface("Microsoft.ML.Runtime.IHostEnvironmentInternal");
-        var gpu = contract?.GetProperty("GpuDeviceId")?.GetValue(env) as int?;
-        var fallback = contract?.GetProperty("FallbackToCpu")?.GetValue(env) as bool?;
+        var (gpu, fallback) = MlNetInternals.EnvironmentDevice(env);
         return (gpu, fallback ?? false);
     }
 

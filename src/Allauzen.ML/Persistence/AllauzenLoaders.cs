@@ -1,5 +1,4 @@
 using System.Reflection;
-using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
 namespace Allauzen.ML.Persistence;
@@ -25,8 +24,9 @@ internal static class AllauzenLoaders
     {
         foreach (var declared in typeof(AllauzenLoaders).Assembly.GetCustomAttributes(typeof(AllauzenLoaderAttribute), false).Cast<AllauzenLoaderAttribute>())
         {
-            var method = declared.TransformerType.GetMethod("Load", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic,
-                    null, [typeof(IHostEnvironment), typeof(ModelPayloadReader)], null)
+            // The components' Load methods are internal: enumerate the type's own methods (this assembly's types only).
+            var method = declared.TransformerType.GetRuntimeMethods().FirstOrDefault(m => m.IsStatic && m.Name == "Load"
+                    && m.GetParameters().Select(p => p.ParameterType).SequenceEqual([typeof(IHostEnvironment), typeof(ModelPayloadReader)]))
                 ?? throw new InvalidOperationException(
                     $"{declared.TransformerType.FullName} is declared as an Allauzen component but has no static Load(IHostEnvironment, ModelPayloadReader).");
             var load = (Func<IHostEnvironment, ModelPayloadReader, ITransformer>)Delegate.CreateDelegate(

@@ -1,7 +1,6 @@
 using System.IO.Compression;
-using System.Reflection;
+using Allauzen.ML.Core;
 using System.Text.Json;
-using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
 namespace Allauzen.ML.Persistence;
@@ -175,8 +174,8 @@ public static class AllauzenModel
         {
             Format = FormatName,
             FormatVersion = FormatVersion,
-            CreatedBy = $"Allauzen.ML {InformationalVersion(typeof(AllauzenModel).Assembly)}",
-            MlNetVersion = InformationalVersion(typeof(MLContext).Assembly),
+            CreatedBy = $"Allauzen.ML {MlNetInternals.InformationalVersion(typeof(AllauzenModel).Assembly)}",
+            MlNetVersion = MlNetInternals.InformationalVersion(typeof(MLContext).Assembly),
             InputSchema = schemaBytes is null ? null : InputSchemaEntry,
             Parts = parts.Select(p => (PartInfo?)p.Info).ToList(),
         };
@@ -387,11 +386,6 @@ public static class AllauzenModel
             throw new InvalidDataException($"'{source}': the ML.NET part cannot be loaded ({ex.Message}).", ex);
         }
     }
-
-    private static string InformationalVersion(Assembly assembly)
-        => assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-            ?? assembly.GetName().Version?.ToString()
-            ?? "unknown";
 
     private sealed class Manifest
     {

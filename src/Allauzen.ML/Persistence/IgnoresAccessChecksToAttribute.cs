@@ -3,7 +3,7 @@
 // SignatureLoadModel), and the scored data view implements interfaces internal to Microsoft.ML.Data
 // (IDataTransform, ITransformCanSaveOnnx). The runtime honours this attribute (it is not defined in the BCL; declaring
 // it here is the documented way to use it), so those references pass its access checks. No C# code
-// of this assembly uses ML.NET internals directly; NativeBridge reaches the rest by reflection.
+// of this assembly uses ML.NET internals directly; Core/MlNetInternals reaches the rest by reflection.
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Data")]
 

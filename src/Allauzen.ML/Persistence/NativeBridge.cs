@@ -1,30 +1,15 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
 using System.Text;
-using Microsoft.ML;
 using Microsoft.ML.Runtime;
+using Allauzen.ML.Core;
 
 namespace Allauzen.ML.Persistence;
 
 /// <summary>
 /// Lets plain <c>ml.Model.Save</c>/<c>ml.Model.Load</c> persist Allauzen transformers. ML.NET keeps
-/// the members a third-party component needs for this internal, so this class — and only this
-/// class — reaches them by private reflection into Microsoft.ML.Core (built and tested against
-/// ML.NET 5.0.1):
-/// <list type="bullet">
-/// <item><c>Microsoft.ML.VersionInfo</c>: its constructor
-/// <c>(string modelSignature, uint verWrittenCur, uint verReadableCur, uint verWeCanReadBack, string loaderAssemblyName, string loaderSignature, string loaderSignatureAlt)</c>.</item>
-/// <item><c>Microsoft.ML.ModelSaveContext</c>: <c>CheckAtModel()</c>, <c>SetVersionInfo(VersionInfo)</c>, field <c>Writer</c>.</item>
-/// <item><c>Microsoft.ML.ModelLoadContext</c> (an internal type): <c>CheckAtModel()</c>,
-/// <c>CheckVersionInfo(VersionInfo)</c>, field <c>Reader</c>, and (optional, for messages) field <c>Directory</c>.</item>
-/// <item><c>Microsoft.ML.LoadableClassAttribute</c>: constructor
-/// <c>(Type instType, Type loaderType, Type argType, Type sigType, string userName, params string[] loadNames)</c>.</item>
-/// <item><c>Microsoft.ML.Runtime.ComponentCatalog+LoadableClassInfo</c>: constructor
-/// <c>(LoadableClassAttributeBase, MethodInfo getter, ConstructorInfo ctor, MethodInfo create, bool requireEnvironment)</c>.</item>
-/// <item><c>ComponentCatalog.AddClass(LoadableClassInfo, string[], bool)</c> and the delegate type
-/// <c>Microsoft.ML.SignatureLoadModel</c>.</item>
-/// </list>
+/// the members a third-party component needs for this internal; <see cref="MlNetInternals"/> reaches them
+/// (its "Persistence" members: model contexts, version information, loader registration).
 /// An exception thrown by a loader is tagged with ML.NET's <c>"ML_IsMarked"</c> exception-data key so
 /// that ML.NET reports it as it reports its own loaders' errors (wrapped in "Error during class
 /// instantiation") rather than as a bare <see cref="TargetInvocationException"/>.
@@ -34,7 +19,7 @@ namespace Allauzen.ML.Persistence;
 /// 8-character signature, the payload length (int64), then the payload of
 /// <see cref="ModelPayloadWriter"/>. ML.NET's header records the same signature as model and loader
 /// signature, version <see cref="BridgeVersion"/>, and the loader assembly <c>Allauzen.ML</c>.</para>
-/// <para><see cref="SelfTest"/> resolves every member and runs one in-memory save/load round trip
+/// <para><see cref="SelfTest"/> checks those members and runs one in-memory save/load round trip
 /// through <c>ml.Model.Save</c>/<c>Load</c>. When it fails (a future ML.NET renamed something),
 /// <see cref="Save"/> throws a <see cref="NotSupportedException"/> whose message names the ML.NET
 /// version found and points to <see cref="AllauzenModel"/>, the public-API-only fallback.</para>
@@ -44,9 +29,6 @@ internal static class NativeBridge
     /// <summary>Version of the bridge framing, recorded in ML.NET's model header.</summary>
     internal const uint BridgeVersion = 0x00010001;
 
-    /// <summary>The ML.NET version the bridge was written against.</summary>
-    internal const string TestedMlNetVersion = "5.0.1";
-
     private const string ProbeSignature = AllauzenLoaders.ReservedProbeSignature;
 
     /// <summary>ML.NET's marker (<c>Contracts.IsMarkedKey</c>) for exceptions it should wrap, not rethrow raw.</summary>
@@ -54,8 +36,6 @@ internal static class NativeBridge
 
     private static readonly string LoaderAssemblyName = typeof(NativeBridge).Assembly.GetName().Name!;
 
-    private static readonly Lazy<Members?> Resolved = new(ResolveOrNull);
-    private static string? _resolveError;
     private static readonly Lazy<string?> SelfTestResult = new(RunSelfTest);
     private static readonly ConditionalWeakTable<ComponentCatalog, HashSet<string>> Registered = new();
 
@@ -103,10 +83,10 @@ internal static class NativeBridge
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(transformer);
-        var members = Require();
+        Require();
         AllauzenLoaders.Get(transformer.LoaderSignature, transformer.ComponentName, "the model being saved");
         byte[] payload = ModelPayloadWriter.Serialize(transformer);
-        SaveCore(members, ctx, transformer.LoaderSignature, payload);
+        SaveCore(ctx, transformer.LoaderSignature, payload);
     }
 
     /// <summary>
@@ -119,8 +99,8 @@ internal static class NativeBridge
     public static void Register(MLContext ml)
     {
         ArgumentNullException.ThrowIfNull(ml);
-        var members = Require();
-        RegisterCore(members, ml.ComponentCatalog, AllauzenLoaders.All);
+        Require();
+        RegisterCore(ml.ComponentCatalog, AllauzenLoaders.All);
     }
 
     /// <summary>
@@ -132,14 +112,13 @@ internal static class NativeBridge
     {
         ArgumentNullException.ThrowIfNull(env);
         if (SelfTest() is null)
-            RegisterCore(Resolved.Value!, env.ComponentCatalog, AllauzenLoaders.All);
+            RegisterCore(env.ComponentCatalog, AllauzenLoaders.All);
     }
 
-    private static Members Require()
+    private static void Require()
     {
         if (SelfTest() is { } error)
             throw new NotSupportedException(error);
-        return Resolved.Value!;
     }
 
     /// <summary>
@@ -147,23 +126,16 @@ internal static class NativeBridge
     /// version), the version tested, <paramref name="detail"/>, and the fallback.
     /// </summary>
     internal static string Unavailable(string detail)
-    {
-        var asm = typeof(MLContext).Assembly;
-        string version = asm.GetName().Version?.ToString() ?? "unknown";
-        string informational = asm.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-        return $"Allauzen.ML's native persistence bridge does not work with the ML.NET loaded in this process "
-            + $"(Microsoft.ML assembly version {version}, informational version {informational}; the bridge was built and tested "
-            + $"against ML.NET {TestedMlNetVersion}): {detail}. ml.Model.Save/ml.Model.Load cannot persist Allauzen components "
-            + "with this ML.NET; use AllauzenModel.Save/AllauzenModel.Load (a composite zip written through public API only) instead.";
-    }
+        => $"Allauzen.ML's native persistence bridge does not work with the ML.NET loaded in this process "
+            + $"({MlNetInternals.LoadedVersion}; the bridge was written for and tested against ML.NET {MlNetInternals.WrittenFor}): "
+            + $"{detail}. ml.Model.Save/ml.Model.Load cannot persist Allauzen components with this ML.NET; use "
+            + "AllauzenModel.Save/AllauzenModel.Load (a composite zip written through public API only) instead.";
 
     // ---------------------------------------------------------------- save / load
 
-    private static void SaveCore(Members m, ModelSaveContext ctx, string signature, byte[] payload)
+    private static void SaveCore(ModelSaveContext ctx, string signature, byte[] payload)
     {
-        Invoke(m.SaveCheckAtModel, ctx, null);
-        Invoke(m.SaveSetVersionInfo, ctx, [VersionInfoFor(m, signature)]);
-        var writer = (BinaryWriter)m.SaveWriter.GetValue(ctx)!;
+        var writer = MlNetInternals.BeginSave(ctx, signature, BridgeVersion, LoaderAssemblyName);
         writer.Write(Encoding.ASCII.GetBytes(signature));
         writer.Write((long)payload.Length);
         writer.Write(payload);
@@ -179,11 +151,10 @@ internal static class NativeBridge
     {
         try
         {
-            var m = Resolved.Value
-                ?? throw new NotSupportedException(SelfTest() ?? Unavailable("the reflected members could not be resolved"));
-            Invoke(m.LoadCheckAtModel, ctx, null);
-            var reader = (BinaryReader)m.LoadReader.GetValue(ctx)!;
-            string source = m.LoadDirectory?.GetValue(ctx) is string { Length: > 0 } dir
+            if (MlNetInternals.MissingMembers(MlNetInternals.Use.Persistence) is { Count: > 0 } missing)
+                throw new NotSupportedException(Unavailable(MissingDetail(missing)));
+            var reader = MlNetInternals.BeginLoad(ctx);
+            string source = MlNetInternals.Directory(ctx) is { Length: > 0 } dir
                 ? $"{dir.Replace('\\', '/')}/Model.key"
                 : "the ML.NET model stream";
 
@@ -195,7 +166,7 @@ internal static class NativeBridge
                 ? ProbeLoader
                 : AllauzenLoaders.TryGet(signature) ?? throw new InvalidDataException(
                     $"'{source}' is corrupted or foreign: it starts with '{signature}', which is not the signature of a registered Allauzen component.");
-            Invoke(m.LoadCheckVersionInfo, ctx, [VersionInfoFor(m, signature)]);
+            MlNetInternals.CheckVersionInfo(ctx, signature, BridgeVersion, LoaderAssemblyName);
 
             long length = reader.ReadInt64();
             if (length < 0 || length > Array.MaxLength)
@@ -256,7 +227,7 @@ internal static class NativeBridge
         return buffer.ToArray();
     }
 
-    private static void RegisterCore(Members m, ComponentCatalog catalog, IEnumerable<AllauzenLoaders.Loader> loaders)
+    private static void RegisterCore(ComponentCatalog catalog, IEnumerable<AllauzenLoaders.Loader> loaders)
     {
         var done = Registered.GetValue(catalog, _ => new HashSet<string>(StringComparer.OrdinalIgnoreCase));
         lock (done)
@@ -274,123 +245,28 @@ internal static class NativeBridge
             {
                 if (done.Contains(loader.Signature))
                     continue;
-                object attribute = m.LoadableClassAttributeCtor.Invoke(
-                    [loader.TransformerType, typeof(NativeBridge), null, m.SignatureLoadModel, loader.ComponentName, new[] { loader.Signature }]);
-                object info = m.LoadableClassInfoCtor.Invoke([attribute, null, null, m.Create, true]);
-                Invoke(m.AddClass, catalog, [info, new[] { loader.Signature }, true]);
+                MlNetInternals.AddModelLoader(catalog, loader.TransformerType, typeof(NativeBridge), loader.ComponentName, loader.Signature, Create);
                 done.Add(loader.Signature);
             }
         }
     }
 
-    private static object VersionInfoFor(Members m, string signature)
-        => m.VersionInfoCtor.Invoke([signature, BridgeVersion, BridgeVersion, BridgeVersion, LoaderAssemblyName, signature, null]);
+    /// <summary>The loader method ML.NET's catalog calls: <see cref="CreateFromModel"/>.</summary>
+    private static readonly MethodInfo Create = ((Func<IHostEnvironment, object, object>)CreateFromModel).Method;
 
-    private static object? Invoke(MethodInfo method, object? target, object?[]? args)
-    {
-        try
-        {
-            return method.Invoke(target, args);
-        }
-        catch (TargetInvocationException tie) when (tie.InnerException is not null)
-        {
-            ExceptionDispatchInfo.Capture(tie.InnerException).Throw();
-            throw;
-        }
-    }
-
-    // ---------------------------------------------------------------- reflection
-
-    private sealed class Members
-    {
-        public required ConstructorInfo VersionInfoCtor { get; init; }
-        public required MethodInfo SaveCheckAtModel { get; init; }
-        public required MethodInfo SaveSetVersionInfo { get; init; }
-        public required FieldInfo SaveWriter { get; init; }
-        public required MethodInfo LoadCheckAtModel { get; init; }
-        public required MethodInfo LoadCheckVersionInfo { get; init; }
-        public required FieldInfo LoadReader { get; init; }
-        public FieldInfo? LoadDirectory { get; init; }
-        public required ConstructorInfo LoadableClassAttributeCtor { get; init; }
-        public required ConstructorInfo LoadableClassInfoCtor { get; init; }
-        public required MethodInfo AddClass { get; init; }
-        public required Type SignatureLoadModel { get; init; }
-        public required MethodInfo Create { get; init; }
-    }
-
-    private static Members? ResolveOrNull()
-    {
-        try
-        {
-            return Resolve();
-        }
-        catch (MissingMemberException ex)
-        {
-            _resolveError = ex.Message;
-            return null;
-        }
-    }
-
-    private static Members Resolve()
-    {
-        const BindingFlags Instance = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
-        const BindingFlags Static = BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
-        var core = typeof(ModelSaveContext).Assembly;
-
-        Type FindType(string name) => core.GetType(name, throwOnError: false)
-            ?? throw new MissingMemberException($"type {name} was not found in {core.GetName().Name}");
-
-        var versionInfo = FindType("Microsoft.ML.VersionInfo");
-        var loadContext = FindType("Microsoft.ML.ModelLoadContext");
-        var attributeType = FindType("Microsoft.ML.LoadableClassAttribute");
-        var attributeBase = FindType("Microsoft.ML.LoadableClassAttributeBase");
-        var signatureLoadModel = FindType("Microsoft.ML.SignatureLoadModel");
-        var classInfo = typeof(ComponentCatalog).GetNestedType("LoadableClassInfo", BindingFlags.NonPublic | BindingFlags.Public)
-            ?? throw new MissingMemberException("type Microsoft.ML.Runtime.ComponentCatalog+LoadableClassInfo was not found");
-
-        ConstructorInfo Ctor(Type type, params Type[] parameters) => type.GetConstructor(Instance, null, parameters, null)
-            ?? throw new MissingMemberException($"constructor {type.Name}({string.Join(", ", parameters.Select(p => p.Name))}) was not found");
-        MethodInfo Method(Type type, string name, BindingFlags flags, params Type[] parameters) => type.GetMethod(name, flags, null, parameters, null)
-            ?? throw new MissingMemberException($"method {type.Name}.{name}({string.Join(", ", parameters.Select(p => p.Name))}) was not found");
-        FieldInfo Field(Type type, string name, Type fieldType)
-        {
-            var field = type.GetField(name, Instance)
-                ?? throw new MissingMemberException($"field {type.Name}.{name} was not found");
-            if (field.FieldType != fieldType)
-                throw new MissingMemberException($"field {type.Name}.{name} has type {field.FieldType.Name}, expected {fieldType.Name}");
-            return field;
-        }
-
-        var directory = loadContext.GetField("Directory", Instance);
-        return new Members
-        {
-            VersionInfoCtor = Ctor(versionInfo, typeof(string), typeof(uint), typeof(uint), typeof(uint), typeof(string), typeof(string), typeof(string)),
-            SaveCheckAtModel = Method(typeof(ModelSaveContext), "CheckAtModel", Instance, Type.EmptyTypes),
-            SaveSetVersionInfo = Method(typeof(ModelSaveContext), "SetVersionInfo", Instance, versionInfo),
-            SaveWriter = Field(typeof(ModelSaveContext), "Writer", typeof(BinaryWriter)),
-            LoadCheckAtModel = Method(loadContext, "CheckAtModel", Instance, Type.EmptyTypes),
-            LoadCheckVersionInfo = Method(loadContext, "CheckVersionInfo", Instance, versionInfo),
-            LoadReader = Field(loadContext, "Reader", typeof(BinaryReader)),
-            LoadDirectory = directory?.FieldType == typeof(string) ? directory : null,
-            LoadableClassAttributeCtor = Ctor(attributeType, typeof(Type), typeof(Type), typeof(Type), typeof(Type), typeof(string), typeof(string[])),
-            LoadableClassInfoCtor = Ctor(classInfo, attributeBase, typeof(MethodInfo), typeof(ConstructorInfo), typeof(MethodInfo), typeof(bool)),
-            AddClass = Method(typeof(ComponentCatalog), "AddClass", Instance, classInfo, typeof(string[]), typeof(bool)),
-            SignatureLoadModel = signatureLoadModel,
-            Create = Method(typeof(NativeBridge), nameof(CreateFromModel), Static, typeof(IHostEnvironment), typeof(object)),
-        };
-    }
+    private static string MissingDetail(IEnumerable<MlNetInternals.Member> missing)
+        => $"a reflected member is missing: {string.Join("; ", missing.Select(m => m.Name))}";
 
     // ---------------------------------------------------------------- self-test
 
     private static string? RunSelfTest()
     {
-        var m = Resolved.Value;
-        if (m is null)
-            return Unavailable($"a reflected member is missing: {_resolveError}");
+        if (MlNetInternals.MissingMembers(MlNetInternals.Use.Persistence) is { Count: > 0 } missing)
+            return Unavailable(MissingDetail(missing));
         try
         {
             var ml = new MLContext(seed: 1);
-            RegisterCore(m, ml.ComponentCatalog, [ProbeLoader]);
+            RegisterCore(ml.ComponentCatalog, [ProbeLoader]);
             var probe = new ProbeTransformer(ProbeTransformer.Marker);
             using var stream = new MemoryStream();
             ml.Model.Save(probe, null, stream);
@@ -440,6 +316,6 @@ internal static class NativeBridge
         public IDataView Transform(IDataView input) => input;
 
         void ICanSaveModel.Save(ModelSaveContext ctx)
-            => SaveCore(Resolved.Value!, ctx, ProbeSignature, ModelPayloadWriter.Serialize(this));
+            => SaveCore(ctx, ProbeSignature, ModelPayloadWriter.Serialize(this));
     }
 }

@@ -33,13 +33,3 @@ public sealed class SpeechCatalog
         return new SslFeaturizerEstimator(_env, options);
     }
 }
-
-/// <summary>The <c>ml.Transforms.Speech</c> extension property.</summary>
-public static class SpeechCatalogExtensions
-{
-    extension(TransformsCatalog catalog)
-    {
-        /// <summary>Speech transforms: <c>ml.Transforms.Speech.SslFeaturizer(...)</c>.</summary>
-        public SpeechCatalog Speech => new(catalog);
-    }
-}

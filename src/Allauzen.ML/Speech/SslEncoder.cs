@@ -18,7 +18,7 @@ internal sealed class SslEncoder : IDisposable
     private readonly int _oneHotLayer;
     private readonly string[] _outputNames;
 
-    private SslEncoder(InferenceSession session, SslFeaturizerOptionsSnapshot o, string provider)
+    private SslEncoder(InferenceSession session, SslFeaturizerOptions o, string provider)
     {
         _session = session;
         ExecutionProvider = provider;
@@ -150,7 +150,7 @@ internal sealed class SslEncoder : IDisposable
     public string ExecutionProvider { get; }
 
     /// <summary>Opens a session on the model <paramref name="bytes"/> (or the file <paramref name="path"/>) with the options' threads and device.</summary>
-    public static SslEncoder Create(byte[]? bytes, string? path, SslFeaturizerOptionsSnapshot o, Action<string> warn)
+    public static SslEncoder Create(byte[]? bytes, string? path, SslFeaturizerOptions o, Action<string> warn)
     {
         InferenceSession Open(SessionOptions so) => bytes is not null ? new InferenceSession(bytes, so) : new InferenceSession(path!, so);
         Exception BadModel(OnnxRuntimeException e) =>
@@ -168,7 +168,7 @@ internal sealed class SslEncoder : IDisposable
         }
     }
 
-    private static SessionOptions SessionOptions(SslFeaturizerOptionsSnapshot o) => new()
+    private static SessionOptions SessionOptions(SslFeaturizerOptions o) => new()
     {
         IntraOpNumThreads = o.IntraOpNumThreads,
         GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,

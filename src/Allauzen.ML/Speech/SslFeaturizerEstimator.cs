@@ -10,7 +10,7 @@ namespace Allauzen.ML.Speech;
 public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer>
 {
     private readonly IHostEnvironment _env;
-    private readonly SslFeaturizerOptionsSnapshot _settings;
+    private readonly SslFeaturizerOptions _settings;
     private readonly byte[]? _modelBytes;
     private readonly string? _modelPath;
     private readonly IProgress<SslFeaturizerProgress>? _progress;
@@ -72,7 +72,7 @@ public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer
         Require(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), $"must be at least 1 (got {options.ScoringBatchSize})");
         Require(options.GpuDeviceId is null or >= 0, nameof(options.GpuDeviceId), $"must be a device index ≥ 0 (got {options.GpuDeviceId})");
         Require(options.IntraOpNumThreads >= 0, nameof(options.IntraOpNumThreads), $"must be ≥ 0 (0 = ONNX Runtime's default; got {options.IntraOpNumThreads})");
-        _settings = SslFeaturizerOptionsSnapshot.From(options);
+        _settings = options.PersistedCopy();
         _progress = options.Progress;
         _cancellationToken = options.CancellationToken;
     }
@@ -87,7 +87,7 @@ public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer
     public SslFeaturizerTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        SslFeaturizerTransformer.CheckAudioColumn(input.Schema, _settings);
+        AudioColumnReader.Check(input.Schema, _settings);
         return new SslFeaturizerTransformer(_env, _settings, _modelBytes, _modelPath)
         {
             Progress = _progress,
@@ -106,13 +106,13 @@ public sealed class SslFeaturizerEstimator : IEstimator<SslFeaturizerTransformer
             ? col.ItemType is TextDataViewType
             : col.ItemType == NumberDataViewType.Byte || col.ItemType == NumberDataViewType.Single;
         if (!ok || col.IsKey)
-            throw SchemaChecks.Mismatch(name, "audio", SslFeaturizerTransformer.ExpectedAudio,
+            throw SchemaChecks.Mismatch(name, "audio", AudioColumnReader.ExpectedAudio,
                 col.Kind == SchemaShape.Column.VectorKind.Scalar ? col.ItemType.ToString()! : $"Vector<{col.ItemType}>");
         if (col.Kind != SchemaShape.Column.VectorKind.Scalar && col.ItemType == NumberDataViewType.Single && _settings.SampleRateColumnName is { } rate)
         {
             if (!SchemaChecks.TryFind(inputSchema, rate, out var rc))
                 throw SchemaChecks.NotFound(rate, "sample rate");
-            if (rc.Kind != SchemaShape.Column.VectorKind.Scalar || rc.IsKey || !SslFeaturizerTransformer.IsRateType(rc.ItemType))
+            if (rc.Kind != SchemaShape.Column.VectorKind.Scalar || rc.IsKey || !AudioColumnReader.IsRateType(rc.ItemType))
                 throw SchemaChecks.Mismatch(rate, "sample rate", "a numeric scalar (Single, Double, Int32, Int64)", rc.ItemType.ToString()!);
         }
         var added = new List<SchemaShape.Column>();

@@ -1,107 +1,8 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Allauzen.ML.Persistence;
+
 namespace Allauzen.ML.Speech;
-
-/// <summary>How the frames of an utterance become the output column.</summary>
-public enum SslPooling
-{
-    /// <summary>Mean over frames: a vector of the hidden size H (the SUPERB utterance-level recipe).</summary>
-    Mean,
-
-    /// <summary>Mean then population standard deviation over frames ("statistics pooling"): a vector of 2H.</summary>
-    MeanStd,
-
-    /// <summary>Element-wise maximum over frames: a vector of H.</summary>
-    Max,
-
-    /// <summary>No pooling: the frame matrix, frame-major (frames × H values), as a variable-size vector, plus a frame-count column.</summary>
-    None,
-}
-
-/// <summary>Which encoder layers make a frame's features.</summary>
-public enum SslLayerPolicy
-{
-    /// <summary>The model's last hidden state.</summary>
-    Last,
-
-    /// <summary>One layer of the all-layers output.</summary>
-    Layer,
-
-    /// <summary>The average of all layers (= a zero-initialised SUPERB weighted sum).</summary>
-    Average,
-
-    /// <summary>A weighted sum of all layers with user-given weights.</summary>
-    WeightedSum,
-}
-
-/// <summary>
-/// The layer choice of <see cref="SslFeaturizerOptions.Layers"/>: <see cref="Last"/> (default), <see cref="Layer(int)"/>,
-/// <see cref="Average"/> or <see cref="WeightedSum(float[])"/>. All but <see cref="Last"/> read the all-layers output
-/// (<c>hidden_states</c>, [batch, layers, frames, hidden], HuggingFace convention: index 0 = input of the first
-/// transformer layer, index L = the last hidden state).
-/// </summary>
-public sealed class SslLayers
-{
-    private SslLayers(SslLayerPolicy policy, int index, float[] weights)
-    {
-        Policy = policy;
-        Index = index;
-        Weights = weights;
-    }
-
-    /// <summary>The policy.</summary>
-    public SslLayerPolicy Policy { get; }
-
-    /// <summary>The layer of <see cref="SslLayerPolicy.Layer"/> (negative counts from the end: −1 = last).</summary>
-    public int Index { get; }
-
-    /// <summary>The weights of <see cref="SslLayerPolicy.WeightedSum"/>, one per layer, used as given (not normalised).</summary>
-    public IReadOnlyList<float> Weights { get; }
-
-    /// <summary>The last hidden state (default).</summary>
-    public static SslLayers Last { get; } = new(SslLayerPolicy.Last, -1, []);
-
-    /// <summary>The average of all layers.</summary>
-    public static SslLayers Average { get; } = new(SslLayerPolicy.Average, 0, []);
-
-    /// <summary>Layer <paramref name="index"/> of the all-layers output (0 = transformer input; −1 = last).</summary>
-    public static SslLayers Layer(int index) => new(SslLayerPolicy.Layer, index, []);
-
-    /// <summary>Σ<sub>l</sub> w<sub>l</sub>·h<sub>l</sub> over all layers; <paramref name="weights"/> needs one value per layer
-    /// (L+1 for an L-layer wav2vec2), used as given (apply a softmax yourself for SUPERB-style logits).</summary>
-    public static SslLayers WeightedSum(params float[] weights)
-    {
-        ArgumentNullException.ThrowIfNull(weights);
-        if (weights.Length == 0 || weights.Any(w => !float.IsFinite(w)))
-            throw new ArgumentOutOfRangeException(nameof(weights), "WeightedSum needs at least one weight, all finite.");
-        return new(SslLayerPolicy.WeightedSum, 0, (float[])weights.Clone());
-    }
-
-    internal static SslLayers From(SslLayerPolicy policy, int index, float[]? weights) => policy switch
-    {
-        SslLayerPolicy.Last => Last,
-        SslLayerPolicy.Average => Average,
-        SslLayerPolicy.Layer => Layer(index),
-        SslLayerPolicy.WeightedSum => WeightedSum(weights ?? []),
-        _ => throw new InvalidDataException($"Unknown layer policy {policy}."),
-    };
-
-    /// <inheritdoc />
-    public override string ToString() => Policy switch
-    {
-        SslLayerPolicy.Layer => $"Layer({Index})",
-        SslLayerPolicy.WeightedSum => $"WeightedSum({string.Join(", ", Weights)})",
-        _ => Policy.ToString(),
-    };
-}
-
-/// <summary>Progress of a featurization, reported after every scored batch of rows.</summary>
-/// <param name="Rows">Rows featurized so far by this transformer.</param>
-/// <param name="AudioSeconds">Seconds of audio (at the model's rate, before padding) featurized so far.</param>
-/// <param name="Elapsed">Wall-clock time spent featurizing (decode, resample, encoder, pooling).</param>
-public sealed record SslFeaturizerProgress(long Rows, double AudioSeconds, TimeSpan Elapsed)
-{
-    /// <summary>Audio seconds per wall-clock second (above 1 = faster than real time).</summary>
-    public double RealTimeFactor => Elapsed.TotalSeconds > 0 ? AudioSeconds / Elapsed.TotalSeconds : 0;
-}
 
 /// <summary>
 /// Options of <c>ml.Transforms.Speech.SslFeaturizer</c>: a self-supervised speech encoder (wav2vec 2.0 such as the
@@ -114,16 +15,24 @@ public sealed record SslFeaturizerProgress(long Rows, double AudioSeconds, TimeS
 /// <c>hidden_states</c> [batch, layers, frames, hidden]; ONNX metadata keys <c>sampling_rate</c>,
 /// <c>do_normalize</c>, <c>feat_extract_norm</c>, <c>frame_stride_samples</c>, <c>receptive_field_samples</c>
 /// describe the pre-processing. Every value read from the model can be overridden here.
+/// <para>A saved featurizer holds these options as JSON (<see cref="PayloadFormat.JsonOptions"/>): every setting
+/// except the model source and the run-time hooks (<see cref="ModelPath"/>, <see cref="ModelBytes"/>,
+/// <see cref="ModelStream"/>, <see cref="Progress"/>, <see cref="CancellationToken"/>, marked <c>[JsonIgnore]</c>),
+/// with <see cref="Layers"/> written flat (<c>LayerPolicy</c>, <c>LayerIndex</c>, <c>LayerWeights</c>) and
+/// <see cref="EmbedModel"/> last, the layout of the payloads saved since the featurizer's first version.</para>
 /// </remarks>
 public sealed class SslFeaturizerOptions
 {
     /// <summary>Path of the ONNX model. Exactly one of <see cref="ModelPath"/>, <see cref="ModelBytes"/> and <see cref="ModelStream"/> is required.</summary>
+    [JsonIgnore]
     public string? ModelPath { get; set; }
 
     /// <summary>The ONNX model as bytes (then the model is always embedded when saved).</summary>
+    [JsonIgnore]
     public byte[]? ModelBytes { get; set; }
 
     /// <summary>A stream holding the ONNX model, read to its end when the estimator is created (then always embedded when saved).</summary>
+    [JsonIgnore]
     public Stream? ModelStream { get; set; }
 
     /// <summary>
@@ -135,6 +44,7 @@ public sealed class SslFeaturizerOptions
     /// same switch in runtimeconfig.json). Even then only a regular file of at most 2 GiB is read (not a device, FIFO
     /// or folder), and a file that does not match the recorded hash is an error that prints no hash.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public bool EmbedModel { get; set; } = true;
 
     /// <summary>The <see cref="AppContext"/> switch that allows loading featurizers saved with <see cref="EmbedModel"/> = false
@@ -179,7 +89,48 @@ public sealed class SslFeaturizerOptions
     public SslPooling Pooling { get; set; } = SslPooling.Mean;
 
     /// <summary>Layer choice (default <see cref="SslLayers.Last"/>).</summary>
-    public SslLayers Layers { get; set; } = SslLayers.Last;
+    [JsonIgnore]
+    public SslLayers Layers
+    {
+        get => _layers ??= _readLayers is { } r ? SslLayers.From(r.Policy, r.Index, r.Weights) : null!;
+        set => (_layers, _readLayers) = (value, null);
+    }
+
+    private SslLayers? _layers = SslLayers.Last;
+
+    /// <summary>The flat form of <see cref="Layers"/> read from a payload, turned into <see cref="Layers"/> at first use.</summary>
+    private (SslLayerPolicy Policy, int Index, float[]? Weights)? _readLayers;
+
+    /// <summary>Persisted form of <see cref="Layers"/>: its policy.</summary>
+    [JsonInclude]
+    internal SslLayerPolicy LayerPolicy
+    {
+        get => Layers.Policy;
+        set => ReadLayers(r => r with { Policy = value });
+    }
+
+    /// <summary>Persisted form of <see cref="Layers"/>: its index (−1 for <see cref="SslLayers.Last"/>, 0 unless
+    /// <see cref="SslLayerPolicy.Layer"/>).</summary>
+    [JsonInclude]
+    internal int LayerIndex
+    {
+        get => Layers.Index;
+        set => ReadLayers(r => r with { Index = value });
+    }
+
+    /// <summary>Persisted form of <see cref="Layers"/>: the weights of <see cref="SslLayerPolicy.WeightedSum"/>, else null.</summary>
+    [JsonInclude]
+    internal float[]? LayerWeights
+    {
+        get => Layers.Policy == SslLayerPolicy.WeightedSum ? [.. Layers.Weights] : null;
+        set => ReadLayers(r => r with { Weights = value });
+    }
+
+    private void ReadLayers(Func<(SslLayerPolicy Policy, int Index, float[]? Weights), (SslLayerPolicy, int, float[]?)> update)
+    {
+        _readLayers = update(_readLayers ?? (SslLayerPolicy.Last, -1, null));
+        _layers = null;
+    }
 
     /// <summary>Name of the waveform input tensor (default: <c>input_values</c>, or the model's only float input).</summary>
     public string? InputTensorName { get; set; }
@@ -242,9 +193,24 @@ public sealed class SslFeaturizerOptions
     public int IntraOpNumThreads { get; set; }
 
     /// <summary>Receives progress after every scored batch of rows (not saved with the model).</summary>
+    [JsonIgnore]
     public IProgress<SslFeaturizerProgress>? Progress { get; set; }
 
     /// <summary>Cancels featurization: the next batch (and a running encoder call) stops with an
     /// <see cref="OperationCanceledException"/> (not saved with the model).</summary>
+    [JsonIgnore]
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>The per-row limits (rate range, duration).</summary>
+    internal AudioLimits Limits => new(MinSampleRate, MaxSampleRate, MaxAudioSeconds);
+
+    /// <summary>The configured receptive field, or wav2vec 2.0's 400 samples (used before the metadata is read).</summary>
+    internal int ReceptiveField => ReceptiveFieldSamples ?? 400;
+
+    /// <summary>
+    /// The settings a featurizer keeps and saves: a copy through the payload JSON, so without the model source and
+    /// the run-time hooks, exactly what a saved featurizer loads back.
+    /// </summary>
+    internal SslFeaturizerOptions PersistedCopy()
+        => JsonSerializer.Deserialize<SslFeaturizerOptions>(JsonSerializer.SerializeToUtf8Bytes(this, PayloadFormat.JsonOptions), PayloadFormat.JsonOptions)!;
 }

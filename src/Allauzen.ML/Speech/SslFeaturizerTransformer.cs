@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Allauzen.ML.Core;
-using Allauzen.ML.Data;
 using Allauzen.ML.Persistence;
 
 [assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Speech.SslFeaturizerTransformer), Allauzen.ML.Speech.SslFeaturizerTransformer.Signature, "SslFeaturizer")]
@@ -25,7 +24,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     /// <summary>Largest model file read from a path: 2 GiB, the size limit of an ONNX (protobuf) file.</summary>
     internal const long MaxModelFileBytes = int.MaxValue;
 
-    private readonly SslFeaturizerOptionsSnapshot _o;
+    private readonly SslFeaturizerOptions _o;
     private readonly byte[]? _modelBytes;
     private readonly string? _modelPath;
     private readonly string _modelSha256;
@@ -40,7 +39,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     private long _elapsedTicks;
     private int _paddingWarnings;
 
-    internal SslFeaturizerTransformer(IHostEnvironment env, SslFeaturizerOptionsSnapshot options, byte[]? modelBytes,
+    internal SslFeaturizerTransformer(IHostEnvironment env, SslFeaturizerOptions options, byte[]? modelBytes,
         string? modelPath, string? expectedSha256 = null)
         : base(env, "Allauzen.SslFeaturizer")
     {
@@ -152,7 +151,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
         }
     }
 
-    internal SslFeaturizerOptionsSnapshot Settings => _o;
+    internal SslFeaturizerOptions Settings => _o;
 
     private SslEncoder Encoder => _encoder ?? throw new ObjectDisposedException(nameof(SslFeaturizerTransformer));
 
@@ -169,37 +168,10 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
 
     int IAllauzenTransformer.PayloadVersion => Version;
 
-    internal override void CheckInputSchema(DataViewSchema inputSchema) => CheckAudioColumn(inputSchema, _o);
-
-    /// <summary>Returns the input kind of the audio column, or throws naming the column, the expected and the actual type.</summary>
-    internal static AudioInputKind CheckAudioColumn(DataViewSchema schema, SslFeaturizerOptionsSnapshot o)
-    {
-        var col = schema.GetColumnOrNull(o.InputColumnName) ?? throw SchemaChecks.NotFound(o.InputColumnName, "audio");
-        var kind = KindOf(col.Type) ?? throw SchemaChecks.Mismatch(o.InputColumnName, "audio", ExpectedAudio, col.Type.ToString()!);
-        if (kind == AudioInputKind.Samples && o.SampleRateColumnName is { } rateName)
-        {
-            var rate = schema.GetColumnOrNull(rateName) ?? throw SchemaChecks.NotFound(rateName, "sample rate");
-            if (!IsRateType(rate.Type))
-                throw SchemaChecks.Mismatch(rateName, "sample rate", "a numeric scalar (Single, Double, Int32, Int64)", rate.Type.ToString()!);
-        }
-        return kind;
-    }
-
-    internal const string ExpectedAudio = "Text (WAV file path), Vector<Byte> (WAV bytes) or Vector<Single> (samples)";
-
-    internal static AudioInputKind? KindOf(DataViewType type) => type switch
-    {
-        TextDataViewType => AudioInputKind.Path,
-        VectorDataViewType { ItemType: var t } when t == NumberDataViewType.Byte => AudioInputKind.WavBytes,
-        VectorDataViewType { ItemType: var t } when t == NumberDataViewType.Single => AudioInputKind.Samples,
-        _ => null,
-    };
-
-    internal static bool IsRateType(DataViewType t) =>
-        t == NumberDataViewType.Single || t == NumberDataViewType.Double || t == NumberDataViewType.Int32 || t == NumberDataViewType.Int64;
+    internal override void CheckInputSchema(DataViewSchema inputSchema) => AudioColumnReader.Check(inputSchema, _o);
 
     internal override BatchScorer CreateScorer(DataViewSchema inputSchema, int capacity) =>
-        new Scorer(this, CheckAudioColumn(inputSchema, _o), capacity);
+        new Scorer(this, AudioColumnReader.Check(inputSchema, _o), capacity);
 
     // ------------------------------------------------------------------ featurization
 
@@ -374,7 +346,7 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
     internal static SslFeaturizerTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        var o = payload.ReadJson<SslFeaturizerOptionsSnapshot>("options");
+        var o = payload.ReadJson<SslFeaturizerOptions>("options");
         string sha = payload.ReadString("modelSha256");
         if (payload.Contains("model"))
             return new SslFeaturizerTransformer(env, o, payload.ReadBytes("model"), null, sha);
@@ -424,180 +396,50 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
 
     // ------------------------------------------------------------------ scorer
 
-    private sealed class Scorer : BatchScorer
+    /// <summary>Reads a batch of audio (<see cref="AudioColumnReader"/>), encodes and pools it, and serves the added columns.</summary>
+    private sealed class Scorer(SslFeaturizerTransformer t, AudioInputKind kind, int capacity) : BatchScorer(capacity)
     {
-        private readonly SslFeaturizerTransformer _t;
-        private readonly AudioInputKind _kind;
-        private readonly string?[] _paths;
-        private readonly byte[]?[] _bytes;
-        private readonly float[]?[] _samples;
-        private readonly int[] _rates;
-        private readonly long[] _rowIndex;
-        private readonly float[][] _features;
-        private readonly int[] _frames;
-        private DataViewRow? _row;
-        private ValueGetter<ReadOnlyMemory<char>>? _pathGetter;
-        private ValueGetter<VBuffer<byte>>? _bytesGetter;
-        private ValueGetter<VBuffer<float>>? _samplesGetter;
-        private Func<double>? _rateGetter;
-        private ReadOnlyMemory<char> _text;
-        private VBuffer<byte> _byteBuffer;
-        private VBuffer<float> _floatBuffer;
+        private readonly AudioColumnReader _audio = new(t._o, t._limits, kind, capacity);
+        private readonly float[][] _features = new float[capacity][];
+        private readonly int[] _frames = new int[capacity];
 
-        public Scorer(SslFeaturizerTransformer t, AudioInputKind kind, int capacity)
-            : base(capacity)
-        {
-            _t = t;
-            _kind = kind;
-            _paths = new string?[capacity];
-            _bytes = new byte[]?[capacity];
-            _samples = new float[]?[capacity];
-            _rates = new int[capacity];
-            _rowIndex = new long[capacity];
-            _features = new float[capacity][];
-            _frames = new int[capacity];
-        }
+        public override void Bind(DataViewRow input) => _audio.Bind(input);
 
-        public override void Bind(DataViewRow input)
-        {
-            _row = input;
-            var col = input.Schema[_t._o.InputColumnName];
-            switch (_kind)
-            {
-                case AudioInputKind.Path:
-                    _pathGetter = input.GetGetter<ReadOnlyMemory<char>>(col);
-                    break;
-                case AudioInputKind.WavBytes:
-                    _bytesGetter = input.GetGetter<VBuffer<byte>>(col);
-                    break;
-                default:
-                    _samplesGetter = input.GetGetter<VBuffer<float>>(col);
-                    if (_t._o.SampleRateColumnName is { } rateName)
-                        _rateGetter = RateGetter(input, input.Schema[rateName]);
-                    break;
-            }
-        }
-
-        private static Func<double> RateGetter(DataViewRow row, DataViewSchema.Column c)
-        {
-            if (c.Type == NumberDataViewType.Single)
-            {
-                var g = row.GetGetter<float>(c);
-                return () => { float v = 0; g(ref v); return v; };
-            }
-            if (c.Type == NumberDataViewType.Double)
-            {
-                var g = row.GetGetter<double>(c);
-                return () => { double v = 0; g(ref v); return v; };
-            }
-            if (c.Type == NumberDataViewType.Int32)
-            {
-                var g = row.GetGetter<int>(c);
-                return () => { int v = 0; g(ref v); return v; };
-            }
-            var g64 = row.GetGetter<long>(c);
-            return () => { long v = 0; g64(ref v); return v; };
-        }
-
-        public override void Load(int slot)
-        {
-            _rowIndex[slot] = _row!.Position;
-            switch (_kind)
-            {
-                case AudioInputKind.Path:
-                    _pathGetter!(ref _text);
-                    _paths[slot] = _text.ToString();
-                    break;
-                case AudioInputKind.WavBytes:
-                    _bytesGetter!(ref _byteBuffer);
-                    _bytes[slot] = _byteBuffer.DenseValues().ToArray();
-                    break;
-                default:
-                    _samplesGetter!(ref _floatBuffer);
-                    _samples[slot] = _floatBuffer.DenseValues().ToArray();
-                    if (_rateGetter is not null)
-                    {
-                        double r = _rateGetter();
-                        if (!(r >= 1 && r <= int.MaxValue) || r != Math.Floor(r))
-                            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                                $"Row {_rowIndex[slot]}, column '{_t._o.SampleRateColumnName}': invalid sample rate {r}; expected a positive whole number of Hz."));
-                        _rates[slot] = (int)r;
-                    }
-                    else
-                    {
-                        _rates[slot] = _t._o.SampleRate;
-                    }
-                    break;
-            }
-        }
+        public override void Load(int slot) => _audio.Load(slot);
 
         public override void Score(int count)
         {
-            var ct = _t.CancellationToken;
+            var ct = t.CancellationToken;
             ct.ThrowIfCancellationRequested();
             var sw = Stopwatch.StartNew();
             var waves = new float[count][];
             double seconds = 0;
             for (int s = 0; s < count; s++)
             {
-                var (samples, rate, source) = Decode(s);
-                waves[s] = _t._frontEnd.Prepare(samples, rate, out int valid);
-                if (valid < _t.ReceptiveFieldSamples)
-                    _t.WarnPadded(_rowIndex[s], source, valid);
-                seconds += (double)valid / _t.ModelSampleRate;
+                var (samples, rate, source) = _audio.Decode(s);
+                waves[s] = t._frontEnd.Prepare(samples, rate, out int valid);
+                if (valid < t.ReceptiveFieldSamples)
+                    t.WarnPadded(_audio.RowIndex(s), source, valid);
+                seconds += (double)valid / t.ModelSampleRate;
             }
-            var frames = _t.EncodeFrames(waves, ct);
+            var frames = t.EncodeFrames(waves, ct);
             for (int s = 0; s < count; s++)
             {
                 var m = frames[s];
                 _frames[s] = m.Frames;
-                if (_t._o.Pooling == SslPooling.None)
+                if (t._o.Pooling == SslPooling.None)
                 {
                     _features[s] = m.Data;
                 }
                 else
                 {
-                    if (_features[s] is not { } f || f.Length != _t.OutputSize)
-                        _features[s] = new float[_t.OutputSize];
-                    Pool(m, _t._o.Pooling, _features[s]);
+                    if (_features[s] is not { } f || f.Length != t.OutputSize)
+                        _features[s] = new float[t.OutputSize];
+                    Pool(m, t._o.Pooling, _features[s]);
                 }
-                _paths[s] = null;
-                _bytes[s] = null;
-                _samples[s] = null;
+                _audio.Release(s);
             }
-            _t.Record(count, seconds, sw.Elapsed.Ticks);
-        }
-
-        private (float[] Samples, int Rate, string Source) Decode(int s)
-        {
-            long row = _rowIndex[s];
-            string column = _t._o.InputColumnName;
-            try
-            {
-                switch (_kind)
-                {
-                    case AudioInputKind.Path:
-                        string path = _paths[s]!;
-                        if (string.IsNullOrWhiteSpace(path))
-                            throw new InvalidDataException("the WAV path is empty.");
-                        if (!File.Exists(path))
-                            throw new InvalidDataException($"'{path}': file not found.");
-                        var a = WavReader.ReadFile(path, _t._limits);
-                        return (a.Samples, a.SampleRate, $"'{path}'");
-                    case AudioInputKind.WavBytes:
-                        var b = WavReader.Decode(_bytes[s]!, "WAV bytes", _t._limits);
-                        return (b.Samples, b.SampleRate, "WAV bytes");
-                    default:
-                        var x = _samples[s]!;
-                        _t._limits.Check(x.Length, _rates[s]);
-                        AudioLimits.RequireFinite(x);
-                        return (x, _rates[s], "samples");
-                }
-            }
-            catch (InvalidDataException e)
-            {
-                throw new InvalidDataException($"SslFeaturizer: row {row}, column '{column}': {e.Message}", e);
-            }
+            t.Record(count, seconds, sw.Elapsed.Ticks);
         }
 
         public override Delegate GetGetter(int addedColumn, Func<int> slot)
@@ -615,17 +457,4 @@ public sealed class SslFeaturizerTransformer : AllauzenTransformerBase, IAllauze
             return (ValueGetter<int>)((ref int dst) => dst = _frames[slot()]);
         }
     }
-}
-
-/// <summary>What the audio column holds.</summary>
-internal enum AudioInputKind
-{
-    /// <summary>Text: a WAV file path.</summary>
-    Path,
-
-    /// <summary>Vector&lt;Byte&gt;: the bytes of a WAV file.</summary>
-    WavBytes,
-
-    /// <summary>Vector&lt;Single&gt;: mono samples with a sample rate.</summary>
-    Samples,
 }

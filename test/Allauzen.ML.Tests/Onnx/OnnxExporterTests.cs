@@ -372,7 +372,7 @@ public sealed class OnnxExporterTests
         Assert.AreSame(CatalogEnvironment.Get(ml.Model), CatalogEnvironment.Get(ml.MulticlassClassification.Trainers));
         var e = Assert.ThrowsExactly<NotSupportedException>(() => CatalogEnvironment.Get(new object()));
         StringAssert.Contains(e.Message, "System.Object");
-        StringAssert.StartsWith(CatalogEnvironment.MlNetVersion, "Microsoft.ML 5.");
+        StringAssert.StartsWith(MlNetInternals.LoadedVersion, "Microsoft.ML 5.");
         Assert.ThrowsExactly<ArgumentNullException>(() => CatalogEnvironment.Get(null!));
     }
 

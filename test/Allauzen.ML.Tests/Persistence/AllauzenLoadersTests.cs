@@ -43,7 +43,8 @@ public sealed class AllauzenLoadersTests
         string message = NativeBridge.Unavailable("method X.Y was not found");
         StringAssert.Contains(message, "method X.Y was not found");
         StringAssert.Contains(message, typeof(MLContext).Assembly.GetName().Version!.ToString());
-        StringAssert.Contains(message, "informational version 5.0.1");
+        StringAssert.Contains(message, "Microsoft.ML 5.0.1");
+        StringAssert.Contains(message, "written for and tested against ML.NET 5.0.1");
         StringAssert.Contains(message, "AllauzenModel.Save/AllauzenModel.Load");
     }
 }

@@ -244,12 +244,12 @@ public sealed class TorchRuntimeTests
             "In order to help diagnose loading problems, consider using a tool like strace. If you're using glibc, consider setting the LD_DEBUG environment variable: \n" +
             "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by /app/runtimes/linux-x64/native/libLibTorchSharp.so)";
 
-        var missing = TorchRuntime.ParseMissingVersions(message);
+        var missing = NativeBackendPatcher.ParseMissingVersions(message);
 
         Assert.HasCount(1, missing);
         Assert.AreEqual(Glibcxx332, missing[0].Version);
         Assert.AreEqual("/app/runtimes/linux-x64/native/libLibTorchSharp.so", missing[0].RequiredBy);
-        Assert.IsEmpty(TorchRuntime.ParseMissingVersions("libtorch.so: cannot open shared object file: No such file or directory"));
+        Assert.IsEmpty(NativeBackendPatcher.ParseMissingVersions("libtorch.so: cannot open shared object file: No such file or directory"));
     }
 
     [TestMethod]
