@@ -65,8 +65,10 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
         var o = Options;
         int nx = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
         int d = LabelSize(input.Schema, o.LabelColumnName);
+        TensorBatcher.RequireRows(input, Name, "training data");
         if (o.ValidationData is not null)
         {
+            TensorBatcher.RequireRows(o.ValidationData, Name, "validation data");
             SchemaChecks.FeatureVector(o.ValidationData.Schema, o.FeatureColumnName, "validation feature", nx);
             int vd = LabelSize(o.ValidationData.Schema, o.LabelColumnName);
             if (vd != d)

@@ -200,6 +200,59 @@ public sealed class ConditionalQuantizationTests
         StringAssert.Contains(e.Message, "_trunk.fc0.weight");
     }
 
+    /// <summary>
+    /// ONNX parity and reload at label scale ~70 (Old Faithful's waiting minutes, 43–96): the points, the weights, Score and
+    /// ModePoint of ONNX Runtime within 1e-5 of Transform, and a reloaded model identical. Why 1e-5 holds: both backends
+    /// compute in the standardised space and unscale with the same two float32 operations (× σ, + μ); their standardised
+    /// results differ by a few ulps of values of size ~1, i.e. by far less than one ulp of the label after × σ, so the
+    /// final + μ rounds them at most one ulp apart: 2^-23·64 = 7.6e-6 for outputs in [64, 128) (measured: exactly that).
+    /// Score used to be Σ p_i f_i summed at label scale, 3 ulps (2.3e-5) apart; this test caught it.
+    /// </summary>
+    [TestMethod]
+    public void OldFaithful_OnnxParityWithin1e5_AndReloadIdentical_AtLabelScale70()
+    {
+        var ml = new MLContext(seed: 1);
+        var (train, test) = ConditionalQuantizationSweepTests.Faithful(ml);
+        var o = Toy(4, epochs: 60);
+        o.BatchSize = 32;
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(train);
+        string[] columns = ["Score", "QuantizationPoints", "QuantizationWeights", "ModePoint"];
+        var scored = model.Transform(test);
+        foreach (var c in columns)
+        {
+            double diff = EstimatorContract.OnnxMaxDiff(ml, model, test, [c]);
+            Console.WriteLine($"{c}: max |Transform − ONNX| {diff:E2}");
+        }
+        double onnx = EstimatorContract.OnnxMaxDiff(ml, model, test, columns);
+        Assert.IsLessThanOrEqualTo(1e-5, onnx, "ONNX parity at label scale 70");
+        var ms = new MemoryStream();
+        ml.Model.Save(model, test.Schema, ms);
+        ms.Position = 0;
+        var reloaded = new MLContext(seed: 2).Model.Load(ms, out _).Transform(test);
+        foreach (var c in columns)
+            Assert.AreEqual(0.0, TestData.MaxAbsDiff(TestData.ReadColumn(scored, c), TestData.ReadColumn(reloaded, c)), $"'{c}' after reload");
+        Assert.IsGreaterThan(40.0, TestData.ReadColumn(scored, "Score").Min(r => r[0]), "labels of size ~70 (the case under test)");
+    }
+
+    /// <summary>An empty training view: the shared "no rows" error naming the component and the columns, before any work.</summary>
+    [TestMethod]
+    public void EmptyTrainingOrValidationData_ThrowsTheSharedNoRowsError()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ToyData(ml, 100, 1);
+        var empty = ml.Data.FilterRowsByColumn(data, "Label", lowerBound: 100, upperBound: 200);
+        var e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(empty));
+        StringAssert.Contains(e.Message, "training data has no rows");
+        StringAssert.Contains(e.Message, "'Features'");
+        var o = Toy(2, epochs: 1);
+        o.ValidationData = empty;
+        e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(o).Fit(data));
+        StringAssert.Contains(e.Message, "validation data has no rows");
+        e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1))
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<TwoBranchToyRow>())));
+        StringAssert.Contains(e.Message, "training data has no rows");
+    }
+
     private static IDataView VectorLabelData(MLContext ml, int rows)
     {
         var rng = new Random(5);
