@@ -15,6 +15,11 @@ internal static class QuantizationEpochProbe
 {
     public static void Run(string[] args)
     {
+        if (args.Length > 1 && args[1] == "profile")
+        {
+            QuantizationStepProfile.Run(args);
+            return;
+        }
         int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 9;
         int batch = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
         var ml = new MLContext(seed: 1);
