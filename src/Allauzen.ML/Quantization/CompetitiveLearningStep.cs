@@ -27,8 +27,9 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
     private readonly double _deadThreshold;
     private readonly bool _reseed;
     private readonly bool _plainMse;
+    private readonly bool _onCpu;
     private readonly long[] _wins;
-    private long[] _dead = [];
+    private Tensor? _deadMask;
     private Tensor? _winCounts;
     private long _largest;
     private bool _warm;
@@ -51,11 +52,14 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
         _optimizer = optimizer;
         _featureCount = featureCount;
         _labelSize = net.Architecture.LabelSize;
-        _labelMean = torch.tensor(labelMean, [1, labelMean.Length]);
-        _labelInverseScale = torch.tensor(labelScale.Select(v => 1f / v).ToArray(), [1, labelScale.Length]);
+        // The constants live on the network's device once, not moved per batch, and outlive any caller's dispose scope.
+        var device = net.Heads.weight!.device;
+        _onCpu = device.type == DeviceType.CPU;
+        _labelMean = torch.tensor(labelMean, [1, labelMean.Length], device: device).DetachFromDisposeScope();
+        _labelInverseScale = torch.tensor(labelScale.Select(v => 1f / v).ToArray(), [1, labelScale.Length], device: device).DetachFromDisposeScope();
         _labelScale2 = labelScale.Average(s => (double)s * s);
         _dimensionWeights = labelScale.Length == 1 ? null
-            : torch.tensor(labelScale.Select(s => (float)(s * (double)s / _labelScale2)).ToArray(), [1, 1, labelScale.Length]);
+            : torch.tensor(labelScale.Select(s => (float)(s * (double)s / _labelScale2)).ToArray(), [1, 1, labelScale.Length], device: device).DetachFromDisposeScope();
         _warmStartEpochs = options.WarmStartFromMean ? options.WarmStartEpochs : 0;
         _deadThreshold = options.DeadHeadThreshold;
         _reseed = options.ReinitializeDeadHeads && net.Architecture.Points > 1;
@@ -70,61 +74,131 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
     private BatchResult Run(Tensor xy, bool train)
     {
         var net = Network;
+        // Train mode is set once per epoch (BeginEpoch); evaluation runs after the epoch's training batches.
         if (train)
-        {
-            net.train();
             _optimizer.zero_grad();
-        }
         else
-        {
             net.eval();
-        }
-        using var noGrad = train ? null : torch.no_grad();
+        int n = _wins.Length, d = _labelSize, count = (int)xy.shape[0];
         var x = xy.narrow(1, 0, _featureCount);
-        var y = ((xy.narrow(1, _featureCount, _labelSize) - _labelMean.to(xy.device)) * _labelInverseScale.to(xy.device)).unsqueeze(1); // ỹ, [B, 1, d]
-        var (f, logits) = net.Forward(x);                                         // [B, n, d], [B, n]
-        var sq = (y - f).square();
-        var dist = (_dimensionWeights is null ? sq : sq * _dimensionWeights.to(sq.device)).sum(2); // D_i = ‖y − f_i(x)‖², [B, n]
-        int count = (int)xy.shape[0];
-        if (_plainMse || _wins.Length == 1)
-            return MseBatch(dist.mean(), train, count);                           // one point: the argmin and the classifier are inert
-        var (dmin, win) = dist.min(1);                                            // D_{i*} and i* = argmin_i D_i
-        var distortion = dmin.mean();                                             // Δ_n on the batch: gradient to the winner only
-        Tensor loss;
-        if (train && _warm)
-        {
-            loss = (y.squeeze(1) - f.mean([1L])).square().sum(1).mean();         // n = 1 regression of the mean
-        }
-        else
-        {
-            loss = distortion + nn.functional.cross_entropy(logits, win);
-            if (train && _dead.Length > 0)
-            {
-                // Re-seed dead heads near the most populated cell: pull them toward that cell's labels.
-                var inLargest = win.eq(_largest).to_type(ScalarType.Float32);
-                using var deadIdx = torch.tensor(_dead, device: xy.device);
-                var pull = dist.index_select(1, deadIdx).sum(1);
-                loss = loss + (pull * inLargest).sum() / inLargest.sum().clamp_min(1);
-            }
-        }
+        var y = (xy.narrow(1, _featureCount, d) - _labelMean) * _labelInverseScale; // ỹ, [B, d]
+        if (_plainMse || n == 1 || (train && _warm))
+            return AutogradBatch(net, x, y, train, count);
+
+        // Competitive learning: autograd stops at the output layer, whose gradient is written out (Competitive), so the
+        // argmin, the distances, the sorted parameterisation and the cross-entropy record no graph.
+        Tensor heads;
+        using (train ? null : torch.no_grad())
+            heads = net.HeadsOutput(x);
+        var (distortion, win, gradient) = Competitive(net, heads, y, _dimensionWeights, train, train ? _deadMask : null, _largest);
         if (train)
         {
-            loss.backward();
+            heads.backward([gradient!]);
             _optimizer.step();
         }
+        return Result(heads.narrow(1, n * d, n), distortion, win, train, count);
+    }
+
+    /// <summary>
+    /// The winner i* = argmin_i D_i of each row, the batch distortion mean_r D_{r,i*} (standardised units), and, when
+    /// <paramref name="gradient"/> is set, the gradient with respect to the output layer's values <paramref name="heads"/>
+    /// ([B, n·d + n]) of the loss mean_r D_{r,i*} + cross-entropy(logits, i*) (+ the dead-head pull): on the points
+    /// ∂/∂f_ik = 2 w_k (f_ik − ỹ_k) (1[i = i*] / B + 1[i dead, r in the largest cell] / |largest cell ∩ batch|), on the
+    /// logits (softmax − onehot(i*)) / B, and through the sorted parameterisation (see <see cref="QuantizerNetwork.SortPointsBackward"/>).
+    /// Nothing here records an autograd graph; the test compares it with autograd's gradient of the same loss.
+    /// </summary>
+    /// <param name="net">For the architecture and the sorted parameterisation.</param>
+    /// <param name="heads">The output layer's values: raw points, then logits.</param>
+    /// <param name="y">ỹ, the standardised label, [B, d].</param>
+    /// <param name="dimensionWeights">w_k, [1, 1, d], or null (all 1).</param>
+    /// <param name="gradient">Compute the gradient.</param>
+    /// <param name="deadMask">1 for the dead heads, [1, n], or null when none is being re-seeded.</param>
+    /// <param name="largest">The most populated cell (read with <paramref name="deadMask"/>).</param>
+    internal static (Tensor Distortion, Tensor Winner, Tensor? Gradient) Competitive(QuantizerNetwork net, Tensor heads, Tensor y,
+        Tensor? dimensionWeights, bool gradient, Tensor? deadMask, long largest)
+    {
+        using var noGrad = torch.no_grad();
+        int n = net.Architecture.Points, d = net.Architecture.LabelSize;
+        long b = heads.shape[0];
+        var raw = heads.narrow(1, 0, n * d);
+        var f = net.SortPoints(raw);                                               // [B, n·d], row-major n × d
+        Tensor diff, dist;                                                         // f − ỹ and D_i = ‖ỹ − f_i(x)‖², [B, n]
+        if (d == 1)
+        {
+            diff = f - y;                                                          // [B, n] against [B, 1]: no reduction needed
+            dist = diff.square();
+        }
+        else
+        {
+            diff = f.view(-1, n, d) - y.unsqueeze(1);
+            var sq = diff.square();
+            dist = (dimensionWeights is null ? sq : sq * dimensionWeights).sum(2);
+        }
+        var (dmin, win) = dist.min(1);
+        var distortion = dmin.mean();
+        if (!gradient)
+            return (distortion, win, null);
+        var onehot = nn.functional.one_hot(win, n).to_type(ScalarType.Float32);   // [B, n]
+        var rowWeight = onehot * (2.0 / b);                                        // the distortion: the winner only
+        if (deadMask is not null)
+        {
+            // The pull mean_{r in the largest cell} Σ_{i dead} D_ri (the cell counted in this batch, at least 1).
+            var inLargest = win.eq(largest).to_type(ScalarType.Float32).unsqueeze(1);
+            rowWeight = rowWeight + inLargest * deadMask * 2 / inLargest.sum().clamp_min(1);
+        }
+        var gradPoints = d == 1 ? diff * rowWeight
+            : (dimensionWeights is null ? diff * rowWeight.unsqueeze(2) : diff * rowWeight.unsqueeze(2) * dimensionWeights).reshape(-1, n * d);
+        var gradLogits = (nn.functional.softmax(heads.narrow(1, n * d, n), 1) - onehot) / b;
+        return (distortion, win, torch.cat([net.SortPointsBackward(raw, gradPoints), gradLogits], 1));
+    }
+
+    /// <summary>
+    /// The steps autograd differentiates: one point (plain MSE, the benchmarks' baseline) and the warm start
+    /// (‖ỹ − mean_i f_i‖², the regression of the mean).
+    /// </summary>
+    private BatchResult AutogradBatch(QuantizerNetwork net, Tensor x, Tensor y, bool train, int count)
+    {
+        using var noGrad = train ? null : torch.no_grad();
+        int n = _wins.Length, d = _labelSize;
+        var (f, logits) = net.ForwardFlat(x);                                      // [B, n·d] row-major n × d, [B, n]
+        Tensor dist;                                                                // D_i = ‖ỹ − f_i(x)‖², [B, n]
+        if (d == 1)
+        {
+            dist = (y - f).square();
+        }
+        else
+        {
+            var sq = (y.unsqueeze(1) - f.view(-1, n, d)).square();
+            dist = (_dimensionWeights is null ? sq : sq * _dimensionWeights).sum(2);
+        }
+        if (_plainMse || n == 1)
+            return MseBatch(dist.mean(), train, count);                           // one point: the argmin and the classifier are inert
+        var loss = (y - f.view(-1, n, d).mean([1L])).square().sum(1).mean();      // warm start: n = 1 regression of the mean
+        loss.backward();
+        _optimizer.step();
         using (torch.no_grad())
         {
-            if (train)
-            {
-                // Win counts stay on the device (no synchronisation); they are read once per epoch.
-                _winCounts ??= torch.zeros(_wins.Length, ScalarType.Int64, device: xy.device).DetachFromDisposeScope();
-                _winCounts.add_(win.bincount(null, _wins.Length));
-            }
-            // One transfer per batch: the distortion and the classifier's hits.
-            var stats = torch.stack([distortion.detach(), logits.argmax(1).eq(win).sum().to_type(ScalarType.Float32)]).cpu();
-            var v = stats.data<float>();
-            return new BatchResult(v[0] * _labelScale2 * count, (long)v[1], count);
+            var (dmin, win) = dist.min(1);
+            return Result(logits, dmin.mean(), win, train, count);
         }
+    }
+
+    /// <summary>Counts the wins (training, for the dead-head test) and reads the distortion and the classifier's hits.</summary>
+    private BatchResult Result(Tensor logits, Tensor distortion, Tensor win, bool train, int count)
+    {
+        using var noGrad = torch.no_grad();
+        if (train && _reseed)
+        {
+            // Win counts stay on the device; they are read once per epoch.
+            _winCounts ??= torch.zeros(_wins.Length, ScalarType.Int64, device: win.device).DetachFromDisposeScope();
+            _winCounts.add_(win.bincount(null, _wins.Length));
+        }
+        var hits = logits.argmax(1).eq(win).sum();
+        if (_onCpu)
+            return new BatchResult(distortion.item<float>() * _labelScale2 * count, hits.item<long>(), count);
+        // On a GPU one transfer per batch, not two synchronisations.
+        var v = torch.stack([distortion, hits.to_type(ScalarType.Float32)]).cpu().data<float>();
+        return new BatchResult(v[0] * _labelScale2 * count, (long)v[1], count);
     }
 
     /// <summary>The baseline: the same network with one point, trained with the mean squared error alone.</summary>
@@ -148,16 +222,17 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
             _winCounts.zero_();
         }
         long total = _wins.Sum();
+        _deadMask?.Dispose();
+        _deadMask = null;
+        DeadHeads = 0;
         if (_reseed && epoch > 1 && !_warm && total > 0)
         {
             _largest = Array.IndexOf(_wins, _wins.Max());
-            _dead = Enumerable.Range(0, _wins.Length).Where(i => _wins[i] < _deadThreshold * total).Select(i => (long)i).ToArray();
+            var dead = _wins.Select(w => w < _deadThreshold * total ? 1f : 0f).ToArray();
+            DeadHeads = (int)dead.Sum();
+            if (DeadHeads > 0)
+                _deadMask = torch.tensor(dead, [1, dead.Length], device: Network.Heads.weight!.device).DetachFromDisposeScope();
         }
-        else
-        {
-            _dead = [];
-        }
-        DeadHeads = _dead.Length;
         Array.Clear(_wins);
     }
 
@@ -175,6 +250,7 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
         {
             _dimensionWeights?.Dispose();
             _winCounts?.Dispose();
+            _deadMask?.Dispose();
             _labelMean.Dispose();
             _labelInverseScale.Dispose();
         }

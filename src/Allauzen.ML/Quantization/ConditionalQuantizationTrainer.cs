@@ -35,73 +35,79 @@ namespace Allauzen.ML.Quantization;
 /// | Exportable to ONNX | Yes (`ml.Model.ExportToOnnx`, opset ≥ 11) |
 /// ]]></format>
 /// </remarks>
-public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuantizationTransformer>
+public sealed class ConditionalQuantizationTrainer : TorchTrainerBase<ConditionalQuantizationTransformer, ConditionalQuantizationOptions>
 {
-    private const string Name = "Allauzen.ConditionalQuantization";
-    private readonly IHostEnvironment _env;
-    private readonly IHost _host;
+    private const string TrainerName = "Allauzen.ConditionalQuantization";
+
+    /// <summary>The batcher reads one float vector per row: the features followed by the label (its NaN policy covers both).</summary>
+    private const string Joined = "__ConditionalQuantization_FeaturesLabel";
 
     internal ConditionalQuantizationTrainer(IHostEnvironment env, ConditionalQuantizationOptions options)
+        : base(env, TrainerName, options)
     {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        _env = env;
-        _host = env.Register(Name);
-        Options = options;
     }
-
-    /// <summary>The options this trainer was created with.</summary>
-    public ConditionalQuantizationOptions Options { get; }
 
     private QuantizationColumns Columns => new(Options.FeatureColumnName, Options.ScoreColumnName, Options.PointsColumnName,
         Options.WeightsColumnName, Options.ModePointColumnName);
 
     /// <summary>Trains on <paramref name="input"/> and returns the fitted transformer.</summary>
-    public ConditionalQuantizationTransformer Fit(IDataView input)
+    public override ConditionalQuantizationTransformer Fit(IDataView input)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        TorchRuntime.EnsureInitialized();
-        var o = Options;
-        int nx = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
-        int d = LabelSize(input.Schema, o.LabelColumnName);
-        if (o.ValidationData is not null)
-        {
-            SchemaChecks.FeatureVector(o.ValidationData.Schema, o.FeatureColumnName, "validation feature", nx);
-            int vd = LabelSize(o.ValidationData.Schema, o.LabelColumnName);
-            if (vd != d)
-                throw SchemaChecks.Mismatch(o.LabelColumnName, "validation label", $"{d} value(s) as in the training data", $"{vd}");
-        }
-        using var ch = _host.Start("Fit");
-        var (seed, deviceName, device, trainFilter, valFilter) = TrainingRun.Start(o, _host);
-        // The batcher reads one float vector per row: the features followed by the label (its NaN policy covers both).
-        var ml = CatalogEnvironment.ContextOrNew(_env);
-        string xy = "__ConditionalQuantization_FeaturesLabel";
-        IDataView Joined(IDataView data) => ml.Transforms.Concatenate(xy, o.FeatureColumnName, o.LabelColumnName).Fit(data).Transform(data);
-        TensorBatcher Batcher(IDataView data, Func<DataViewRowId, bool>? filter) => TensorBatcher.Create(Joined(data), xy, null,
-            o.DataCaching, o.MaxInMemoryBytes, filter, o.InvalidRows, o.ShufflePoolSize, device, nx + d, o.CancellationToken);
         try
         {
-            using var train = Batcher(input, trainFilter);
-            using var validation = o.ValidationData is not null || valFilter is not null ? Batcher(o.ValidationData ?? input, valFilter) : null;
-            var (mean, scale) = LabelStatistics(train, nx, d, o);
-            bool sorted = o.SortedHeads && d == 1 && o.NumberOfPoints > 1;
-            ch.Info(MessageSensitivity.None,
-                $"{Name}: {nx} features, label size {d}, {o.NumberOfPoints} points ({(sorted ? "sorted" : "unsorted")} heads), device {deviceName}, seed {seed}, " +
-                $"data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");
-
-            var net = new QuantizerNetwork(new QuantizerArchitecture(nx, [.. o.HiddenSizes], o.NumberOfPoints, d, sorted));
-            net.to(device);
-            using var step = new CompetitiveLearningStep(net, o, nx, mean, scale);
-            TrainingLoop.Run(step, train, validation, o, seed, ch);
-            return new ConditionalQuantizationTransformer(_env, step.DetachNetwork(), Columns, mean, scale) { ScoringBatchSize = o.ScoringBatchSize };
+            return base.Fit(input);
         }
-        catch (InvalidDataException ex) when (ex.Message.Contains($"'{xy}'", StringComparison.Ordinal))
+        catch (InvalidDataException ex) when (ex.Message.Contains($"'{Joined}'", StringComparison.Ordinal))
         {
             // The batcher read features and label as one vector: name the user's columns instead of the joined one.
-            throw new InvalidDataException(ex.Message.Replace($"Feature column '{xy}'",
+            var o = Options;
+            int nx = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
+            throw new InvalidDataException(ex.Message.Replace($"Feature column '{Joined}'",
                 $"Feature column '{o.FeatureColumnName}' or label column '{o.LabelColumnName}' (slots {nx} and above are the label)", StringComparison.Ordinal), ex);
         }
+    }
+
+    private protected override int CheckLabel(DataViewSchema schema) => LabelSize(schema, Options.LabelColumnName);
+
+    private protected override Exception ValidationLabelMismatch(int training, int validation) =>
+        SchemaChecks.Mismatch(Options.LabelColumnName, "validation label", $"{training} value(s) as in the training data", $"{validation}");
+
+    private protected override TensorBatcher CreateBatcher(IDataView data, Func<DataViewRowId, bool>? filter, TorchSharp.torch.Device device,
+        int featureCount, int labelShape)
+    {
+        var o = Options;
+        var joined = CatalogEnvironment.ContextOrNew(Env).Transforms.Concatenate(Joined, o.FeatureColumnName, o.LabelColumnName).Fit(data).Transform(data);
+        return TensorBatcher.Create(joined, Joined, null, o.DataCaching, o.MaxInMemoryBytes, filter, o.InvalidRows, o.ShufflePoolSize, device,
+            featureCount + labelShape, o.CancellationToken);
+    }
+
+    private bool Sorted(int labelSize) => Options.SortedHeads && labelSize == 1 && Options.NumberOfPoints > 1;
+
+    private protected override string Describe(int featureCount, int labelShape) =>
+        $"{featureCount} features, label size {labelShape}, {Options.NumberOfPoints} points ({(Sorted(labelShape) ? "sorted" : "unsorted")} heads)";
+
+    private protected override ITrainStep BuildStep(FitRun run, int featureCount, int labelShape, IDataView input)
+    {
+        var o = Options;
+        var (mean, scale) = LabelStatistics(run.TrainData, featureCount, labelShape, o);
+        run.State = (mean, scale);
+        var net = new QuantizerNetwork(new QuantizerArchitecture(featureCount, [.. o.HiddenSizes], o.NumberOfPoints, labelShape, Sorted(labelShape)));
+        try
+        {
+            net.to(run.Device);
+            return new CompetitiveLearningStep(net, o, featureCount, mean, scale);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
+    private protected override ConditionalQuantizationTransformer BuildTransformer(ITrainStep step, FitRun run)
+    {
+        var (mean, scale) = ((float[], float[]))run.State!;
+        return new ConditionalQuantizationTransformer(Env, ((CompetitiveLearningStep)step).DetachNetwork(), Columns, mean, scale);
     }
 
     /// <summary>Mean and standard deviation of each label dimension over the training rows (a standard deviation of 0 becomes 1).</summary>
@@ -152,7 +158,7 @@ public sealed class ConditionalQuantizationTrainer : IEstimator<ConditionalQuant
     }
 
     /// <summary>The input shape plus <c>Score</c>, <c>QuantizationPoints</c>, <c>QuantizationWeights</c> and <c>ModePoint</c>.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         var o = Options;

@@ -143,8 +143,13 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         return (points, weights);
     }
 
-    /// <summary>Points (label units) and weights for <paramref name="count"/> rows; points sorted per row when d = 1.</summary>
-    internal void Forward(float[] features, int count, float[] points, float[] weights)
+    /// <summary>
+    /// Points (label units) and weights for <paramref name="count"/> rows; points sorted per row when d = 1. When
+    /// <paramref name="score"/> is given it receives Σ p_i f_i computed in the standardised space, μ + σ·Σ p_i f̃_i, as the
+    /// ONNX graph does: at label scale the weighted sum would round each term at the label's magnitude and the two
+    /// backends' summation orders would then differ by a few float32 ulps of the label (2.3e-5 at Old Faithful's 70).
+    /// </summary>
+    internal void Forward(float[] features, int count, float[] points, float[] weights, float[]? score = null)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -156,6 +161,12 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
             x = x.to(device);
         var (f, logits) = net.Forward(x);
         var p = nn.functional.softmax(logits, 1);
+        if (score is not null)
+        {
+            var standardised = p.unsqueeze(1).matmul(f).squeeze(1);                                 // Σ p_i f̃_i, [B, d]
+            var s = standardised * torch.tensor(_labelScale, [1, d], device: device) + torch.tensor(_labelMean, [1, d], device: device);
+            s.cpu().data<float>().CopyTo(score, 0, 0);
+        }
         var fl = f.reshape(count, n * d) * torch.tensor(Tile(_labelScale, n), device: device) + torch.tensor(Tile(_labelMean, n), device: device);
         if (d == 1 && !net.Architecture.Sorted)
         {
@@ -260,6 +271,13 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         string points = g.Node("Add", [g.Node("Mul", [r, g.Initializer("cq_scale", Tile(_labelScale, n), 1, n * d)], "cq_scaled"),
             g.Initializer("cq_mean", Tile(_labelMean, n), 1, n * d)], "cq_points");
         string weights = g.Node("Softmax", [logits], "cq_weights", ("axis", 1L));
+        // Score = μ + σ·Σ p_i f̃_i from the standardised, unsorted points, as Forward computes it (see there why).
+        string pnd = g.Node("Reshape", [r, g.Initializer("cq_shape_nd", new long[] { -1, n, d }, 3)], "cq_standardised_nd");
+        string w1n = g.Node("Reshape", [weights, g.Initializer("cq_shape_1n", new long[] { -1, 1, n }, 3)], "cq_weights_1n");
+        string flat = g.Initializer("cq_shape_d", new long[] { -1, d }, 2);
+        string standardisedScore = g.Node("Reshape", [g.Node("MatMul", [w1n, pnd], "cq_score_1d"), flat], "cq_score_standardised");
+        string score = g.Node("Add", [g.Node("Mul", [standardisedScore, g.Initializer("cq_score_scale", _labelScale, 1, d)], "cq_score_scaled"),
+            g.Initializer("cq_score_mean", _labelMean, 1, d)], "cq_score");
         if (d == 1 && !net.Architecture.Sorted)
         {
             string k = g.Initializer("cq_k", new long[] { n }, 1);
@@ -268,21 +286,17 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
             weights = g.Node("GatherElements", [weights, top[1]], "cq_weights_sorted", ("axis", 1L));
         }
         string mode = g.Node("ArgMax", [weights], "cq_argmax", ("axis", 1L), ("keepdims", 1L));   // [N, 1], first max on ties
-        string score, modePoint;
+        string modePoint;
         if (d == 1)
         {
-            score = g.Node("MatMul", [g.Node("Mul", [points, weights], "cq_weighted"), g.Initializer("cq_ones", Enumerable.Repeat(1f, n).ToArray(), n, 1)], "cq_score");
             modePoint = g.Node("GatherElements", [points, mode], "cq_mode", ("axis", 1L));
         }
         else
         {
-            string pnd = g.Node("Reshape", [points, g.Initializer("cq_shape_nd", new long[] { -1, n, d }, 3)], "cq_points_nd");
-            string w1n = g.Node("Reshape", [weights, g.Initializer("cq_shape_1n", new long[] { -1, 1, n }, 3)], "cq_weights_1n");
-            string flat = g.Initializer("cq_shape_d", new long[] { -1, d }, 2);
-            score = g.Node("Reshape", [g.Node("MatMul", [w1n, pnd], "cq_score_1d"), flat], "cq_score");
+            string labelUnits = g.Node("Reshape", [points, g.Initializer("cq_shape_points_nd", new long[] { -1, n, d }, 3)], "cq_points_nd");
             string idx = g.Node("Tile", [g.Node("Reshape", [mode, g.Initializer("cq_shape_111", new long[] { -1, 1, 1 }, 3)], "cq_argmax_3d"),
                 g.Initializer("cq_repeats", new long[] { 1, 1, d }, 3)], "cq_argmax_tiled");
-            modePoint = g.Node("Reshape", [g.Node("GatherElements", [pnd, idx], "cq_mode_1d", ("axis", 1L)), flat], "cq_mode");
+            modePoint = g.Node("Reshape", [g.Node("GatherElements", [labelUnits, idx], "cq_mode_1d", ("axis", 1L)), flat], "cq_mode");
         }
         columns[ScoreColumnName] = score;
         columns[PointsColumnName] = points;
@@ -312,7 +326,7 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         base.Dispose(disposing);
     }
 
-    /// <summary>Reads features into slots, runs one forward pass, computes Score and ModePoint from points and weights.</summary>
+    /// <summary>Reads features into slots, runs one forward pass (points, weights, Score), picks ModePoint from points and weights.</summary>
     private sealed class Scorer : BatchScorer
     {
         private readonly ConditionalQuantizationTransformer _parent;
@@ -345,25 +359,17 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
 
         public override void Score(int count)
         {
-            _parent.Forward(_features, count, _points, _weights);
+            _parent.Forward(_features, count, _points, _weights, _score);
             for (int r = 0; r < count; r++)
             {
                 var w = _weights.AsSpan(r * _n, _n);
-                var f = _points.AsSpan(r * _n * _d, _n * _d);
                 int best = 0;
                 for (int i = 1; i < _n; i++)
                 {
                     if (w[i] > w[best])
                         best = i;
                 }
-                for (int k = 0; k < _d; k++)
-                {
-                    float s = 0;
-                    for (int i = 0; i < _n; i++)
-                        s += w[i] * f[i * _d + k];
-                    _score[r * _d + k] = s;
-                    _mode[r * _d + k] = f[best * _d + k];
-                }
+                _points.AsSpan((r * _n + best) * _d, _d).CopyTo(_mode.AsSpan(r * _d, _d));
             }
         }
 

@@ -103,16 +103,35 @@ internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Points [B, n, d] (standardised units) and logits [B, n].</summary>
     public (Tensor Points, Tensor Logits) Forward(Tensor x)
     {
-        int nd = Architecture.Points * Architecture.LabelSize;
-        var out_ = _heads.forward(_trunk.forward(x));
-        var r = out_.narrow(1, 0, nd);
-        if (_firstMask is not null)
-        {
-            // (r₀, softplus(r₁), …) · U; the mask selects exactly as the ONNX graph's r ⊙ m + softplus(r) ⊙ (1 − m) does.
-            r = torch.where(_firstMask.to(r.device), r, nn.functional.softplus(r)).matmul(_cumulative!.to(r.device));
-        }
-        return (r.view(-1, Architecture.Points, Architecture.LabelSize), out_.narrow(1, nd, Architecture.Points));
+        var (f, logits) = ForwardFlat(x);
+        return (f.view(-1, Architecture.Points, Architecture.LabelSize), logits);
     }
+
+    /// <summary>The output layer's values [B, n·d + n]: the raw points, then the logits.</summary>
+    public Tensor HeadsOutput(Tensor x) => _heads.forward(_trunk.forward(x));
+
+    /// <summary>Points [B, n·d] (row-major n × d, standardised units) and logits [B, n].</summary>
+    public (Tensor Points, Tensor Logits) ForwardFlat(Tensor x)
+    {
+        int nd = Architecture.Points * Architecture.LabelSize;
+        var out_ = HeadsOutput(x);
+        return (SortPoints(out_.narrow(1, 0, nd)), out_.narrow(1, nd, Architecture.Points));
+    }
+
+    /// <summary>
+    /// The points from the raw outputs r [B, n·d]: r itself, or with the sorted parameterisation (r₀, softplus(r₁), …) · U.
+    /// The mask selects exactly as the ONNX graph's r ⊙ m + softplus(r) ⊙ (1 − m) does; the mask and U are buffers, so
+    /// they move with the module (no per-call device transfer).
+    /// </summary>
+    public Tensor SortPoints(Tensor raw) =>
+        _firstMask is null ? raw : torch.where(_firstMask, raw, nn.functional.softplus(raw)).matmul(_cumulative!);
+
+    /// <summary>
+    /// The vector-Jacobian product of <see cref="SortPoints"/> at <paramref name="raw"/>: the gradient g with respect to
+    /// the points gives g · Uᵀ ⊙ (1, sigmoid(r₁), …, sigmoid(r_{n−1})) with respect to the raw outputs (softplus′ = sigmoid).
+    /// </summary>
+    public Tensor SortPointsBackward(Tensor raw, Tensor grad) =>
+        _firstMask is null ? grad : grad.matmul(_cumulative!.t()).mul_(nn.functional.sigmoid(raw).masked_fill_(_firstMask, 1));
 
     /// <summary>
     /// Starts the points spread over [−1, 1] standard deviations (biases only), so that the heads differ from the first step.

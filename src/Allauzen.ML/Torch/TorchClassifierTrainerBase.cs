@@ -17,37 +17,21 @@ internal sealed record FitContext(int FeatureCount, int NumberOfClasses, LabelNa
 }
 
 /// <summary>
-/// Base of the Allauzen multiclass trainers backed by TorchSharp. It owns everything that is not the
-/// network: option validation, schema checks (both <see cref="SchemaShape"/> and
-/// <see cref="DataViewSchema"/>), the native runtime, the device, the seed (taken once per fit from the
-/// options or the <c>MLContext</c>), the batchers for training and validation data, and the
-/// <see cref="TrainingLoop"/>. A trainer provides the step and the transformer.
+/// Base of the Allauzen multiclass trainers backed by TorchSharp: a key label, <c>Score</c> and <c>PredictedLabel</c>
+/// outputs. Everything that is not the label or the network (option validation, data checks, runtime, device, seed,
+/// batchers, <see cref="TrainingLoop"/>) is <see cref="TorchTrainerBase{TTransformer, TOptions}"/>'s. A trainer provides
+/// the step and the transformer.
 /// </summary>
 /// <typeparam name="TTransformer">The transformer the trainer returns.</typeparam>
 /// <typeparam name="TOptions">The trainer's options.</typeparam>
-public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEstimator<TTransformer>
+public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : TorchTrainerBase<TTransformer, TOptions>
     where TTransformer : AllauzenClassifierTransformerBase
     where TOptions : TorchTrainerOptions
 {
-    private readonly string _name;
-
     private protected TorchClassifierTrainerBase(IHostEnvironment env, string name, TOptions options)
+        : base(env, name, options)
     {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        _name = name;
-        Env = env;
-        Host = env.Register(name);
-        Options = options;
     }
-
-    private protected IHostEnvironment Env { get; }
-
-    private protected IHost Host { get; }
-
-    /// <summary>The options this trainer was created with.</summary>
-    public TOptions Options { get; }
 
     /// <summary>Builds the per-fit training step (network, optimizer) once the data's shape is known.</summary>
     private protected abstract ITrainStep CreateStep(FitContext context);
@@ -58,53 +42,37 @@ public abstract class TorchClassifierTrainerBase<TTransformer, TOptions> : IEsti
     /// <summary>Builds the transformer from the trained step.</summary>
     private protected abstract TTransformer CreateTransformer(ITrainStep step, FitContext context);
 
-    /// <summary>Trains on <paramref name="input"/> and returns the fitted transformer.</summary>
-    public TTransformer Fit(IDataView input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        TorchRuntime.EnsureInitialized();
-        var o = Options;
-        int n = SchemaChecks.FeatureVector(input.Schema, o.FeatureColumnName);
-        // Before the label check: an empty view's key label has too few values, which would be reported as a class count.
-        TensorBatcher.RequireRows(input, _name, "training data");
-        int k = SchemaChecks.KeyLabel(input.Schema, o.LabelColumnName);
-        if (o.ValidationData is not null)
-        {
-            TensorBatcher.RequireRows(o.ValidationData, _name, "validation data");
-            SchemaChecks.FeatureVector(o.ValidationData.Schema, o.FeatureColumnName, "validation feature", n);
-            int vk = SchemaChecks.KeyLabel(o.ValidationData.Schema, o.LabelColumnName);
-            if (vk != k)
-                throw SchemaChecks.Mismatch(o.LabelColumnName, "validation label", $"a key with {k} values as in the training data", $"{vk} values");
-        }
-        var classes = LabelNames.FromColumn(input.Schema[o.LabelColumnName], k);
-        using var ch = Host.Start("Fit");
-        var (seed, deviceName, device, trainFilter, valFilter) = TrainingRun.Start(o, Host);
-        using var train = TensorBatcher.Create(input, o.FeatureColumnName, o.LabelColumnName, o.DataCaching, o.MaxInMemoryBytes,
-            trainFilter, o.InvalidRows, o.ShufflePoolSize, device, n, o.CancellationToken);
-        using var validation = o.ValidationData is not null || valFilter is not null
-            ? TensorBatcher.Create(o.ValidationData ?? input, o.FeatureColumnName, o.LabelColumnName, o.DataCaching, o.MaxInMemoryBytes,
-                valFilter, o.InvalidRows, o.ShufflePoolSize, device, n, o.CancellationToken)
-            : null;
-        ch.Info(MessageSensitivity.None,
-            $"{_name}: {n} features, {k} classes, device {deviceName}, seed {seed}, data {(train.InMemory ? $"in memory ({train.RowCount} rows)" : "streamed")}.");
+    private protected sealed override int CheckLabel(DataViewSchema schema) => SchemaChecks.KeyLabel(schema, Options.LabelColumnName);
 
-        var context = new FitContext(n, k, classes, device, deviceName, seed, ch) { TrainData = train };
-        var step = CreateStep(context);
-        try
-        {
-            context.Summary = TrainingLoop.Run(step, train, validation, o, seed, ch);
-            var transformer = CreateTransformer(step, context);
-            transformer.ScoringBatchSize = o.ScoringBatchSize;
-            return transformer;
-        }
-        finally
-        {
-            (step as IDisposable)?.Dispose();
-        }
+    private protected sealed override Exception ValidationLabelMismatch(int training, int validation) =>
+        SchemaChecks.Mismatch(Options.LabelColumnName, "validation label", $"a key with {training} values as in the training data", $"{validation} values");
+
+    private protected sealed override TensorBatcher CreateBatcher(IDataView data, Func<DataViewRowId, bool>? filter, Device device, int featureCount, int labelShape)
+    {
+        var o = Options;
+        return TensorBatcher.Create(data, o.FeatureColumnName, o.LabelColumnName, o.DataCaching, o.MaxInMemoryBytes, filter, o.InvalidRows,
+            o.ShufflePoolSize, device, featureCount, o.CancellationToken);
+    }
+
+    private protected sealed override string Describe(int featureCount, int labelShape) => $"{featureCount} features, {labelShape} classes";
+
+    private protected sealed override ITrainStep BuildStep(FitRun run, int featureCount, int labelShape, IDataView input)
+    {
+        var classes = LabelNames.FromColumn(input.Schema[Options.LabelColumnName], labelShape);
+        var context = new FitContext(featureCount, labelShape, classes, run.Device, run.DeviceName, run.Seed, run.Channel) { TrainData = run.TrainData };
+        run.State = context;
+        return CreateStep(context);
+    }
+
+    private protected sealed override TTransformer BuildTransformer(ITrainStep step, FitRun run)
+    {
+        var context = (FitContext)run.State!;
+        context.Summary = run.Summary;
+        return CreateTransformer(step, context);
     }
 
     /// <summary>The input shape plus <c>Score</c> and <c>PredictedLabel</c>; checks the feature and label columns.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public sealed override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         var o = Options;

@@ -200,6 +200,109 @@ public sealed class ConditionalQuantizationTests
         StringAssert.Contains(e.Message, "_trunk.fc0.weight");
     }
 
+    /// <summary>
+    /// ONNX parity and reload at label scale ~70 (Old Faithful's waiting minutes, 43–96): the points, the weights, Score and
+    /// ModePoint of ONNX Runtime within 1e-5 of Transform, and a reloaded model identical. Why 1e-5 holds: both backends
+    /// compute in the standardised space and unscale with the same two float32 operations (× σ, + μ); their standardised
+    /// results differ by a few ulps of values of size ~1, i.e. by far less than one ulp of the label after × σ, so the
+    /// final + μ rounds them at most one ulp apart: 2^-23·64 = 7.6e-6 for outputs in [64, 128) (measured: exactly that).
+    /// Score used to be Σ p_i f_i summed at label scale, 3 ulps (2.3e-5) apart; this test caught it.
+    /// </summary>
+    [TestMethod]
+    public void OldFaithful_OnnxParityWithin1e5_AndReloadIdentical_AtLabelScale70()
+    {
+        var ml = new MLContext(seed: 1);
+        var (train, test) = ConditionalQuantizationSweepTests.Faithful(ml);
+        var o = Toy(4, epochs: 60);
+        o.BatchSize = 32;
+        var model = ml.Regression.Trainers.ConditionalQuantization(o).Fit(train);
+        string[] columns = ["Score", "QuantizationPoints", "QuantizationWeights", "ModePoint"];
+        var scored = model.Transform(test);
+        foreach (var c in columns)
+        {
+            double diff = EstimatorContract.OnnxMaxDiff(ml, model, test, [c]);
+            Console.WriteLine($"{c}: max |Transform − ONNX| {diff:E2}");
+        }
+        double onnx = EstimatorContract.OnnxMaxDiff(ml, model, test, columns);
+        Assert.IsLessThanOrEqualTo(1e-5, onnx, "ONNX parity at label scale 70");
+        var ms = new MemoryStream();
+        ml.Model.Save(model, test.Schema, ms);
+        ms.Position = 0;
+        var reloaded = new MLContext(seed: 2).Model.Load(ms, out _).Transform(test);
+        foreach (var c in columns)
+            Assert.AreEqual(0.0, TestData.MaxAbsDiff(TestData.ReadColumn(scored, c), TestData.ReadColumn(reloaded, c)), $"'{c}' after reload");
+        Assert.IsGreaterThan(40.0, TestData.ReadColumn(scored, "Score").Min(r => r[0]), "labels of size ~70 (the case under test)");
+    }
+
+    /// <summary>An empty training view: the shared "no rows" error naming the component and the columns, before any work.</summary>
+    [TestMethod]
+    public void EmptyTrainingOrValidationData_ThrowsTheSharedNoRowsError()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ToyData(ml, 100, 1);
+        var empty = ml.Data.FilterRowsByColumn(data, "Label", lowerBound: 100, upperBound: 200);
+        var e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1)).Fit(empty));
+        StringAssert.Contains(e.Message, "training data has no rows");
+        StringAssert.Contains(e.Message, "'Features'");
+        var o = Toy(2, epochs: 1);
+        o.ValidationData = empty;
+        e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(o).Fit(data));
+        StringAssert.Contains(e.Message, "validation data has no rows");
+        e = Assert.Throws<InvalidOperationException>(() => ml.Regression.Trainers.ConditionalQuantization(Toy(2, epochs: 1))
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<TwoBranchToyRow>())));
+        StringAssert.Contains(e.Message, "training data has no rows");
+    }
+
+    /// <summary>
+    /// The step's written-out gradient of the output layer (no autograd graph past it, for speed) against autograd's
+    /// gradient of the same loss, mean_r D_{r,i*} + cross-entropy(logits, i*) (+ the dead-head pull), for sorted and
+    /// plain heads, a scalar and a weighted vector label. Both are float32 sums of a handful of terms of size ≤ ~10 /B,
+    /// so they agree to a few float32 ulps of 1: 1e-6 absolute.
+    /// </summary>
+    [TestMethod]
+    [DataRow(4, 1, true, false)]
+    [DataRow(4, 1, true, true)]
+    [DataRow(3, 1, false, true)]
+    [DataRow(3, 2, false, false)]
+    [DataRow(3, 2, false, true)]
+    public void CompetitiveGradient_MatchesAutograd(int n, int d, bool sorted, bool dead)
+    {
+        Allauzen.ML.Torch.TorchRuntime.EnsureInitialized();
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        TorchSharp.torch.random.manual_seed(3);
+        using var net = new QuantizerNetwork(new QuantizerArchitecture(2, [4], n, d, sorted));
+        const int b = 37;
+        var heads = TorchSharp.torch.randn(b, n * d + n).requires_grad_(true);
+        var y = TorchSharp.torch.randn(b, d);
+        var w = d == 1 ? null : TorchSharp.torch.tensor(new[] { 0.4f, 1.6f }, [1, 1, 2]);
+        var deadMask = dead ? TorchSharp.torch.tensor(Enumerable.Range(0, n).Select(i => i == n - 1 ? 1f : 0f).ToArray(), [1, n]) : null;
+        const long largest = 0;
+
+        // Autograd on the loss as written in the paper's terms.
+        var f = net.SortPoints(heads.narrow(1, 0, n * d)).view(-1, n, d);
+        var sq = (f - y.unsqueeze(1)).square();
+        var dist = (w is null ? sq : sq * w).sum(2);
+        var (dmin, win) = dist.min(1);
+        var loss = dmin.mean() + TorchSharp.torch.nn.functional.cross_entropy(heads.narrow(1, n * d, n), win);
+        if (deadMask is not null)
+        {
+            var inLargest = win.eq(largest).to_type(TorchSharp.torch.ScalarType.Float32);
+            loss = loss + ((dist * deadMask).sum(1) * inLargest).sum() / inLargest.sum().clamp_min(1);
+        }
+        loss.backward();
+        var expected = heads.grad!.data<float>().ToArray();
+
+        var (distortion, winner, gradient) = CompetitiveLearningStep.Competitive(net, heads.detach(), y, w, true, deadMask, largest);
+        CollectionAssert.AreEqual(win.data<long>().ToArray(), winner.data<long>().ToArray());
+        Assert.AreEqual(dmin.mean().item<float>(), distortion.item<float>(), 1e-6);
+        var actual = gradient!.data<float>().ToArray();
+        Assert.HasCount(expected.Length, actual);
+        double max = expected.Zip(actual).Max(z => Math.Abs(z.First - z.Second));
+        Console.WriteLine($"n {n}, d {d}, sorted {sorted}, dead {dead}: max |written-out − autograd| {max:E2}, largest gradient {expected.Max(Math.Abs):E2}");
+        Assert.IsLessThanOrEqualTo(1e-6, max);
+        Assert.IsGreaterThan(1e-3, expected.Max(Math.Abs), "a non-trivial gradient");
+    }
+
     private static IDataView VectorLabelData(MLContext ml, int rows)
     {
         var rng = new Random(5);
