@@ -1,5 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, Predict (certify one input).
-using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Smoothing;

@@ -5,7 +5,6 @@ using Allauzen.ML.Persistence;
 using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
 using TorchSharp;
-using static TorchSharp.torch;
 
 [assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Dynamics.NeuralOdeTransformer), Allauzen.ML.Dynamics.NeuralOdeTransformer.Signature, "NeuralOde")]
 
