@@ -16,7 +16,6 @@ namespace Allauzen.ML.Samples.Cluster;
 /// </summary>
 public static class ClusterSample
 {
-    private static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
     private static readonly Option<int> Silos = SampleCli.Int("--silos", 3, "silo processes to start on localhost");
     private static readonly Option<int> Shards = SampleCli.Int("--shards", 12, "shards of the test set");
     private static readonly Option<int> N = SampleCli.Int("--n", 10_000, "noise samples per row for the estimation");
@@ -77,7 +76,7 @@ public static class ClusterSample
         var input = ml.Data.LoadFromBinary(inputPath);
         var single = ml.Data.Cache(ml.Model.Load(modelPath, out _).Transform(input));
         var expected = ByKey(single);
-        var singleCurve = ml.MulticlassClassification.EvaluateCertified(single, radii: Radii, saturationRadius: certifier.SaturationRadius);
+        var singleCurve = ml.MulticlassClassification.EvaluateCertified(single, radii: SmoothingSample.Radii, saturationRadius: certifier.SaturationRadius);
         double singleMs = sw.Elapsed.TotalMilliseconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one process: {expected.Count} rows certified in {singleMs / 1000:F1} s"));
 
@@ -99,7 +98,7 @@ public static class ClusterSample
             var coordinator = grains.GetGrain<ICertificationJobGrain>($"certify-cluster-{Guid.NewGuid():N}");
             var job = new CertificationJob
             {
-                ModelPath = modelPath, Shards = ShardInput.Split(inputPath, shards), KeyColumnName = "Id", LabelColumnName = "Label", Radii = Radii,
+                ModelPath = modelPath, Shards = ShardInput.Split(inputPath, shards), KeyColumnName = "Id", LabelColumnName = "Label", Radii = SmoothingSample.Radii,
                 OutputColumns = [SmoothingColumnNames.PredictedLabel, SmoothingColumnNames.CertifiedRadius, SmoothingColumnNames.NoiseSeed],
             };
             sw.Restart();

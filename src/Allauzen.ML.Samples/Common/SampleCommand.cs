@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace Allauzen.ML.Samples.Common;
 
 /// <summary>

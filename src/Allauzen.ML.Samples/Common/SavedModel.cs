@@ -1,5 +1,3 @@
-using Microsoft.ML;
-
 namespace Allauzen.ML.Samples.Common;
 
 /// <summary>

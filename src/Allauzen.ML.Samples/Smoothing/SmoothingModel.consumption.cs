@@ -1,5 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, Predict (certify one input).
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Smoothing;
 
@@ -8,20 +7,16 @@ public partial class SmoothingModel
     /// <summary>One input in the certified space ([0, 1] features).</summary>
     public class ModelInput
     {
-        [ColumnName(@"Features")]
         public float[] Features { get; set; } = [];
     }
 
     /// <summary>The certificate: a class (key, 0 = abstain) and an L2 radius.</summary>
     public class ModelOutput
     {
-        [ColumnName(@"PredictedLabel")]
         public uint PredictedLabel { get; set; }
 
-        [ColumnName(@"Abstained")]
         public bool Abstained { get; set; }
 
-        [ColumnName(@"CertifiedRadius")]
         public double CertifiedRadius { get; set; }
     }
 

@@ -12,7 +12,8 @@ namespace Allauzen.ML.Samples.Smoothing;
 /// </summary>
 public static class SmoothingSample
 {
-    private static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
+    /// <summary>The radii the certified accuracy is reported at (also used by the certify-cluster sample).</summary>
+    internal static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
 
     private static readonly SampleCommand Cli = new("smoothing", data: "digits", epochs: "30 on digits, 8 on fashion-mnist");
     private static readonly Option<double> Sigma = SampleCli.Real("--sigma", 0.25, "σ of the Gaussian noise (training augmentation and certification)", min: 1e-6);

@@ -2,7 +2,6 @@ using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
-using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
 using TorchSharp;
 
@@ -216,7 +215,7 @@ public sealed class NeuralOdeTransformer : AllauzenTransformerBase, IAllauzenTra
     internal static NeuralOdeTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        TorchRuntime.EnsureInitialized();
+        Torch.TorchRuntime.EnsureInitialized();
         var a = payload.ReadJson<NeuralOdeArchitecture>("architecture");
         a.Validate(payload.Source);
         var settings = payload.ReadJson<OdeSolverSettings>("solver");
