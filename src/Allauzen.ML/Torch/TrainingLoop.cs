@@ -64,7 +64,19 @@ internal static class TrainingLoop
             double lr = LearningRateAt(options, epoch);
             step.SetLearningRate(lr);
             step.BeginEpoch(epoch);
-            var (lossSum, correct, count) = OverBatches(train, options.BatchSize, shuffle: true, orderSeeds.Next(), ct, step.TrainBatch);
+            double lossSum = 0;
+            long correct = 0, count = 0;
+            foreach (var batch in train.GetBatches(options.BatchSize, shuffle: true, orderSeeds.Next(), ct))
+            {
+                using (batch)
+                using (torch.NewDisposeScope())
+                {
+                    var r = step.TrainBatch(batch.X, batch.Y!);
+                    lossSum += r.LossSum;
+                    correct += r.Correct;
+                    count += r.Count;
+                }
+            }
             if (count == 0)
                 throw new InvalidOperationException($"The training data has no usable rows ({train.SkippedRows} skipped).");
             if (!double.IsFinite(lossSum))
@@ -117,31 +129,21 @@ internal static class TrainingLoop
     /// <summary>Mean loss and accuracy of <paramref name="step"/> over all batches of <paramref name="data"/>.</summary>
     public static BatchResult Evaluate(ITrainStep step, TensorBatcher data, int batchSize, CancellationToken ct)
     {
-        var (loss, correct, count) = OverBatches(data, batchSize, shuffle: false, 0, ct, step.EvaluateBatch);
-        return new BatchResult(loss, correct, (int)count);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="run"/> on every batch of <paramref name="data"/>, each in its own dispose scope, and sums
-    /// the losses, correct predictions and rows in batch order.
-    /// </summary>
-    private static (double LossSum, long Correct, long Count) OverBatches(TensorBatcher data, int batchSize, bool shuffle, int epochSeed,
-        CancellationToken ct, Func<Tensor, Tensor, BatchResult> run)
-    {
         double loss = 0;
-        long correct = 0, count = 0;
-        foreach (var batch in data.GetBatches(batchSize, shuffle, epochSeed, ct))
+        long correct = 0;
+        int count = 0;
+        foreach (var batch in data.GetBatches(batchSize, shuffle: false, 0, ct))
         {
             using (batch)
             using (torch.NewDisposeScope())
             {
-                var r = run(batch.X, batch.Y!);
+                var r = step.EvaluateBatch(batch.X, batch.Y!);
                 loss += r.LossSum;
                 correct += r.Correct;
                 count += r.Count;
             }
         }
-        return (loss, correct, count);
+        return new BatchResult(loss, correct, count);
     }
 
     /// <summary>Learning rate of <paramref name="epoch"/> (1-based) under the options' schedule.</summary>
