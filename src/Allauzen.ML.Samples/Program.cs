@@ -1,5 +1,4 @@
 using Allauzen.ML.Samples.Cluster;
-using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Diachronic;
 using Allauzen.ML.Samples.Dynamics;
 using Allauzen.ML.Samples.Evaluation;

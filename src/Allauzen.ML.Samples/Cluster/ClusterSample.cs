@@ -1,17 +1,11 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Orleans;
-using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Smoothing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Cluster;
 
@@ -22,20 +16,17 @@ namespace Allauzen.ML.Samples.Cluster;
 /// </summary>
 public static class ClusterSample
 {
-    private static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
     private static readonly Option<int> Silos = SampleCli.Int("--silos", 3, "silo processes to start on localhost");
     private static readonly Option<int> Shards = SampleCli.Int("--shards", 12, "shards of the test set");
     private static readonly Option<int> N = SampleCli.Int("--n", 10_000, "noise samples per row for the estimation");
-    private static readonly Option<int?> Epochs = SampleCli.Epochs("15");
+    private static readonly SampleCommand Cli = new("certify-cluster", epochs: "15");
     private static readonly Option<int?> KillAfter = SampleCli.OptionalInt("--kill-after", "kill the last silo once this many shards are finished (fault demo)", min: 0);
     private static readonly Option<int> BasePort = SampleCli.Int("--base-port", 11111, "silo i listens on base+i, its gateway on base+100+i", min: 1024);
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("certify-cluster");
 
     /// <summary>`certify-cluster`: the digits test set certified on a localhost cluster, compared with one process.</summary>
-    public static Command Command { get; } = SampleCli.Sample("certify-cluster",
+    public static Command Command { get; } = Cli.Create(
         "Randomized smoothing on a localhost Orleans cluster (N silo processes): same certificates as one process, work per silo, overhead per shard.",
-        Run, Silos, Shards, N, Epochs, KillAfter, BasePort, MetricsOut, Output);
+        Run, Silos, Shards, N, KillAfter, BasePort);
 
     /// <summary>A test row with its key.</summary>
     public sealed class KeyedRow
@@ -51,7 +42,7 @@ public static class ClusterSample
     {
         var ml = new MLContext(seed: 1);
         int silos = args.GetValue(Silos), shards = args.GetValue(Shards), n = args.GetValue(N), basePort = args.GetValue(BasePort);
-        string folder = SampleCli.OutputFolder(args.GetValue(Output), "certify-cluster");
+        string folder = Cli.OutputFolder(args);
         var (trainRaw, testRaw, _) = SampleData.Load(ml, "digits");
         var prep = SmoothingModel.BuildPreparation(ml, trainRaw);
         var train = prep.Transform(trainRaw);
@@ -62,7 +53,7 @@ public static class ClusterSample
         // 1. The base model (as the smoothing sample) and the keyed certifier, saved for the silos.
         var sw = Stopwatch.StartNew();
         var mlp = SmoothingModel.Train(ml, SmoothingModel.Augment(ml, train, 0.25, copies: 3, seed: 1),
-            new MlpOptions { HiddenSizes = [128], Epochs = args.GetValue(Epochs) ?? 15, BatchSize = 64, LearningRate = 2e-3 });
+            new MlpOptions { HiddenSizes = [128], Epochs = Cli.Epochs(args) ?? 15, BatchSize = 64, LearningRate = 2e-3 });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"base MLP trained in {sw.Elapsed.TotalSeconds:F1} s"));
         var definition = Microsoft.ML.Data.SchemaDefinition.Create(typeof(KeyedRow));
         definition["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, d);
@@ -85,7 +76,7 @@ public static class ClusterSample
         var input = ml.Data.LoadFromBinary(inputPath);
         var single = ml.Data.Cache(ml.Model.Load(modelPath, out _).Transform(input));
         var expected = ByKey(single);
-        var singleCurve = ml.MulticlassClassification.EvaluateCertified(single, radii: Radii, saturationRadius: certifier.SaturationRadius);
+        var singleCurve = ml.MulticlassClassification.EvaluateCertified(single, radii: SmoothingSample.Radii, saturationRadius: certifier.SaturationRadius);
         double singleMs = sw.Elapsed.TotalMilliseconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one process: {expected.Count} rows certified in {singleMs / 1000:F1} s"));
 
@@ -107,7 +98,7 @@ public static class ClusterSample
             var coordinator = grains.GetGrain<ICertificationJobGrain>($"certify-cluster-{Guid.NewGuid():N}");
             var job = new CertificationJob
             {
-                ModelPath = modelPath, Shards = ShardInput.Split(inputPath, shards), KeyColumnName = "Id", LabelColumnName = "Label", Radii = Radii,
+                ModelPath = modelPath, Shards = ShardInput.Split(inputPath, shards), KeyColumnName = "Id", LabelColumnName = "Label", Radii = SmoothingSample.Radii,
                 OutputColumns = [SmoothingColumnNames.PredictedLabel, SmoothingColumnNames.CertifiedRadius, SmoothingColumnNames.NoiseSeed],
             };
             sw.Restart();
@@ -140,7 +131,7 @@ public static class ClusterSample
             Console.WriteLine($"bit-identical certificates per key (cluster vs one process): {(identical ? "yes" : "NO")}; same certified-accuracy curve: {(sameCurve ? "yes" : "NO")}");
             Console.Write(curve.ToTable("certified accuracy (cluster)"));
             SampleCli.Wrote(report.MergedOutputPath!, "merged certificates");
-            MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
+            Cli.WriteMetrics(args, new Dictionary<string, object?>
             {
                 ["sample"] = "certify-cluster",
                 ["silos"] = silos,

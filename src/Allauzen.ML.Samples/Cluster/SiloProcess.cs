@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Diagnostics;
 using System.Net;
-using Allauzen.ML.Samples.Common;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;

@@ -1,6 +1,3 @@
-using Microsoft.ML;
-using Microsoft.ML.Data;
-
 namespace Allauzen.ML.Samples.Common;
 
 /// <summary>Saves a model with <c>ml.Model.SaveAtomic</c>: ML.NET's own format, written to a temporary file, fsynced and renamed.</summary>

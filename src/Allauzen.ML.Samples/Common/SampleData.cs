@@ -1,6 +1,4 @@
 using Allauzen.ML.Datasets;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Common;
 

@@ -1,10 +1,4 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Allauzen.ML.Dynamics;
-using Allauzen.ML.Samples.Common;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Dynamics;
 
@@ -20,15 +14,13 @@ public static class OdeSample
     private const double Threshold = 0.4;
 
     private static readonly Option<int> Points = SampleCli.Int("--points", 5000, "rows of the training and of the test trajectory");
-    private static readonly Option<int?> Epochs = SampleCli.Epochs("60");
+    private static readonly SampleCommand Cli = new("ode", epochs: "60");
     private static readonly Option<double> CurriculumFraction = SampleCli.Real("--curriculum-fraction", 0.2, "fraction of the training segments kept by each curriculum");
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("ode");
 
     /// <summary>`ode`: train, compare, roll out, plot, save/reload, ONNX.</summary>
-    public static Command Command { get; } = SampleCli.Sample("ode",
+    public static Command Command { get; } = Cli.Create(
         "Neural ODE on Lorenz'63: black box vs Fehlberg training, valid prediction time, entropy curriculum, ONNX.",
-        Run, Points, Epochs, CurriculumFraction, MetricsOut, Output);
+        Run, Points, CurriculumFraction);
 
     private sealed record Evaluation(string Name, double OneStepMse, double PersistenceMse, double PhysicalMse, double TestAccepted,
         double TestMeanSteps, double TrainAcceptedFirst, double TrainAcceptedLast, double RejectedStepsFirst, double RejectedStepsLast, double RejectedStepsUsedLast,
@@ -38,8 +30,8 @@ public static class OdeSample
     {
         var ml = new MLContext(seed: 1);
         int points = args.GetValue(Points);
-        int epochs = args.GetValue(Epochs) ?? 60;
-        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "ode");
+        int epochs = Cli.Epochs(args) ?? 60;
+        string outputFolder = Cli.OutputFolder(args);
         var trainTraj = DynamicalSystems.Lorenz63Trajectory(points, Dt, seed: 1);
         var testTraj = DynamicalSystems.Lorenz63Trajectory(points, Dt, seed: 2);
         var train = DynamicalSystems.Transitions(trainTraj);
@@ -134,7 +126,7 @@ public static class OdeSample
             Add(metrics, key, r);
         foreach (var (_, order, r) in curriculumResults)
             Add(metrics, "curriculum_" + order.ToString().ToLowerInvariant(), r);
-        MetricsFile.Write(args.GetValue(MetricsOut), metrics);
+        Cli.WriteMetrics(args, metrics);
         return reloadIdentical && onnxDiff <= 1e-5 ? 0 : 1;
     }
 

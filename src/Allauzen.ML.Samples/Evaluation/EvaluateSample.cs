@@ -1,12 +1,6 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Allauzen.ML.Datasets;
 using Allauzen.ML.Evaluation;
 using Allauzen.ML.Plots;
-using Allauzen.ML.Samples.Common;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Evaluation;
 
@@ -17,18 +11,16 @@ namespace Allauzen.ML.Samples.Evaluation;
 /// </summary>
 public static class EvaluateSample
 {
-    private static readonly Option<string> Data = SampleCli.Data("fashion-mnist");
+    private static readonly SampleCommand Cli = new("evaluate", data: "fashion-mnist");
     private static readonly Option<int> MaxSamples = SampleCli.Int("--max-samples", 5000, "rows of each set for PRDC (seeded subsample)");
     private static readonly Option<int> K = SampleCli.Int("--k", 5, "neighbour rank of the PRDC balls");
     private static readonly Option<double> Noise = SampleCli.Real("--noise", 0.2, "pixel noise standard deviation, as a fraction of the pixel range");
     private static readonly Option<double> MemoriserNoise = SampleCli.Real("--memoriser-noise", 0.01, "noise of the memorising generator, as a fraction of the pixel range");
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("evaluate");
 
     /// <summary>`evaluate`: PRDC, discrete PR curves and a membership audit, with plots.</summary>
-    public static Command Command { get; } = SampleCli.Sample("evaluate",
+    public static Command Command { get; } = Cli.Create(
         "Generative and privacy evaluation: PRDC on Fashion-MNIST (test vs train, half the classes, noise), PR curves of label distributions, membership audit on digits.",
-        Run, Data, MaxSamples, K, Noise, MemoriserNoise, MetricsOut, Output);
+        Run, MaxSamples, K, Noise, MemoriserNoise);
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
@@ -46,14 +38,14 @@ public static class EvaluateSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        string folder = SampleCli.OutputFolder(args.GetValue(Output), "evaluate");
+        string folder = Cli.OutputFolder(args);
         int maxSamples = args.GetValue(MaxSamples);
         var metrics = new Dictionary<string, object?> { ["sample"] = "evaluate" };
         var sw = Stopwatch.StartNew();
 
         // 1. PRDC. Reference: the test images; "generated": training images (the same law), the training images of classes
         //    0–4 only (half the modes), and training images with Gaussian pixel noise (off the data manifold).
-        var (train, test, name, range) = LoadImages(args.GetValue(Data)!, maxSamples);
+        var (train, test, name, range) = LoadImages(Cli.Data(args), maxSamples);
         metrics["data"] = name;
         var rng = new Random(1);
         double sd = args.GetValue(Noise) * range;
@@ -138,7 +130,7 @@ public static class EvaluateSample
         SampleCli.Wrote(rocPng, "plot");
         metrics["seconds"] = sw.Elapsed.TotalSeconds;
 
-        MetricsFile.Write(args.GetValue(MetricsOut), metrics);
+        Cli.WriteMetrics(args, metrics);
         return 0;
     }
 

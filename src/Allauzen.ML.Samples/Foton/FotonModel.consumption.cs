@@ -1,5 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, LoadModel, Predict.
-using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Foton;
@@ -26,21 +25,9 @@ public partial class FotonModel
         public float[] Score { get; set; } = [];
     }
 
-    private static string MLNetModelPath = Path.GetFullPath("FotonModel.zip");
+    /// <summary>The saved model (FotonModel.zip until SaveModel names another file), loaded on first use in a fresh MLContext.</summary>
+    private static readonly Common.SavedModel<ModelInput, ModelOutput> Saved = new("FotonModel.zip");
 
-    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
-
-    /// <summary>Predicts one input with the model at MLNetModelPath.</summary>
-    public static ModelOutput Predict(ModelInput input)
-    {
-        var predEngine = PredictEngine.Value;
-        return predEngine.Predict(input);
-    }
-
-    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
-    {
-        var mlContext = new MLContext();
-        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
-        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
-    }
+    /// <summary>Predicts one input with the saved model.</summary>
+    public static ModelOutput Predict(ModelInput input) => Saved.Predict(input);
 }

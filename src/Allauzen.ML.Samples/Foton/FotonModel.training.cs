@@ -52,9 +52,6 @@ public partial class FotonModel
     }
 
     /// <summary>Saves with ML.NET's own Model.Save, through a temporary file and a rename; Predict then uses this file.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Common.ModelFile.Save(ml, model, schema, path);
-        MLNetModelPath = Path.GetFullPath(path);
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Saved.Save(ml, model, schema, path);
 }

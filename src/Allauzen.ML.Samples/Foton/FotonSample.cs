@@ -1,11 +1,6 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using Allauzen.ML.Datasets;
 using Allauzen.ML.Foton;
-using Allauzen.ML.Samples.Common;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Foton;
 

@@ -1,6 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, Predict.
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Lipschitz;
 
@@ -25,21 +23,9 @@ public partial class LipschitzModel
         public float CertifiedRadius { get; set; }
     }
 
-    private static string MLNetModelPath = Path.GetFullPath("LipschitzModel.zip");
+    /// <summary>The saved model (LipschitzModel.zip until SaveModel names another file), loaded on first use in a fresh MLContext.</summary>
+    private static readonly Common.SavedModel<ModelInput, ModelOutput> Saved = new("LipschitzModel.zip");
 
-    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
-
-    /// <summary>Predicts one image (with its certified radius) with the model at MLNetModelPath.</summary>
-    public static ModelOutput Predict(ModelInput input)
-    {
-        var predEngine = PredictEngine.Value;
-        return predEngine.Predict(input);
-    }
-
-    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
-    {
-        var mlContext = new MLContext();
-        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
-        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
-    }
+    /// <summary>Predicts one image (with its certified radius) with the saved model.</summary>
+    public static ModelOutput Predict(ModelInput input) => Saved.Predict(input);
 }

@@ -20,9 +20,6 @@ public partial class LipschitzModel
         BuildPipeline(ml, options).Fit(trainData);
 
     /// <summary>Saves with ML.NET's Model.Save (temporary file, then rename); Predict then uses this file.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Common.ModelFile.Save(ml, model, schema, path);
-        MLNetModelPath = Path.GetFullPath(path);
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Saved.Save(ml, model, schema, path);
 }

@@ -1,14 +1,8 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Allauzen.ML.Datasets;
 using Allauzen.ML.Evaluation;
 using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Plots;
-using Allauzen.ML.Samples.Common;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Lipschitz;
 
@@ -21,28 +15,25 @@ public static class LipschitzSample
 {
     private static readonly double[] Radii = [0, 36 / 255.0, 72 / 255.0, 108 / 255.0, 1.0];
 
-    private static readonly Option<string> Data = SampleCli.Data("fashion-mnist");
-    private static readonly Option<int?> Epochs = SampleCli.Epochs("30 on digits, 4 on fashion-mnist");
+    private static readonly SampleCommand Cli = new("lipschitz", data: "fashion-mnist", epochs: "30 on digits, 4 on fashion-mnist");
     private static readonly Option<int> TrainRows = SampleCli.Int("--train-rows", 10_000, "Fashion-MNIST training rows");
     private static readonly Option<int> TestRows = SampleCli.Int("--test-rows", 2_000, "Fashion-MNIST test rows");
     private static readonly Option<bool> Conv = SampleCli.Option("--conv", false, "convolutional SLL/CPL layers instead of dense ones");
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("lipschitz");
 
     /// <summary>`lipschitz`: certified accuracy of SLL and CPL classifiers against a plain MLP.</summary>
-    public static Command Command { get; } = SampleCli.Sample("lipschitz",
+    public static Command Command { get; } = Cli.Create(
         "Lipschitz certified classifiers (SLL, CPL) vs a plain MLP: clean and certified accuracy, plots, save/reload, ONNX parity.",
-        Run, Data, Epochs, TrainRows, TestRows, Conv, MetricsOut, Output);
+        Run, TrainRows, TestRows, Conv);
 
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
         bool conv = args.GetValue(Conv);
-        var (train, test, dataset, side) = Load(ml, args.GetValue(Data)!, args.GetValue(TrainRows), args.GetValue(TestRows));
+        var (train, test, dataset, side) = Load(ml, Cli.Data(args), args.GetValue(TrainRows), args.GetValue(TestRows));
         int features = side * side;
         Console.WriteLine($"Lipschitz classifiers on {dataset}: {Count(train)} training rows, {Count(test)} test rows, {features} features in [0, 1]");
-        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "lipschitz");
-        int? epochs = args.GetValue(Epochs);
+        string outputFolder = Cli.OutputFolder(args);
+        int? epochs = Cli.Epochs(args);
 
         var results = new Dictionary<string, (CertifiedAccuracyMetrics Metrics, double L, double Noise, double Seconds)>();
         CertifiedAccuracyMetrics? sllPairwise = null;
@@ -132,7 +123,7 @@ public static class LipschitzSample
             $"predict: true '{first.Label}', predicted '{output.PredictedLabel}', certified radius {output.CertifiedRadius:F4} ({output.CertifiedRadius * 255:F1}/255)"));
 
         var sll = results["Sll"];
-        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
+        Cli.WriteMetrics(args, new Dictionary<string, object?>
         {
             ["sample"] = "lipschitz",
             ["dataset"] = dataset,

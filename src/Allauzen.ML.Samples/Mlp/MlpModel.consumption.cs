@@ -1,5 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, Predict.
-using Microsoft.ML;
 using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Mlp;
@@ -26,30 +25,18 @@ public partial class MlpModel
         public float[] Score { get; set; } = [];
     }
 
-    private static string MLNetModelPath = Path.GetFullPath("MlpModel.zip");
+    /// <summary>The saved model (MlpModel.zip until SaveModel names another file), loaded on first use in a fresh MLContext.</summary>
+    private static readonly Common.SavedModel<ModelInput, ModelOutput> Saved = new("MlpModel.zip");
 
-    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
-
-    /// <summary>Predicts one input with the model at MLNetModelPath.</summary>
-    public static ModelOutput Predict(ModelInput input)
-    {
-        var predEngine = PredictEngine.Value;
-        return predEngine.Predict(input);
-    }
+    /// <summary>Predicts one input with the saved model.</summary>
+    public static ModelOutput Predict(ModelInput input) => Saved.Predict(input);
 
     /// <summary>Class names with their scores, best first (reads the Score column's slot names).</summary>
     public static IOrderedEnumerable<KeyValuePair<string, float>> GetSortedScoresWithLabels(ModelOutput result)
     {
         var names = default(VBuffer<ReadOnlyMemory<char>>);
-        PredictEngine.Value.OutputSchema[@"Score"].GetSlotNames(ref names);
+        Saved.Engine.OutputSchema[@"Score"].GetSlotNames(ref names);
         return names.DenseValues().Select(n => n.ToString()).Zip(result.Score, (n, s) => new KeyValuePair<string, float>(n, s))
             .OrderByDescending(kv => kv.Value);
-    }
-
-    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
-    {
-        var mlContext = new MLContext();
-        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out var inputSchema);
-        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel, inputSchemaDefinition: Common.ModelFile.InputDefinition<ModelInput>(inputSchema));
     }
 }

@@ -18,9 +18,6 @@ public partial class MlpModel
         BuildPipeline(ml, options).Fit(trainData);
 
     /// <summary>Saves with ML.NET's own Model.Save (Allauzen parts included; loading needs no registration call); Predict then uses this file.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Common.ModelFile.Save(ml, model, schema, path);
-        MLNetModelPath = Path.GetFullPath(path);
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Saved.Save(ml, model, schema, path);
 }

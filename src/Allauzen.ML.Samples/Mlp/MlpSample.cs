@@ -1,10 +1,4 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Allauzen.ML.Mlp;
-using Allauzen.ML.Samples.Common;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Mlp;
 
@@ -14,19 +8,16 @@ namespace Allauzen.ML.Samples.Mlp;
 /// </summary>
 public static class MlpSample
 {
-    private static readonly Option<string> Data = SampleCli.Data("digits");
-    private static readonly Option<int?> Epochs = SampleCli.Epochs("30 on digits, 15 on fashion-mnist");
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("mlp");
+    private static readonly SampleCommand Cli = new("mlp", data: "digits", epochs: "30 on digits, 15 on fashion-mnist");
 
     private static readonly Option<string> ChildData = SampleCli.Data("digits");
     private static readonly Option<string> ChildModel = new("--model") { Description = "the saved model", Required = true };
     private static readonly Option<string> ChildScores = new("--scores") { Description = "the parent's test scores (raw float32)", Required = true };
 
     /// <summary>`mlp`: train, evaluate, save, reload in a fresh process, ONNX export and parity, one prediction.</summary>
-    public static Command Command { get; } = SampleCli.Sample("mlp",
+    public static Command Command { get; } = Cli.Create(
         "MLP classifier: train, evaluate, save, reload in a fresh process, export to ONNX and check parity, predict.",
-        Run, Data, Epochs, MetricsOut, Output);
+        Run);
 
     /// <summary>`mlp-consume`: the fresh process of the reload check.</summary>
     public static Command ConsumeCommand { get; } = SampleCli.Child("mlp-consume",
@@ -36,11 +27,11 @@ public static class MlpSample
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
-        var (train, test, dataset) = SampleData.Load(ml, args.GetValue(Data)!);
-        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "mlp");
+        var (train, test, dataset) = SampleData.Load(ml, Cli.Data(args));
+        string outputFolder = Cli.OutputFolder(args);
         int featureCount = ((VectorDataViewType)train.Schema["Features"].Type).Size;
         long rowsTrain = CountRows(train), rowsTest = CountRows(test);
-        int? epochs = args.GetValue(Epochs);
+        int? epochs = Cli.Epochs(args);
         var options = dataset == "digits"
             ? new MlpOptions { HiddenSizes = [128], Epochs = epochs ?? 30, BatchSize = 32, LearningRate = 2e-3 }
             : new MlpOptions { HiddenSizes = [256], Epochs = epochs ?? 15, BatchSize = 128, LearningRate = 1e-3, LearningRateSchedule = LearningRateSchedule.Cosine };
@@ -85,7 +76,7 @@ public static class MlpSample
             .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:P1}"));
         Console.WriteLine($"predict: true '{first.Label}', predicted '{output.PredictedLabel}' (top 3: {string.Join(", ", top)})");
 
-        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
+        Cli.WriteMetrics(args, new Dictionary<string, object?>
         {
             ["sample"] = "mlp",
             ["dataset"] = dataset,

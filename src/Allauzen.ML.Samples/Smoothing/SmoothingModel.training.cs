@@ -68,11 +68,8 @@ public partial class SmoothingModel
         ml.Transforms.CertifyRandomizedSmoothing(options);
 
     /// <summary>Saves the certifier with ML.NET's Model.Save (temporary file, then rename); Predict then uses this file.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Common.ModelFile.Save(ml, model, schema, path);
-        MLNetModelPath = Path.GetFullPath(path);
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Saved.Save(ml, model, schema, path);
 
     private static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());

@@ -1,13 +1,7 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Allauzen.ML.Evaluation;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Plots;
-using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Smoothing;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Smoothing;
 
@@ -18,21 +12,19 @@ namespace Allauzen.ML.Samples.Smoothing;
 /// </summary>
 public static class SmoothingSample
 {
-    private static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
+    /// <summary>The radii the certified accuracy is reported at (also used by the certify-cluster sample).</summary>
+    internal static readonly double[] Radii = [0, 0.25, 0.5, 0.75, 1.0];
 
-    private static readonly Option<string> Data = SampleCli.Data("digits");
-    private static readonly Option<int?> Epochs = SampleCli.Epochs("30 on digits, 8 on fashion-mnist");
+    private static readonly SampleCommand Cli = new("smoothing", data: "digits", epochs: "30 on digits, 8 on fashion-mnist");
     private static readonly Option<double> Sigma = SampleCli.Real("--sigma", 0.25, "σ of the Gaussian noise (training augmentation and certification)", min: 1e-6);
     private static readonly Option<int> N = SampleCli.Int("--n", 10_000, "noise samples per row for the estimation");
     private static readonly Option<int> Rows = SampleCli.Int("--rows", 100, "test rows to certify");
     private static readonly Option<double> Alpha = SampleCli.Real("--alpha", 0.001, "failure probability α of each certificate", min: 1e-12);
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("smoothing");
 
     /// <summary>`smoothing`: certified accuracy of a noise-trained MLP under randomized smoothing, five certifiers.</summary>
-    public static Command Command { get; } = SampleCli.Sample("smoothing",
+    public static Command Command { get; } = Cli.Create(
         "Randomized smoothing: train a noise-augmented MLP, certify a test subset with Cohen (ONNX Runtime), CPM, Bridging and LVM-RS, plot the curves.",
-        Run, Data, Epochs, Sigma, N, Rows, Alpha, MetricsOut, Output);
+        Run, Sigma, N, Rows, Alpha);
 
     private static int Run(ParseResult args)
     {
@@ -41,8 +33,8 @@ public static class SmoothingSample
         int n = args.GetValue(N), rows = args.GetValue(Rows);
         if (alpha >= 1)
             throw new UsageException($"Invalid value '{alpha}' for option '--alpha': must be below 1.");
-        var (trainRaw, testRaw, dataset) = SampleData.Load(ml, args.GetValue(Data)!);
-        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "smoothing");
+        var (trainRaw, testRaw, dataset) = SampleData.Load(ml, Cli.Data(args));
+        string outputFolder = Cli.OutputFolder(args);
         var prep = SmoothingModel.BuildPreparation(ml, trainRaw);
         var train = prep.Transform(trainRaw);
         var test = ml.Data.TakeRows(ml.Data.ShuffleRows(prep.Transform(testRaw), seed: 1), rows);
@@ -53,7 +45,7 @@ public static class SmoothingSample
         var sw = Stopwatch.StartNew();
         bool digits = dataset == "digits";
         var augmented = SmoothingModel.Augment(ml, train, sigma, copies: digits ? 3 : 1, seed: 1);
-        int? epochs = args.GetValue(Epochs);
+        int? epochs = Cli.Epochs(args);
         var options = digits
             ? new MlpOptions { HiddenSizes = [128], Epochs = epochs ?? 30, BatchSize = 64, LearningRate = 2e-3 }
             : new MlpOptions { HiddenSizes = [256], Epochs = epochs ?? 8, BatchSize = 128, LearningRate = 1e-3 };
@@ -142,7 +134,7 @@ public static class SmoothingSample
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"reloaded certifier, one input: true key {first.Label}, certified key {output.PredictedLabel} (abstained {output.Abstained}), radius {output.CertifiedRadius:F3}"));
 
-        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
+        Cli.WriteMetrics(args, new Dictionary<string, object?>
         {
             ["sample"] = "smoothing",
             ["dataset"] = dataset,

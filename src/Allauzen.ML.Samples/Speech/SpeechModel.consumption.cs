@@ -1,5 +1,4 @@
 // Model Builder-style consumption code: ModelInput, ModelOutput, Predict.
-using Microsoft.ML;
 
 namespace Allauzen.ML.Samples.Speech;
 
@@ -21,21 +20,9 @@ public partial class SpeechModel
         public float[] Score { get; set; } = [];
     }
 
-    private static string MLNetModelPath = Path.GetFullPath("SpeechModel.zip");
+    /// <summary>The saved model (SpeechModel.zip until SaveModel names another file), loaded on first use in a fresh MLContext.</summary>
+    private static readonly Common.SavedModel<ModelInput, ModelOutput> Saved = new("SpeechModel.zip");
 
-    public static readonly Lazy<PredictionEngine<ModelInput, ModelOutput>> PredictEngine = new(() => CreatePredictEngine(), true);
-
-    /// <summary>Predicts the class of one WAV file with the model at MLNetModelPath.</summary>
-    public static ModelOutput Predict(ModelInput input)
-    {
-        var predEngine = PredictEngine.Value;
-        return predEngine.Predict(input);
-    }
-
-    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
-    {
-        var mlContext = new MLContext();
-        ITransformer mlModel = mlContext.Model.Load(MLNetModelPath, out _);
-        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(mlModel);
-    }
+    /// <summary>Predicts the class of one WAV file with the saved model.</summary>
+    public static ModelOutput Predict(ModelInput input) => Saved.Predict(input);
 }

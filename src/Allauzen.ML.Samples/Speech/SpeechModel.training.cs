@@ -38,9 +38,6 @@ public partial class SpeechModel
     }
 
     /// <summary>Saves with ML.NET's own Model.Save (the featurizer with its ONNX model embedded; loading needs no registration call); Predict then uses this file.</summary>
-    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-    {
-        Common.ModelFile.Save(ml, model, schema, path);
-        MLNetModelPath = Path.GetFullPath(path);
-    }
+    public static void SaveModel(MLContext ml, ITransformer model, DataViewSchema schema, string path) =>
+        Saved.Save(ml, model, schema, path);
 }

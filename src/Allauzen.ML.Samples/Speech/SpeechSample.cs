@@ -1,10 +1,4 @@
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
-using Allauzen.ML.Samples.Common;
 using Allauzen.ML.Speech;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Allauzen.ML.Samples.Speech;
 
@@ -27,17 +21,16 @@ public static class SpeechSample
         "espeak-ng corpus task (language or voice id), or shipped (excerpts of the shipped utterance, no espeak-ng)", "language", "voice", "shipped");
     private static readonly Option<string?> Layer = SampleCli.Text("--layer", "encoder layer: N, average or last (default: average)");
     private static readonly Option<string> Pooling = SampleCli.Choice("--pooling", "meanstd", "pooling over time", "mean", "meanstd", "max");
-    private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
-    private static readonly Option<string?> Output = SampleCli.Output("speech");
+    private static readonly SampleCommand Cli = new("speech");
 
     private static readonly Option<string> ChildModel = new("--model") { Description = "the saved model", Required = true };
     private static readonly Option<string> ChildList = new("--list") { Description = "the test WAV files, one per line", Required = true };
     private static readonly Option<string> ChildScores = new("--scores") { Description = "the parent's test scores (raw float32)", Required = true };
 
     /// <summary>`speech`: speech SSL features + a classifier head, against a log-mel baseline.</summary>
-    public static Command Command { get; } = SampleCli.Sample("speech",
+    public static Command Command { get; } = Cli.Create(
         "Speech SSL featurizer (ONNX encoder) + classifier: voice or language id, log-mel baseline, save, reload in a fresh process, predict.",
-        Run, Data, Model, Task, Layer, Pooling, MetricsOut, Output);
+        Run, Data, Model, Task, Layer, Pooling);
 
     /// <summary>`speech-consume`: the fresh process of the reload check.</summary>
     public static Command ConsumeCommand { get; } = SampleCli.Child("speech-consume",
@@ -48,7 +41,7 @@ public static class SpeechSample
     {
         var ml = new MLContext(seed: 1);
         string onnx = args.GetValue(Model) ?? ShippedModel;
-        string outputFolder = SampleCli.OutputFolder(args.GetValue(Output), "speech");
+        string outputFolder = Cli.OutputFolder(args);
         string task = args.GetValue(Task)!;
 
         // Corpus
@@ -160,7 +153,7 @@ public static class SpeechSample
         Console.WriteLine($"predict {Path.GetFileName(ShippedUtterance)} (French, espeak-ng): '{output.PredictedLabel}' " +
             $"({string.Join(", ", output.Score.Select(s => s.ToString("P1", CultureInfo.InvariantCulture)))})");
 
-        MetricsFile.Write(args.GetValue(MetricsOut), new Dictionary<string, object?>
+        Cli.WriteMetrics(args, new Dictionary<string, object?>
         {
             ["sample"] = "speech",
             ["dataset"] = dataset,

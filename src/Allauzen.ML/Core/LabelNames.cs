@@ -9,19 +9,13 @@ namespace Allauzen.ML.Core;
 /// item type so that <c>MapKeyToValue</c> after a trainer gives back the user's labels. Text and the
 /// numeric and boolean types that <c>MapValueToKey</c> produces are supported; they persist as strings.
 /// </summary>
-internal sealed class LabelNames
+internal sealed class LabelNames(DataViewType itemType, string[] values)
 {
-    private LabelNames(DataViewType itemType, string[] values)
-    {
-        ItemType = itemType;
-        Values = values;
-    }
-
     /// <summary>Item type of the original label values.</summary>
-    public DataViewType ItemType { get; }
+    public DataViewType ItemType { get; } = itemType;
 
     /// <summary>The values as invariant strings, in key order (key k ↔ Values[k-1]).</summary>
-    public string[] Values { get; }
+    public string[] Values { get; } = values;
 
     public int Count => Values.Length;
 

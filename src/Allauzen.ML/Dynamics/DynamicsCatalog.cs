@@ -17,14 +17,8 @@ public static class DynamicsCatalog
     /// var model = ml.Transforms.NeuralOdeForecaster(new NeuralOdeOptions { Training = OdeTraining.Fehlberg }).Fit(train);
     /// float[][] path = model.Rollout([1f, 1f, 20f], steps: 500);
     /// </code></example>
-    public static NeuralOdeEstimator NeuralOdeForecaster(this TransformsCatalog catalog, NeuralOdeOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(options);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new NeuralOdeEstimator(env, options);
-    }
+    public static NeuralOdeEstimator NeuralOdeForecaster(this TransformsCatalog catalog, NeuralOdeOptions options) =>
+        new(CatalogEntry.Environment(catalog), options);
 
     /// <summary>
     /// Adds the visitation entropy of each trajectory window (the curriculum paper's complexity score, see
@@ -36,11 +30,6 @@ public static class DynamicsCatalog
     /// <param name="bins">Boxes per coordinate of the partition (default 8).</param>
     /// <param name="outputColumnName">The entropy column (Single, natural log). Default <c>"Entropy"</c>.</param>
     public static TrajectoryEntropyEstimator TrajectoryEntropy(this TransformsCatalog catalog, string inputColumnName = "Window",
-        int stateSize = 3, int bins = 8, string outputColumnName = "Entropy")
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new TrajectoryEntropyEstimator(env, inputColumnName, outputColumnName, stateSize, bins);
-    }
+        int stateSize = 3, int bins = 8, string outputColumnName = "Entropy") =>
+        new(CatalogEntry.Environment(catalog), inputColumnName, outputColumnName, stateSize, bins);
 }

@@ -38,11 +38,8 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
 
     internal NeuralOdeEstimator(IHostEnvironment env, NeuralOdeOptions options)
     {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        _options = EstimatorArguments.Validated(env, options, o => o.Validate());
         _host = env.Register("Allauzen.NeuralOde");
-        _options = options;
     }
 
     /// <summary>The input shape plus <c>PredictedNextState</c> and <c>SolverSteps</c>.</summary>

@@ -2,10 +2,8 @@ using Allauzen.ML.Core;
 using Allauzen.ML.Data;
 using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
-using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
 using TorchSharp;
-using static TorchSharp.torch;
 
 [assembly: Allauzen.ML.Persistence.AllauzenLoader(typeof(Allauzen.ML.Dynamics.NeuralOdeTransformer), Allauzen.ML.Dynamics.NeuralOdeTransformer.Signature, "NeuralOde")]
 
@@ -217,7 +215,7 @@ public sealed class NeuralOdeTransformer : AllauzenTransformerBase, IAllauzenTra
     internal static NeuralOdeTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
     {
         payload.RequireVersion(Version);
-        TorchRuntime.EnsureInitialized();
+        Torch.TorchRuntime.EnsureInitialized();
         var a = payload.ReadJson<NeuralOdeArchitecture>("architecture");
         a.Validate(payload.Source);
         var settings = payload.ReadJson<OdeSolverSettings>("solver");

@@ -57,7 +57,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
         BaseModel = model;
         Settings = settings;
         Sampler = new SmoothingSampler(model, settings.Sigma, settings.SelectionSamples, settings.EstimationSamples, settings.BatchSize, settings.Maps);
-        _added = [.. BuildColumns()];
+        _added = [.. BuildColumns(), Column(SmoothingColumnNames.NoiseSeed, NumberDataViewType.UInt64)];
         if (settings.Method != SmoothingMethod.LvmAsPublished && settings.Method != SmoothingMethod.LvmSound)
         {
             long minimum = RandomizedSmoothingOptions.MinimumUsefulSamples(settings.Alpha);
@@ -101,6 +101,7 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
     /// </summary>
     public double SaturationRadius => SmoothingCertifier.SaturationRadius(Settings.Sigma, Settings.EstimationSamples, Settings.Alpha);
 
+    /// <summary>The stage's own added columns; <c>NoiseSeed</c> follows them.</summary>
     private protected abstract IEnumerable<DataViewSchema.DetachedColumn> BuildColumns();
 
     private protected abstract string Signature { get; }
@@ -132,12 +133,13 @@ public abstract class SmoothingTransformerBase : AllauzenTransformerBase, IAllau
         BaseModel.Save(writer);
     }
 
-    private protected static (SmoothingBaseModel, SmoothingSettings) LoadParts(IHostEnvironment env, ModelPayloadReader payload)
+    /// <summary>Reads the settings and the base model of a saved stage and builds the stage with <paramref name="create"/>.</summary>
+    private protected static T LoadParts<T>(IHostEnvironment env, ModelPayloadReader payload, Func<SmoothingBaseModel, SmoothingSettings, T> create)
     {
         payload.RequireVersion(1);
         var settings = payload.ReadJson<SmoothingSettings>("settings");
         settings.Validate(payload, "settings");
-        return (SmoothingBaseModel.Load(env, payload), settings);
+        return create(SmoothingBaseModel.Load(env, payload), settings);
     }
 
     private protected static DataViewSchema.DetachedColumn Column(string name, DataViewType type) => CertificateColumns.Detached(name, type);
@@ -253,18 +255,10 @@ public sealed class RandomizedSmoothingTransformer : SmoothingTransformerBase
 
     private protected override string Signature => LoaderSignature;
 
-    private protected override IEnumerable<DataViewSchema.DetachedColumn> BuildColumns()
-    {
-        foreach (var c in CertificateColumns.Columns(BaseModel.Classes))
-            yield return c;
-        yield return Column(SmoothingColumnNames.NoiseSeed, NumberDataViewType.UInt64);
-    }
+    private protected override IEnumerable<DataViewSchema.DetachedColumn> BuildColumns() => CertificateColumns.Columns(BaseModel.Classes);
 
-    internal static RandomizedSmoothingTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
-    {
-        var (model, settings) = LoadParts(env, payload);
-        return new RandomizedSmoothingTransformer(env, model, settings);
-    }
+    internal static RandomizedSmoothingTransformer Load(IHostEnvironment env, ModelPayloadReader payload) =>
+        LoadParts(env, payload, (model, settings) => new RandomizedSmoothingTransformer(env, model, settings));
 
     private protected override SmoothingScorer CreateSmoothingScorer(DataViewSchema inputSchema, int capacity) =>
         new CertifyScorer(this, inputSchema, capacity);
@@ -331,14 +325,10 @@ public sealed class SmoothingSamplerTransformer : SmoothingTransformerBase
             yield return Column(SmoothingColumnNames.MapSums, new VectorDataViewType(NumberDataViewType.Double, m * k));
             yield return Column(SmoothingColumnNames.MapCentredSquares, new VectorDataViewType(NumberDataViewType.Double, m * k));
         }
-        yield return Column(SmoothingColumnNames.NoiseSeed, NumberDataViewType.UInt64);
     }
 
-    internal static SmoothingSamplerTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
-    {
-        var (model, settings) = LoadParts(env, payload);
-        return new SmoothingSamplerTransformer(env, model, settings);
-    }
+    internal static SmoothingSamplerTransformer Load(IHostEnvironment env, ModelPayloadReader payload) =>
+        LoadParts(env, payload, (model, settings) => new SmoothingSamplerTransformer(env, model, settings));
 
     private protected override SmoothingScorer CreateSmoothingScorer(DataViewSchema inputSchema, int capacity) =>
         new SampleScorer(this, inputSchema, capacity);

@@ -59,11 +59,8 @@ public sealed class SmoothingStatisticsCertifier : IEstimator<SmoothingStatistic
 
     internal SmoothingStatisticsCertifier(IHostEnvironment env, SmoothingCertifierOptions options)
     {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        _options = EstimatorArguments.Validated(env, options, o => o.Validate());
         _env = env;
-        _options = options;
     }
 
     /// <summary>Checks the statistics columns and returns the certifier.</summary>
@@ -106,12 +103,8 @@ public sealed class SmoothingStatisticsCertifierTransformer : AllauzenTransforme
         double? lipschitz = null, double softmaxScale = 1.0)
         : base(env, "Allauzen.SmoothingStatisticsCertifier")
     {
-        LipschitzConstant = lipschitz;
-        LipschitzSoftmaxScale = softmaxScale;
-        Method = method;
-        Alpha = alpha;
-        Sigma = sigma;
-        CpmRadius = cpm;
+        (Method, Alpha, Sigma, CpmRadius) = (method, alpha, sigma, cpm);
+        (LipschitzConstant, LipschitzSoftmaxScale) = (lipschitz, softmaxScale);
     }
 
     /// <summary>The method.</summary>
