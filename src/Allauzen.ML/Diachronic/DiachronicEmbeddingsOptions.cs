@@ -130,8 +130,13 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Binning of a DateTime time column. Default <see cref="TimeGranularity.Year"/>.</summary>
     public TimeGranularity Granularity { get; set; } = TimeGranularity.Year;
 
-    /// <summary>When false (default), rows must come in non-decreasing time order (a dated corpus); an out-of-order row is an error naming the row. Set true to accept any order.</summary>
-    public bool AllowUnorderedTime { get; set; }
+    /// <summary>
+    /// Rows may come in any order: while reading, sentences are bucketed by slice as token ids, in memory up to this many
+    /// bytes (4 per token plus 20 per sentence), in a temporary file beyond (deleted after). Within a slice the sentences
+    /// are ordered by time value, then by a hash of (<see cref="Seed"/>, tokens), so sorted and shuffled rows give the same
+    /// model. Default 1 GiB.
+    /// </summary>
+    public long MaxInMemoryBytes { get; set; } = 1L << 30;
 
     /// <summary>When false (default), a slice between the first and the last without any in-vocabulary token is an error. When true it is kept: the skip-gram models carry the previous slice over, the dynamic model interpolates through its prior.</summary>
     public bool AllowEmptySlices { get; set; }
@@ -264,6 +269,8 @@ public sealed class DiachronicEmbeddingsOptions
             throw new ArgumentOutOfRangeException(nameof(BatchFraction), BatchFraction, "BatchFraction must be in (0, 1].");
         if (!(DynamicLearningRate > 0 && DynamicLearningRate < 10))
             throw new ArgumentOutOfRangeException(nameof(DynamicLearningRate), DynamicLearningRate, "DynamicLearningRate must be in (0, 10).");
+        if (MaxInMemoryBytes < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxInMemoryBytes), MaxInMemoryBytes, "MaxInMemoryBytes must be ≥ 0.");
         if (MemoryLimitBytes < 0)
             throw new ArgumentOutOfRangeException(nameof(MemoryLimitBytes), MemoryLimitBytes, "MemoryLimitBytes must be ≥ 0 (0 = automatic).");
         ArgumentException.ThrowIfNullOrEmpty(Device, nameof(Device));
