@@ -6,7 +6,7 @@ public enum DiachronicModel
     /// <summary>
     /// Dynamic Bernoulli embeddings (Rudolph &amp; Blei 2018): a CBOW-style Bernoulli likelihood with negative
     /// sampling, one context matrix shared over time and one embedding matrix per slice tied by a drift
-    /// penalty (<see cref="DiachronicEmbeddingsOptions.DriftRegularizer"/>); MAP fit with Adam in TorchSharp,
+    /// penalty (<see cref="DiachronicEmbeddingsOptions.DriftRegularizer"/>); MAP fit with dense Adam (hand-written on the CPU, TorchSharp on another <see cref="DiachronicEmbeddingsOptions.Device"/>),
     /// static pre-fit then dynamic fit with the context matrix frozen.
     /// </summary>
     DynamicBernoulli,
@@ -177,7 +177,7 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Skip-gram final learning rate. Default 1e-4.</summary>
     public double MinLearningRate { get; set; } = 1e-4;
 
-    /// <summary>Skip-gram worker threads (Hogwild). 1 gives bit-reproducible runs. Default 2.</summary>
+    /// <summary>Skip-gram worker threads (Hogwild; 1 gives bit-reproducible runs), and the dynamic model's threads over words on the CPU (any count gives the same result). Default 2.</summary>
     public int Threads { get; set; } = 2;
 
     /// <summary>Aligned model: the Procrustes rotation of slice t onto slice t−1 is fitted on the words with at least this many occurrences in both slices (all shared words when fewer than K qualify). Default 20.</summary>
@@ -210,7 +210,7 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Dynamic model: Adam learning rate. Default 1e-2.</summary>
     public double DynamicLearningRate { get; set; } = 1e-2;
 
-    /// <summary>Dynamic model: TorchSharp device ("cpu", "cuda", "cuda:1"). Default "cpu".</summary>
+    /// <summary>Dynamic model: "cpu" (hand-written gradients, <see cref="Threads"/> threads) or a TorchSharp device ("cuda", "cuda:1", "auto"). Default "cpu".</summary>
     public string Device { get; set; } = "cpu";
 
     /// <summary>Refuse configurations whose model state needs more bytes than this; 0 = 80 % of the memory available to the process. Default 0.</summary>
