@@ -358,7 +358,7 @@ public static class DiachronicSample
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.DynamicBernoulli, Dimensions = 50, MaxVocabularySize = 5000, Subsampling = 1e-3,
-            DriftPrecision = 10, StaticSteps = 300, DynamicSteps = 400, Seed = 0,
+            DriftPrecision = 10, StaticSteps = 300, DynamicSteps = 400, DynamicLearningRate = 1e-2, Seed = 0,
         },
         "dbe-default" => new DiachronicEmbeddingsOptions
         {

@@ -348,7 +348,7 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
                 var batch = SampleBatch(streams, o, table, ref rng, staticPhase: true);
                 bool report = o.Progress is not null && (s % 50 == 0 || s == o.StaticSteps - 1);
                 double loss = st.ComputeLossAndGradients(batch, report);
-                st.AdamStep(o.DynamicLearningRate);
+                st.AdamStep(o.StaticLearningRate);
                 if (report)
                     o.Progress!.Report(new DiachronicProgress("static", -1, (s + 1.0) / o.StaticSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
             }
