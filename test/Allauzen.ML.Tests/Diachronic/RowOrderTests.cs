@@ -100,5 +100,13 @@ public sealed class RowOrderTests
         var c = other.Build(0, 1, 1, 0);
         CollectionAssert.AreNotEqual(a.Tokens[0], c.Tokens[0]);
         CollectionAssert.AreEquivalent(a.Tokens[0], c.Tokens[0]);
+        // within a slice the time value orders first: a finer time column keeps the corpus order
+        using var timed = new DiachronicCorpusBuilder(1, seed: 3, maxInMemoryBytes: long.MaxValue);
+        string[][] lines = [["z", "y"], ["x"], ["w", "v", "u"]];
+        for (int i = lines.Length - 1; i >= 0; i--)
+            timed.Add(0, 100 + i, lines[i]);
+        var d = timed.Build(0, 1, 1, 0);
+        CollectionAssert.AreEqual(lines.SelectMany(l => l).ToArray(), d.Tokens[0].Select(id => d.Words[id]).ToArray());
+        CollectionAssert.AreEqual(new[] { 2, 3, 6 }, d.SentenceEnds[0]);
     }
 }
