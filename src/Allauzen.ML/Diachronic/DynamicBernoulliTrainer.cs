@@ -1,6 +1,5 @@
+using System.Numerics.Tensors;
 using Allauzen.ML.Torch;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Allauzen.ML.Diachronic;
 
@@ -8,260 +7,314 @@ namespace Allauzen.ML.Diachronic;
 /// likelihood scale N_t / n_t that puts the minibatch log-likelihood on the full-data scale.</summary>
 internal sealed record DbeSliceBatch(int Slice, long[] Targets, long[] Contexts, long[] Negatives, double Scale);
 
+/// <summary>The trainable state of the dynamic Bernoulli model: the objective's value and gradients on a minibatch, and a dense Adam step.</summary>
+internal interface IDynamicBernoulliState : IDisposable
+{
+    /// <summary>Whether α receives gradients (static phase) or is frozen (dynamic phase).</summary>
+    bool TrainAlpha { get; set; }
+
+    /// <summary>Random-walk precision λ.</summary>
+    double Lambda { get; set; }
+
+    float[] Alpha { get; }
+
+    float[] Rho { get; }
+
+    float[] GradAlpha { get; }
+
+    float[] GradRho { get; }
+
+    /// <summary>Overwrites the parameters (tests: finite differences).</summary>
+    void SetParameters(float[]? alpha, float[]? rho);
+
+    /// <summary>
+    /// The negative log-posterior of one minibatch, L = −Σ_t s_t (Σ log σ(η⁺) + Σ log σ(−η⁻)) + prior, and its gradients
+    /// into the gradient buffers (overwritten). The prior's value is included when <paramref name="withPriorValue"/>.
+    /// </summary>
+    double ComputeLossAndGradients(IReadOnlyList<DbeSliceBatch> batch, bool withPriorValue = true);
+
+    /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
+    void AdamStep(double lr);
+}
+
 /// <summary>
-/// Dynamic Bernoulli embeddings (Rudolph &amp; Blei 2018) as a MAP fit in TorchSharp, with manual gradients:
+/// Dynamic Bernoulli embeddings (Rudolph &amp; Blei 2018) as a MAP fit, on the CPU with hand-written gradients:
 /// η_i = ρ^{(t)}_{w_i} · Σ_{j∈c_i} α_{w_j}; per target one positive log σ(η) and <c>ns</c> negatives log σ(−η)
 /// from the global unigram^0.75; log-likelihood × N_t/n_t per slice; priors λ₀/2‖ρ_0‖² (+‖α‖² when α is trained)
-/// and the drift penalty. All parameters, gradients and Adam moments are preallocated; rows are gathered with
-/// <c>index_select</c>, gradients scattered with <c>index_add_</c>, the prior gradient and Adam run in place.
+/// and the drift penalty. The likelihood gradient is scattered into the rows the minibatch touches; the prior gradient
+/// and Adam (the same dense Adam as <see cref="DynamicBernoulliTorchTrainer"/>: every row's moments decay every step)
+/// run word by word over the T rows of a word, in parallel over words (<c>Threads</c>; words are independent, so the
+/// result does not depend on the thread count).
 /// </summary>
-internal sealed class DynamicBernoulliTrainer : IDisposable
+internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
 {
+    private const float B1 = 0.9f, B2 = 0.999f, Eps = 1e-8f;
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
-    private readonly Device _device;
-    private readonly Tensor? _freqWeight;
-    private Tensor _alpha, _rho;
-    private Tensor _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho, _tmpAlpha, _tmpRho, _diff;
+    private readonly float[]? _freqWeight;
+    private readonly float[] _alpha, _rho, _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho;
     private int _stepAlpha, _stepRho;
 
     /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
     public DynamicBernoulliTrainer(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null)
     {
-        TorchRuntime.EnsureInitialized();
         _v = v;
         _k = k;
         _t = slices;
         _o = options;
-        _device = TorchDevice.ToTorch(TorchDevice.Resolve(options.Device));
-        _alpha = torch.tensor(alpha0, [v, k], device: _device);
-        _rho = torch.tensor(rho0, [slices, v, k], device: _device);
-        _gAlpha = torch.zeros_like(_alpha);
-        _mAlpha = torch.zeros_like(_alpha);
-        _vAlpha = torch.zeros_like(_alpha);
-        _tmpAlpha = torch.zeros_like(_alpha);
-        _gRho = torch.zeros_like(_rho);
-        _mRho = torch.zeros_like(_rho);
-        _vRho = torch.zeros_like(_rho);
-        _tmpRho = torch.zeros_like(_rho);
-        _diff = torch.zeros([Math.Max(1, slices - 1), v, k], device: _device);
+        _alpha = (float[])alpha0.Clone();
+        _rho = (float[])rho0.Clone();
+        _gAlpha = new float[_alpha.Length];
+        _mAlpha = new float[_alpha.Length];
+        _vAlpha = new float[_alpha.Length];
+        _gRho = new float[_rho.Length];
+        _mRho = new float[_rho.Length];
+        _vRho = new float[_rho.Length];
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
                 throw new ArgumentException("The frequency-aware penalty needs the slice counts.", nameof(sliceCounts));
-            var w = new float[(slices - 1) * v];
+            _freqWeight = new float[(slices - 1) * v];
             for (int t = 1; t < slices; t++)
             {
                 for (int i = 0; i < v; i++)
-                    w[(t - 1) * v + i] = (float)(1 + options.DriftPenaltyWeight / (1 + sliceCounts[t][i]));
+                    _freqWeight[(t - 1) * v + i] = (float)(1 + options.DriftPenaltyWeight / (1 + sliceCounts[t][i]));
             }
-            _freqWeight = torch.tensor(w, [slices - 1, v, 1], device: _device);
         }
     }
 
-    // TorchSharp Scalars are finalizable native objects: a temporary created by an implicit conversion can be
-    // collected (and freed) while the native call that received its handle is still running, which corrupts the
-    // value. Every Scalar is therefore created here, kept reachable in this list, and disposed after the call.
-    private readonly List<Scalar> _scalars = [];
-
-    private Scalar S(double value)
-    {
-        var s = value.ToScalar();
-        _scalars.Add(s);
-        return s;
-    }
-
-    private void ReleaseScalars()
-    {
-        foreach (var s in _scalars)
-            s.Dispose();
-        _scalars.Clear();
-    }
-
-    /// <summary>Whether α receives gradients (static phase) or is frozen (dynamic phase).</summary>
     public bool TrainAlpha { get; set; } = true;
 
-    /// <summary>Random-walk precision λ used by <see cref="ComputeLossAndGradients"/>.</summary>
     public double Lambda { get; set; }
 
-    public int Slices => _t;
+    public float[] Alpha => (float[])_alpha.Clone();
 
-    public float[] Alpha => _alpha.cpu().data<float>().ToArray();
+    public float[] Rho => (float[])_rho.Clone();
 
-    public float[] Rho => _rho.cpu().data<float>().ToArray();
+    public float[] GradAlpha => (float[])_gAlpha.Clone();
 
-    public float[] GradAlpha => _gAlpha.cpu().data<float>().ToArray();
+    public float[] GradRho => (float[])_gRho.Clone();
 
-    public float[] GradRho => _gRho.cpu().data<float>().ToArray();
-
-    /// <summary>Overwrites the parameters (tests: finite differences).</summary>
     public void SetParameters(float[]? alpha, float[]? rho)
     {
-        using var _ = torch.no_grad();
-        if (alpha is not null)
-            _alpha.copy_(torch.tensor(alpha, [_v, _k]).to(_device));
-        if (rho is not null)
-            _rho.copy_(torch.tensor(rho, [_t, _v, _k]).to(_device));
+        alpha?.CopyTo(_alpha, 0);
+        rho?.CopyTo(_rho, 0);
     }
 
-    /// <summary>
-    /// The negative log-posterior of one minibatch, L = −Σ_t s_t (Σ log σ(η⁺) + Σ log σ(−η⁻)) + prior, and its
-    /// gradients into the preallocated gradient buffers (overwritten). Returns L (the prior's value is included
-    /// when <paramref name="withPriorValue"/>; it costs a few extra dense passes).
-    /// </summary>
+    private Span<float> Row(float[] a, int t, long w) => a.AsSpan((int)(((long)t * _v + w) * _k), _k);
+
     public double ComputeLossAndGradients(IReadOnlyList<DbeSliceBatch> batch, bool withPriorValue = true)
     {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        _gRho.zero_();
+        Array.Clear(_gRho);
         if (TrainAlpha)
-            _gAlpha.zero_();
+            Array.Clear(_gAlpha);
+        int k = _k;
+        var sigma = new float[k];
+        var gSigma = new float[k];
         double loss = 0;
-        int cs = 0, ns = 0;
         foreach (var b in batch)
         {
             int n = b.Targets.Length;
             if (n == 0)
                 continue;
-            cs = b.Contexts.Length / n;
-            ns = b.Negatives.Length / n;
-            var tgt = torch.tensor(b.Targets, device: _device);
-            var ctx = torch.tensor(b.Contexts, device: _device);
-            var neg = torch.tensor(b.Negatives, device: _device);
-            var rhoT = _rho.select(0, b.Slice);
-            var gRhoT = _gRho.select(0, b.Slice);
-            var sigma = _alpha.index_select(0, ctx).view(n, cs, _k).sum(1);
-            var rPos = rhoT.index_select(0, tgt);
-            var etaPos = (rPos * sigma).sum(1);
-            var rNeg = rhoT.index_select(0, neg).view(n, ns, _k);
-            var etaNeg = torch.bmm(rNeg, sigma.unsqueeze(2)).squeeze(2);
-            double ll = nn.functional.logsigmoid(etaPos).sum().item<float>() + nn.functional.logsigmoid(-etaNeg).sum().item<float>();
-            loss -= b.Scale * ll;
-            var gPos = torch.sigmoid(-etaPos).mul_(S(-b.Scale));
-            var gNeg = torch.sigmoid(etaNeg).mul_(S(b.Scale));
-            gRhoT.index_add_(0, tgt, gPos.unsqueeze(1) * sigma, S(1));
-            gRhoT.index_add_(0, neg, (gNeg.unsqueeze(2) * sigma.unsqueeze(1)).view(n * ns, _k), S(1));
-            if (TrainAlpha)
+            int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
+            float scale = (float)b.Scale;
+            double ll = 0;
+            for (int i = 0; i < n; i++)
             {
-                var gSigma = (gPos.unsqueeze(1) * rPos).add_(torch.bmm(gNeg.unsqueeze(1), rNeg).squeeze(1), S(1));
-                _gAlpha.index_add_(0, ctx, gSigma.unsqueeze(1).expand(n, cs, _k).reshape(n * cs, _k), S(1));
+                // σ_i = Σ_{j∈c_i} α_{w_j}
+                Array.Clear(sigma);
+                for (int c = 0; c < cs; c++)
+                    TensorPrimitives.Add(sigma, _alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
+                Array.Clear(gSigma);
+                for (int q = -1; q < ns; q++)
+                {
+                    // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
+                    long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
+                    var r = Row(_rho, b.Slice, w);
+                    float eta = TensorPrimitives.Dot(r, sigma);
+                    float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
+                    ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
+                    float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
+                    if (TrainAlpha)
+                        TensorPrimitives.MultiplyAdd(r, g, gSigma, gSigma);
+                    var gr = Row(_gRho, b.Slice, w);
+                    TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
+                }
+                if (TrainAlpha)
+                {
+                    for (int c = 0; c < cs; c++)
+                    {
+                        var ga = _gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
+                        TensorPrimitives.Add(ga, gSigma, ga);
+                    }
+                }
             }
+            loss -= b.Scale * ll;
         }
-        loss += AddPrior(withPriorValue);
-        ReleaseScalars();
-        return loss;
+        return loss + AddPrior(withPriorValue);
     }
 
+    /// <summary>Adds the prior's gradient (every row) and returns its value (0 unless <paramref name="withValue"/>).</summary>
     private double AddPrior(bool withValue)
     {
         double value = 0;
-        double l0 = _o.PriorPrecision;
-        var rho0 = _rho.select(0, 0);
-        _gRho.select(0, 0).add_(rho0, S(l0));
-        if (withValue)
-            value += 0.5 * l0 * rho0.square().sum().item<float>();
-        if (TrainAlpha)
+        var gate = new object();
+        ForWords((from, to) =>
         {
-            _gAlpha.add_(_alpha, S(l0));
+            var d = new float[_k];
+            var a = new float[_k];
+            double part = 0;
+            for (int w = from; w < to; w++)
+                part += PriorOfWord(w, withValue, d, a);
             if (withValue)
-                value += 0.5 * l0 * _alpha.square().sum().item<float>();
-        }
-        if (_t < 2)
-            return value;
-        double lam = Lambda;
-        int m = _t - 1;
-        var d = _diff.narrow(0, 0, m);
-        d.copy_(_rho.narrow(0, 1, m)).sub_(_rho.narrow(0, 0, m));
-        double mu = _o.DriftPenaltyWeight;
-        switch (_o.DriftRegularizer)
-        {
-            case DriftRegularizer.FrequencyAware:
-                if (withValue)
-                    value += 0.5 * lam * (d.square() * _freqWeight!).sum().item<float>();
-                d.mul_(_freqWeight!);
-                break;
-            case DriftRegularizer.GroupLasso:
             {
-                var norms = d.norm(2, true).clamp_min(S(1e-8));
-                if (withValue)
-                    value += 0.5 * lam * d.square().sum().item<float>() + mu * norms.sum().item<float>();
-                var sub = d / norms;
-                _gRho.narrow(0, 1, m).add_(sub, S(mu));
-                _gRho.narrow(0, 0, m).add_(sub, S(-mu));
-                break;
+                lock (gate)
+                    value += part;
             }
-            case DriftRegularizer.Anchored:
-            {
-                var a = _rho.narrow(0, 1, m) - rho0.unsqueeze(0);
-                if (withValue)
-                    value += 0.5 * lam * d.square().sum().item<float>() + mu * a.square().sum().item<float>();
-                _gRho.narrow(0, 1, m).add_(a, S(2 * mu));
-                _gRho.select(0, 0).add_(a.sum(0L, false), S(-2 * mu));
-                break;
-            }
-            default:
-                if (withValue)
-                    value += 0.5 * lam * d.square().sum().item<float>();
-                break;
-        }
-        // random walk part: ∂/∂ρ_t of λ/2 Σ‖Δ‖² = λ Δ_t − λ Δ_{t+1} (d already weighted for the frequency-aware variant)
-        _gRho.narrow(0, 1, m).add_(d, S(lam));
-        _gRho.narrow(0, 0, m).add_(d, S(-lam));
+        });
         return value;
     }
 
-    /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
+    private double PriorOfWord(int w, bool withValue, float[] d, float[] a)
+    {
+        double value = 0;
+        float l0 = (float)_o.PriorPrecision;
+        var rho0 = Row(_rho, 0, w);
+        var g0 = Row(_gRho, 0, w);
+        TensorPrimitives.MultiplyAdd(rho0, l0, g0, g0);
+        if (withValue)
+            value += 0.5 * l0 * TensorPrimitives.Dot(rho0, rho0);
+        if (TrainAlpha)
+        {
+            var al = Row(_alpha, 0, w);
+            var ga = Row(_gAlpha, 0, w);
+            TensorPrimitives.MultiplyAdd(al, l0, ga, ga);
+            if (withValue)
+                value += 0.5 * l0 * TensorPrimitives.Dot(al, al);
+        }
+        float lam = (float)Lambda, mu = (float)_o.DriftPenaltyWeight;
+        for (int t = 1; t < _t; t++)
+        {
+            var cur = Row(_rho, t, w);
+            var gCur = Row(_gRho, t, w);
+            var gPrev = Row(_gRho, t - 1, w);
+            TensorPrimitives.Subtract(cur, Row(_rho, t - 1, w), d);
+            double sq = TensorPrimitives.Dot(d, d);
+            switch (_o.DriftRegularizer)
+            {
+                case DriftRegularizer.FrequencyAware:
+                {
+                    float fw = _freqWeight![(t - 1) * _v + w];
+                    value += withValue ? 0.5 * lam * fw * sq : 0;
+                    TensorPrimitives.Multiply(d, fw, d);
+                    break;
+                }
+                case DriftRegularizer.GroupLasso:
+                {
+                    float norm = Math.Max(MathF.Sqrt((float)sq), 1e-8f);
+                    value += withValue ? 0.5 * lam * sq + mu * norm : 0;
+                    TensorPrimitives.MultiplyAdd(d, mu / norm, gCur, gCur);
+                    TensorPrimitives.MultiplyAdd(d, -mu / norm, gPrev, gPrev);
+                    break;
+                }
+                case DriftRegularizer.Anchored:
+                {
+                    TensorPrimitives.Subtract(cur, rho0, a);
+                    value += withValue ? 0.5 * lam * sq + mu * TensorPrimitives.Dot(a, a) : 0;
+                    TensorPrimitives.MultiplyAdd(a, 2 * mu, gCur, gCur);
+                    TensorPrimitives.MultiplyAdd(a, -2 * mu, g0, g0);
+                    break;
+                }
+                default:
+                    value += withValue ? 0.5 * lam * sq : 0;
+                    break;
+            }
+            // random walk: ∂/∂ρ_t of λ/2 Σ‖Δ‖² = λ Δ_t − λ Δ_{t+1} (Δ already weighted for the frequency-aware variant)
+            TensorPrimitives.MultiplyAdd(d, lam, gCur, gCur);
+            TensorPrimitives.MultiplyAdd(d, -lam, gPrev, gPrev);
+        }
+        return value;
+    }
+
     public void AdamStep(double lr)
     {
-        using var noGrad = torch.no_grad();
-        if (TrainAlpha)
-            Adam(_alpha, _gAlpha, _mAlpha, _vAlpha, _tmpAlpha, lr, ++_stepAlpha);
-        Adam(_rho, _gRho, _mRho, _vRho, _tmpRho, lr, ++_stepRho);
-        if (_o.DriftRegularizer == DriftRegularizer.HardShrink && _t > 1)
+        bool alpha = TrainAlpha;
+        int sa = alpha ? ++_stepAlpha : _stepAlpha, sr = ++_stepRho;
+        ForWords((from, to) =>
         {
-            using var scope = torch.NewDisposeScope();
-            double th = _o.HardShrinkThreshold;
-            for (int t = 1; t < _t; t++)
+            var tmp = new float[_k];
+            for (int w = from; w < to; w++)
             {
-                var prev = _rho.select(0, t - 1);
-                var cur = _rho.select(0, t);
-                var delta = cur - prev;
-                var kept = delta * (delta.abs() >= S(th)).to_type(delta.dtype);
-                cur.copy_(prev.add(kept, S(1)));
+                if (alpha)
+                    Adam(_alpha, _gAlpha, _mAlpha, _vAlpha, 0, w, lr, sa, tmp);
+                for (int t = 0; t < _t; t++)
+                    Adam(_rho, _gRho, _mRho, _vRho, t, w, lr, sr, tmp);
+                if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
+                    HardShrink(w, tmp);
+            }
+        });
+    }
+
+    private void Adam(float[] p, float[] g, float[] m, float[] v, int t, int w, double lr, int step, float[] tmp)
+    {
+        var pr = Row(p, t, w);
+        var gr = Row(g, t, w);
+        var mr = Row(m, t, w);
+        var vr = Row(v, t, w);
+        // m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; p −= lr/bc₁ · m / (√v/√bc₂ + ε)
+        TensorPrimitives.Multiply(mr, B1, mr);
+        TensorPrimitives.MultiplyAdd(gr, 1 - B1, mr, mr);
+        TensorPrimitives.Multiply(gr, gr, tmp);
+        TensorPrimitives.Multiply(vr, B2, vr);
+        TensorPrimitives.MultiplyAdd(tmp, 1 - B2, vr, vr);
+        float bc1 = (float)(1 - Math.Pow(B1, step)), sqrtBc2 = (float)Math.Sqrt(1 - Math.Pow(B2, step));
+        TensorPrimitives.Sqrt(vr, tmp);
+        TensorPrimitives.Divide(tmp, sqrtBc2, tmp);
+        TensorPrimitives.Add(tmp, Eps, tmp);
+        TensorPrimitives.Divide(mr, tmp, tmp);
+        TensorPrimitives.MultiplyAdd(tmp, (float)(-lr / bc1), pr, pr);
+    }
+
+    /// <summary>Per-coordinate drifts |ρ_t − ρ_{t−1}| &lt; θ are set to zero, slice after slice.</summary>
+    private void HardShrink(int w, float[] delta)
+    {
+        float th = (float)_o.HardShrinkThreshold;
+        for (int t = 1; t < _t; t++)
+        {
+            var prev = Row(_rho, t - 1, w);
+            var cur = Row(_rho, t, w);
+            for (int i = 0; i < _k; i++)
+            {
+                float d = cur[i] - prev[i];
+                cur[i] = prev[i] + (Math.Abs(d) >= th ? d : 0);
             }
         }
-        ReleaseScalars();
     }
 
-    private void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor tmp, double lr, int step)
+    /// <summary>Runs <paramref name="body"/>(from, to) over blocks of words on up to <c>Threads</c> threads.</summary>
+    private void ForWords(Action<int, int> body)
     {
-        const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-        m.mul_(S(b1)).add_(g, S(1 - b1));
-        v.mul_(S(b2)).addcmul_(g, g, S(1 - b2));
-        double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);
-        tmp.copy_(v).sqrt_().div_(S(Math.Sqrt(bc2))).add_(S(eps));
-        p.addcdiv_(m, tmp, S(-lr / bc1));
-    }
-
-    /// <summary>Starts a new phase: resets the Adam moments and step counters.</summary>
-    public void ResetOptimizer()
-    {
-        using var noGrad = torch.no_grad();
-        _mAlpha.zero_();
-        _vAlpha.zero_();
-        _mRho.zero_();
-        _vRho.zero_();
-        _stepAlpha = 0;
-        _stepRho = 0;
+        int threads = Math.Min(_o.Threads, Math.Max(1, _v / 256));
+        if (threads <= 1)
+        {
+            body(0, _v);
+            return;
+        }
+        int block = (_v + threads - 1) / threads;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => body(i * block, Math.Min(_v, (i + 1) * block)));
     }
 
     public void Dispose()
     {
-        ReleaseScalars();
-        foreach (var t in new[] { _alpha, _rho, _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho, _tmpAlpha, _tmpRho, _diff, _freqWeight })
-            t?.Dispose();
     }
+
+    /// <summary>The managed state on the CPU, the TorchSharp state on another device.</summary>
+    internal static IDynamicBernoulliState Create(int v, int k, int slices, DiachronicEmbeddingsOptions o, float[] alpha0, float[] rho0,
+        long[][]? sliceCounts = null) => TorchDevice.Resolve(o.Device) == "cpu"
+        ? new DynamicBernoulliTrainer(v, k, slices, o, alpha0, rho0, sliceCounts)
+        : new DynamicBernoulliTorchTrainer(v, k, slices, o, alpha0, rho0, sliceCounts);
 
     /// <summary>Bytes of model state for V words, K dimensions and T slices (parameters, gradients, two Adam moments, a temporary, drift buffer).</summary>
     public static long StateBytes(long v, long k, long t) => 4L * v * k * (5 * (t + 1) + Math.Max(1, t - 1) + 1);
@@ -286,7 +339,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         var cancel = o.CancellationToken;
         float[] alpha;
         float[] rhoStatic;
-        using (var st = new DynamicBernoulliTrainer(v, k, 1, o, alpha0, rhoS))
+        using (var st = Create(v, k, 1, o, alpha0, rhoS))
         {
             st.TrainAlpha = true;
             for (int s = 0; s < o.StaticSteps; s++)
@@ -295,7 +348,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
                 var batch = SampleBatch(streams, o, table, ref rng, staticPhase: true);
                 bool report = o.Progress is not null && (s % 50 == 0 || s == o.StaticSteps - 1);
                 double loss = st.ComputeLossAndGradients(batch, report);
-                st.AdamStep(o.DynamicLearningRate);
+                st.AdamStep(o.StaticLearningRate);
                 if (report)
                     o.Progress!.Report(new DiachronicProgress("static", -1, (s + 1.0) / o.StaticSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
             }
@@ -305,7 +358,9 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         var rho0 = new float[(long)T * v * k];
         for (int t = 0; t < T; t++)
             rhoStatic.CopyTo(rho0, (long)t * v * k);
-        using var dyn = new DynamicBernoulliTrainer(v, k, T, o, alpha, rho0, corpus.SliceCounts) { TrainAlpha = false, Lambda = o.DriftPrecision };
+        using var dyn = Create(v, k, T, o, alpha, rho0, corpus.SliceCounts);
+        dyn.TrainAlpha = false;
+        dyn.Lambda = o.DriftPrecision;
         for (int s = 0; s < o.DynamicSteps; s++)
         {
             cancel.ThrowIfCancellationRequested();
