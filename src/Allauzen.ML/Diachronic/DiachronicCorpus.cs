@@ -68,7 +68,7 @@ internal sealed class DiachronicCorpus
     {
         using var builder = new DiachronicCorpusBuilder(sliceCount, seed, long.MaxValue);
         foreach (var (slice, toks) in sentences)
-            builder.Add(slice, slice, toks);
+            builder.Add(slice, slice, 0, toks);
         return builder.Build(origin, width, minCount, maxVocabulary);
     }
 

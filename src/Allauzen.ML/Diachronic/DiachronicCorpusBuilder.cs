@@ -6,13 +6,13 @@ namespace Allauzen.ML.Diachronic;
 /// they hold at most <c>maxInMemoryBytes</c>; beyond that every slice's bucket is appended to one temporary file
 /// (a compact token-id format, deleted on dispose) and the memory is released.
 /// <see cref="Build"/> then fixes the vocabulary and, slice by slice, orders the sentences canonically — by time value,
-/// then by a seeded hash of their tokens, then by their token ids — so the token streams, and everything trained on
-/// them, do not depend on the order of the rows.
+/// then by the optional order value (e.g. the corpus line number), then by a seeded hash of their tokens, then by their
+/// token ids — so the token streams, and everything trained on them, do not depend on the order of the rows.
 /// </summary>
 internal sealed class DiachronicCorpusBuilder : IDisposable
 {
-    // per sentence: time (8), hash (8), token count (4), ids (4 each); the same layout in memory and on disk
-    private const int SentenceBytes = 20;
+    // per sentence: time (8), order (8), hash (8), token count (4), ids (4 each); the same layout in memory and on disk
+    private const int SentenceBytes = 28;
     private readonly int _sliceCount;
     private readonly ulong _seed;
     private readonly long _maxInMemoryBytes;
@@ -37,12 +37,13 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
     /// <summary>Number of times the buckets were written to the temporary file.</summary>
     public int Spills { get; private set; }
 
-    /// <summary>Adds one sentence of slice <paramref name="slice"/> with time value <paramref name="time"/>.</summary>
-    public void Add(int slice, long time, IReadOnlyList<string> tokens)
+    /// <summary>Adds one sentence of slice <paramref name="slice"/> with time value <paramref name="time"/> and order value <paramref name="order"/>.</summary>
+    public void Add(int slice, long time, long order, IReadOnlyList<string> tokens)
     {
         var b = _buckets[slice];
         ulong h = 0xCBF29CE484222325UL; // FNV-1a over the characters, 0xFFFF between tokens
         b.Times.Add(time);
+        b.Orders.Add(order);
         b.Lengths.Add(tokens.Count);
         foreach (var w in tokens)
         {
@@ -82,6 +83,7 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
             for (int i = 0; i < b.Times.Count; i++)
             {
                 w.Write(b.Times[i]);
+                w.Write(b.Orders[i]);
                 w.Write(b.Hashes[i]);
                 w.Write(b.Lengths[i]);
                 for (int j = 0; j < b.Lengths[i]; j++)
@@ -96,7 +98,7 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
     }
 
     /// <summary>The sentences of one slice: those spilled to the file, then those still in memory.</summary>
-    private IEnumerable<(long Time, ulong Hash, int[] Ids)> Sentences(int slice)
+    private IEnumerable<Sentence> Sentences(int slice)
     {
         var b = _buckets[slice];
         if (b.Segments.Count > 0)
@@ -108,11 +110,12 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
                 for (int i = 0; i < count; i++)
                 {
                     long time = r.ReadInt64();
+                    long order = r.ReadInt64();
                     ulong hash = r.ReadUInt64();
                     var ids = new int[r.ReadInt32()];
                     for (int j = 0; j < ids.Length; j++)
                         ids[j] = r.ReadInt32();
-                    yield return (time, hash, ids);
+                    yield return new Sentence(time, order, hash, ids);
                 }
             }
         }
@@ -121,7 +124,7 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
         {
             var ids = b.Ids.GetRange(p, b.Lengths[i]).ToArray();
             p += ids.Length;
-            yield return (b.Times[i], b.Hashes[i], ids);
+            yield return new Sentence(b.Times[i], b.Orders[i], b.Hashes[i], ids);
         }
     }
 
@@ -165,9 +168,10 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
         for (int t = 0; t < _sliceCount; t++)
         {
             cancel.ThrowIfCancellationRequested();
-            var sentences = new List<(long Time, ulong Hash, int[] Ids)>();
-            foreach (var (time, hash, ids) in Sentences(t))
+            var sentences = new List<Sentence>();
+            foreach (var sentence in Sentences(t))
             {
+                var ids = sentence.Ids;
                 int n = 0;
                 foreach (int id in ids)
                 {
@@ -175,12 +179,12 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
                         ids[n++] = map[id];
                 }
                 if (n > 0)
-                    sentences.Add((time, hash, n == ids.Length ? ids : ids[..n]));
+                    sentences.Add(sentence with { Ids = n == ids.Length ? ids : ids[..n] });
             }
             _buckets[t].Clear();
             _buckets[t].Segments.Clear();
             sentences.Sort(Canonical);
-            // copies of one sentence (same time and tokens) would sit side by side: the k-th copy gets its own hash, so
+            // copies of one sentence (same time, order and tokens) would sit side by side: the k-th copy gets its own hash, so
             // copies are spread like distinct sentences (still order-free: the copies are indistinguishable)
             bool copies = false;
             var first = sentences.Count > 0 ? sentences[0] : default;
@@ -213,9 +217,11 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
         return new DiachronicCorpus(words, sliceCounts, tokens, ends, origin, width);
     }
 
-    private static int Canonical((long Time, ulong Hash, int[] Ids) a, (long Time, ulong Hash, int[] Ids) b)
+    private static int Canonical(Sentence a, Sentence b)
     {
         int c = a.Time.CompareTo(b.Time);
+        if (c == 0)
+            c = a.Order.CompareTo(b.Order);
         if (c == 0)
             c = a.Hash.CompareTo(b.Hash);
         return c != 0 ? c : a.Ids.AsSpan().SequenceCompareTo(b.Ids);
@@ -228,9 +234,13 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
             File.Delete(_spillPath);
     }
 
+    private readonly record struct Sentence(long Time, long Order, ulong Hash, int[] Ids);
+
     private sealed class Bucket
     {
         public List<long> Times { get; } = [];
+
+        public List<long> Orders { get; } = [];
 
         public List<ulong> Hashes { get; } = [];
 
@@ -243,10 +253,12 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
         public void Clear()
         {
             Times.Clear();
+            Orders.Clear();
             Hashes.Clear();
             Lengths.Clear();
             Ids.Clear();
             Times.TrimExcess();
+            Orders.TrimExcess();
             Hashes.TrimExcess();
             Lengths.TrimExcess();
             Ids.TrimExcess();

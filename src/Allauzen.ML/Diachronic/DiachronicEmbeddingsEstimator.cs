@@ -33,6 +33,8 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         ArgumentNullException.ThrowIfNull(inputSchema);
         DiachronicInput.CheckTokens(inputSchema, _options.TokensColumnName);
         DiachronicInput.CheckTime(inputSchema, _options.TimeColumnName);
+        if (_options.OrderColumnName is { } order)
+            DiachronicInput.CheckTime(inputSchema, order, "order");
         var added = new List<SchemaShape.Column>
         {
             SchemaShapes.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false),
@@ -90,8 +92,11 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         var schema = input.Schema;
         DiachronicInput.CheckTokens(schema, o.TokensColumnName);
         DiachronicInput.CheckTime(schema, o.TimeColumnName);
+        if (o.OrderColumnName is { } orderName)
+            DiachronicInput.CheckTime(schema, orderName, "order");
         var tokCol = schema[o.TokensColumnName];
         var timeCol = schema[o.TimeColumnName];
+        DataViewSchema.Column? orderCol = o.OrderColumnName is null ? null : schema[o.OrderColumnName];
 
         long min = long.MaxValue, max = long.MinValue;
         long rows = 0;
@@ -120,10 +125,11 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         o.Progress?.Report(new DiachronicProgress("vocabulary", -1, 0, 0, double.NaN));
         using var builder = new DiachronicCorpusBuilder(T, o.Seed, o.MaxInMemoryBytes);
         var list = new List<string>();
-        using (var cursor = input.GetRowCursor([tokCol, timeCol]))
+        using (var cursor = input.GetRowCursor(orderCol is { } oc ? [tokCol, timeCol, oc] : [tokCol, timeCol]))
         {
             var tokens = DiachronicInput.TokensGetter(cursor, tokCol);
             var time = DiachronicInput.TimeGetter(cursor, timeCol, o.Granularity);
+            var order = DiachronicInput.OrderGetter(cursor, orderCol);
             while (cursor.MoveNext())
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
@@ -131,7 +137,7 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
                 if (t < min || t > max)
                     throw new InvalidDataException($"Time column '{o.TimeColumnName}' changed between two passes over the data (value {t} outside {min}..{max}); the IDataView must give the same rows on every cursor.");
                 tokens(list);
-                builder.Add((int)((t - origin) / o.SliceWidth), t, list);
+                builder.Add((int)((t - origin) / o.SliceWidth), t, order(), list);
             }
         }
         o.Progress?.Report(new DiachronicProgress("corpus", -1, 0, 0, double.NaN));

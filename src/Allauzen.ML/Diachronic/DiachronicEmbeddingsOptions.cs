@@ -106,6 +106,14 @@ public sealed class DiachronicEmbeddingsOptions
     /// <summary>Time column: an integer type (any width; the value, e.g. a year) or DateTime (binned by <see cref="TimeGranularity"/>). Default "Time".</summary>
     public string TimeColumnName { get; set; } = "Time";
 
+    /// <summary>
+    /// Optional order column: an integer (or DateTime) value that orders the sentences inside a slice, such as the line
+    /// or document number of the corpus. The dynamic model's contexts and minibatch windows run over a slice's sentences
+    /// in this order, so neighbouring lines of one document stay neighbours. Default null: within a slice, sentences are
+    /// ordered by time value, then by a hash of (<see cref="Seed"/>, tokens), whatever the order of the rows.
+    /// </summary>
+    public string? OrderColumnName { get; set; }
+
     /// <summary>Output column: the mean of the row's token vectors in the row's slice, Vector&lt;Single, K&gt; (zeros when the row's time lies outside the trained slices or none of its tokens has a vector there). Default "Embedding".</summary>
     public string OutputColumnName { get; set; } = "Embedding";
 
@@ -132,9 +140,9 @@ public sealed class DiachronicEmbeddingsOptions
 
     /// <summary>
     /// Rows may come in any order: while reading, sentences are bucketed by slice as token ids, in memory up to this many
-    /// bytes (4 per token plus 20 per sentence), in a temporary file beyond (deleted after). Within a slice the sentences
-    /// are ordered by time value, then by a hash of (<see cref="Seed"/>, tokens), so sorted and shuffled rows give the same
-    /// model. Default 1 GiB.
+    /// bytes (4 per token plus 28 per sentence), in a temporary file beyond (deleted after). Within a slice the sentences
+    /// are ordered by time value, then by <see cref="OrderColumnName"/> when given, then by a hash of (<see cref="Seed"/>,
+    /// tokens), so sorted and shuffled rows give the same model. Default 1 GiB.
     /// </summary>
     public long MaxInMemoryBytes { get; set; } = 1L << 30;
 
@@ -234,6 +242,8 @@ public sealed class DiachronicEmbeddingsOptions
         ArgumentException.ThrowIfNullOrEmpty(TokensColumnName, nameof(TokensColumnName));
         ArgumentException.ThrowIfNullOrEmpty(TimeColumnName, nameof(TimeColumnName));
         ArgumentException.ThrowIfNullOrEmpty(OutputColumnName, nameof(OutputColumnName));
+        if (OrderColumnName is not null && OrderColumnName.Length == 0)
+            throw new ArgumentException("OrderColumnName must be null (no order column) or a column name, not empty.", nameof(OrderColumnName));
         if (!Enum.IsDefined(Model))
             throw new ArgumentOutOfRangeException(nameof(Model), Model, "Model is not a defined DiachronicModel.");
         if (!Enum.IsDefined(DriftRegularizer))

@@ -80,9 +80,9 @@ public sealed class RowOrderTests
         using var inMemory = new DiachronicCorpusBuilder(2, seed: 3, maxInMemoryBytes: long.MaxValue);
         using var onDisk = new DiachronicCorpusBuilder(2, seed: 3, maxInMemoryBytes: 0);
         foreach (var s in sentences)
-            inMemory.Add(s.Slice, s.Slice, s.Tokens);
+            inMemory.Add(s.Slice, s.Slice, 0, s.Tokens);
         foreach (var s in Shuffled(sentences, 4))
-            onDisk.Add(s.Slice, s.Slice, s.Tokens);
+            onDisk.Add(s.Slice, s.Slice, 0, s.Tokens);
         Assert.AreEqual(0, inMemory.Spills);
         Assert.AreEqual(sentences.Count, onDisk.Spills, "a bound of 0 bytes spills after every sentence");
         var a = inMemory.Build(0, 1, 1, 0);
@@ -96,7 +96,7 @@ public sealed class RowOrderTests
         // another seed orders the sentences of a slice differently, with the same tokens
         using var other = new DiachronicCorpusBuilder(2, seed: 4, maxInMemoryBytes: long.MaxValue);
         foreach (var s in sentences)
-            other.Add(s.Slice, s.Slice, s.Tokens);
+            other.Add(s.Slice, s.Slice, 0, s.Tokens);
         var c = other.Build(0, 1, 1, 0);
         CollectionAssert.AreNotEqual(a.Tokens[0], c.Tokens[0]);
         CollectionAssert.AreEquivalent(a.Tokens[0], c.Tokens[0]);
@@ -104,9 +104,66 @@ public sealed class RowOrderTests
         using var timed = new DiachronicCorpusBuilder(1, seed: 3, maxInMemoryBytes: long.MaxValue);
         string[][] lines = [["z", "y"], ["x"], ["w", "v", "u"]];
         for (int i = lines.Length - 1; i >= 0; i--)
-            timed.Add(0, 100 + i, lines[i]);
+            timed.Add(0, 100 + i, 0, lines[i]);
         var d = timed.Build(0, 1, 1, 0);
         CollectionAssert.AreEqual(lines.SelectMany(l => l).ToArray(), d.Tokens[0].Select(id => d.Words[id]).ToArray());
         CollectionAssert.AreEqual(new[] { 2, 3, 6 }, d.SentenceEnds[0]);
+        // with equal time values the order value comes next
+        using var ordered = new DiachronicCorpusBuilder(1, seed: 3, maxInMemoryBytes: 0);
+        for (int i = lines.Length - 1; i >= 0; i--)
+            ordered.Add(0, 100, i, lines[i]);
+        var e = ordered.Build(0, 1, 1, 0);
+        CollectionAssert.AreEqual(lines.SelectMany(l => l).ToArray(), e.Tokens[0].Select(id => e.Words[id]).ToArray());
+    }
+
+    private sealed class OrderedRow
+    {
+        public string[] Tokens { get; set; } = [];
+
+        public int Slice { get; set; }
+
+        public long Line { get; set; }
+    }
+
+    [TestMethod]
+    public void OrderColumnKeepsTheCorpusOrderInsideASliceWhateverTheRowOrder()
+    {
+        var ml = new MLContext(seed: 1);
+        var sorted = DiachronicTestData.Synthetic(3, 60, seed: 7);
+        var rows = sorted.Select((s, i) => new OrderedRow { Tokens = s.Tokens, Slice = s.Slice, Line = i }).ToList();
+        var r = new Random(5);
+        var shuffled = rows.OrderBy(_ => r.Next()).ToList();
+        var o = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        o.OrderColumnName = nameof(OrderedRow.Line);
+        var a = DiachronicEmbeddingsEstimator.ReadCorpus(ml.Data.LoadFromEnumerable(rows), o);
+        var b = DiachronicEmbeddingsEstimator.ReadCorpus(ml.Data.LoadFromEnumerable(shuffled), o);
+        for (int t = 0; t < 3; t++)
+        {
+            CollectionAssert.AreEqual(a.Tokens[t], b.Tokens[t], $"slice {t}");
+            // the stream of slice t is its sentences in line order (every synthetic word is in the vocabulary)
+            var expected = sorted.Where(s => s.Slice == t).SelectMany(s => s.Tokens).Where(a.Ids.ContainsKey).ToArray();
+            CollectionAssert.AreEqual(expected, a.Tokens[t].Select(id => a.Words[id]).ToArray(), $"slice {t} in line order");
+        }
+        using var ma = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(ml.Data.LoadFromEnumerable(rows));
+        using var mb = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(ml.Data.LoadFromEnumerable(shuffled));
+        AssertSameModel(ma, mb);
+        CollectionAssert.AreEqual(ma.GetDriftRanking(0, 2, 1).ToArray(), mb.GetDriftRanking(0, 2, 1).ToArray());
+    }
+
+    [TestMethod]
+    public void OrderColumnMustExistAndBeAnInteger()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(DiachronicTestData.Synthetic(2, 10, seed: 7)
+            .Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        var o = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        o.OrderColumnName = "Line";
+        var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data));
+        StringAssert.Contains(missing.Message, "Line");
+        o.OrderColumnName = nameof(SentenceRow.Tokens);
+        var wrong = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data));
+        StringAssert.Contains(wrong.Message, "Tokens");
+        o.OrderColumnName = "";
+        Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.Text.DiachronicEmbeddings(o));
     }
 }
