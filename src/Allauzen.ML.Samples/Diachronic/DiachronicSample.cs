@@ -17,6 +17,16 @@ public sealed class SentenceRow
 }
 
 /// <summary>A sentence with its year.</summary>
+/// <summary>A sentence of the benchmark with its line in the corpus (the order column).</summary>
+public sealed class LineRow
+{
+    public string[] Tokens { get; set; } = [];
+
+    public int Slice { get; set; }
+
+    public long Line { get; set; }
+}
+
 public sealed class YearRow
 {
     public string[] Tokens { get; set; } = [];
@@ -65,6 +75,10 @@ public static class DiachronicSample
     private static readonly Option<double?> DbeLearningRate = SampleCli.OptionalReal("--dbe-lr", "DBE: Adam learning rate");
     private static readonly Option<double?> DbeBatch = SampleCli.OptionalReal("--dbe-batch", "DBE: fraction of every slice per step");
     private static readonly Option<int?> DbeSeed = SampleCli.OptionalInt("--dbe-seed", "DBE: seed", min: 0);
+    private static readonly Option<int?> DbeContext = SampleCli.OptionalInt("--dbe-context", "DBE: context words (even)", min: 2);
+    private static readonly Option<double?> DbeStaticLearningRate = SampleCli.OptionalReal("--dbe-static-lr", "DBE: Adam learning rate of the static pre-fit");
+    private static readonly Option<bool> OrderByLine = SampleCli.Option("--order-by-line", false,
+        "benchmark: pass the corpus line as OrderColumnName (sentences of a slice keep the corpus order instead of the hashed order)");
     private static readonly Option<bool> DbeTrace = SampleCli.Option("--dbe-trace", false, "DBE: print the loss per target every 50 steps");
     private static readonly Option<int?> AlignMin = SampleCli.OptionalInt("--align-min", "aligned model: minimum count of the alignment anchors");
     private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
@@ -74,7 +88,7 @@ public static class DiachronicSample
     public static Command Command { get; } = SampleCli.Sample("diachronic",
         "Diachronic embeddings on Debian changelogs: top drifting words, neighbours per slice, drift plot, word2vec export, then the drift-injection benchmark.",
         Run, Corpus, Models, Epochs, MinCount, Dims, SkipReal, Speed, Threads, BenchWidth, BenchSlices, BenchFirstYear, Pairs, T0, T1, Chronology, BenchDims,
-        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeTrace, AlignMin, MetricsOut, Output);
+        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeTrace, AlignMin, MetricsOut, Output);
 
     private static int Run(ParseResult args)
     {
@@ -132,6 +146,9 @@ public static class DiachronicSample
             DbeRegularizer = regularizer,
             DbePenaltyWeight = args.GetValue(DbeWeight),
             DbeSeed = args.GetValue(DbeSeed),
+            DbeContextSize = args.GetValue(DbeContext),
+            DbeStaticLearningRate = args.GetValue(DbeStaticLearningRate),
+            OrderByLine = args.GetValue(OrderByLine),
             DbeLearningRate = args.GetValue(DbeLearningRate),
             DbeBatchFraction = args.GetValue(DbeBatch),
             AlignmentMinCount = args.GetValue(AlignMin),
@@ -258,6 +275,10 @@ public static class DiachronicSample
         public DriftRegularizer? DbeRegularizer { get; set; }
         public double? DbePenaltyWeight { get; set; }
         public int? DbeSeed { get; set; }
+        public int? DbeContextSize { get; set; }
+        public double? DbeStaticLearningRate { get; set; }
+        /// <summary>Passes the corpus line as the order column (the within-slice order of the corpus is kept).</summary>
+        public bool OrderByLine { get; set; }
         public double? DbeLearningRate { get; set; }
         public double? DbeBatchFraction { get; set; }
         public int? AlignmentMinCount { get; set; }
@@ -308,7 +329,9 @@ public static class DiachronicSample
         }
         var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
         // rows in corpus order: with the shuffled chronology their slices are not sorted (the estimator accepts any order)
-        var injected = ml.Data.LoadFromEnumerable(inj.Sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        var injected = b.OrderByLine
+            ? ml.Data.LoadFromEnumerable(inj.Sentences.Select((s, i) => new LineRow { Tokens = s.Tokens, Slice = s.Slice, Line = i }))
+            : ml.Data.LoadFromEnumerable(inj.Sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
         var sw = new Stopwatch();
         foreach (var name in models.Where(n => n.Length > 0))
         {
@@ -316,6 +339,8 @@ public static class DiachronicSample
             var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs);
             o.Threads = b.Threads;
             o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
+            if (b.OrderByLine && !control)
+                o.OrderColumnName = nameof(LineRow.Line);
             if (name.StartsWith("dbe", StringComparison.Ordinal))
             {
                 o.DriftPrecision = b.DbeLambda ?? o.DriftPrecision;
@@ -327,6 +352,8 @@ public static class DiachronicSample
                 o.Seed = b.DbeSeed ?? o.Seed;
                 o.DynamicLearningRate = b.DbeLearningRate ?? o.DynamicLearningRate;
                 o.BatchFraction = b.DbeBatchFraction ?? o.BatchFraction;
+                o.ContextSize = b.DbeContextSize ?? o.ContextSize;
+                o.StaticLearningRate = b.DbeStaticLearningRate ?? o.StaticLearningRate;
                 if (b.DbeTrace)
                     o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
             }

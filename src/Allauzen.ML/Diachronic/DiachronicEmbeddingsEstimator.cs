@@ -59,13 +59,13 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
     }
 
     internal static DiachronicFit Train(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o) => o.Model == DiachronicModel.DynamicBernoulli
-        ? DynamicBernoulliTrainer.Fit(corpus, o)
+        ? DynamicBernoulliEngine.Fit(corpus, o)
         : SkipGramDiachronicTrainer.Fit(corpus, o);
 
     /// <summary>Bytes of model state the configuration needs during training.</summary>
     public static long RequiredBytes(DiachronicModel model, long vocabularySize, int dimensions, int slices) => model switch
     {
-        DiachronicModel.DynamicBernoulli => DynamicBernoulliTrainer.StateBytes(vocabularySize, dimensions, slices) + 4L * vocabularySize * dimensions * slices,
+        DiachronicModel.DynamicBernoulli => DynamicBernoulliEngine.StateBytes(vocabularySize, dimensions, slices) + 4L * vocabularySize * dimensions * slices,
         DiachronicModel.AlignedSkipGram => 4L * vocabularySize * dimensions * (4 + 2L * slices),
         _ => 4L * vocabularySize * dimensions * (2 + 2L * slices),
     };

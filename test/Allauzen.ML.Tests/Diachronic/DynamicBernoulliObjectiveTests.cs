@@ -94,7 +94,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var alpha = Values(V * K, 1);
         var rho = Values(T * V * K, 2);
         var o = Options();
-        using var trainer = new DynamicBernoulliTrainer(V, K, T, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision };
+        using var trainer = new DynamicBernoulliEngine(V, K, T, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision };
         double loss = trainer.ComputeLossAndGradients(Batch(false));
         double expected = HandLoss(alpha, rho, o.PriorPrecision, o.DriftPrecision);
         Assert.AreEqual(expected, loss, 1e-5 * Math.Abs(expected));
@@ -113,7 +113,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var rho = Values(T * V * K, 4);
         var o = Options(reg);
         long[][] counts = [[2, 2, 1, 1, 1], [1, 1, 2, 2, 0]];
-        using var trainer = new DynamicBernoulliTrainer(V, K, T, o, alpha, rho, counts) { TrainAlpha = false, Lambda = o.DriftPrecision };
+        using var trainer = new DynamicBernoulliEngine(V, K, T, o, alpha, rho, counts) { TrainAlpha = false, Lambda = o.DriftPrecision };
         var batch = Batch(false);
         trainer.ComputeLossAndGradients(batch);
         var analytic = trainer.GradRho;
@@ -141,7 +141,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var alpha = Values(V * K, 5);
         var rho = Values(V * K, 6);
         var o = Options();
-        using var trainer = new DynamicBernoulliTrainer(V, K, 1, o, alpha, rho) { TrainAlpha = true };
+        using var trainer = new DynamicBernoulliEngine(V, K, 1, o, alpha, rho) { TrainAlpha = true };
         var batch = Batch(true);
         trainer.ComputeLossAndGradients(batch);
         var gAlpha = trainer.GradAlpha;
@@ -191,8 +191,8 @@ public sealed class DynamicBernoulliObjectiveTests
         o.HardShrinkThreshold = 0.05;
         o.Threads = 2;
         long[][] counts = [[2, 2, 1, 1, 1], [1, 1, 2, 2, 0]];
-        using var managed = new DynamicBernoulliTrainer(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
-        using var torch = new DynamicBernoulliTorchTrainer(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+        using var managed = new DynamicBernoulliEngine(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+        using var torch = new DynamicBernoulliTorchEngine(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
         var batch = Batch(staticPhase);
         for (int step = 0; step < 5; step++)
         {
@@ -224,10 +224,10 @@ public sealed class DynamicBernoulliObjectiveTests
             o.Threads = threads;
             o.BatchFraction = 0.1;
             var r = new SplitMix64(9);
-            using var trainer = new DynamicBernoulliTrainer(v, k, t, o, alpha, rho) { TrainAlpha = true, Lambda = 10 };
+            using var trainer = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = true, Lambda = 10 };
             for (int step = 0; step < 3; step++)
             {
-                trainer.ComputeLossAndGradients(DynamicBernoulliTrainer.SampleBatch(streams, o, table, ref r, staticPhase: false), withPriorValue: false);
+                trainer.ComputeLossAndGradients(DynamicBernoulliEngine.SampleBatch(streams, o, table, ref r, staticPhase: false), withPriorValue: false);
                 trainer.AdamStep(0.01);
             }
             rhos.Add(trainer.Rho);

@@ -38,12 +38,12 @@ public sealed class DynamicBernoulliPriorTests
         var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var rho = Enumerable.Range(0, 2 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
-        var batches = Enumerable.Range(0, 30).Select(_ => DynamicBernoulliTrainer.SampleBatch(corpus.Tokens, o, table, ref rng, staticPhase: false)).ToList();
+        var batches = Enumerable.Range(0, 30).Select(_ => DynamicBernoulliEngine.SampleBatch(corpus.Tokens, o, table, ref rng, staticPhase: false)).ToList();
 
-        using var joint = new DynamicBernoulliTrainer(v, k, 2, o, alpha, rho) { TrainAlpha = false, Lambda = 0 };
+        using var joint = new DynamicBernoulliEngine(v, k, 2, o, alpha, rho) { TrainAlpha = false, Lambda = 0 };
         var independentOptions = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
         independentOptions.PriorPrecision = 0;
-        using var alone = new DynamicBernoulliTrainer(v, k, 1, independentOptions, alpha, rho[(v * k)..]) { TrainAlpha = false, Lambda = 0 };
+        using var alone = new DynamicBernoulliEngine(v, k, 1, independentOptions, alpha, rho[(v * k)..]) { TrainAlpha = false, Lambda = 0 };
         foreach (var b in batches)
         {
             joint.ComputeLossAndGradients(b, withPriorValue: false);

@@ -5,14 +5,14 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Diachronic;
 
 /// <summary>
-/// The state of <see cref="DynamicBernoulliTrainer"/> on a TorchSharp device (used when <c>Device</c> is not the CPU;
-/// on the CPU the managed <see cref="DynamicBernoulliTrainer"/> computes the same objective and dense Adam step), with manual gradients:
+/// The state of <see cref="DynamicBernoulliEngine"/> on a TorchSharp device (used when <c>Device</c> is not the CPU;
+/// on the CPU the managed <see cref="DynamicBernoulliEngine"/> computes the same objective and dense Adam step), with manual gradients:
 /// η_i = ρ^{(t)}_{w_i} · Σ_{j∈c_i} α_{w_j}; per target one positive log σ(η) and <c>ns</c> negatives log σ(−η)
 /// from the global unigram^0.75; log-likelihood × N_t/n_t per slice; priors λ₀/2‖ρ_0‖² (+‖α‖² when α is trained)
 /// and the drift penalty. All parameters, gradients and Adam moments are preallocated; rows are gathered with
 /// <c>index_select</c>, gradients scattered with <c>index_add_</c>, the prior gradient and Adam run in place.
 /// </summary>
-internal sealed class DynamicBernoulliTorchTrainer : IDynamicBernoulliState
+internal sealed class DynamicBernoulliTorchEngine : IDynamicBernoulliState
 {
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
@@ -23,7 +23,7 @@ internal sealed class DynamicBernoulliTorchTrainer : IDynamicBernoulliState
     private int _stepAlpha, _stepRho;
 
     /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
-    public DynamicBernoulliTorchTrainer(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
+    public DynamicBernoulliTorchEngine(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null)
     {
         TorchRuntime.EnsureInitialized();
@@ -229,9 +229,10 @@ internal sealed class DynamicBernoulliTorchTrainer : IDynamicBernoulliState
         ReleaseScalars();
     }
 
+    /// <summary><see cref="RowAdam"/>'s update (same constants) on whole tensors of the device.</summary>
     private void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor tmp, double lr, int step)
     {
-        const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const double b1 = RowAdam.Beta1, b2 = RowAdam.Beta2, eps = RowAdam.Epsilon;
         m.mul_(S(b1)).add_(g, S(1 - b1));
         v.mul_(S(b2)).addcmul_(g, g, S(1 - b2));
         double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);

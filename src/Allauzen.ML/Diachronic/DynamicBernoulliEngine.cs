@@ -42,21 +42,20 @@ internal interface IDynamicBernoulliState : IDisposable
 /// η_i = ρ^{(t)}_{w_i} · Σ_{j∈c_i} α_{w_j}; per target one positive log σ(η) and <c>ns</c> negatives log σ(−η)
 /// from the global unigram^0.75; log-likelihood × N_t/n_t per slice; priors λ₀/2‖ρ_0‖² (+‖α‖² when α is trained)
 /// and the drift penalty. The likelihood gradient is scattered into the rows the minibatch touches; the prior gradient
-/// and Adam (the same dense Adam as <see cref="DynamicBernoulliTorchTrainer"/>: every row's moments decay every step)
+/// and Adam (<see cref="RowAdam"/> on every row: the same dense Adam as <see cref="DynamicBernoulliTorchEngine"/>)
 /// run word by word over the T rows of a word, in parallel over words (<c>Threads</c>; words are independent, so the
 /// result does not depend on the thread count).
 /// </summary>
-internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
+internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
 {
-    private const float B1 = 0.9f, B2 = 0.999f, Eps = 1e-8f;
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
     private readonly float[]? _freqWeight;
-    private readonly float[] _alpha, _rho, _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho;
-    private int _stepAlpha, _stepRho;
+    private readonly float[] _alpha, _rho, _gAlpha, _gRho;
+    private readonly RowAdam _adamAlpha, _adamRho;
 
     /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
-    public DynamicBernoulliTrainer(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
+    public DynamicBernoulliEngine(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null)
     {
         _v = v;
@@ -66,11 +65,9 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
         _alpha = (float[])alpha0.Clone();
         _rho = (float[])rho0.Clone();
         _gAlpha = new float[_alpha.Length];
-        _mAlpha = new float[_alpha.Length];
-        _vAlpha = new float[_alpha.Length];
         _gRho = new float[_rho.Length];
-        _mRho = new float[_rho.Length];
-        _vRho = new float[_rho.Length];
+        _adamAlpha = new RowAdam(_alpha.Length);
+        _adamRho = new RowAdam(_rho.Length);
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
@@ -241,40 +238,22 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
     public void AdamStep(double lr)
     {
         bool alpha = TrainAlpha;
-        int sa = alpha ? ++_stepAlpha : _stepAlpha, sr = ++_stepRho;
+        if (alpha)
+            _adamAlpha.BeginStep(lr);
+        _adamRho.BeginStep(lr);
         ForWords((from, to) =>
         {
             var tmp = new float[_k];
             for (int w = from; w < to; w++)
             {
                 if (alpha)
-                    Adam(_alpha, _gAlpha, _mAlpha, _vAlpha, 0, w, lr, sa, tmp);
+                    _adamAlpha.Update(Row(_alpha, 0, w), Row(_gAlpha, 0, w), w * _k, tmp);
                 for (int t = 0; t < _t; t++)
-                    Adam(_rho, _gRho, _mRho, _vRho, t, w, lr, sr, tmp);
+                    _adamRho.Update(Row(_rho, t, w), Row(_gRho, t, w), (t * _v + w) * _k, tmp);
                 if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
                     HardShrink(w, tmp);
             }
         });
-    }
-
-    private void Adam(float[] p, float[] g, float[] m, float[] v, int t, int w, double lr, int step, float[] tmp)
-    {
-        var pr = Row(p, t, w);
-        var gr = Row(g, t, w);
-        var mr = Row(m, t, w);
-        var vr = Row(v, t, w);
-        // m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; p −= lr/bc₁ · m / (√v/√bc₂ + ε)
-        TensorPrimitives.Multiply(mr, B1, mr);
-        TensorPrimitives.MultiplyAdd(gr, 1 - B1, mr, mr);
-        TensorPrimitives.Multiply(gr, gr, tmp);
-        TensorPrimitives.Multiply(vr, B2, vr);
-        TensorPrimitives.MultiplyAdd(tmp, 1 - B2, vr, vr);
-        float bc1 = (float)(1 - Math.Pow(B1, step)), sqrtBc2 = (float)Math.Sqrt(1 - Math.Pow(B2, step));
-        TensorPrimitives.Sqrt(vr, tmp);
-        TensorPrimitives.Divide(tmp, sqrtBc2, tmp);
-        TensorPrimitives.Add(tmp, Eps, tmp);
-        TensorPrimitives.Divide(mr, tmp, tmp);
-        TensorPrimitives.MultiplyAdd(tmp, (float)(-lr / bc1), pr, pr);
     }
 
     /// <summary>Per-coordinate drifts |ρ_t − ρ_{t−1}| &lt; θ are set to zero, slice after slice.</summary>
@@ -313,8 +292,8 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
     /// <summary>The managed state on the CPU, the TorchSharp state on another device.</summary>
     internal static IDynamicBernoulliState Create(int v, int k, int slices, DiachronicEmbeddingsOptions o, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null) => TorchDevice.Resolve(o.Device) == "cpu"
-        ? new DynamicBernoulliTrainer(v, k, slices, o, alpha0, rho0, sliceCounts)
-        : new DynamicBernoulliTorchTrainer(v, k, slices, o, alpha0, rho0, sliceCounts);
+        ? new DynamicBernoulliEngine(v, k, slices, o, alpha0, rho0, sliceCounts)
+        : new DynamicBernoulliTorchEngine(v, k, slices, o, alpha0, rho0, sliceCounts);
 
     /// <summary>Bytes of model state for V words, K dimensions and T slices (parameters, gradients, two Adam moments, a temporary, drift buffer).</summary>
     public static long StateBytes(long v, long k, long t) => 4L * v * k * (5 * (t + 1) + Math.Max(1, t - 1) + 1);
@@ -336,22 +315,12 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
             alpha0[i] = (float)(rng.NextGaussian() / k);
             rhoS[i] = (float)(rng.NextGaussian() / k);
         }
-        var cancel = o.CancellationToken;
         float[] alpha;
         float[] rhoStatic;
         using (var st = Create(v, k, 1, o, alpha0, rhoS))
         {
             st.TrainAlpha = true;
-            for (int s = 0; s < o.StaticSteps; s++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var batch = SampleBatch(streams, o, table, ref rng, staticPhase: true);
-                bool report = o.Progress is not null && (s % 50 == 0 || s == o.StaticSteps - 1);
-                double loss = st.ComputeLossAndGradients(batch, report);
-                st.AdamStep(o.StaticLearningRate);
-                if (report)
-                    o.Progress!.Report(new DiachronicProgress("static", -1, (s + 1.0) / o.StaticSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-            }
+            RunPhase(st, "static", o.StaticSteps, o.StaticLearningRate, ref rng);
             alpha = st.Alpha;
             rhoStatic = st.Rho;
         }
@@ -361,16 +330,7 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
         using var dyn = Create(v, k, T, o, alpha, rho0, corpus.SliceCounts);
         dyn.TrainAlpha = false;
         dyn.Lambda = o.DriftPrecision;
-        for (int s = 0; s < o.DynamicSteps; s++)
-        {
-            cancel.ThrowIfCancellationRequested();
-            var batch = SampleBatch(streams, o, table, ref rng, staticPhase: false);
-            bool report = o.Progress is not null && (s % 50 == 0 || s == o.DynamicSteps - 1);
-            double loss = dyn.ComputeLossAndGradients(batch, report);
-            dyn.AdamStep(o.DynamicLearningRate);
-            if (report)
-                o.Progress!.Report(new DiachronicProgress("dynamic", -1, (s + 1.0) / o.DynamicSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-        }
+        RunPhase(dyn, "dynamic", o.DynamicSteps, o.DynamicLearningRate, ref rng);
         var rho = dyn.Rho;
         var vectors = new float[T][];
         var defined = new bool[T][];
@@ -380,6 +340,21 @@ internal sealed class DynamicBernoulliTrainer : IDynamicBernoulliState
             defined[t] = Enumerable.Repeat(true, v).ToArray();
         }
         return new DiachronicFit(vectors, defined, 0, 0);
+
+        // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50 steps
+        void RunPhase(IDynamicBernoulliState state, string phase, int steps, double lr, ref SplitMix64 rng)
+        {
+            for (int s = 0; s < steps; s++)
+            {
+                o.CancellationToken.ThrowIfCancellationRequested();
+                var batch = SampleBatch(streams, o, table, ref rng, staticPhase: phase == "static");
+                bool report = o.Progress is not null && (s % 50 == 0 || s == steps - 1);
+                double loss = state.ComputeLossAndGradients(batch, report);
+                state.AdamStep(lr);
+                if (report)
+                    o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
+            }
+        }
     }
 
     /// <summary>Subsamples each slice once (Rudolph: keep with probability min(1, √(s/f_w)), f_w over in-vocabulary tokens).</summary>
