@@ -38,20 +38,27 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
     public int Spills { get; private set; }
 
     /// <summary>Adds one sentence of slice <paramref name="slice"/> with time value <paramref name="time"/> and order value <paramref name="order"/>.</summary>
-    public void Add(int slice, long time, long order, IReadOnlyList<string> tokens)
+    public void Add(int slice, long time, long order, IReadOnlyList<string> tokens) =>
+        Add(slice, time, order, tokens.Select(w => w.AsMemory()).ToList());
+
+    /// <summary>As <see cref="Add(int, long, long, IReadOnlyList{string})"/>; a word already seen costs no allocation.</summary>
+    public void Add(int slice, long time, long order, List<ReadOnlyMemory<char>> tokens)
     {
         var b = _buckets[slice];
+        var lookup = _provisional.GetAlternateLookup<ReadOnlySpan<char>>();
         ulong h = 0xCBF29CE484222325UL; // FNV-1a over the characters, 0xFFFF between tokens
         b.Times.Add(time);
         b.Orders.Add(order);
         b.Lengths.Add(tokens.Count);
-        foreach (var w in tokens)
+        foreach (var m in tokens)
         {
-            if (!_provisional.TryGetValue(w, out int id))
+            var w = m.Span;
+            if (!lookup.TryGetValue(w, out int id))
             {
                 id = _words.Count;
-                _provisional[w] = id;
-                _words.Add(w);
+                string word = w.ToString();
+                _provisional[word] = id;
+                _words.Add(word);
                 _counts.Add(new long[_sliceCount]);
             }
             _counts[id][slice]++;
@@ -91,16 +98,20 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
             }
             w.Flush();
             b.Segments.Add((start, b.Times.Count));
-            b.Clear();
+            b.Clear(release: false); // capacity kept: the next fill reuses it (no regrowth garbage)
         }
         _bufferedBytes = 0;
         Spills++;
     }
 
-    /// <summary>The sentences of one slice: those spilled to the file, then those still in memory.</summary>
-    private IEnumerable<Sentence> Sentences(int slice)
+    /// <summary>Reads the sentences of one slice, those spilled to the file then those still in memory, into <paramref name="f"/> (cleared first).</summary>
+    private void Gather(int slice, SliceBuffer f)
     {
         var b = _buckets[slice];
+        long tokens = 0;
+        foreach (var c in _counts)
+            tokens += c[slice];
+        f.Clear(b.Times.Count + b.Segments.Sum(x => x.Count), tokens);
         if (b.Segments.Count > 0)
         {
             var r = new BinaryReader(_spill!);
@@ -112,20 +123,20 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
                     long time = r.ReadInt64();
                     long order = r.ReadInt64();
                     ulong hash = r.ReadUInt64();
-                    var ids = new int[r.ReadInt32()];
+                    var ids = f.Add(time, order, hash, r.ReadInt32());
                     for (int j = 0; j < ids.Length; j++)
                         ids[j] = r.ReadInt32();
-                    yield return new Sentence(time, order, hash, ids);
                 }
             }
         }
-        int p = 0;
-        for (int i = 0; i < b.Times.Count; i++)
+        var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(b.Ids);
+        for (int i = 0, p = 0; i < b.Times.Count; i++)
         {
-            var ids = b.Ids.GetRange(p, b.Lengths[i]).ToArray();
-            p += ids.Length;
-            yield return new Sentence(b.Times[i], b.Orders[i], b.Hashes[i], ids);
+            all.Slice(p, b.Lengths[i]).CopyTo(f.Add(b.Times[i], b.Orders[i], b.Hashes[i], b.Lengths[i]));
+            p += b.Lengths[i];
         }
+        b.Clear();
+        b.Segments.Clear();
     }
 
     /// <summary>
@@ -165,66 +176,64 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
         }
         var tokens = new int[_sliceCount][];
         var ends = new int[_sliceCount][];
+        // one flat buffer reused from slice to slice: no per-sentence arrays, no garbage growing with the corpus
+        var f = new SliceBuffer();
         for (int t = 0; t < _sliceCount; t++)
         {
             cancel.ThrowIfCancellationRequested();
-            var sentences = new List<Sentence>();
-            foreach (var sentence in Sentences(t))
+            Gather(t, f);
+            // map to the final ids in place, dropping out-of-vocabulary tokens; empty sentences leave the order
+            var index = f.Index();
+            int sentences = 0;
+            for (int i = 0; i < f.Count; i++)
             {
-                var ids = sentence.Ids;
+                var ids = f.Ids.AsSpan(f.Starts[i], f.Lengths[i]);
                 int n = 0;
                 foreach (int id in ids)
                 {
                     if (map[id] >= 0)
                         ids[n++] = map[id];
                 }
+                f.Lengths[i] = n;
                 if (n > 0)
-                    sentences.Add(sentence with { Ids = n == ids.Length ? ids : ids[..n] });
+                    index[sentences++] = i;
             }
-            _buckets[t].Clear();
-            _buckets[t].Segments.Clear();
-            sentences.Sort(Canonical);
+            var order = index.AsSpan(0, sentences);
+            order.Sort(f.Compare);
             // copies of one sentence (same time, order and tokens) would sit side by side: the k-th copy gets its own hash, so
             // copies are spread like distinct sentences (still order-free: the copies are indistinguishable)
             bool copies = false;
-            var first = sentences.Count > 0 ? sentences[0] : default;
-            for (int i = 1, k = 0; i < sentences.Count; i++)
+            for (int i = 1, k = 0, first = sentences > 0 ? order[0] : 0; i < sentences; i++)
             {
-                var cur = sentences[i];
-                k = Canonical(first, cur) == 0 ? k + 1 : 0;
+                int cur = order[i];
+                k = f.Compare(first, cur) == 0 ? k + 1 : 0;
                 if (k == 0)
                 {
                     first = cur;
                 }
                 else
                 {
-                    sentences[i] = cur with { Hash = SkipGramEngine.Hash(_seed, cur.Hash, (ulong)k) };
+                    f.Hashes[cur] = SkipGramEngine.Hash(_seed, f.Hashes[cur], (ulong)k);
                     copies = true;
                 }
             }
             if (copies)
-                sentences.Sort(Canonical);
-            tokens[t] = new int[sentences.Sum(s => s.Ids.Length)];
-            ends[t] = new int[sentences.Count];
+                order.Sort(f.Compare);
+            long total = 0;
+            foreach (int i in order)
+                total += f.Lengths[i];
+            tokens[t] = new int[total];
+            ends[t] = new int[sentences];
             int p = 0;
-            for (int i = 0; i < sentences.Count; i++)
+            for (int i = 0; i < sentences; i++)
             {
-                sentences[i].Ids.CopyTo(tokens[t], p);
-                p += sentences[i].Ids.Length;
+                int si = order[i];
+                f.Ids.AsSpan(f.Starts[si], f.Lengths[si]).CopyTo(tokens[t].AsSpan(p));
+                p += f.Lengths[si];
                 ends[t][i] = p;
             }
         }
         return new DiachronicCorpus(words, sliceCounts, tokens, ends, origin, width);
-    }
-
-    private static int Canonical(Sentence a, Sentence b)
-    {
-        int c = a.Time.CompareTo(b.Time);
-        if (c == 0)
-            c = a.Order.CompareTo(b.Order);
-        if (c == 0)
-            c = a.Hash.CompareTo(b.Hash);
-        return c != 0 ? c : a.Ids.AsSpan().SequenceCompareTo(b.Ids);
     }
 
     public void Dispose()
@@ -234,7 +243,76 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
             File.Delete(_spillPath);
     }
 
-    private readonly record struct Sentence(long Time, long Order, ulong Hash, int[] Ids);
+    /// <summary>The sentences of one slice: keys per sentence, every token id in one array; sized for the largest slice and reused.</summary>
+    private sealed class SliceBuffer
+    {
+        private int[] _index = [];
+
+        public long[] Times { get; private set; } = [];
+
+        public long[] Orders { get; private set; } = [];
+
+        public ulong[] Hashes { get; private set; } = [];
+
+        public int[] Starts { get; private set; } = [];
+
+        public int[] Lengths { get; private set; } = [];
+
+        public int[] Ids { get; private set; } = [];
+
+        public int Count { get; private set; }
+
+        private int _idCount;
+
+        /// <summary>Empties the buffer and makes room for <paramref name="sentences"/> sentences of <paramref name="tokens"/> ids in all.</summary>
+        public void Clear(int sentences, long tokens)
+        {
+            Count = 0;
+            _idCount = 0;
+            if (Times.Length < sentences)
+            {
+                Times = new long[sentences];
+                Orders = new long[sentences];
+                Hashes = new ulong[sentences];
+                Starts = new int[sentences];
+                Lengths = new int[sentences];
+            }
+            if (Ids.Length < tokens)
+                Ids = new int[tokens];
+        }
+
+        /// <summary>Appends a sentence's keys and returns the span its <paramref name="length"/> ids go to (within the room made by <see cref="Clear"/>).</summary>
+        public Span<int> Add(long time, long order, ulong hash, int length)
+        {
+            Times[Count] = time;
+            Orders[Count] = order;
+            Hashes[Count] = hash;
+            Starts[Count] = _idCount;
+            Lengths[Count] = length;
+            Count++;
+            _idCount += length;
+            return Ids.AsSpan(_idCount - length, length);
+        }
+
+        /// <summary>A scratch array of at least <see cref="Count"/> sentence indices.</summary>
+        public int[] Index()
+        {
+            if (_index.Length < Count)
+                _index = new int[Times.Length];
+            return _index;
+        }
+
+        /// <summary>The canonical order: time, order value, seeded hash, then the token ids.</summary>
+        public int Compare(int a, int b)
+        {
+            int c = Times[a].CompareTo(Times[b]);
+            if (c == 0)
+                c = Orders[a].CompareTo(Orders[b]);
+            if (c == 0)
+                c = Hashes[a].CompareTo(Hashes[b]);
+            return c != 0 ? c : Ids.AsSpan(Starts[a], Lengths[a]).SequenceCompareTo(Ids.AsSpan(Starts[b], Lengths[b]));
+        }
+    }
 
     private sealed class Bucket
     {
@@ -250,13 +328,15 @@ internal sealed class DiachronicCorpusBuilder : IDisposable
 
         public List<(long Start, int Count)> Segments { get; } = [];
 
-        public void Clear()
+        public void Clear(bool release = true)
         {
             Times.Clear();
             Orders.Clear();
             Hashes.Clear();
             Lengths.Clear();
             Ids.Clear();
+            if (!release)
+                return;
             Times.TrimExcess();
             Orders.TrimExcess();
             Hashes.TrimExcess();

@@ -124,10 +124,10 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         // pass 1: vocabulary, and every sentence bucketed by slice (rows in any order; spilled to disk beyond MaxInMemoryBytes)
         o.Progress?.Report(new DiachronicProgress("vocabulary", -1, 0, 0, double.NaN));
         using var builder = new DiachronicCorpusBuilder(T, o.Seed, o.MaxInMemoryBytes);
-        var list = new List<string>();
+        var list = new List<ReadOnlyMemory<char>>();
         using (var cursor = input.GetRowCursor(orderCol is { } oc ? [tokCol, timeCol, oc] : [tokCol, timeCol]))
         {
-            var tokens = DiachronicInput.TokensGetter(cursor, tokCol);
+            var tokens = DiachronicInput.TokenSpansGetter(cursor, tokCol);
             var time = DiachronicInput.TimeGetter(cursor, timeCol, o.Granularity);
             var order = DiachronicInput.OrderGetter(cursor, orderCol);
             while (cursor.MoveNext())

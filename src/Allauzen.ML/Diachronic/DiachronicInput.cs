@@ -56,6 +56,23 @@ internal static class DiachronicInput
     /// <summary>A getter filling a reusable list with the row's tokens.</summary>
     public static Action<List<string>> TokensGetter(DataViewRow row, DataViewSchema.Column col)
     {
+        var spans = TokenSpansGetter(row, col);
+        var buffer = new List<ReadOnlyMemory<char>>();
+        return list =>
+        {
+            spans(buffer);
+            list.Clear();
+            foreach (var m in buffer)
+                list.Add(m.ToString());
+        };
+    }
+
+    /// <summary>
+    /// A getter filling a reusable list with the row's tokens as character slices of the row (valid until the next row): a
+    /// vector of Text, or a Text column split on white space (' ', \t, \n, \r, \f, \v).
+    /// </summary>
+    public static Action<List<ReadOnlyMemory<char>>> TokenSpansGetter(DataViewRow row, DataViewSchema.Column col)
+    {
         if (col.Type is VectorDataViewType)
         {
             var g = row.GetGetter<VBuffer<ReadOnlyMemory<char>>>(col);
@@ -67,7 +84,7 @@ internal static class DiachronicInput
                 foreach (var m in buf.DenseValues())
                 {
                     if (!m.IsEmpty)
-                        list.Add(m.ToString());
+                        list.Add(m);
                 }
             };
         }
@@ -77,7 +94,19 @@ internal static class DiachronicInput
         {
             list.Clear();
             gt(ref text);
-            list.AddRange(text.ToString().Split(Blanks, StringSplitOptions.RemoveEmptyEntries));
+            var span = text.Span;
+            int start = -1;
+            for (int i = 0; i <= span.Length; i++)
+            {
+                bool blank = i == span.Length || Blanks.AsSpan().Contains(span[i]);
+                if (!blank && start < 0)
+                    start = i;
+                else if (blank && start >= 0)
+                {
+                    list.Add(text[start..i]);
+                    start = -1;
+                }
+            }
         };
     }
 
