@@ -294,8 +294,8 @@ public static class DiachronicSample
     }
 
     /// <summary>
-    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last cosine
-    /// drift, P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
+    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last drift
+    /// (cosine; squared Euclidean for the dynamic model), P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
     /// </summary>
     public static Dictionary<string, object?> RunBenchmark(MLContext ml, IReadOnlyList<DatedSentence> dated, BenchmarkSettings b, IEnumerable<string> models)
     {
@@ -371,6 +371,11 @@ public static class DiachronicSample
             {
                 Console.WriteLine("    top: " + string.Join(" ", ranking.Take(15).Select(w => $"{w}({m.GetCount(w, 0)}/{m.GetCount(w, b.Slices - 1)})")));
                 Console.WriteLine("    gold ranks: " + string.Join(" ", gold.Select(w => $"{w}:{ranking.IndexOf(w) + 1}")));
+                foreach (var measure in Enum.GetValues<DriftMeasure>().Where(x => x != m.DefaultDriftMeasure))
+                {
+                    var other = m.GetDriftRanking(0, b.Slices - 1, 1, measure).Where(x => ranked.Contains(x.Word)).Select(x => x.Word).ToList();
+                    Console.WriteLine($"    {measure}: P@{gold.Count} = {DriftInjection.PrecisionAtK(other, gold, gold.Count):F2}  AP = {DriftInjection.AveragePrecision(other, gold):F2}");
+                }
             }
             metrics[$"p_at_2k_{name}"] = p;
             metrics[$"ap_{name}"] = Math.Round(ap, 3);

@@ -11,7 +11,8 @@ namespace Allauzen.ML.Benchmarks;
 /// (Data/debian-changelogs-ci.tsv.gz, 3 slices of 8 years, min count 5 × factor so the vocabulary is the same) <c>factor</c> times through <c>LoadFromEnumerable</c> of a
 /// lazy enumerable (no row is held by the view), runs the two passes of <c>Fit</c> (vocabulary, buckets spilled beyond
 /// <c>MaxInMemoryBytes</c>, canonical streams) and prints the process's working set before and its peak after;
-/// <c>--fit</c> runs the whole <c>Fit</c> instead, which also trains the dynamic Bernoulli model at its defaults (K = 64), so the peak includes the model state.
+/// <c>--fit</c> runs the whole <c>Fit</c> instead, which also trains the dynamic Bernoulli model (K = 64, 100 + 100 steps of
+/// 1 %/factor of every slice, so the training work does not grow with the factor), so the peak includes the model state.
 /// </summary>
 /// <example><c>dotnet test/Allauzen.ML.Benchmarks/bin/Release/net10.0/Allauzen.ML.Benchmarks.dll --diachronic-memory 10 8</c></example>
 public static class DiachronicMemoryProbe
@@ -47,6 +48,8 @@ public static class DiachronicMemoryProbe
             TokensColumnName = nameof(Row.Tokens), TimeColumnName = nameof(Row.Slice), Model = DiachronicModel.DynamicBernoulli,
             Dimensions = 64, MaxInMemoryBytes = maxBytes,
             MinCount = 5 * factor, // the same vocabulary at every factor (every count is multiplied by the factor)
+            BatchFraction = 0.01 / factor, // the same tokens per training step, so --fit trains for the same time at every factor
+            StaticSteps = 100, DynamicSteps = 100,
         };
         using var self = Process.GetCurrentProcess();
         long start = self.WorkingSet64;

@@ -21,8 +21,8 @@ public sealed class DynamicBernoulliPriorTests
         var corpus = DiachronicTestData.Synthetic(4, 150, seed: 1);
         using var stiff = Fit(corpus, o => o.DriftPrecision = 1e9);
         using var loose = Fit(corpus, o => o.DriftPrecision = 1);
-        double maxStiff = stiff.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
-        double maxLoose = loose.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
+        double maxStiff = stiff.GetDriftRanking(0, 3, 1, DriftMeasure.Cosine).Max(x => x.Drift);
+        double maxLoose = loose.GetDriftRanking(0, 3, 1, DriftMeasure.Cosine).Max(x => x.Drift);
         Assert.IsLessThan(1e-4, maxStiff, "λ → ∞: slices must stay (almost) identical");
         Assert.IsGreaterThan(1e-2, maxLoose, "λ = 1 lets words drift");
     }

@@ -6,7 +6,7 @@ namespace Allauzen.ML.Tests.Diachronic;
 /// <summary>
 /// The CI-sized drift-injection benchmark on the shipped slice of the Debian-changelog corpus
 /// (Data/debian-changelogs-ci.tsv.gz: every 4th sentence of 1999–2022, 684 k tokens): 3 slices of 8 years, shuffled
-/// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last cosine drift.
+/// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last drift (cosine; squared Euclidean for the dynamic model, its default measure).
 /// Every detector ranks the recipe's eligible words (≥ 15 occurrences in every slice before the swaps). Random ranking:
 /// 10 / 1069 ≈ 0.01. This is the notes' CI-sized variant (P@2K = P@10); its reference figures, gensim on the same
 /// injected corpus (test/Allauzen.ML.Benchmarks/Diachronic/gensim_injection.py, seeds 1 and 2), are incremental SGNS
