@@ -8,6 +8,7 @@ if (args.Length > 0 && args[0] == "--foton-step")
     return;
 }
 if (args.Length > 1 && args[0] == "--ode-speed") { Allauzen.ML.Benchmarks.NeuralOdeSpeedProbe.Run(args); return; }
+if (args.Length > 0 && args[0] == "--diachronic-memory") { Allauzen.ML.Benchmarks.DiachronicMemoryProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--prdc-memory") { Allauzen.ML.Benchmarks.Evaluation.PrdcMemoryProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--quantization-epoch")
 {

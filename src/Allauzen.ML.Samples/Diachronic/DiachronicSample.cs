@@ -17,6 +17,16 @@ public sealed class SentenceRow
 }
 
 /// <summary>A sentence with its year.</summary>
+/// <summary>A sentence of the benchmark with its line in the corpus (the order column).</summary>
+public sealed class LineRow
+{
+    public string[] Tokens { get; set; } = [];
+
+    public int Slice { get; set; }
+
+    public long Line { get; set; }
+}
+
 public sealed class YearRow
 {
     public string[] Tokens { get; set; } = [];
@@ -35,7 +45,7 @@ public static class DiachronicSample
     private static readonly Option<string?> Corpus = SampleCli.Text("--corpus",
         "dated corpus TSV (default: the shipped CI slice of Debian changelogs), or 'system' to rebuild it from /usr/share/doc");
     private static readonly Option<string> Models = SampleCli.Option("--models", "incremental,aligned,dbe,control",
-        "models of the injection benchmark, comma-separated, among incremental, aligned, dbe, control");
+        "models of the injection benchmark, comma-separated, among incremental, aligned, dbe (the notes' setting), dbe-default (DynamicBernoulli at its defaults, K = --bench-dims), control");
     private static readonly Option<int?> Epochs = SampleCli.Epochs("5; benchmark: 5 incremental, 10 aligned; speed: 1");
     private static readonly Option<int?> MinCount = SampleCli.OptionalInt("--min-count", "eligibility threshold per slice (default: 30 scaled to the corpus size)");
     private static readonly Option<int> Dims = SampleCli.Int("--dims", 100, "embedding dimensions of the real chronology");
@@ -55,13 +65,20 @@ public static class DiachronicSample
     private static readonly Option<bool> Verbose = SampleCli.Option("--verbose", false, "benchmark: print each model's top words and the gold ranks");
     private static readonly Option<string?> PairsFile = SampleCli.Text("--pairs-file", "benchmark: fixed pairs to swap (word<TAB>word per line)");
     private static readonly Option<string?> Dump = SampleCli.Text("--dump", "benchmark: write the injected corpus, control, pairs and eligible words to PREFIX.*");
-    private static readonly Option<double> DbeLambda = SampleCli.Real("--dbe-lambda", 10, "DBE: drift precision λ");
+    private static readonly Option<double?> DbeLambda = SampleCli.OptionalReal("--dbe-lambda", "DBE: drift precision λ (dbe: 10; dbe-default: the library default)");
+    private static readonly Option<int> InjectSeed = SampleCli.Int("--inject-seed", 0, "benchmark: seed of the injection (pairs drawn, swaps, shuffled chronology)", min: 0);
     private static readonly Option<double?> DbeSample = SampleCli.OptionalReal("--dbe-sample", "DBE: subsampling threshold");
     private static readonly Option<int?> DbeStatic = SampleCli.OptionalInt("--dbe-static", "DBE: static steps");
     private static readonly Option<int?> DbeDynamic = SampleCli.OptionalInt("--dbe-dynamic", "DBE: dynamic steps");
     private static readonly Option<string?> DbeRegularizer = SampleCli.Text("--dbe-regularizer", "DBE: drift regularizer, randomwalk, anchored or grouplasso");
     private static readonly Option<double?> DbeWeight = SampleCli.OptionalReal("--dbe-weight", "DBE: drift penalty weight");
+    private static readonly Option<double?> DbeLearningRate = SampleCli.OptionalReal("--dbe-lr", "DBE: Adam learning rate");
+    private static readonly Option<double?> DbeBatch = SampleCli.OptionalReal("--dbe-batch", "DBE: fraction of every slice per step");
     private static readonly Option<int?> DbeSeed = SampleCli.OptionalInt("--dbe-seed", "DBE: seed", min: 0);
+    private static readonly Option<int?> DbeContext = SampleCli.OptionalInt("--dbe-context", "DBE: context words (even)", min: 2);
+    private static readonly Option<double?> DbeStaticLearningRate = SampleCli.OptionalReal("--dbe-static-lr", "DBE: Adam learning rate of the static pre-fit");
+    private static readonly Option<bool> OrderByLine = SampleCli.Option("--order-by-line", false,
+        "benchmark: pass the corpus line as OrderColumnName (sentences of a slice keep the corpus order instead of the hashed order)");
     private static readonly Option<bool> DbeTrace = SampleCli.Option("--dbe-trace", false, "DBE: print the loss per target every 50 steps");
     private static readonly Option<int?> AlignMin = SampleCli.OptionalInt("--align-min", "aligned model: minimum count of the alignment anchors");
     private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
@@ -71,7 +88,7 @@ public static class DiachronicSample
     public static Command Command { get; } = SampleCli.Sample("diachronic",
         "Diachronic embeddings on Debian changelogs: top drifting words, neighbours per slice, drift plot, word2vec export, then the drift-injection benchmark.",
         Run, Corpus, Models, Epochs, MinCount, Dims, SkipReal, Speed, Threads, BenchWidth, BenchSlices, BenchFirstYear, Pairs, T0, T1, Chronology, BenchDims,
-        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeSeed, DbeTrace, AlignMin, MetricsOut, Output);
+        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeTrace, AlignMin, MetricsOut, Output);
 
     private static int Run(ParseResult args)
     {
@@ -117,6 +134,7 @@ public static class DiachronicSample
             Epochs = args.GetValue(Epochs),
             Dimensions = args.GetValue(BenchDims),
             DbeLambda = args.GetValue(DbeLambda),
+            InjectSeed = args.GetValue(InjectSeed),
             Threads = args.GetValue(BenchThreads),
             Verbose = args.GetValue(Verbose),
             PairsFile = args.GetValue(PairsFile),
@@ -128,6 +146,11 @@ public static class DiachronicSample
             DbeRegularizer = regularizer,
             DbePenaltyWeight = args.GetValue(DbeWeight),
             DbeSeed = args.GetValue(DbeSeed),
+            DbeContextSize = args.GetValue(DbeContext),
+            DbeStaticLearningRate = args.GetValue(DbeStaticLearningRate),
+            OrderByLine = args.GetValue(OrderByLine),
+            DbeLearningRate = args.GetValue(DbeLearningRate),
+            DbeBatchFraction = args.GetValue(DbeBatch),
             AlignmentMinCount = args.GetValue(AlignMin),
             DbeTrace = args.GetValue(DbeTrace),
         };
@@ -240,7 +263,8 @@ public static class DiachronicSample
         public bool Shuffled { get; set; } = true;
         public int? Epochs { get; set; }
         public int Dimensions { get; set; } = 100;
-        public double DbeLambda { get; set; } = 10;
+        public double? DbeLambda { get; set; }
+        public int InjectSeed { get; set; }
         public int Threads { get; set; } = 2;
         public bool Verbose { get; set; }
         public string? PairsFile { get; set; }
@@ -251,6 +275,12 @@ public static class DiachronicSample
         public DriftRegularizer? DbeRegularizer { get; set; }
         public double? DbePenaltyWeight { get; set; }
         public int? DbeSeed { get; set; }
+        public int? DbeContextSize { get; set; }
+        public double? DbeStaticLearningRate { get; set; }
+        /// <summary>Passes the corpus line as the order column (the within-slice order of the corpus is kept).</summary>
+        public bool OrderByLine { get; set; }
+        public double? DbeLearningRate { get; set; }
+        public double? DbeBatchFraction { get; set; }
         public int? AlignmentMinCount { get; set; }
         /// <summary>Prints the DBE loss per target every 50 steps (compare with dbe_reference.py --trace).</summary>
         public bool DbeTrace { get; set; }
@@ -264,8 +294,8 @@ public static class DiachronicSample
     }
 
     /// <summary>
-    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last cosine
-    /// drift, P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
+    /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last drift
+    /// (cosine; squared Euclidean for the dynamic model), P@2K and AP; "control" fits the aligned model on the uninjected real chronology and scores it with the same gold list.
     /// </summary>
     public static Dictionary<string, object?> RunBenchmark(MLContext ml, IReadOnlyList<DatedSentence> dated, BenchmarkSettings b, IEnumerable<string> models)
     {
@@ -275,7 +305,7 @@ public static class DiachronicSample
         int minc = Math.Max(5, (int)Math.Round(30 * tokens / (double)b.Slices / 450_000));
         var fixedPairs = b.PairsFile is null ? null
             : File.ReadLines(b.PairsFile).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split('\t')).Select(f => (f[0], f[1])).ToList();
-        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: 0,
+        var inj = DriftInjection.Inject(sentences, b.Slices, pairs: b.Pairs, t0: b.T0, t1: b.T1, minCount: minc, shuffle: b.Shuffled, seed: b.InjectSeed,
             fixedPairs: fixedPairs);
         // the recipe's eligible set (step 2: ≥ minc in every slice before the swaps, longer than 2 characters); every
         // detector ranks exactly these words, so a gold word whose count falls under minc in a half-swapped slice is still ranked
@@ -298,22 +328,32 @@ public static class DiachronicSample
                 SampleCli.Wrote(dump + suffix);
         }
         var metrics = new Dictionary<string, object?> { ["eligible"] = inj.Eligible.Count };
-        var injected = ml.Data.LoadFromEnumerable(inj.Sentences.OrderBy(s => s.Slice).Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
+        // rows in corpus order: with the shuffled chronology their slices are not sorted (the estimator accepts any order)
+        var injected = b.OrderByLine
+            ? ml.Data.LoadFromEnumerable(inj.Sentences.Select((s, i) => new LineRow { Tokens = s.Tokens, Slice = s.Slice, Line = i }))
+            : ml.Data.LoadFromEnumerable(inj.Sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
         var sw = new Stopwatch();
         foreach (var name in models.Where(n => n.Length > 0))
         {
             bool control = name == "control";
-            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs, b.DbeLambda);
+            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs);
             o.Threads = b.Threads;
             o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
-            if (name == "dbe")
+            if (b.OrderByLine && !control)
+                o.OrderColumnName = nameof(LineRow.Line);
+            if (name.StartsWith("dbe", StringComparison.Ordinal))
             {
+                o.DriftPrecision = b.DbeLambda ?? o.DriftPrecision;
                 o.Subsampling = b.DbeSubsampling ?? o.Subsampling;
                 o.StaticSteps = b.DbeStaticSteps ?? o.StaticSteps;
                 o.DynamicSteps = b.DbeDynamicSteps ?? o.DynamicSteps;
                 o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
                 o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
                 o.Seed = b.DbeSeed ?? o.Seed;
+                o.DynamicLearningRate = b.DbeLearningRate ?? o.DynamicLearningRate;
+                o.BatchFraction = b.DbeBatchFraction ?? o.BatchFraction;
+                o.ContextSize = b.DbeContextSize ?? o.ContextSize;
+                o.StaticLearningRate = b.DbeStaticLearningRate ?? o.StaticLearningRate;
                 if (b.DbeTrace)
                     o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
             }
@@ -331,6 +371,11 @@ public static class DiachronicSample
             {
                 Console.WriteLine("    top: " + string.Join(" ", ranking.Take(15).Select(w => $"{w}({m.GetCount(w, 0)}/{m.GetCount(w, b.Slices - 1)})")));
                 Console.WriteLine("    gold ranks: " + string.Join(" ", gold.Select(w => $"{w}:{ranking.IndexOf(w) + 1}")));
+                foreach (var measure in Enum.GetValues<DriftMeasure>().Where(x => x != m.DefaultDriftMeasure))
+                {
+                    var other = m.GetDriftRanking(0, b.Slices - 1, 1, measure).Where(x => ranked.Contains(x.Word)).Select(x => x.Word).ToList();
+                    Console.WriteLine($"    {measure}: P@{gold.Count} = {DriftInjection.PrecisionAtK(other, gold, gold.Count):F2}  AP = {DriftInjection.AveragePrecision(other, gold):F2}");
+                }
             }
             metrics[$"p_at_2k_{name}"] = p;
             metrics[$"ap_{name}"] = Math.Round(ap, 3);
@@ -339,13 +384,18 @@ public static class DiachronicSample
     }
 
     /// <summary>The benchmark settings of each model.</summary>
-    public static DiachronicEmbeddingsOptions BenchmarkOptions(string name, int dims, int? epochs, double dbeLambda) => name switch
+    public static DiachronicEmbeddingsOptions BenchmarkOptions(string name, int dims, int? epochs) => name switch
     {
         "dbe" => new DiachronicEmbeddingsOptions
         {
             TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
             Model = DiachronicModel.DynamicBernoulli, Dimensions = 50, MaxVocabularySize = 5000, Subsampling = 1e-3,
-            DriftPrecision = dbeLambda, StaticSteps = 300, DynamicSteps = 400, Seed = 0,
+            DriftPrecision = 10, StaticSteps = 300, DynamicSteps = 400, DynamicLearningRate = 1e-2, Seed = 0,
+        },
+        "dbe-default" => new DiachronicEmbeddingsOptions
+        {
+            TokensColumnName = nameof(SentenceRow.Tokens), TimeColumnName = nameof(SentenceRow.Slice),
+            Model = DiachronicModel.DynamicBernoulli, Dimensions = dims,
         },
         "aligned" => new DiachronicEmbeddingsOptions
         {

@@ -59,77 +59,17 @@ internal sealed class DiachronicCorpus
     public long TokenCount => Tokens.Sum(t => (long)t.Length);
 
     /// <summary>
-    /// Builds the corpus from (slice, tokens) sentences already read: counts words per slice, keeps those with
-    /// total ≥ <paramref name="minCount"/> (at most <paramref name="maxVocabulary"/>), assigns stable ids, and encodes the streams.
+    /// Builds the corpus from (slice, tokens) sentences already read, in any order: counts words per slice, keeps those with
+    /// total ≥ <paramref name="minCount"/> (at most <paramref name="maxVocabulary"/>), assigns stable ids, and encodes the
+    /// streams in the canonical sentence order of <see cref="DiachronicCorpusBuilder"/> (the slice is the time value).
     /// </summary>
-    public static DiachronicCorpus Build(IReadOnlyList<(int Slice, string[] Tokens)> sentences, int sliceCount, long origin, int width,
-        int minCount, int maxVocabulary)
+    public static DiachronicCorpus Build(IEnumerable<(int Slice, string[] Tokens)> sentences, int sliceCount, long origin, int width,
+        int minCount, int maxVocabulary, int seed = 1)
     {
-        var counts = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        using var builder = new DiachronicCorpusBuilder(sliceCount, seed, long.MaxValue);
         foreach (var (slice, toks) in sentences)
-        {
-            foreach (var tok in toks)
-            {
-                if (!counts.TryGetValue(tok, out var c))
-                    counts[tok] = c = new long[sliceCount];
-                c[slice]++;
-            }
-        }
-        return Build(counts, sentences, sliceCount, origin, width, minCount, maxVocabulary);
-    }
-
-    /// <summary>As <see cref="Build(IReadOnlyList{ValueTuple{int, string[]}}, int, long, int, int, int)"/> with counts already made (first pass).</summary>
-    public static DiachronicCorpus Build(Dictionary<string, long[]> counts, IEnumerable<(int Slice, string[] Tokens)> sentences,
-        int sliceCount, long origin, int width, int minCount, int maxVocabulary)
-    {
-        var kept = counts.Select(kv => (Word: kv.Key, Counts: kv.Value, Total: kv.Value.Sum()))
-            .Where(x => x.Total >= minCount)
-            .OrderByDescending(x => x.Total).ThenBy(x => x.Word, StringComparer.Ordinal)
-            .ToList();
-        if (maxVocabulary > 0 && kept.Count > maxVocabulary)
-            kept = kept.Take(maxVocabulary).ToList();
-        int First(long[] c)
-        {
-            for (int t = 0; t < c.Length; t++)
-            {
-                if (c[t] > 0)
-                    return t;
-            }
-            return c.Length;
-        }
-        var ordered = kept.Select((x, rank) => (x.Word, x.Counts, First: First(x.Counts), Rank: rank))
-            .OrderBy(x => x.First).ThenBy(x => x.Rank).ToArray();
-        var words = ordered.Select(x => x.Word).ToArray();
-        var ids = new Dictionary<string, int>(words.Length, StringComparer.Ordinal);
-        for (int i = 0; i < words.Length; i++)
-            ids[words[i]] = i;
-        var sliceCounts = new long[sliceCount][];
-        for (int t = 0; t < sliceCount; t++)
-        {
-            sliceCounts[t] = new long[words.Length];
-            for (int w = 0; w < words.Length; w++)
-                sliceCounts[t][w] = ordered[w].Counts[t];
-        }
-        var tok = new List<int>[sliceCount];
-        var ends = new List<int>[sliceCount];
-        for (int t = 0; t < sliceCount; t++)
-        {
-            tok[t] = [];
-            ends[t] = [];
-        }
-        foreach (var (slice, toks) in sentences)
-        {
-            int before = tok[slice].Count;
-            foreach (var s in toks)
-            {
-                if (ids.TryGetValue(s, out int id))
-                    tok[slice].Add(id);
-            }
-            if (tok[slice].Count > before)
-                ends[slice].Add(tok[slice].Count);
-        }
-        return new DiachronicCorpus(words, sliceCounts, tok.Select(l => l.ToArray()).ToArray(),
-            ends.Select(l => l.ToArray()).ToArray(), origin, width);
+            builder.Add(slice, slice, 0, toks);
+        return builder.Build(origin, width, minCount, maxVocabulary);
     }
 
     /// <summary>All slices' streams concatenated (whole-corpus pre-training).</summary>

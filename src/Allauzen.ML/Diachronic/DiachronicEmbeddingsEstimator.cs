@@ -4,8 +4,10 @@ namespace Allauzen.ML.Diachronic;
 
 /// <summary>
 /// Trains diachronic word embeddings over a dated corpus: one row per sentence or document with a token column
-/// and an integer (or DateTime) time column. <see cref="Fit"/> makes two passes over the data — the vocabulary
-/// (counts per slice, the union over slices with stable ids), then the encoded token streams — and trains
+/// and an integer (or DateTime) time column, in any row order. <see cref="Fit"/> makes two passes over the data — the
+/// time range, then the vocabulary (counts per slice, the union over slices with stable ids) with every sentence
+/// bucketed by slice (in memory up to <see cref="DiachronicEmbeddingsOptions.MaxInMemoryBytes"/>, in a temporary file
+/// beyond) — and trains
 /// the chosen <see cref="DiachronicModel"/>. Create it with <c>ml.Transforms.Text.DiachronicEmbeddings(options)</c>.
 /// </summary>
 public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddingsTransformer>
@@ -31,6 +33,8 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         ArgumentNullException.ThrowIfNull(inputSchema);
         DiachronicInput.CheckTokens(inputSchema, _options.TokensColumnName);
         DiachronicInput.CheckTime(inputSchema, _options.TimeColumnName);
+        if (_options.OrderColumnName is { } order)
+            DiachronicInput.CheckTime(inputSchema, order, "order");
         var added = new List<SchemaShape.Column>
         {
             SchemaShapes.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false),
@@ -42,7 +46,7 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
 
     /// <summary>Reads the corpus (two passes), checks memory, trains, and returns the fitted transformer.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A column is missing or of the wrong type (the message names it).</exception>
-    /// <exception cref="InvalidDataException">Out-of-order time values, a time before <c>SliceOrigin</c>, empty slices, or no data.</exception>
+    /// <exception cref="InvalidDataException">A time before <c>SliceOrigin</c>, empty slices, or no data.</exception>
     /// <exception cref="InsufficientMemoryException">The configuration needs more memory than allowed (the message gives the bytes).</exception>
     public DiachronicEmbeddingsTransformer Fit(IDataView input)
     {
@@ -55,13 +59,13 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
     }
 
     internal static DiachronicFit Train(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o) => o.Model == DiachronicModel.DynamicBernoulli
-        ? DynamicBernoulliTrainer.Fit(corpus, o)
+        ? DynamicBernoulliEngine.Fit(corpus, o)
         : SkipGramDiachronicTrainer.Fit(corpus, o);
 
     /// <summary>Bytes of model state the configuration needs during training.</summary>
     public static long RequiredBytes(DiachronicModel model, long vocabularySize, int dimensions, int slices) => model switch
     {
-        DiachronicModel.DynamicBernoulli => DynamicBernoulliTrainer.StateBytes(vocabularySize, dimensions, slices) + 4L * vocabularySize * dimensions * slices,
+        DiachronicModel.DynamicBernoulli => DynamicBernoulliEngine.StateBytes(vocabularySize, dimensions, slices) + 4L * vocabularySize * dimensions * slices,
         DiachronicModel.AlignedSkipGram => 4L * vocabularySize * dimensions * (4 + 2L * slices),
         _ => 4L * vocabularySize * dimensions * (2 + 2L * slices),
     };
@@ -79,31 +83,29 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         }
     }
 
-    /// <summary>Pass 0 (time only, when the origin is not known from ordered data), pass 1 (vocabulary), pass 2 (streams).</summary>
+    /// <summary>
+    /// Pass 0 reads the time column (range, slice origin); pass 1 counts the vocabulary and buckets every sentence by
+    /// slice, so the rows may come in any order and the streams do not depend on it.
+    /// </summary>
     internal static DiachronicCorpus ReadCorpus(IDataView input, DiachronicEmbeddingsOptions o)
     {
         var schema = input.Schema;
         DiachronicInput.CheckTokens(schema, o.TokensColumnName);
         DiachronicInput.CheckTime(schema, o.TimeColumnName);
+        if (o.OrderColumnName is { } orderName)
+            DiachronicInput.CheckTime(schema, orderName, "order");
         var tokCol = schema[o.TokensColumnName];
         var timeCol = schema[o.TimeColumnName];
+        DataViewSchema.Column? orderCol = o.OrderColumnName is null ? null : schema[o.OrderColumnName];
 
         long min = long.MaxValue, max = long.MinValue;
         long rows = 0;
         using (var cursor = input.GetRowCursor([timeCol]))
         {
             var time = DiachronicInput.TimeGetter(cursor, timeCol, o.Granularity);
-            long prev = long.MinValue;
             while (cursor.MoveNext())
             {
                 long t = time();
-                if (!o.AllowUnorderedTime && t < prev)
-                {
-                    throw new InvalidDataException(
-                        $"Time column '{o.TimeColumnName}' is out of order: row {cursor.Position} has time {t} after a row with time {prev}. " +
-                        "Sort the rows by time (a dated corpus) or set AllowUnorderedTime = true.");
-                }
-                prev = t;
                 min = Math.Min(min, t);
                 max = Math.Max(max, t);
                 rows++;
@@ -118,43 +120,28 @@ public sealed class DiachronicEmbeddingsEstimator : IEstimator<DiachronicEmbeddi
         if (sliceCount > 100_000)
             throw new InvalidDataException($"Time column '{o.TimeColumnName}' spans {min}..{max}: {sliceCount} slices of width {o.SliceWidth}; use a larger SliceWidth.");
         int T = (int)sliceCount;
-        int SliceOf(long t) => (int)((t - origin) / o.SliceWidth);
 
+        // pass 1: vocabulary, and every sentence bucketed by slice (rows in any order; spilled to disk beyond MaxInMemoryBytes)
         o.Progress?.Report(new DiachronicProgress("vocabulary", -1, 0, 0, double.NaN));
-        var counts = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        var list = new List<string>();
-        using (var cursor = input.GetRowCursor([tokCol, timeCol]))
+        using var builder = new DiachronicCorpusBuilder(T, o.Seed, o.MaxInMemoryBytes);
+        var list = new List<ReadOnlyMemory<char>>();
+        using (var cursor = input.GetRowCursor(orderCol is { } oc ? [tokCol, timeCol, oc] : [tokCol, timeCol]))
         {
-            var tokens = DiachronicInput.TokensGetter(cursor, tokCol);
+            var tokens = DiachronicInput.TokenSpansGetter(cursor, tokCol);
             var time = DiachronicInput.TimeGetter(cursor, timeCol, o.Granularity);
+            var order = DiachronicInput.OrderGetter(cursor, orderCol);
             while (cursor.MoveNext())
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
-                int s = SliceOf(time());
+                long t = time();
+                if (t < min || t > max)
+                    throw new InvalidDataException($"Time column '{o.TimeColumnName}' changed between two passes over the data (value {t} outside {min}..{max}); the IDataView must give the same rows on every cursor.");
                 tokens(list);
-                foreach (var w in list)
-                {
-                    if (!counts.TryGetValue(w, out var c))
-                        counts[w] = c = new long[T];
-                    c[s]++;
-                }
+                builder.Add((int)((t - origin) / o.SliceWidth), t, order(), list);
             }
         }
         o.Progress?.Report(new DiachronicProgress("corpus", -1, 0, 0, double.NaN));
-        IEnumerable<(int, string[])> Sentences()
-        {
-            using var cursor = input.GetRowCursor([tokCol, timeCol]);
-            var tokens = DiachronicInput.TokensGetter(cursor, tokCol);
-            var time = DiachronicInput.TimeGetter(cursor, timeCol, o.Granularity);
-            var buf = new List<string>();
-            while (cursor.MoveNext())
-            {
-                int s = SliceOf(time());
-                tokens(buf);
-                yield return (s, buf.ToArray());
-            }
-        }
-        var corpus = DiachronicCorpus.Build(counts, Sentences(), T, origin, o.SliceWidth, o.MinCount, o.MaxVocabularySize);
+        var corpus = builder.Build(origin, o.SliceWidth, o.MinCount, o.MaxVocabularySize, o.CancellationToken);
         if (corpus.VocabularySize == 0)
             throw new InvalidDataException($"DiachronicEmbeddings: no word of column '{o.TokensColumnName}' occurs at least MinCount = {o.MinCount} times.");
         var empty = Enumerable.Range(0, T).Where(t => corpus.Tokens[t].Length == 0).ToArray();

@@ -131,13 +131,21 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
     }
 
     /// <summary>
-    /// Words ranked by decreasing cosine drift (1 − cos) between <paramref name="fromSlice"/> and <paramref name="toSlice"/>,
-    /// restricted to words with at least <paramref name="minCount"/> occurrences in every slice from
-    /// <paramref name="fromSlice"/> to <paramref name="toSlice"/> and a vector in both.
+    /// The drift measure of <see cref="GetDriftRanking(int, int, int)"/>: <see cref="DriftMeasure.SquaredEuclidean"/> for
+    /// <see cref="DiachronicModel.DynamicBernoulli"/> (Rudolph &amp; Blei's <c>detect_drift</c>: the ρ_t share the context
+    /// vectors α, so their coordinates are comparable and a word's evidence shows in how far it moves), and
+    /// <see cref="DriftMeasure.Cosine"/> for the skip-gram models (Kim, Hamilton).
+    /// </summary>
+    public DriftMeasure DefaultDriftMeasure => Model == DiachronicModel.DynamicBernoulli ? DriftMeasure.SquaredEuclidean : DriftMeasure.Cosine;
+
+    /// <summary>
+    /// Words ranked by decreasing drift under <see cref="DefaultDriftMeasure"/> between <paramref name="fromSlice"/> and
+    /// <paramref name="toSlice"/>, restricted to words with at least <paramref name="minCount"/> occurrences in every slice
+    /// from <paramref name="fromSlice"/> to <paramref name="toSlice"/> and a vector in both.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A slice is outside 0..<see cref="SliceCount"/>−1.</exception>
     public IReadOnlyList<(string Word, double Drift)> GetDriftRanking(int fromSlice, int toSlice, int minCount) =>
-        GetDriftRanking(fromSlice, toSlice, minCount, DriftMeasure.Cosine);
+        GetDriftRanking(fromSlice, toSlice, minCount, DefaultDriftMeasure);
 
     /// <summary>As <see cref="GetDriftRanking(int, int, int)"/> with a chosen <see cref="DriftMeasure"/>.</summary>
     public IReadOnlyList<(string Word, double Drift)> GetDriftRanking(int fromSlice, int toSlice, int minCount, DriftMeasure measure)

@@ -14,11 +14,21 @@ internal static class DiachronicInput
             throw SchemaChecks.Mismatch(column, "tokens", "a vector of Text (tokens) or a Text column", col.Type.ToString()!);
     }
 
-    public static void CheckTime(DataViewSchema schema, string column)
+    public static void CheckTime(DataViewSchema schema, string column, string role = "time")
     {
-        var col = schema.GetColumnOrNull(column) ?? throw SchemaChecks.NotFound(column, "time");
+        var col = schema.GetColumnOrNull(column) ?? throw SchemaChecks.NotFound(column, role);
         if (!IsTime(col.Type))
-            throw SchemaChecks.Mismatch(column, "time", "an integer type (Int32, Int64, ...) or DateTime", col.Type.ToString()!);
+            throw SchemaChecks.Mismatch(column, role, "an integer type (Int32, Int64, ...) or DateTime", col.Type.ToString()!);
+    }
+
+    /// <summary>A getter of the row's order value (DateTime as ticks), or of 0 when there is no order column.</summary>
+    public static Func<long> OrderGetter(DataViewRow row, DataViewSchema.Column? col)
+    {
+        if (col is null)
+            return static () => 0;
+        if (col.Value.Type is DateTimeDataViewType)
+            return Wrap<DateTime>(row, col.Value, d => d.Ticks);
+        return TimeGetter(row, col.Value, TimeGranularity.Year);
     }
 
     public static void CheckTokens(SchemaShape shape, string column)
@@ -29,12 +39,12 @@ internal static class DiachronicInput
             throw SchemaChecks.Mismatch(column, "tokens", "a vector of Text (tokens) or a Text column", $"{c.Kind} of {c.ItemType}");
     }
 
-    public static void CheckTime(SchemaShape shape, string column)
+    public static void CheckTime(SchemaShape shape, string column, string role = "time")
     {
         if (!SchemaChecks.TryFind(shape, column, out var c))
-            throw SchemaChecks.NotFound(column, "time");
+            throw SchemaChecks.NotFound(column, role);
         if (c.Kind != SchemaShape.Column.VectorKind.Scalar || c.IsKey || !IsTime(c.ItemType))
-            throw SchemaChecks.Mismatch(column, "time", "an integer type (Int32, Int64, ...) or DateTime", $"{c.Kind} of {c.ItemType}");
+            throw SchemaChecks.Mismatch(column, role, "an integer type (Int32, Int64, ...) or DateTime", $"{c.Kind} of {c.ItemType}");
     }
 
     private static bool IsTokens(DataViewType t) =>
@@ -45,6 +55,23 @@ internal static class DiachronicInput
 
     /// <summary>A getter filling a reusable list with the row's tokens.</summary>
     public static Action<List<string>> TokensGetter(DataViewRow row, DataViewSchema.Column col)
+    {
+        var spans = TokenSpansGetter(row, col);
+        var buffer = new List<ReadOnlyMemory<char>>();
+        return list =>
+        {
+            spans(buffer);
+            list.Clear();
+            foreach (var m in buffer)
+                list.Add(m.ToString());
+        };
+    }
+
+    /// <summary>
+    /// A getter filling a reusable list with the row's tokens as character slices of the row (valid until the next row): a
+    /// vector of Text, or a Text column split on white space (' ', \t, \n, \r, \f, \v).
+    /// </summary>
+    public static Action<List<ReadOnlyMemory<char>>> TokenSpansGetter(DataViewRow row, DataViewSchema.Column col)
     {
         if (col.Type is VectorDataViewType)
         {
@@ -57,7 +84,7 @@ internal static class DiachronicInput
                 foreach (var m in buf.DenseValues())
                 {
                     if (!m.IsEmpty)
-                        list.Add(m.ToString());
+                        list.Add(m);
                 }
             };
         }
@@ -67,7 +94,19 @@ internal static class DiachronicInput
         {
             list.Clear();
             gt(ref text);
-            list.AddRange(text.ToString().Split(Blanks, StringSplitOptions.RemoveEmptyEntries));
+            var span = text.Span;
+            int start = -1;
+            for (int i = 0; i <= span.Length; i++)
+            {
+                bool blank = i == span.Length || Blanks.AsSpan().Contains(span[i]);
+                if (!blank && start < 0)
+                    start = i;
+                else if (blank && start >= 0)
+                {
+                    list.Add(text[start..i]);
+                    start = -1;
+                }
+            }
         };
     }
 

@@ -18,7 +18,7 @@ public class DiachronicBenchmarks
     private DiachronicCorpus _corpus = null!;
     private DiachronicCorpus _sliced = null!;
     private SkipGramEngine _engine = null!;
-    private DynamicBernoulliTrainer _dbe = null!;
+    private DynamicBernoulliEngine _dbe = null!;
     private int[][] _streams = null!;
     private int[] _table = null!;
     private DiachronicEmbeddingsOptions _dbeOptions = null!;
@@ -40,11 +40,11 @@ public class DiachronicBenchmarks
         _dbeOptions = new DiachronicEmbeddingsOptions { Dimensions = 50, Subsampling = 1e-3 };
         int v = _sliced.VocabularySize;
         var rng = new SplitMix64(2);
-        _streams = DynamicBernoulliTrainer.Subsample(_sliced, 1e-3, ref rng);
+        _streams = DynamicBernoulliEngine.Subsample(_sliced, 1e-3, ref rng);
         _table = SkipGramEngine.BuildNegativeTable(_sliced.TotalCounts);
         var alpha = Enumerable.Range(0, v * 50).Select(_ => (float)(rng.NextGaussian() / 50)).ToArray();
         var rho = Enumerable.Range(0, 3 * v * 50).Select(_ => (float)(rng.NextGaussian() / 50)).ToArray();
-        _dbe = new DynamicBernoulliTrainer(v, 50, 3, _dbeOptions, alpha, rho) { TrainAlpha = false, Lambda = 100 };
+        _dbe = new DynamicBernoulliEngine(v, 50, 3, _dbeOptions, alpha, rho) { TrainAlpha = false, Lambda = 100 };
     }
 
     [GlobalCleanup]
@@ -66,7 +66,7 @@ public class DiachronicBenchmarks
     [Benchmark]
     public double DynamicBernoulliStep()
     {
-        var batch = DynamicBernoulliTrainer.SampleBatch(_streams, _dbeOptions, _table, ref _rng, staticPhase: false);
+        var batch = DynamicBernoulliEngine.SampleBatch(_streams, _dbeOptions, _table, ref _rng, staticPhase: false);
         double loss = _dbe.ComputeLossAndGradients(batch, withPriorValue: false);
         _dbe.AdamStep(1e-2);
         return loss;

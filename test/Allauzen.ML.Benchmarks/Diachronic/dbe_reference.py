@@ -3,7 +3,7 @@
 
 NOT used by the library, the tests or CI: an independent PyTorch (autograd) implementation of DBE written from the
 maths of the algorithm notes (/work/shared/papers/diachronic.md, §2.2, §6 "PyTorch DBE reference code", §8), so the
-C# DynamicBernoulliTrainer can be compared with a second implementation on the very same data. It reads the corpus
+C# DynamicBernoulliEngine can be compared with a second implementation on the very same data. It reads the corpus
 dumped by the C# sample (`diachronic --skip-real true --models dbe --dump PREFIX`):
 PREFIX.tsv (slice<TAB>tokens), PREFIX.truth.tsv (gold pairs), PREFIX.eligible.txt (the ranked words), the same
 files gensim_injection.py reads.

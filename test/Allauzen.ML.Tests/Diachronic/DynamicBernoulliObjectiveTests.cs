@@ -94,7 +94,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var alpha = Values(V * K, 1);
         var rho = Values(T * V * K, 2);
         var o = Options();
-        using var trainer = new DynamicBernoulliTrainer(V, K, T, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision };
+        using var trainer = new DynamicBernoulliEngine(V, K, T, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision };
         double loss = trainer.ComputeLossAndGradients(Batch(false));
         double expected = HandLoss(alpha, rho, o.PriorPrecision, o.DriftPrecision);
         Assert.AreEqual(expected, loss, 1e-5 * Math.Abs(expected));
@@ -113,7 +113,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var rho = Values(T * V * K, 4);
         var o = Options(reg);
         long[][] counts = [[2, 2, 1, 1, 1], [1, 1, 2, 2, 0]];
-        using var trainer = new DynamicBernoulliTrainer(V, K, T, o, alpha, rho, counts) { TrainAlpha = false, Lambda = o.DriftPrecision };
+        using var trainer = new DynamicBernoulliEngine(V, K, T, o, alpha, rho, counts) { TrainAlpha = false, Lambda = o.DriftPrecision };
         var batch = Batch(false);
         trainer.ComputeLossAndGradients(batch);
         var analytic = trainer.GradRho;
@@ -141,7 +141,7 @@ public sealed class DynamicBernoulliObjectiveTests
         var alpha = Values(V * K, 5);
         var rho = Values(V * K, 6);
         var o = Options();
-        using var trainer = new DynamicBernoulliTrainer(V, K, 1, o, alpha, rho) { TrainAlpha = true };
+        using var trainer = new DynamicBernoulliEngine(V, K, 1, o, alpha, rho) { TrainAlpha = true };
         var batch = Batch(true);
         trainer.ComputeLossAndGradients(batch);
         var gAlpha = trainer.GradAlpha;
@@ -172,6 +172,67 @@ public sealed class DynamicBernoulliObjectiveTests
         }
         Assert.IsLessThan(1e-3, RelativeError(gAlpha, nAlpha), "α gradient");
         Assert.IsLessThan(1e-3, RelativeError(gRho, nRho), "ρ gradient");
+    }
+
+    [TestMethod]
+    [DataRow(DriftRegularizer.RandomWalk, false)]
+    [DataRow(DriftRegularizer.Anchored, false)]
+    [DataRow(DriftRegularizer.GroupLasso, false)]
+    [DataRow(DriftRegularizer.HardShrink, false)]
+    [DataRow(DriftRegularizer.FrequencyAware, false)]
+    [DataRow(DriftRegularizer.RandomWalk, true)]
+    public void ManagedStateMatchesTheTorchSharpState(DriftRegularizer reg, bool staticPhase)
+    {
+        // the CPU trainer (hand-written gradients, dense Adam word by word) against the TorchSharp one (other devices)
+        int slices = staticPhase ? 1 : T;
+        var alpha = Values(V * K, 7);
+        var rho = Values(slices * V * K, 8);
+        var o = Options(reg);
+        o.HardShrinkThreshold = 0.05;
+        o.Threads = 2;
+        long[][] counts = [[2, 2, 1, 1, 1], [1, 1, 2, 2, 0]];
+        using var managed = new DynamicBernoulliEngine(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+        using var torch = new DynamicBernoulliTorchEngine(V, K, slices, o, alpha, rho, counts) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+        var batch = Batch(staticPhase);
+        for (int step = 0; step < 5; step++)
+        {
+            double lm = managed.ComputeLossAndGradients(batch);
+            double lt = torch.ComputeLossAndGradients(batch);
+            Assert.AreEqual(lt, lm, 1e-5 * Math.Abs(lt), $"loss at step {step}");
+            Assert.IsLessThan(1e-5, RelativeError(managed.GradRho, torch.GradRho.Select(x => (double)x).ToArray()), "ρ gradient");
+            Assert.IsLessThan(1e-5, RelativeError(managed.GradAlpha, torch.GradAlpha.Select(x => (double)x).ToArray()), "α gradient");
+            managed.AdamStep(0.05);
+            torch.AdamStep(0.05);
+        }
+        Assert.IsLessThan(1e-5, RelativeError(managed.Rho, torch.Rho.Select(x => (double)x).ToArray()), "ρ after 5 Adam steps");
+        Assert.IsLessThan(1e-5, RelativeError(managed.Alpha, torch.Alpha.Select(x => (double)x).ToArray()), "α after 5 Adam steps");
+    }
+
+    [TestMethod]
+    public void ThreadCountDoesNotChangeTheParameters()
+    {
+        const int v = 1500, k = 8, t = 3;
+        var rng = new SplitMix64(5);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var streams = Enumerable.Range(0, t).Select(_ => Enumerable.Range(0, 2000).Select(_ => rng.NextInt(v)).ToArray()).ToArray();
+        var table = Enumerable.Range(0, v).ToArray();
+        var rhos = new List<float[]>();
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var o = Options(DriftRegularizer.GroupLasso);
+            o.Threads = threads;
+            o.BatchFraction = 0.1;
+            var r = new SplitMix64(9);
+            using var trainer = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = true, Lambda = 10 };
+            for (int step = 0; step < 3; step++)
+            {
+                trainer.ComputeLossAndGradients(DynamicBernoulliEngine.SampleBatch(streams, o, table, ref r, staticPhase: false), withPriorValue: false);
+                trainer.AdamStep(0.01);
+            }
+            rhos.Add(trainer.Rho);
+        }
+        CollectionAssert.AreEqual(rhos[0], rhos[1], "1 and 2 threads over words give the same ρ");
     }
 
     private static double RelativeError(float[] analytic, double[] numeric)

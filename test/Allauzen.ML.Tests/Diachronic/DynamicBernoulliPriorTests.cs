@@ -21,8 +21,8 @@ public sealed class DynamicBernoulliPriorTests
         var corpus = DiachronicTestData.Synthetic(4, 150, seed: 1);
         using var stiff = Fit(corpus, o => o.DriftPrecision = 1e9);
         using var loose = Fit(corpus, o => o.DriftPrecision = 1);
-        double maxStiff = stiff.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
-        double maxLoose = loose.GetDriftRanking(0, 3, 1).Max(x => x.Drift);
+        double maxStiff = stiff.GetDriftRanking(0, 3, 1, DriftMeasure.Cosine).Max(x => x.Drift);
+        double maxLoose = loose.GetDriftRanking(0, 3, 1, DriftMeasure.Cosine).Max(x => x.Drift);
         Assert.IsLessThan(1e-4, maxStiff, "λ → ∞: slices must stay (almost) identical");
         Assert.IsGreaterThan(1e-2, maxLoose, "λ = 1 lets words drift");
     }
@@ -38,12 +38,12 @@ public sealed class DynamicBernoulliPriorTests
         var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var rho = Enumerable.Range(0, 2 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
-        var batches = Enumerable.Range(0, 30).Select(_ => DynamicBernoulliTrainer.SampleBatch(corpus.Tokens, o, table, ref rng, staticPhase: false)).ToList();
+        var batches = Enumerable.Range(0, 30).Select(_ => DynamicBernoulliEngine.SampleBatch(corpus.Tokens, o, table, ref rng, staticPhase: false)).ToList();
 
-        using var joint = new DynamicBernoulliTrainer(v, k, 2, o, alpha, rho) { TrainAlpha = false, Lambda = 0 };
+        using var joint = new DynamicBernoulliEngine(v, k, 2, o, alpha, rho) { TrainAlpha = false, Lambda = 0 };
         var independentOptions = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
         independentOptions.PriorPrecision = 0;
-        using var alone = new DynamicBernoulliTrainer(v, k, 1, independentOptions, alpha, rho[(v * k)..]) { TrainAlpha = false, Lambda = 0 };
+        using var alone = new DynamicBernoulliEngine(v, k, 1, independentOptions, alpha, rho[(v * k)..]) { TrainAlpha = false, Lambda = 0 };
         foreach (var b in batches)
         {
             joint.ComputeLossAndGradients(b, withPriorValue: false);
@@ -74,26 +74,28 @@ public sealed class DynamicBernoulliPriorTests
     [TestMethod]
     public void DoublingTheDataAndThePriorsKeepsTheDriftRanking()
     {
-        var corpus = DiachronicTestData.Synthetic(4, 120, seed: 4);
-        var doubled = corpus.Concat(corpus).ToList();
-        static void Common(DiachronicEmbeddingsOptions o)
+        // every slice's stream repeated twice (N_t × 2), built at the corpus level: the reader orders sentences
+        // canonically, so duplicated rows would be interleaved rather than the stream repeated
+        var ml = new MLContext(seed: 1);
+        var o = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+        var corpus = DiachronicEmbeddingsEstimator.ReadCorpus(DiachronicTestData.ToDataView(ml, DiachronicTestData.Synthetic(4, 120, seed: 4)), o);
+        var doubled = new DiachronicCorpus(corpus.Words, corpus.SliceCounts.Select(c => c.Select(n => 2 * n).ToArray()).ToArray(),
+            corpus.Tokens.Select(s => s.Concat(s).ToArray()).ToArray(),
+            corpus.Tokens.Zip(corpus.SentenceEnds, (s, e) => e.Concat(e.Select(x => x + s.Length)).ToArray()).ToArray(),
+            corpus.Origin, corpus.Width);
+        DiachronicEmbeddingsTransformer Fit(DiachronicCorpus c, double lambda, double lambda0)
         {
-            o.BatchFraction = 1;
-            o.StaticSteps = 150;
-            o.DynamicSteps = 150;
+            var options = DiachronicTestData.Options(DiachronicModel.DynamicBernoulli);
+            options.BatchFraction = 1;
+            options.StaticSteps = 150;
+            options.DynamicSteps = 150;
+            options.DynamicLearningRate = 1e-2; // the test compares optima: the larger step converges in 150 steps
+            options.DriftPrecision = lambda;
+            options.PriorPrecision = lambda0;
+            return new DiachronicEmbeddingsTransformer(ml, options, c.Words, c.SliceCounts, DiachronicEmbeddingsEstimator.Train(c, options), c.Origin, c.Width);
         }
-        using var once = Fit(corpus, o =>
-        {
-            Common(o);
-            o.DriftPrecision = 5;
-            o.PriorPrecision = 1;
-        });
-        using var twice = Fit(doubled, o =>
-        {
-            Common(o);
-            o.DriftPrecision = 10;
-            o.PriorPrecision = 2;
-        });
+        using var once = Fit(corpus, 5, 1);
+        using var twice = Fit(doubled, 10, 2);
         double rho = DiachronicTestData.Spearman(once.GetDriftRanking(0, 3, 1), twice.GetDriftRanking(0, 3, 1));
         Assert.IsGreaterThan(0.95, rho, "Spearman of the drift rankings");
     }

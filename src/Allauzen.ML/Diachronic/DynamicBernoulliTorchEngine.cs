@@ -4,18 +4,15 @@ using static TorchSharp.torch;
 
 namespace Allauzen.ML.Diachronic;
 
-/// <summary>One slice's part of a minibatch: target ids, their context ids (n×cs) and negatives (n×ns), and the
-/// likelihood scale N_t / n_t that puts the minibatch log-likelihood on the full-data scale.</summary>
-internal sealed record DbeSliceBatch(int Slice, long[] Targets, long[] Contexts, long[] Negatives, double Scale);
-
 /// <summary>
-/// Dynamic Bernoulli embeddings (Rudolph &amp; Blei 2018) as a MAP fit in TorchSharp, with manual gradients:
+/// The state of <see cref="DynamicBernoulliEngine"/> on a TorchSharp device (used when <c>Device</c> is not the CPU;
+/// on the CPU the managed <see cref="DynamicBernoulliEngine"/> computes the same objective and dense Adam step), with manual gradients:
 /// η_i = ρ^{(t)}_{w_i} · Σ_{j∈c_i} α_{w_j}; per target one positive log σ(η) and <c>ns</c> negatives log σ(−η)
 /// from the global unigram^0.75; log-likelihood × N_t/n_t per slice; priors λ₀/2‖ρ_0‖² (+‖α‖² when α is trained)
 /// and the drift penalty. All parameters, gradients and Adam moments are preallocated; rows are gathered with
 /// <c>index_select</c>, gradients scattered with <c>index_add_</c>, the prior gradient and Adam run in place.
 /// </summary>
-internal sealed class DynamicBernoulliTrainer : IDisposable
+internal sealed class DynamicBernoulliTorchEngine : IDynamicBernoulliState
 {
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
@@ -26,7 +23,7 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
     private int _stepAlpha, _stepRho;
 
     /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
-    public DynamicBernoulliTrainer(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
+    public DynamicBernoulliTorchEngine(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null)
     {
         TorchRuntime.EnsureInitialized();
@@ -84,8 +81,6 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
 
     /// <summary>Random-walk precision λ used by <see cref="ComputeLossAndGradients"/>.</summary>
     public double Lambda { get; set; }
-
-    public int Slices => _t;
 
     public float[] Alpha => _alpha.cpu().data<float>().ToArray();
 
@@ -234,9 +229,10 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         ReleaseScalars();
     }
 
+    /// <summary><see cref="RowAdam"/>'s update (same constants) on whole tensors of the device.</summary>
     private void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor tmp, double lr, int step)
     {
-        const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const double b1 = RowAdam.Beta1, b2 = RowAdam.Beta2, eps = RowAdam.Epsilon;
         m.mul_(S(b1)).add_(g, S(1 - b1));
         v.mul_(S(b2)).addcmul_(g, g, S(1 - b2));
         double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);
@@ -244,139 +240,10 @@ internal sealed class DynamicBernoulliTrainer : IDisposable
         p.addcdiv_(m, tmp, S(-lr / bc1));
     }
 
-    /// <summary>Starts a new phase: resets the Adam moments and step counters.</summary>
-    public void ResetOptimizer()
-    {
-        using var noGrad = torch.no_grad();
-        _mAlpha.zero_();
-        _vAlpha.zero_();
-        _mRho.zero_();
-        _vRho.zero_();
-        _stepAlpha = 0;
-        _stepRho = 0;
-    }
-
     public void Dispose()
     {
         ReleaseScalars();
         foreach (var t in new[] { _alpha, _rho, _gAlpha, _gRho, _mAlpha, _vAlpha, _mRho, _vRho, _tmpAlpha, _tmpRho, _diff, _freqWeight })
             t?.Dispose();
-    }
-
-    /// <summary>Bytes of model state for V words, K dimensions and T slices (parameters, gradients, two Adam moments, a temporary, drift buffer).</summary>
-    public static long StateBytes(long v, long k, long t) => 4L * v * k * (5 * (t + 1) + Math.Max(1, t - 1) + 1);
-
-    /// <summary>
-    /// Fits the model: a static phase (α and one ρ shared by all slices, <see cref="DiachronicEmbeddingsOptions.StaticSteps"/>)
-    /// then the dynamic phase (ρ_t := static ρ, α frozen, drift penalty, <see cref="DiachronicEmbeddingsOptions.DynamicSteps"/>).
-    /// </summary>
-    public static DiachronicFit Fit(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o)
-    {
-        int v = corpus.VocabularySize, k = o.Dimensions, T = corpus.SliceCount;
-        var rng = new SplitMix64(SkipGramEngine.Hash((ulong)o.Seed, 0xDBE, 0));
-        var streams = Subsample(corpus, o.Subsampling, ref rng);
-        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
-        var alpha0 = new float[v * k];
-        var rhoS = new float[v * k];
-        for (int i = 0; i < alpha0.Length; i++)
-        {
-            alpha0[i] = (float)(rng.NextGaussian() / k);
-            rhoS[i] = (float)(rng.NextGaussian() / k);
-        }
-        var cancel = o.CancellationToken;
-        float[] alpha;
-        float[] rhoStatic;
-        using (var st = new DynamicBernoulliTrainer(v, k, 1, o, alpha0, rhoS))
-        {
-            st.TrainAlpha = true;
-            for (int s = 0; s < o.StaticSteps; s++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var batch = SampleBatch(streams, o, table, ref rng, staticPhase: true);
-                bool report = o.Progress is not null && (s % 50 == 0 || s == o.StaticSteps - 1);
-                double loss = st.ComputeLossAndGradients(batch, report);
-                st.AdamStep(o.DynamicLearningRate);
-                if (report)
-                    o.Progress!.Report(new DiachronicProgress("static", -1, (s + 1.0) / o.StaticSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-            }
-            alpha = st.Alpha;
-            rhoStatic = st.Rho;
-        }
-        var rho0 = new float[(long)T * v * k];
-        for (int t = 0; t < T; t++)
-            rhoStatic.CopyTo(rho0, (long)t * v * k);
-        using var dyn = new DynamicBernoulliTrainer(v, k, T, o, alpha, rho0, corpus.SliceCounts) { TrainAlpha = false, Lambda = o.DriftPrecision };
-        for (int s = 0; s < o.DynamicSteps; s++)
-        {
-            cancel.ThrowIfCancellationRequested();
-            var batch = SampleBatch(streams, o, table, ref rng, staticPhase: false);
-            bool report = o.Progress is not null && (s % 50 == 0 || s == o.DynamicSteps - 1);
-            double loss = dyn.ComputeLossAndGradients(batch, report);
-            dyn.AdamStep(o.DynamicLearningRate);
-            if (report)
-                o.Progress!.Report(new DiachronicProgress("dynamic", -1, (s + 1.0) / o.DynamicSteps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-        }
-        var rho = dyn.Rho;
-        var vectors = new float[T][];
-        var defined = new bool[T][];
-        for (int t = 0; t < T; t++)
-        {
-            vectors[t] = rho.AsSpan(t * v * k, v * k).ToArray();
-            defined[t] = Enumerable.Repeat(true, v).ToArray();
-        }
-        return new DiachronicFit(vectors, defined, 0, 0);
-    }
-
-    /// <summary>Subsamples each slice once (Rudolph: keep with probability min(1, √(s/f_w)), f_w over in-vocabulary tokens).</summary>
-    internal static int[][] Subsample(DiachronicCorpus corpus, double sample, ref SplitMix64 rng)
-    {
-        var result = new int[corpus.SliceCount][];
-        double total = corpus.TotalCounts.Sum();
-        var keep = corpus.TotalCounts.Select(c => sample <= 0 || c == 0 ? 1.0 : Math.Min(1.0, Math.Sqrt(sample / (c / total)))).ToArray();
-        for (int t = 0; t < corpus.SliceCount; t++)
-        {
-            var list = new List<int>(corpus.Tokens[t].Length);
-            foreach (int w in corpus.Tokens[t])
-            {
-                if (keep[w] >= 1 || rng.NextDouble() < keep[w])
-                    list.Add(w);
-            }
-            result[t] = list.ToArray();
-        }
-        return result;
-    }
-
-    /// <summary>From every slice, one contiguous window of n_t = ⌈N_t·fraction⌉ centres at a random offset.</summary>
-    internal static List<DbeSliceBatch> SampleBatch(int[][] streams, DiachronicEmbeddingsOptions o, int[] table, ref SplitMix64 rng, bool staticPhase)
-    {
-        int cs = o.ContextSize, half = cs / 2, ns = o.DynamicNegatives;
-        var batch = new List<DbeSliceBatch>(streams.Length);
-        for (int t = 0; t < streams.Length; t++)
-        {
-            var s = streams[t];
-            int centres = s.Length - cs;
-            if (centres <= 0)
-                continue;
-            int n = Math.Max(1, Math.Min(centres, (int)Math.Ceiling(centres * o.BatchFraction)));
-            int offset = centres == n ? 0 : rng.NextInt(centres - n + 1);
-            var tg = new long[n];
-            var cx = new long[n * cs];
-            var ng = new long[n * ns];
-            for (int j = 0; j < n; j++)
-            {
-                int i = offset + half + j;
-                tg[j] = s[i];
-                int c = 0;
-                for (int d = -half; d <= half; d++)
-                {
-                    if (d != 0)
-                        cx[j * cs + c++] = s[i + d];
-                }
-                for (int q = 0; q < ns; q++)
-                    ng[j * ns + q] = table[rng.NextInt(table.Length)];
-            }
-            batch.Add(new DbeSliceBatch(staticPhase ? 0 : t, tg, cx, ng, centres / (double)n));
-        }
-        return batch;
     }
 }

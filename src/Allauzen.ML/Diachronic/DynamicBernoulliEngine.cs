@@ -1,0 +1,412 @@
+using System.Numerics.Tensors;
+using Allauzen.ML.Torch;
+
+namespace Allauzen.ML.Diachronic;
+
+/// <summary>One slice's part of a minibatch: target ids, their context ids (n×cs) and negatives (n×ns), and the
+/// likelihood scale N_t / n_t that puts the minibatch log-likelihood on the full-data scale.</summary>
+internal sealed record DbeSliceBatch(int Slice, long[] Targets, long[] Contexts, long[] Negatives, double Scale);
+
+/// <summary>The trainable state of the dynamic Bernoulli model: the objective's value and gradients on a minibatch, and a dense Adam step.</summary>
+internal interface IDynamicBernoulliState : IDisposable
+{
+    /// <summary>Whether α receives gradients (static phase) or is frozen (dynamic phase).</summary>
+    bool TrainAlpha { get; set; }
+
+    /// <summary>Random-walk precision λ.</summary>
+    double Lambda { get; set; }
+
+    float[] Alpha { get; }
+
+    float[] Rho { get; }
+
+    float[] GradAlpha { get; }
+
+    float[] GradRho { get; }
+
+    /// <summary>Overwrites the parameters (tests: finite differences).</summary>
+    void SetParameters(float[]? alpha, float[]? rho);
+
+    /// <summary>
+    /// The negative log-posterior of one minibatch, L = −Σ_t s_t (Σ log σ(η⁺) + Σ log σ(−η⁻)) + prior, and its gradients
+    /// into the gradient buffers (overwritten). The prior's value is included when <paramref name="withPriorValue"/>.
+    /// </summary>
+    double ComputeLossAndGradients(IReadOnlyList<DbeSliceBatch> batch, bool withPriorValue = true);
+
+    /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
+    void AdamStep(double lr);
+}
+
+/// <summary>
+/// Dynamic Bernoulli embeddings (Rudolph &amp; Blei 2018) as a MAP fit, on the CPU with hand-written gradients:
+/// η_i = ρ^{(t)}_{w_i} · Σ_{j∈c_i} α_{w_j}; per target one positive log σ(η) and <c>ns</c> negatives log σ(−η)
+/// from the global unigram^0.75; log-likelihood × N_t/n_t per slice; priors λ₀/2‖ρ_0‖² (+‖α‖² when α is trained)
+/// and the drift penalty. The likelihood gradient is scattered into the rows the minibatch touches; the prior gradient
+/// and Adam (<see cref="RowAdam"/> on every row: the same dense Adam as <see cref="DynamicBernoulliTorchEngine"/>)
+/// run word by word over the T rows of a word, in parallel over words (<c>Threads</c>; words are independent, so the
+/// result does not depend on the thread count).
+/// </summary>
+internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
+{
+    private readonly int _v, _k, _t;
+    private readonly DiachronicEmbeddingsOptions _o;
+    private readonly float[]? _freqWeight;
+    private readonly float[] _alpha, _rho, _gAlpha, _gRho;
+    private readonly RowAdam _adamAlpha, _adamRho;
+
+    /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
+    public DynamicBernoulliEngine(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
+        long[][]? sliceCounts = null)
+    {
+        _v = v;
+        _k = k;
+        _t = slices;
+        _o = options;
+        _alpha = (float[])alpha0.Clone();
+        _rho = (float[])rho0.Clone();
+        _gAlpha = new float[_alpha.Length];
+        _gRho = new float[_rho.Length];
+        _adamAlpha = new RowAdam(_alpha.Length);
+        _adamRho = new RowAdam(_rho.Length);
+        if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
+        {
+            if (sliceCounts is null)
+                throw new ArgumentException("The frequency-aware penalty needs the slice counts.", nameof(sliceCounts));
+            _freqWeight = new float[(slices - 1) * v];
+            for (int t = 1; t < slices; t++)
+            {
+                for (int i = 0; i < v; i++)
+                    _freqWeight[(t - 1) * v + i] = (float)(1 + options.DriftPenaltyWeight / (1 + sliceCounts[t][i]));
+            }
+        }
+    }
+
+    public bool TrainAlpha { get; set; } = true;
+
+    public double Lambda { get; set; }
+
+    public float[] Alpha => (float[])_alpha.Clone();
+
+    public float[] Rho => (float[])_rho.Clone();
+
+    public float[] GradAlpha => (float[])_gAlpha.Clone();
+
+    public float[] GradRho => (float[])_gRho.Clone();
+
+    public void SetParameters(float[]? alpha, float[]? rho)
+    {
+        alpha?.CopyTo(_alpha, 0);
+        rho?.CopyTo(_rho, 0);
+    }
+
+    private Span<float> Row(float[] a, int t, long w) => a.AsSpan((int)(((long)t * _v + w) * _k), _k);
+
+    public double ComputeLossAndGradients(IReadOnlyList<DbeSliceBatch> batch, bool withPriorValue = true)
+    {
+        Array.Clear(_gRho);
+        if (TrainAlpha)
+            Array.Clear(_gAlpha);
+        int k = _k;
+        var sigma = new float[k];
+        var gSigma = new float[k];
+        double loss = 0;
+        foreach (var b in batch)
+        {
+            int n = b.Targets.Length;
+            if (n == 0)
+                continue;
+            int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
+            float scale = (float)b.Scale;
+            double ll = 0;
+            for (int i = 0; i < n; i++)
+            {
+                // σ_i = Σ_{j∈c_i} α_{w_j}
+                Array.Clear(sigma);
+                for (int c = 0; c < cs; c++)
+                    TensorPrimitives.Add(sigma, _alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
+                Array.Clear(gSigma);
+                for (int q = -1; q < ns; q++)
+                {
+                    // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
+                    long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
+                    var r = Row(_rho, b.Slice, w);
+                    float eta = TensorPrimitives.Dot(r, sigma);
+                    float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
+                    ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
+                    float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
+                    if (TrainAlpha)
+                        TensorPrimitives.MultiplyAdd(r, g, gSigma, gSigma);
+                    var gr = Row(_gRho, b.Slice, w);
+                    TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
+                }
+                if (TrainAlpha)
+                {
+                    for (int c = 0; c < cs; c++)
+                    {
+                        var ga = _gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
+                        TensorPrimitives.Add(ga, gSigma, ga);
+                    }
+                }
+            }
+            loss -= b.Scale * ll;
+        }
+        return loss + AddPrior(withPriorValue);
+    }
+
+    /// <summary>Adds the prior's gradient (every row) and returns its value (0 unless <paramref name="withValue"/>).</summary>
+    private double AddPrior(bool withValue)
+    {
+        double value = 0;
+        var gate = new object();
+        ForWords((from, to) =>
+        {
+            var d = new float[_k];
+            var a = new float[_k];
+            double part = 0;
+            for (int w = from; w < to; w++)
+                part += PriorOfWord(w, withValue, d, a);
+            if (withValue)
+            {
+                lock (gate)
+                    value += part;
+            }
+        });
+        return value;
+    }
+
+    private double PriorOfWord(int w, bool withValue, float[] d, float[] a)
+    {
+        double value = 0;
+        float l0 = (float)_o.PriorPrecision;
+        var rho0 = Row(_rho, 0, w);
+        var g0 = Row(_gRho, 0, w);
+        TensorPrimitives.MultiplyAdd(rho0, l0, g0, g0);
+        if (withValue)
+            value += 0.5 * l0 * TensorPrimitives.Dot(rho0, rho0);
+        if (TrainAlpha)
+        {
+            var al = Row(_alpha, 0, w);
+            var ga = Row(_gAlpha, 0, w);
+            TensorPrimitives.MultiplyAdd(al, l0, ga, ga);
+            if (withValue)
+                value += 0.5 * l0 * TensorPrimitives.Dot(al, al);
+        }
+        float lam = (float)Lambda, mu = (float)_o.DriftPenaltyWeight;
+        for (int t = 1; t < _t; t++)
+        {
+            var cur = Row(_rho, t, w);
+            var gCur = Row(_gRho, t, w);
+            var gPrev = Row(_gRho, t - 1, w);
+            TensorPrimitives.Subtract(cur, Row(_rho, t - 1, w), d);
+            double sq = TensorPrimitives.Dot(d, d);
+            switch (_o.DriftRegularizer)
+            {
+                case DriftRegularizer.FrequencyAware:
+                {
+                    float fw = _freqWeight![(t - 1) * _v + w];
+                    value += withValue ? 0.5 * lam * fw * sq : 0;
+                    TensorPrimitives.Multiply(d, fw, d);
+                    break;
+                }
+                case DriftRegularizer.GroupLasso:
+                {
+                    float norm = Math.Max(MathF.Sqrt((float)sq), 1e-8f);
+                    value += withValue ? 0.5 * lam * sq + mu * norm : 0;
+                    TensorPrimitives.MultiplyAdd(d, mu / norm, gCur, gCur);
+                    TensorPrimitives.MultiplyAdd(d, -mu / norm, gPrev, gPrev);
+                    break;
+                }
+                case DriftRegularizer.Anchored:
+                {
+                    TensorPrimitives.Subtract(cur, rho0, a);
+                    value += withValue ? 0.5 * lam * sq + mu * TensorPrimitives.Dot(a, a) : 0;
+                    TensorPrimitives.MultiplyAdd(a, 2 * mu, gCur, gCur);
+                    TensorPrimitives.MultiplyAdd(a, -2 * mu, g0, g0);
+                    break;
+                }
+                default:
+                    value += withValue ? 0.5 * lam * sq : 0;
+                    break;
+            }
+            // random walk: ∂/∂ρ_t of λ/2 Σ‖Δ‖² = λ Δ_t − λ Δ_{t+1} (Δ already weighted for the frequency-aware variant)
+            TensorPrimitives.MultiplyAdd(d, lam, gCur, gCur);
+            TensorPrimitives.MultiplyAdd(d, -lam, gPrev, gPrev);
+        }
+        return value;
+    }
+
+    public void AdamStep(double lr)
+    {
+        bool alpha = TrainAlpha;
+        if (alpha)
+            _adamAlpha.BeginStep(lr);
+        _adamRho.BeginStep(lr);
+        ForWords((from, to) =>
+        {
+            var tmp = new float[_k];
+            for (int w = from; w < to; w++)
+            {
+                if (alpha)
+                    _adamAlpha.Update(Row(_alpha, 0, w), Row(_gAlpha, 0, w), w * _k, tmp);
+                for (int t = 0; t < _t; t++)
+                    _adamRho.Update(Row(_rho, t, w), Row(_gRho, t, w), (t * _v + w) * _k, tmp);
+                if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
+                    HardShrink(w, tmp);
+            }
+        });
+    }
+
+    /// <summary>Per-coordinate drifts |ρ_t − ρ_{t−1}| &lt; θ are set to zero, slice after slice.</summary>
+    private void HardShrink(int w, float[] delta)
+    {
+        float th = (float)_o.HardShrinkThreshold;
+        for (int t = 1; t < _t; t++)
+        {
+            var prev = Row(_rho, t - 1, w);
+            var cur = Row(_rho, t, w);
+            for (int i = 0; i < _k; i++)
+            {
+                float d = cur[i] - prev[i];
+                cur[i] = prev[i] + (Math.Abs(d) >= th ? d : 0);
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(from, to) over blocks of words on up to <c>Threads</c> threads.</summary>
+    private void ForWords(Action<int, int> body)
+    {
+        int threads = Math.Min(_o.Threads, Math.Max(1, _v / 256));
+        if (threads <= 1)
+        {
+            body(0, _v);
+            return;
+        }
+        int block = (_v + threads - 1) / threads;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => body(i * block, Math.Min(_v, (i + 1) * block)));
+    }
+
+    public void Dispose()
+    {
+    }
+
+    /// <summary>The managed state on the CPU, the TorchSharp state on another device.</summary>
+    internal static IDynamicBernoulliState Create(int v, int k, int slices, DiachronicEmbeddingsOptions o, float[] alpha0, float[] rho0,
+        long[][]? sliceCounts = null) => TorchDevice.Resolve(o.Device) == "cpu"
+        ? new DynamicBernoulliEngine(v, k, slices, o, alpha0, rho0, sliceCounts)
+        : new DynamicBernoulliTorchEngine(v, k, slices, o, alpha0, rho0, sliceCounts);
+
+    /// <summary>Bytes of model state for V words, K dimensions and T slices (parameters, gradients, two Adam moments, a temporary, drift buffer).</summary>
+    public static long StateBytes(long v, long k, long t) => 4L * v * k * (5 * (t + 1) + Math.Max(1, t - 1) + 1);
+
+    /// <summary>
+    /// Fits the model: a static phase (α and one ρ shared by all slices, <see cref="DiachronicEmbeddingsOptions.StaticSteps"/>)
+    /// then the dynamic phase (ρ_t := static ρ, α frozen, drift penalty, <see cref="DiachronicEmbeddingsOptions.DynamicSteps"/>).
+    /// </summary>
+    public static DiachronicFit Fit(DiachronicCorpus corpus, DiachronicEmbeddingsOptions o)
+    {
+        int v = corpus.VocabularySize, k = o.Dimensions, T = corpus.SliceCount;
+        var rng = new SplitMix64(SkipGramEngine.Hash((ulong)o.Seed, 0xDBE, 0));
+        var streams = Subsample(corpus, o.Subsampling, ref rng);
+        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        var alpha0 = new float[v * k];
+        var rhoS = new float[v * k];
+        for (int i = 0; i < alpha0.Length; i++)
+        {
+            alpha0[i] = (float)(rng.NextGaussian() / k);
+            rhoS[i] = (float)(rng.NextGaussian() / k);
+        }
+        float[] alpha;
+        float[] rhoStatic;
+        using (var st = Create(v, k, 1, o, alpha0, rhoS))
+        {
+            st.TrainAlpha = true;
+            RunPhase(st, "static", o.StaticSteps, o.StaticLearningRate, ref rng);
+            alpha = st.Alpha;
+            rhoStatic = st.Rho;
+        }
+        var rho0 = new float[(long)T * v * k];
+        for (int t = 0; t < T; t++)
+            rhoStatic.CopyTo(rho0, (long)t * v * k);
+        using var dyn = Create(v, k, T, o, alpha, rho0, corpus.SliceCounts);
+        dyn.TrainAlpha = false;
+        dyn.Lambda = o.DriftPrecision;
+        RunPhase(dyn, "dynamic", o.DynamicSteps, o.DynamicLearningRate, ref rng);
+        var rho = dyn.Rho;
+        var vectors = new float[T][];
+        var defined = new bool[T][];
+        for (int t = 0; t < T; t++)
+        {
+            vectors[t] = rho.AsSpan(t * v * k, v * k).ToArray();
+            defined[t] = Enumerable.Repeat(true, v).ToArray();
+        }
+        return new DiachronicFit(vectors, defined, 0, 0);
+
+        // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50 steps
+        void RunPhase(IDynamicBernoulliState state, string phase, int steps, double lr, ref SplitMix64 rng)
+        {
+            for (int s = 0; s < steps; s++)
+            {
+                o.CancellationToken.ThrowIfCancellationRequested();
+                var batch = SampleBatch(streams, o, table, ref rng, staticPhase: phase == "static");
+                bool report = o.Progress is not null && (s % 50 == 0 || s == steps - 1);
+                double loss = state.ComputeLossAndGradients(batch, report);
+                state.AdamStep(lr);
+                if (report)
+                    o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
+            }
+        }
+    }
+
+    /// <summary>Subsamples each slice once (Rudolph: keep with probability min(1, √(s/f_w)), f_w over in-vocabulary tokens).</summary>
+    internal static int[][] Subsample(DiachronicCorpus corpus, double sample, ref SplitMix64 rng)
+    {
+        var result = new int[corpus.SliceCount][];
+        double total = corpus.TotalCounts.Sum();
+        var keep = corpus.TotalCounts.Select(c => sample <= 0 || c == 0 ? 1.0 : Math.Min(1.0, Math.Sqrt(sample / (c / total)))).ToArray();
+        for (int t = 0; t < corpus.SliceCount; t++)
+        {
+            var list = new List<int>(corpus.Tokens[t].Length);
+            foreach (int w in corpus.Tokens[t])
+            {
+                if (keep[w] >= 1 || rng.NextDouble() < keep[w])
+                    list.Add(w);
+            }
+            result[t] = list.ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>From every slice, one contiguous window of n_t = ⌈N_t·fraction⌉ centres at a random offset.</summary>
+    internal static List<DbeSliceBatch> SampleBatch(int[][] streams, DiachronicEmbeddingsOptions o, int[] table, ref SplitMix64 rng, bool staticPhase)
+    {
+        int cs = o.ContextSize, half = cs / 2, ns = o.DynamicNegatives;
+        var batch = new List<DbeSliceBatch>(streams.Length);
+        for (int t = 0; t < streams.Length; t++)
+        {
+            var s = streams[t];
+            int centres = s.Length - cs;
+            if (centres <= 0)
+                continue;
+            int n = Math.Max(1, Math.Min(centres, (int)Math.Ceiling(centres * o.BatchFraction)));
+            int offset = centres == n ? 0 : rng.NextInt(centres - n + 1);
+            var tg = new long[n];
+            var cx = new long[n * cs];
+            var ng = new long[n * ns];
+            for (int j = 0; j < n; j++)
+            {
+                int i = offset + half + j;
+                tg[j] = s[i];
+                int c = 0;
+                for (int d = -half; d <= half; d++)
+                {
+                    if (d != 0)
+                        cx[j * cs + c++] = s[i + d];
+                }
+                for (int q = 0; q < ns; q++)
+                    ng[j * ns + q] = table[rng.NextInt(table.Length)];
+            }
+            batch.Add(new DbeSliceBatch(staticPhase ? 0 : t, tg, cx, ng, centres / (double)n));
+        }
+        return batch;
+    }
+}
