@@ -355,29 +355,3 @@ internal sealed unsafe class SkipGramEngine
         return r.Next();
     }
 }
-
-/// <summary>SplitMix64: a tiny, fast, seedable generator (one stream per concern / job).</summary>
-internal struct SplitMix64(ulong seed)
-{
-    private ulong _state = seed;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Next()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
-
-    /// <summary>Standard normal (Box–Muller).</summary>
-    public double NextGaussian()
-    {
-        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
-        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
-
-    public int NextInt(int maxExclusive) => (int)(Next() % (ulong)maxExclusive);
-}

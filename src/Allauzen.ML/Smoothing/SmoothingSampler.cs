@@ -70,18 +70,16 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
 
     /// <summary>The seed of a row, from the options' seed and the row id (position-dependent: no RowKeyColumnName).</summary>
     public static ulong RowSeed(int seed, DataViewRowId id) =>
-        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(id.Low) ^ (SplitMix(id.High) * 31));
+        SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix64.Mix(id.Low) ^ (SplitMix64.Mix(id.High) * 31));
 
     /// <summary>
     /// The seed of a row from the options' seed and the stable hash of its key (<see cref="RandomizedSmoothingOptions.RowKeyColumnName"/>):
     /// a function of (seed, key) only, so a row gets the same noise in any shard, order or process.
     /// </summary>
     public static ulong RowSeed(int seed, ulong keyHash) =>
-        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(keyHash ^ 0x526F774B6579UL));
+        SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix64.Mix(keyHash ^ 0x526F774B6579UL));
 
-    private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix(rowSeed ^ SplitMix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
-
-    internal static ulong SplitMix(ulong z) => Data.RowKeys.SplitMix(z);
+    private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix64.Mix(rowSeed ^ SplitMix64.Mix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
 
     private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
 
