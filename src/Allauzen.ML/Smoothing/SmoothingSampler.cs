@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Allauzen.ML.Core;
 using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
 using TorchSharp;
@@ -53,9 +54,10 @@ internal sealed class RowStatistics(int classes, int maps)
 /// </summary>
 /// <remarks>
 /// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row key) or, without a
-/// key column, (Seed, row id), and each
-/// chunk of BatchSize samples of each phase (0 = selection, 1 = estimation) gets its own generator seeded
-/// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent.
+/// key column, (Seed, row id), and the noise of sample i of phase p (0 = selection, 1 = estimation) is the counter-based
+/// normal stream (row seed, i, p) of <see cref="GaussianNoise"/>: a function of (Seed, row key, phase, i) only, so it does
+/// not depend on how rows are split, ordered or packed, on BatchSize, on the vector width of the CPU, or on the device
+/// (noise is drawn on the host). Selection and estimation noise are independent streams.
 /// </remarks>
 internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, int selectionSamples, int estimationSamples,
     int batchSize, IReadOnlyList<SimplexMap> maps)
@@ -79,7 +81,13 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
     public static ulong RowSeed(int seed, ulong keyHash) =>
         SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix64.Mix(keyHash ^ 0x526F774B6579UL));
 
-    private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix64.Mix(rowSeed ^ SplitMix64.Mix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
+    /// <summary>
+    /// The noisy copy number <paramref name="sample"/> (0-based) of phase <paramref name="phase"/> of the row with seed
+    /// <paramref name="rowSeed"/>: centre + σ·ε (or σ·ε when <paramref name="centre"/> is empty), ε the normal stream
+    /// (key = row seed, stream = sample, domain = phase) of <see cref="GaussianNoise"/>.
+    /// </summary>
+    internal static void DrawSample(Span<float> destination, ulong rowSeed, int phase, long sample, float sigma, ReadOnlySpan<float> centre) =>
+        GaussianNoise.Fill(destination, rowSeed, (ulong)sample, (uint)phase, sigma, centre);
 
     private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
 
@@ -98,15 +106,17 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         var shortcut = UseFirstLayerShortcut && model is TorchBaseModel tm ? tm.FirstLayer : null;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var inputs = torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device);
-        // Direct path: noise of dimension d added to the input. Shortcut: noise of dimension h mixed by Lᵀ and
-        // added to the noiseless first-layer output (see FirstLayerNoise).
-        var centres = shortcut is null ? inputs : shortcut.Project(inputs);
+        // Direct path: x + σε drawn straight into the forward pass's input buffer. Shortcut: noise of dimension h
+        // (σz), mixed by Lᵀ and added to the noiseless first-layer output (see FirstLayerNoise).
+        var centres = shortcut is null ? null : shortcut.Project(torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device));
         int width = shortcut?.Width ?? d;
         // A forward pass never needs more rows than the longer phase has samples (one chunk per phase then, as before):
         // a BatchSize far above n0 and n (e.g. read from a tampered file) cannot size the noise buffer.
         int capacity = Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples));
-        var noise = torch.empty([capacity, width], torch.float32, device);
+        var host = new float[(long)capacity * width];
+        // Shares host's memory (no copy on the CPU); a CUDA model gets one host-to-device copy per forward pass.
+        var hostTensor = torch.frombuffer(host, torch.float32).view(capacity, width);
+        float scale = (float)sigma;
         var votes = new long[capacity];
         var logits = maps.Count > 0 ? new float[capacity * k] : null;
         var pending = new List<Piece>();
@@ -125,23 +135,30 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
             int offset = 0;
             foreach (var p in pending)
             {
-                using var gen = new torch.Generator(ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk), device);
-                noise.narrow(0, offset, p.Length).normal_(0.0, sigma, gen);
+                var centre = shortcut is null ? features.AsSpan(p.Row * d, d) : default;
+                for (int i = 0; i < p.Length; i++)
+                    DrawSample(host.AsSpan((offset + i) * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, scale, centre);
                 offset += p.Length;
             }
-            var x = noise.narrow(0, 0, pendingCount);
-            if (shortcut is not null)
-                x = shortcut.Mix(x);
-            offset = 0;
-            foreach (var p in pending)
-            {
-                x.narrow(0, offset, p.Length).add_(centres.narrow(0, p.Row, 1));
-                offset += p.Length;
-            }
-            if (shortcut is not null)
-                SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
+            if (shortcut is null && device.type == DeviceType.CPU)
+                model.Classify(host, pendingCount, votes, logits);
             else
-                model.Classify(x, pendingCount, votes, logits);
+            {
+                var x = hostTensor.narrow(0, 0, pendingCount).to(device);
+                if (shortcut is null)
+                    model.Classify(x, pendingCount, votes, logits);
+                else
+                {
+                    x = shortcut.Mix(x);
+                    offset = 0;
+                    foreach (var p in pending)
+                    {
+                        x.narrow(0, offset, p.Length).add_(centres!.narrow(0, p.Row, 1));
+                        offset += p.Length;
+                    }
+                    SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
+                }
+            }
             offset = 0;
             foreach (var p in pending)
             {
