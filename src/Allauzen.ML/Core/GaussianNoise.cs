@@ -153,11 +153,11 @@ internal static class GaussianNoise
             uint block0 = (uint)(start / GroupSize) * GroupLanes;
             for (int lane = 0; lane < GroupLanes; lane += L.Count)
             {
-                Philox<L, TU, TF>(L.Sequence(block0 + (uint)lane), s, out var w0, out var w1, out var w2, out var w3);
-                L.Store(w0, d[lane..]);
-                L.Store(w1, d[(GroupLanes + lane)..]);
-                L.Store(w2, d[(2 * GroupLanes + lane)..]);
-                L.Store(w3, d[(3 * GroupLanes + lane)..]);
+                var w = Philox<L, TU, TF>(L.Sequence(block0 + (uint)lane), s);
+                L.Store(w.W0, d[lane..]);
+                L.Store(w.W1, d[(GroupLanes + lane)..]);
+                L.Store(w.W2, d[(2 * GroupLanes + lane)..]);
+                L.Store(w.W3, d[(3 * GroupLanes + lane)..]);
             }
             if (n < GroupSize)
                 tail[..n].CopyTo(destination[start..]);
@@ -165,7 +165,8 @@ internal static class GaussianNoise
     }
 
     /// <summary>The 64 elements of one group: 16 Philox blocks, L.Count at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <remarks>Not inlined: the JIT keeps its vectors in registers only while the method stays small.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void NormalGroup<L, TU, TF>(Span<float> d, ReadOnlySpan<float> centre, uint block0, Stream s, float sigma)
         where L : struct, INoiseLanes<TU, TF>
         where TU : struct
@@ -174,9 +175,9 @@ internal static class GaussianNoise
         var scale = L.Broadcast(sigma);
         for (int lane = 0; lane < GroupLanes; lane += L.Count)
         {
-            Philox<L, TU, TF>(L.Sequence(block0 + (uint)lane), s, out var w0, out var w1, out var w2, out var w3);
-            BoxMuller<L, TU, TF>(w0, w1, out var z0, out var z1);
-            BoxMuller<L, TU, TF>(w2, w3, out var z2, out var z3);
+            var w = Philox<L, TU, TF>(L.Sequence(block0 + (uint)lane), s);
+            var (z0, z1) = BoxMuller<L, TU, TF>(w.W0, w.W1);
+            var (z2, z3) = BoxMuller<L, TU, TF>(w.W2, w.W3);
             Put<L, TU, TF>(d, centre, lane, L.Multiply(scale, z0));
             Put<L, TU, TF>(d, centre, GroupLanes + lane, L.Multiply(scale, z1));
             Put<L, TU, TF>(d, centre, 2 * GroupLanes + lane, L.Multiply(scale, z2));
@@ -197,20 +198,16 @@ internal static class GaussianNoise
 
     /// <summary>Philox4x32-10 on L.Count counters (c0 per lane; c1, c2, c3 and the key shared).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Philox<L, TU, TF>(TU c0, Stream s, out TU x0, out TU x1, out TU x2, out TU x3)
+    private static Block<TU> Philox<L, TU, TF>(TU c0, Stream s)
         where L : struct, INoiseLanes<TU, TF>
         where TU : struct
         where TF : struct
     {
-        x0 = c0;
-        x1 = L.Broadcast(s.C1);
-        x2 = L.Broadcast(s.C2);
-        x3 = L.Broadcast(s.Domain);
+        TU x0 = c0, x1 = L.Broadcast(s.C1), x2 = L.Broadcast(s.C2), x3 = L.Broadcast(s.Domain);
         uint k0 = s.K0, k1 = s.K1;
         for (int r = 0; r < 10; r++)
         {
-            L.MulHiLo(x0, M0, out var hi0, out var lo0);
-            L.MulHiLo(x2, M1, out var hi1, out var lo1);
+            TU hi0 = L.MulHigh(x0, M0), lo0 = L.MulLow(x0, M0), hi1 = L.MulHigh(x2, M1), lo1 = L.MulLow(x2, M1);
             x0 = L.Xor(L.Xor(hi1, x1), L.Broadcast(k0));
             x1 = lo1;
             x2 = L.Xor(L.Xor(hi0, x3), L.Broadcast(k1));
@@ -218,7 +215,10 @@ internal static class GaussianNoise
             k0 += W0;
             k1 += W1;
         }
+        return new Block<TU>(x0, x1, x2, x3);
     }
+
+    private readonly record struct Block<TU>(TU W0, TU W1, TU W2, TU W3);
 
     // ln on [√½, √2): 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.1716 (odd series to s⁹; the next term is below 10⁻⁹).
     private const float Ln2Hi = 0.693145752f, Ln2Lo = 1.42860677e-06f;
@@ -229,7 +229,7 @@ internal static class GaussianNoise
 
     /// <summary>Two standard normals from two uniform words (see the remarks of the class).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void BoxMuller<L, TU, TF>(TU a, TU b, out TF z0, out TF z1)
+    private static (TF, TF) BoxMuller<L, TU, TF>(TU a, TU b)
         where L : struct, INoiseLanes<TU, TF>
         where TU : struct
         where TF : struct
@@ -259,7 +259,7 @@ internal static class GaussianNoise
         var cs = L.Select(swap, L.AsUInt(sin), L.AsUInt(cos));
         var sn = L.Select(swap, L.AsUInt(cos), L.AsUInt(sin));
         var signBit = L.Broadcast(0x80000000u);
-        z0 = L.AsFloat(L.Xor(L.AsUInt(L.Multiply(r, L.AsFloat(cs))), L.And(b, signBit)));
-        z1 = L.AsFloat(L.Xor(L.AsUInt(L.Multiply(r, L.AsFloat(sn))), L.And(L.ShiftLeft(b, 1), signBit)));
+        return (L.AsFloat(L.Xor(L.AsUInt(L.Multiply(r, L.AsFloat(cs))), L.And(b, signBit))),
+            L.AsFloat(L.Xor(L.AsUInt(L.Multiply(r, L.AsFloat(sn))), L.And(L.ShiftLeft(b, 1), signBit))));
     }
 }

@@ -39,8 +39,11 @@ internal interface INoiseLanes<TU, TF>
     /// <summary>Bitwise select: bits of <paramref name="a"/> where <paramref name="mask"/> is set, else of <paramref name="b"/>.</summary>
     static abstract TU Select(TU mask, TU a, TU b);
 
-    /// <summary>The 64-bit product a·m of each lane: high and low 32-bit halves.</summary>
-    static abstract void MulHiLo(TU a, uint m, out TU hi, out TU lo);
+    /// <summary>The high 32 bits of the 64-bit product a·m of each lane.</summary>
+    static abstract TU MulHigh(TU a, uint m);
+
+    /// <summary>The low 32 bits of the product a·m of each lane.</summary>
+    static abstract TU MulLow(TU a, uint m);
 
     /// <summary>Each lane read as a signed 32-bit integer, converted to float32 (round to nearest even).</summary>
     static abstract TF ConvertSigned(TU a);
@@ -83,14 +86,15 @@ internal readonly struct Lanes512 : INoiseLanes<Vector512<uint>, Vector512<float
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Select(Vector512<uint> mask, Vector512<uint> a, Vector512<uint> b) => Vector512.ConditionalSelect(mask, a, b);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MulHiLo(Vector512<uint> a, uint m, out Vector512<uint> hi, out Vector512<uint> lo)
+    public static Vector512<uint> MulHigh(Vector512<uint> a, uint m)
     {
         var mv = Vector512.Create(m);
         var even = Avx512F.Multiply(a, mv); // lanes 0, 2, 4, ...: 64-bit products
         var odd = Avx512F.Multiply((a.AsUInt64() >>> 32).AsUInt32(), mv); // lanes 1, 3, 5, ...
-        hi = Vector512.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
-        lo = Vector512.ConditionalSelect(OddLanes, (odd << 32).AsUInt32(), even.AsUInt32());
+        return Vector512.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> MulLow(Vector512<uint> a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> ConvertSigned(Vector512<uint> a) => Vector512.ConvertToSingle(a.AsInt32());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> AsFloat(Vector512<uint> a) => a.AsSingle();
@@ -122,14 +126,15 @@ internal readonly struct Lanes256 : INoiseLanes<Vector256<uint>, Vector256<float
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Select(Vector256<uint> mask, Vector256<uint> a, Vector256<uint> b) => Vector256.ConditionalSelect(mask, a, b);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MulHiLo(Vector256<uint> a, uint m, out Vector256<uint> hi, out Vector256<uint> lo)
+    public static Vector256<uint> MulHigh(Vector256<uint> a, uint m)
     {
         var mv = Vector256.Create(m);
-        var even = Avx2.Multiply(a, mv);
-        var odd = Avx2.Multiply((a.AsUInt64() >>> 32).AsUInt32(), mv);
-        hi = Vector256.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
-        lo = Vector256.ConditionalSelect(OddLanes, (odd << 32).AsUInt32(), even.AsUInt32());
+        var even = Avx2.Multiply(a, mv); // lanes 0, 2, 4, ...: 64-bit products
+        var odd = Avx2.Multiply((a.AsUInt64() >>> 32).AsUInt32(), mv); // lanes 1, 3, 5, ...
+        return Vector256.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> MulLow(Vector256<uint> a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> ConvertSigned(Vector256<uint> a) => Vector256.ConvertToSingle(a.AsInt32());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> AsFloat(Vector256<uint> a) => a.AsSingle();
@@ -158,13 +163,8 @@ internal readonly struct Lanes1 : INoiseLanes<uint, float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint ShiftLeft(uint a, [ConstantExpected] byte n) => a << n;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Select(uint mask, uint a, uint b) => (a & mask) | (b & ~mask);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MulHiLo(uint a, uint m, out uint hi, out uint lo)
-    {
-        ulong p = (ulong)a * m;
-        hi = (uint)(p >> 32);
-        lo = (uint)p;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint MulHigh(uint a, uint m) => (uint)((ulong)a * m >> 32);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint MulLow(uint a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ConvertSigned(uint a) => (int)a;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float AsFloat(uint a) => BitConverter.UInt32BitsToSingle(a);
