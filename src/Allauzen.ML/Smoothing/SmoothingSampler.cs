@@ -132,14 +132,8 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                 return;
             token.ThrowIfCancellationRequested();
             using var inner = torch.NewDisposeScope();
+            DrawPending(pending, host, width, capacity, shortcut is null ? features : null, d, stats, scale);
             int offset = 0;
-            foreach (var p in pending)
-            {
-                var centre = shortcut is null ? features.AsSpan(p.Row * d, d) : default;
-                for (int i = 0; i < p.Length; i++)
-                    DrawSample(host.AsSpan((offset + i) * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, scale, centre);
-                offset += p.Length;
-            }
             if (shortcut is null && device.type == DeviceType.CPU)
                 model.Classify(host, pendingCount, votes, logits);
             else
@@ -197,6 +191,43 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         }
         Flush();
         _clock.Stop();
+    }
+
+    /// <summary>Samples of noise drawn per parallel work item (~200 KB of float32 at d = 784).</summary>
+    private const int SamplesPerItem = 64;
+
+    /// <summary>
+    /// Draws the noise of every pending piece into <paramref name="host"/> (sample-major, <paramref name="width"/> values
+    /// a sample), with the rows of <paramref name="features"/> added when it is not null (direct path). Work items of
+    /// <see cref="SamplesPerItem"/> samples run on all cores: each sample's noise depends on (row seed, phase, index)
+    /// only, so the result is the same in any order.
+    /// </summary>
+    private static void DrawPending(List<Piece> pending, float[] host, int width, int capacity, float[]? features, int d, RowStatistics[] stats,
+        float sigma)
+    {
+        var items = new List<(int Piece, int From, int To, int Offset)>();
+        int offset = 0;
+        for (int p = 0; p < pending.Count; p++)
+        {
+            for (int from = 0; from < pending[p].Length; from += SamplesPerItem)
+                items.Add((p, from, Math.Min(pending[p].Length, from + SamplesPerItem), offset + from));
+            offset += pending[p].Length;
+        }
+        void Draw(int item)
+        {
+            var (pi, from, to, at) = items[item];
+            var p = pending[pi];
+            var centre = features is null ? default : new ReadOnlySpan<float>(features, p.Row * d, d);
+            for (int i = from; i < to; i++, at++)
+                DrawSample(host.AsSpan(at * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, sigma, centre);
+        }
+        if (items.Count == 1 || Environment.ProcessorCount == 1)
+        {
+            for (int i = 0; i < items.Count; i++)
+                Draw(i);
+        }
+        else
+            Parallel.For(0, items.Count, Draw);
     }
 
     private void AccumulateMaps(RowStatistics s, ReadOnlySpan<float> logits, double[] z, double[] h, int[] order)
