@@ -31,7 +31,17 @@ internal static class SkipGramSpeedProbe
             self.Refresh();
             double cpu = (self.TotalProcessorTime - cpu0).TotalSeconds;
             Console.WriteLine($"run {r} threads {threads} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
-                $"{stats.Seconds:F3} s; load {File.ReadAllText("/proc/loadavg").Trim()}");
+                $"{stats.Seconds:F3} s, checksum {Checksum(engine):X16}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
+    }
+
+    /// <summary>FNV-1a over the bits of both matrices: equal across builds iff one-thread training is bit-identical.</summary>
+    private static ulong Checksum(SkipGramEngine engine)
+    {
+        ulong h = 0xCBF29CE484222325UL;
+        foreach (var m in new[] { engine.Syn0, engine.Syn1 })
+            foreach (float x in m)
+                h = (h ^ BitConverter.SingleToUInt32Bits(x)) * 0x100000001B3UL;
+        return h;
     }
 }
