@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project test/Allauzen.ML.Benchmarks -- --filter '*' [--job short]
 // Noise generator GB/s per core (CPU time): -- --noise-speed [seconds]
 // Skip-gram words/s per run, wall and CPU time: -- --skipgram-speed [threads] [epochs] [runs]
-// Smoothing time ratios, baseline and certifier interleaved in pairs: -- --smoothing-ratio [pairs]
+// Smoothing time ratios, baseline and certifier interleaved in pairs: -- --smoothing-ratio [pairs] [serial]
 // Per-step FOTON probes (not BenchmarkDotNet): -- --foton-step time|memory [depth] [backprop|store|recompute]
 if (args.Length > 0 && args[0] == "--foton-step")
 {

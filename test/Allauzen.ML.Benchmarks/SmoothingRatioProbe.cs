@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --smoothing-ratio [pairs]</c>: the <see cref="SmoothingBenchmarks"/> cases timed back to back in pairs (baseline,
+/// <c>-- --smoothing-ratio [pairs] [serial]</c>: the <see cref="SmoothingBenchmarks"/> cases timed back to back in pairs (baseline,
 /// then certifier) in one process, printing each pair's time ratio and the median: on a shared machine the load changes
 /// between BenchmarkDotNet's separate blocks of iterations, and interleaving keeps both sides of a ratio under the same load.
 /// </summary>
@@ -12,6 +12,9 @@ internal static class SmoothingRatioProbe
     public static void Run(string[] args)
     {
         int pairs = args.Length > 1 ? int.Parse(args[1]) : 7;
+        if (args.Length > 2 && args[2] == "serial")
+            Smoothing.SmoothingSampler.ParallelNoise = false;
+        Console.WriteLine($"noise drawn {(Smoothing.SmoothingSampler.ParallelNoise ? "on all cores" : "on the calling thread")}");
         var b = new SmoothingBenchmarks();
         b.Setup();
         try

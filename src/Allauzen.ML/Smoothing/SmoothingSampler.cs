@@ -193,6 +193,9 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         _clock.Stop();
     }
 
+    /// <summary>Whether the noise of a forward batch is drawn on all cores (default) or on the calling thread (measurements).</summary>
+    internal static bool ParallelNoise { get; set; } = true;
+
     /// <summary>Samples of noise drawn per parallel work item (~200 KB of float32 at d = 784).</summary>
     private const int SamplesPerItem = 64;
 
@@ -221,7 +224,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
             for (int i = from; i < to; i++, at++)
                 DrawSample(host.AsSpan(at * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, sigma, centre);
         }
-        if (items.Count == 1 || Environment.ProcessorCount == 1)
+        if (items.Count == 1 || Environment.ProcessorCount == 1 || !ParallelNoise)
         {
             for (int i = 0; i < items.Count; i++)
                 Draw(i);
