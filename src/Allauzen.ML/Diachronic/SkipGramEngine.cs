@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Allauzen.ML.Diachronic;
 
@@ -151,12 +152,16 @@ internal sealed unsafe class SkipGramEngine
         return new SkipGramStats(totalWords, effective, sw.Elapsed.TotalSeconds);
     }
 
+    // Fully optimised from the first call: a job is one call, so tiered compilation would run the first tens of jobs in
+    // unoptimised or instrumented code, switching at a time that depends on the machine's load.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private long RunJob(int[] tokens, int[] ends, int s0, int s1, int[] table, uint[] keep, int window, int negatives, float lr,
         ref SplitMix64 rng, float[] neuArr, int[] buf, out long trained)
     {
         long words = 0;
         trained = 0;
         int k = K;
+        int* targets = stackalloc int[negatives + 1];
         fixed (float* syn0 = Syn0, syn1 = Syn1, neu = neuArr, exp = ExpTable)
         fixed (int* tab = table, tok = tokens)
         fixed (uint* kp = keep)
@@ -185,24 +190,27 @@ internal sealed unsafe class SkipGramEngine
                         if (c == pos)
                             continue;
                         float* l1 = syn0 + (long)buf[c] * k;
+                        if (c < hi)
+                            Prefetch(syn0 + (long)buf[c + 1] * k, k);
                         new Span<float>(neu, k).Clear();
-                        for (int d = 0; d <= negatives; d++)
+                        // Draw the pair's targets first (the same draws in the same order as drawing them one by
+                        // one) and prefetch their output rows: the rows are scattered over V·K floats, so each is a
+                        // cache miss, and the misses now overlap instead of following each other.
+                        int drawn = 0;
+                        targets[drawn++] = word;
+                        Prefetch(syn1 + (long)word * k, k);
+                        for (int d = 1; d <= negatives; d++)
                         {
-                            int target;
-                            float label;
-                            if (d == 0)
-                            {
-                                target = word;
-                                label = 1f;
-                            }
-                            else
-                            {
-                                target = tab[(int)(((rng.Next() >> 32) * (ulong)tableLen) >> 32)];
-                                if (target == word)
-                                    continue;
-                                label = 0f;
-                            }
-                            float* l2 = syn1 + (long)target * k;
+                            int target = tab[(int)(((rng.Next() >> 32) * (ulong)tableLen) >> 32)];
+                            if (target == word)
+                                continue;
+                            targets[drawn++] = target;
+                            Prefetch(syn1 + (long)target * k, k);
+                        }
+                        for (int d = 0; d < drawn; d++)
+                        {
+                            float label = d == 0 ? 1f : 0f;
+                            float* l2 = syn1 + (long)targets[d] * k;
                             float f = Dot(l1, l2, k);
                             float g;
                             if (f > MaxExp)
@@ -219,6 +227,17 @@ internal sealed unsafe class SkipGramEngine
             }
         }
         return words;
+    }
+
+    /// <summary>Prefetches the cache lines of a row of <paramref name="k"/> floats (no-op without SSE).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(float* row, int k)
+    {
+        if (!Sse.IsSupported)
+            return;
+        for (int i = 0; i < k; i += 16)
+            Sse.Prefetch0(row + i);
+        Sse.Prefetch0(row + k - 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -354,30 +373,4 @@ internal sealed unsafe class SkipGramEngine
         r.Next();
         return r.Next();
     }
-}
-
-/// <summary>SplitMix64: a tiny, fast, seedable generator (one stream per concern / job).</summary>
-internal struct SplitMix64(ulong seed)
-{
-    private ulong _state = seed;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Next()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
-
-    /// <summary>Standard normal (Box–Muller).</summary>
-    public double NextGaussian()
-    {
-        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
-        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
-
-    public int NextInt(int maxExclusive) => (int)(Next() % (ulong)maxExclusive);
 }

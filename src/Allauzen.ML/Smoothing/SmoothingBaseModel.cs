@@ -32,6 +32,17 @@ internal abstract class SmoothingBaseModel : IDisposable
     /// </summary>
     public abstract void Classify(Tensor x, int count, long[] votes, float[]? logits);
 
+    /// <summary>
+    /// <see cref="Classify(Tensor, int, long[], float[])"/> of the first <paramref name="count"/> rows of <paramref name="x"/>
+    /// (row-major, d values a row, on the host); the default wraps the array as a CPU tensor without copying it.
+    /// </summary>
+    public virtual void Classify(float[] x, int count, long[] votes, float[]? logits)
+    {
+        using var scope = torch.NewDisposeScope();
+        var rows = torch.frombuffer(x, torch.float32, count: (long)count * FeatureCount).view(count, FeatureCount).to(Device);
+        Classify(rows, count, votes, logits);
+    }
+
     /// <summary>Argmax of each row of <paramref name="logits"/> (count × K, row-major): lowest index on ties, NaN never wins.</summary>
     internal static void ArgMaxRows(ReadOnlySpan<float> logits, int count, int classes, long[] votes)
     {
@@ -302,10 +313,16 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
             // Shares _buffer's memory: copy_ is one native memcpy (the accessor's CopyTo goes element by element).
             _bufferTensor = torch.frombuffer(_buffer, torch.float32).DetachFromDisposeScope();
         }
+        _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
+        Classify(_buffer, count, votes, logits);
+    }
+
+    /// <summary>Runs the session on the host rows directly (no copy).</summary>
+    public override void Classify(float[] x, int count, long[] votes, float[]? logits)
+    {
         if (_logits.Length < count * _classes)
             _logits = new float[count * _classes];
-        _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
-        Run(_buffer, count, _logits);
+        Run(x, count, _logits);
         ArgMaxRows(_logits, count, _classes, votes);
         if (logits is not null)
             Array.Copy(_logits, logits, count * _classes);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Allauzen.ML.Core;
 using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
 using TorchSharp;
@@ -53,9 +54,10 @@ internal sealed class RowStatistics(int classes, int maps)
 /// </summary>
 /// <remarks>
 /// Noise is reproducible and independent of batching: a row's seed is derived from (Seed, row key) or, without a
-/// key column, (Seed, row id), and each
-/// chunk of BatchSize samples of each phase (0 = selection, 1 = estimation) gets its own generator seeded
-/// from (row seed, phase, chunk index). Selection and estimation noise are therefore independent.
+/// key column, (Seed, row id), and the noise of sample i of phase p (0 = selection, 1 = estimation) is the counter-based
+/// normal stream (row seed, i, p) of <see cref="GaussianNoise"/>: a function of (Seed, row key, phase, i) only, so it does
+/// not depend on how rows are split, ordered or packed, on BatchSize, on the vector width of the CPU, or on the device
+/// (noise is drawn on the host). Selection and estimation noise are independent streams.
 /// </remarks>
 internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, int selectionSamples, int estimationSamples,
     int batchSize, IReadOnlyList<SimplexMap> maps)
@@ -70,18 +72,22 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
 
     /// <summary>The seed of a row, from the options' seed and the row id (position-dependent: no RowKeyColumnName).</summary>
     public static ulong RowSeed(int seed, DataViewRowId id) =>
-        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(id.Low) ^ (SplitMix(id.High) * 31));
+        SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix64.Mix(id.Low) ^ (SplitMix64.Mix(id.High) * 31));
 
     /// <summary>
     /// The seed of a row from the options' seed and the stable hash of its key (<see cref="RandomizedSmoothingOptions.RowKeyColumnName"/>):
     /// a function of (seed, key) only, so a row gets the same noise in any shard, order or process.
     /// </summary>
     public static ulong RowSeed(int seed, ulong keyHash) =>
-        SplitMix(SplitMix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix(keyHash ^ 0x526F774B6579UL));
+        SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ 0x5DEECE66DUL) ^ SplitMix64.Mix(keyHash ^ 0x526F774B6579UL));
 
-    private static ulong ChunkSeed(ulong rowSeed, int phase, long chunk) => SplitMix(rowSeed ^ SplitMix((ulong)(phase + 1) * 0x9E3779B97F4A7C15UL + (ulong)chunk));
-
-    internal static ulong SplitMix(ulong z) => Data.RowKeys.SplitMix(z);
+    /// <summary>
+    /// The noisy copy number <paramref name="sample"/> (0-based) of phase <paramref name="phase"/> of the row with seed
+    /// <paramref name="rowSeed"/>: centre + σ·ε (or σ·ε when <paramref name="centre"/> is empty), ε the normal stream
+    /// (key = row seed, stream = sample, domain = phase) of <see cref="GaussianNoise"/>.
+    /// </summary>
+    internal static void DrawSample(Span<float> destination, ulong rowSeed, int phase, long sample, float sigma, ReadOnlySpan<float> centre) =>
+        GaussianNoise.Fill(destination, rowSeed, (ulong)sample, (uint)phase, sigma, centre);
 
     private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
 
@@ -100,15 +106,17 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         var shortcut = UseFirstLayerShortcut && model is TorchBaseModel tm ? tm.FirstLayer : null;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var inputs = torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device);
-        // Direct path: noise of dimension d added to the input. Shortcut: noise of dimension h mixed by Lᵀ and
-        // added to the noiseless first-layer output (see FirstLayerNoise).
-        var centres = shortcut is null ? inputs : shortcut.Project(inputs);
+        // Direct path: x + σε drawn straight into the forward pass's input buffer. Shortcut: noise of dimension h
+        // (σz), mixed by Lᵀ and added to the noiseless first-layer output (see FirstLayerNoise).
+        var centres = shortcut is null ? null : shortcut.Project(torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device));
         int width = shortcut?.Width ?? d;
         // A forward pass never needs more rows than the longer phase has samples (one chunk per phase then, as before):
         // a BatchSize far above n0 and n (e.g. read from a tampered file) cannot size the noise buffer.
         int capacity = Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples));
-        var noise = torch.empty([capacity, width], torch.float32, device);
+        var host = new float[(long)capacity * width];
+        // Shares host's memory (no copy on the CPU); a CUDA model gets one host-to-device copy per forward pass.
+        var hostTensor = torch.frombuffer(host, torch.float32).view(capacity, width);
+        float scale = (float)sigma;
         var votes = new long[capacity];
         var logits = maps.Count > 0 ? new float[capacity * k] : null;
         var pending = new List<Piece>();
@@ -124,26 +132,27 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                 return;
             token.ThrowIfCancellationRequested();
             using var inner = torch.NewDisposeScope();
+            DrawPending(pending, host, width, capacity, shortcut is null ? features : null, d, stats, scale);
             int offset = 0;
-            foreach (var p in pending)
-            {
-                using var gen = new torch.Generator(ChunkSeed(stats[p.Row].Seed, p.Phase, p.Chunk), device);
-                noise.narrow(0, offset, p.Length).normal_(0.0, sigma, gen);
-                offset += p.Length;
-            }
-            var x = noise.narrow(0, 0, pendingCount);
-            if (shortcut is not null)
-                x = shortcut.Mix(x);
-            offset = 0;
-            foreach (var p in pending)
-            {
-                x.narrow(0, offset, p.Length).add_(centres.narrow(0, p.Row, 1));
-                offset += p.Length;
-            }
-            if (shortcut is not null)
-                SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
+            if (shortcut is null && device.type == DeviceType.CPU)
+                model.Classify(host, pendingCount, votes, logits);
             else
-                model.Classify(x, pendingCount, votes, logits);
+            {
+                var x = hostTensor.narrow(0, 0, pendingCount).to(device);
+                if (shortcut is null)
+                    model.Classify(x, pendingCount, votes, logits);
+                else
+                {
+                    x = shortcut.Mix(x);
+                    offset = 0;
+                    foreach (var p in pending)
+                    {
+                        x.narrow(0, offset, p.Length).add_(centres!.narrow(0, p.Row, 1));
+                        offset += p.Length;
+                    }
+                    SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
+                }
+            }
             offset = 0;
             foreach (var p in pending)
             {
@@ -182,6 +191,46 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         }
         Flush();
         _clock.Stop();
+    }
+
+    /// <summary>Whether the noise of a forward batch is drawn on all cores (default) or on the calling thread (measurements).</summary>
+    internal static bool ParallelNoise { get; set; } = true;
+
+    /// <summary>Samples of noise drawn per parallel work item (~200 KB of float32 at d = 784).</summary>
+    private const int SamplesPerItem = 64;
+
+    /// <summary>
+    /// Draws the noise of every pending piece into <paramref name="host"/> (sample-major, <paramref name="width"/> values
+    /// a sample), with the rows of <paramref name="features"/> added when it is not null (direct path). Work items of
+    /// <see cref="SamplesPerItem"/> samples run on all cores: each sample's noise depends on (row seed, phase, index)
+    /// only, so the result is the same in any order.
+    /// </summary>
+    private static void DrawPending(List<Piece> pending, float[] host, int width, int capacity, float[]? features, int d, RowStatistics[] stats,
+        float sigma)
+    {
+        var items = new List<(int Piece, int From, int To, int Offset)>();
+        int offset = 0;
+        for (int p = 0; p < pending.Count; p++)
+        {
+            for (int from = 0; from < pending[p].Length; from += SamplesPerItem)
+                items.Add((p, from, Math.Min(pending[p].Length, from + SamplesPerItem), offset + from));
+            offset += pending[p].Length;
+        }
+        void Draw(int item)
+        {
+            var (pi, from, to, at) = items[item];
+            var p = pending[pi];
+            var centre = features is null ? default : new ReadOnlySpan<float>(features, p.Row * d, d);
+            for (int i = from; i < to; i++, at++)
+                DrawSample(host.AsSpan(at * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, sigma, centre);
+        }
+        if (items.Count == 1 || Environment.ProcessorCount == 1 || !ParallelNoise)
+        {
+            for (int i = 0; i < items.Count; i++)
+                Draw(i);
+        }
+        else
+            Parallel.For(0, items.Count, Draw);
     }
 
     private void AccumulateMaps(RowStatistics s, ReadOnlySpan<float> logits, double[] z, double[] h, int[] order)

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using Allauzen.ML.Diachronic;
+
+namespace Allauzen.ML.Benchmarks;
+
+/// <summary>
+/// <c>-- --skipgram-speed [threads] [epochs] [runs]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
+/// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
+/// warm ones. Run it in fresh processes back to back for the run-to-run spread.
+/// </summary>
+internal static class SkipGramSpeedProbe
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 1 ? int.Parse(args[1]) : 1;
+        int epochs = args.Length > 2 ? int.Parse(args[2]) : 1;
+        int runs = args.Length > 3 ? int.Parse(args[3]) : 1;
+        string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        var whole = DatedCorpus.ReadTsv(path).Select(s => (0, s.Tokens)).ToList();
+        var corpus = DiachronicCorpus.Build(whole, 1, 0, 1, minCount: 5, maxVocabulary: 0);
+        var (tokens, ends) = corpus.Whole();
+        var engine = new SkipGramEngine(corpus.VocabularySize, 100);
+        using var self = Process.GetCurrentProcess();
+        for (int r = 0; r < runs; r++)
+        {
+            engine.InitRows(0, corpus.VocabularySize, 1);
+            self.Refresh();
+            var cpu0 = self.TotalProcessorTime;
+            var stats = engine.Train(tokens, ends, corpus.TotalCounts, epochs, 0.025, 1e-4, 5, 5, 1e-3, threads, 7);
+            self.Refresh();
+            double cpu = (self.TotalProcessorTime - cpu0).TotalSeconds;
+            Console.WriteLine($"run {r} threads {threads} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
+                $"{stats.Seconds:F3} s, checksum {Checksum(engine):X16}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+        }
+    }
+
+    /// <summary>FNV-1a over the bits of both matrices: equal across builds iff one-thread training is bit-identical.</summary>
+    private static ulong Checksum(SkipGramEngine engine)
+    {
+        ulong h = 0xCBF29CE484222325UL;
+        foreach (var m in new[] { engine.Syn0, engine.Syn1 })
+            foreach (float x in m)
+                h = (h ^ BitConverter.SingleToUInt32Bits(x)) * 0x100000001B3UL;
+        return h;
+    }
+}
