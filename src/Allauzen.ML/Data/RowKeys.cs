@@ -23,13 +23,7 @@ internal static class RowKeys
     private const ulong FnvOffset = 0xCBF29CE484222325UL, FnvPrime = 0x100000001B3UL;
 
     /// <summary>SplitMix64's finaliser (Steele, Lea and Flood 2014): a bijection of 64-bit words.</summary>
-    public static ulong SplitMix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public static ulong SplitMix(ulong z) => SplitMix64.Mix(z);
 
     public static ulong IntegerHash(ulong bits) => SplitMix(bits ^ 0x6B6579496E74UL);
 

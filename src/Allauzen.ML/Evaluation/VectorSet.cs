@@ -119,9 +119,6 @@ internal sealed class VectorSet
     /// <summary>SplitMix64 of (seed, row): a per-row pseudo-random priority that does not depend on the data order.</summary>
     internal static ulong Hash(ulong seed, ulong row)
     {
-        ulong z = seed * 0x9E3779B97F4A7C15UL + row + 0x632BE59BD9B4E019UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
+        return SplitMix64.Scramble(seed * SplitMix64.Gamma + row + 0x632BE59BD9B4E019UL);
     }
 }

@@ -102,12 +102,8 @@ internal readonly struct RowIdSplit(int seed, double fraction)
 
     public bool IsValidation(DataViewRowId id)
     {
-        ulong z = id.Low ^ (id.High * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)seed << 32 | (uint)seed);
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return z < _threshold;
+        ulong z = id.Low ^ (id.High * SplitMix64.Gamma) ^ ((ulong)(uint)seed << 32 | (uint)seed);
+        return SplitMix64.Mix(z) < _threshold;
     }
 }
 
