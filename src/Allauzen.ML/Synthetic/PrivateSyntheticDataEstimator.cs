@@ -63,8 +63,17 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
             classes = SchemaChecks.KeyLabel(input.Schema, label);
             labelInfo = PersistedColumn.From(input.Schema[label]);
         }
-        var rows = ReadClipped(input, d, classes);
+        var rows = ReadClipped(input, d, classes, latentInput: o.Latent is not null);
+        LatentAutoencoder? latent = null;
+        if (o.Latent is not null)
+        {
+            // Latent mode: the flow's d is the code size; the bounds only clamp the decoder's output.
+            (rows, latent) = LatentAutoencoder.FitAndEncode(rows, d, o);
+            d = o.Latent.LatentDimension;
+        }
         var settings = SyntheticSettings.From(o, d, classes);
+        if (latent is not null)
+            settings = settings with { LowerBounds = null, UpperBounds = null };
         var theta = SlicedWassersteinFlow.UnitDirections(settings.Projections, d, o.Seed);
         int k = settings.Projections, m = settings.Percentiles;
         var quantiles = new float[(long)classes * k * m];
@@ -80,15 +89,16 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 unchecked((int)VectorSet.Hash((ulong)(uint)o.Seed, (ulong)c + 1)));
             q.CopyTo(quantiles, (long)c * k * m);
         }
-        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles)
+        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles, latent)
         {
             Progress = o.Progress,
             CancellationToken = o.CancellationToken,
         };
     }
 
-    /// <summary>Reads the rows per class, divided by ClipNorm and projected into the unit ball.</summary>
-    private List<float[]>[] ReadClipped(IDataView input, int d, int classes)
+    /// <summary>Reads the rows per class, divided by ClipNorm and projected into the unit ball (as read, only checked
+    /// finite, when <paramref name="latentInput"/>: the autoencoder's codes are what gets clipped).</summary>
+    private List<float[]>[] ReadClipped(IDataView input, int d, int classes, bool latentInput = false)
     {
         var o = _options;
         var lists = Enumerable.Range(0, classes).Select(_ => new List<float[]>()).ToArray();
@@ -117,13 +127,15 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 if (!float.IsFinite(values[t]))
                     throw new InvalidOperationException(
                         $"The feature column '{o.FeatureColumnName}' holds {values[t]} at row {row}, index {t}: every value must be finite.");
+                if (latentInput)
+                    continue;
                 if (o.LowerBounds is { } lo && o.UpperBounds is { } hi)
                     values[t] = (float)((Math.Clamp(values[t], lo[t], hi[t]) - (double)lo[t]) / ((double)hi[t] - lo[t]) - 0.5);
                 double v = values[t] / o.ClipNorm;
                 norm2 += v * v;
             }
             // Unit-ball clipping (the sensitivity bound assumes ‖y‖ ≤ 1); float rounding is absorbed by the 1e-6 margin.
-            double scale = 1 / o.ClipNorm * (norm2 > 1 ? (1 - 1e-6) / Math.Sqrt(norm2) : 1);
+            double scale = latentInput ? 1 : 1 / o.ClipNorm * (norm2 > 1 ? (1 - 1e-6) / Math.Sqrt(norm2) : 1);
             for (int t = 0; t < d; t++)
                 values[t] = (float)(values[t] * scale);
             labelGetter?.Invoke(ref key);

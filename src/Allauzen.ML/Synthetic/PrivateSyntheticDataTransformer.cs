@@ -27,9 +27,10 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     private readonly PersistedColumn? _label;
     private readonly float[] _theta;
     private readonly float[] _quantiles;
+    private readonly LatentAutoencoder? _latent;
 
     internal PrivateSyntheticDataTransformer(IHostEnvironment env, SyntheticSettings settings, PersistedColumn feature,
-        PersistedColumn? label, float[] theta, float[] quantiles)
+        PersistedColumn? label, float[] theta, float[] quantiles, LatentAutoencoder? latent = null)
     {
         _host = env.Register("Allauzen.PrivateSyntheticData");
         _settings = settings;
@@ -37,6 +38,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         _label = label;
         _theta = theta;
         _quantiles = quantiles;
+        _latent = latent;
         PrivacyReport = new PrivacyReport
         {
             Epsilon = settings.Epsilon,
@@ -45,7 +47,8 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             Projections = settings.Projections,
             Classes = settings.Classes,
             Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta / settings.Classes),
-            Mechanism = Describe(settings),
+            Mechanism = Describe(settings) + LatentScope(latent),
+            CoversWholeGenerator = latent?.Architecture.TrainedOnPrivateData != true,
         };
     }
 
@@ -58,8 +61,11 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     /// <summary>The settings, for tests.</summary>
     internal SyntheticSettings Settings => _settings;
 
-    /// <summary>Dimension d of the generated rows.</summary>
-    public int Dimensions => _settings.Dimensions;
+    /// <summary>The latent decoder, or null when the flow runs on the features, for tests.</summary>
+    internal LatentAutoencoder? Latent => _latent;
+
+    /// <summary>Dimension of the generated rows (the feature column's size; in latent mode the flow runs on smaller codes).</summary>
+    public int Dimensions => _latent?.Architecture.FeatureDimensions ?? _settings.Dimensions;
 
     /// <summary>Receives one report per flow step of <see cref="Generate"/> (copied from the options; not persisted).</summary>
     public IProgress<SyntheticDataProgress>? Progress { get; set; }
@@ -80,7 +86,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
         var s = _settings;
-        int d = s.Dimensions, k = s.Projections, m = s.Percentiles, classes = s.Classes;
+        int d = s.Dimensions, k = s.Projections, m = s.Percentiles, classes = s.Classes, features = Dimensions;
         var data = new object[rows][];
         int next = 0;
         for (int c = 0; c < classes; c++)
@@ -94,13 +100,17 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
                 unchecked((int)VectorSet.Hash((ulong)(uint)seed, (ulong)c)),
                 Progress is { } p ? step => p.Report(new SyntheticDataProgress(cls, classes, step, s.Steps)) : null,
                 CancellationToken);
+            var decoded = _latent?.Decode(x, n);
             for (int i = 0; i < n; i++)
             {
-                var values = new float[d];
-                s.ToFeatureScale(x.AsSpan(i * d, d), values);
+                var values = new float[features];
+                if (decoded is not null)
+                    decoded.AsSpan(i * features, features).CopyTo(values);
+                else
+                    s.ToFeatureScale(x.AsSpan(i * d, d), values);
                 data[next++] = _label is null
-                    ? [new VBuffer<float>(d, values)]
-                    : [new VBuffer<float>(d, values), (uint)(c + 1)];
+                    ? [new VBuffer<float>(features, values)]
+                    : [new VBuffer<float>(features, values), (uint)(c + 1)];
             }
         }
         return new ColumnStore(OutputSchema(), data);
@@ -158,6 +168,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             writer.WriteColumnInfo("label", _label);
         writer.WriteTensor("theta", _theta, [s.Projections, s.Dimensions]);
         writer.WriteTensor("quantiles", _quantiles, [s.Classes, s.Projections, s.Percentiles]);
+        _latent?.Save(writer);
     }
 
     /// <summary>
@@ -183,9 +194,11 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon / s.Classes, s.Delta / s.Classes);
         payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
             $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions}, {s.Classes} classes (got {s.Sigma})");
+        var latent = payload.Contains("latent") ? LatentAutoencoder.Load(payload, s.Dimensions) : null;
+        int features = latent?.Architecture.FeatureDimensions ?? s.Dimensions;
         var feature = payload.ReadColumnInfo("features");
-        payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == s.Dimensions,
-            "features", "column", $"must be Vector<Single, {s.Dimensions}>");
+        payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == features,
+            "features", "column", $"must be Vector<Single, {features}>");
         PersistedColumn? label = null;
         if (payload.Contains("label"))
         {
@@ -215,8 +228,19 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
                     "must be finite and non-decreasing");
             }
         }
-        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles);
+        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles, latent);
     }
+
+    /// <summary>What the latent mode adds to the mechanism's description: where the decoder came from.</summary>
+    private static string LatentScope(LatentAutoencoder? latent) => latent?.Architecture switch
+    {
+        null => "",
+        { TrainedOnPrivateData: true } a =>
+            $" Latent mode (codes of size {a.LatentDimension}): the (ε, δ) covers ONLY the release of the codes; the autoencoder was " +
+            "trained on the private rows without privacy, so the decoder kept in this generator, and every generated row, is NOT covered.",
+        var a => $" Latent mode (codes of size {a.LatentDimension}): the autoencoder was trained on the public rows given as " +
+            "Latent.PublicData (covered only if those rows are truly public); the private rows entered only through the release of their codes.",
+    };
 
     private static string Describe(SyntheticSettings s)
     {
