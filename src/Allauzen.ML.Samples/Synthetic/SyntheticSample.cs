@@ -137,22 +137,28 @@ public static class SyntheticSample
         table.ForEach(Console.WriteLine);
         string grid = Path.Combine(folder, "synthetic-grid.pgm");
         WriteGrid(grid, grids, side);
-        SampleCli.Wrote(grid, "generated images: one block per ε (rows = classes), real-valued gray levels");
+        SampleCli.Wrote(grid, joint ? "generated images: one 10×10 block per ε" : "generated images: one block per ε, one row per class");
 
-        // The checks .ci/run reads: utility improves with ε (SW₂ down, TSTR accuracy up, in order of ε), the audit's ε̂
-        // interval lies below every finite ε, and no private row is emitted.
+        // The checks .ci/run reads: utility improves with ε (SW₂ down, TSTR accuracy up, in order of ε), the audit does not
+        // refute any finite ε, and no private row is emitted.
         var sorted = results.Zip(epsilons).OrderBy(r => r.Second).Select(r => r.First).ToArray();
-        bool swMonotone = sorted.Zip(sorted.Skip(1)).All(p => (double)p.Second["sw2"]! <= (double)p.First["sw2"]!);
+        bool swMonotone = sorted.Zip(sorted.Skip(1)).All(p => (double)p.Second["sw2"]! < (double)p.First["sw2"]!);
         var accuracies = sorted.Select(r => r["tstr_accuracy"] as double?).ToArray();
         bool tstrMonotone = !joint && accuracies.Zip(accuracies.Skip(1)).All(p => p.Second >= p.First);
-        bool auditBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second) || Value(r.First["audit_epsilon_high"]) <= r.Second);
+        bool tstrBestWithoutNoise = !joint && accuracies.SkipLast(1).All(a => a < accuracies[^1]);
+        // An (ε, δ)-DP release keeps ε̂ and the interval's lower end (the audit's refutation bound) at most ε; the upper
+        // end is a sampling bound that may pass ε on a few hundred rows without any violation (reported separately).
+        bool auditBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second)
+            || (Value(r.First["audit_epsilon"]) <= r.Second && Value(r.First["audit_epsilon_low"]) <= r.Second));
+        bool auditHighBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second) || Value(r.First["audit_epsilon_high"]) <= r.Second);
         var metrics = new Dictionary<string, object?>
         {
             ["sample"] = "synthetic", ["data"] = name, ["private_rows"] = priv.Length, ["public_rows"] = pub.Length, ["test_rows"] = test.Length,
             ["autoencoder"] = publicAe ? "public" : "private", ["latent_dimension"] = args.GetValue(Latent), ["steps"] = args.GetValue(Steps),
-            ["delta"] = Delta, ["real_accuracy"] = realAccuracy, ["sw2_floor"] = floor, ["results"] = results,
-            ["conditional"] = !joint, ["chance_accuracy"] = 0.1, ["sw2_monotone"] = swMonotone, ["tstr_monotone"] = tstrMonotone,
-            ["tstr_accuracy_infinity"] = results.Zip(epsilons).Where(r => double.IsPositiveInfinity(r.Second)).Select(r => r.First["tstr_accuracy"]).FirstOrDefault(), ["audit_below_epsilon"] = auditBelow,
+            ["conditional"] = !joint, ["delta"] = Delta, ["real_accuracy"] = realAccuracy, ["sw2_floor"] = floor, ["results"] = results,
+            ["sw2_monotone"] = swMonotone, ["tstr_monotone"] = tstrMonotone, ["tstr_best_without_noise"] = tstrBestWithoutNoise,
+            ["tstr_accuracy_infinity"] = sorted[^1]["tstr_accuracy"],
+            ["audit_below_epsilon"] = auditBelow, ["audit_interval_high_below_epsilon"] = auditHighBelow,
             ["min_dcr"] = results.Min(r => (double)r["min_dcr"]!), ["seconds"] = sw.Elapsed.TotalSeconds,
         };
         MetricsFile.Write(args.GetValue(MetricsOut), metrics);
