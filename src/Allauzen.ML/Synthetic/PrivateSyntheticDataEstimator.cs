@@ -17,7 +17,9 @@ namespace Allauzen.ML.Synthetic;
 ///
 /// Fit reads the rows once and performs the only private operation: per class, the projections of the clipped rows
 /// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The fitted
-/// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions.
+/// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions. With
+/// <see cref="PrivateSyntheticDataOptions.Latent"/> set, Fit first trains an autoencoder, releases the unit-norm codes
+/// of the rows instead, and the generator also keeps the decoder (see <see cref="PrivacyReport.CoversWholeGenerator"/>).
 /// ]]></format>
 /// </remarks>
 public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticDataTransformer>
