@@ -116,7 +116,7 @@ public static class SyntheticSample
             var prdc = ml.Data.EvaluateGenerative(testView, synthetic, new GenerativeEvaluatorOptions { K = 5, Seed = 1 });
             double? tstr = joint ? null : Accuracy(ml, synthetic, testView);
             var audit = ml.Data.AuditMembership(privateView, testView, new MembershipAuditOptions { SyntheticData = synthetic, Delta = Delta, Seed = 1 });
-            double minDcr = Math.Sqrt(generated.Min(g => priv.Min(p => SquaredDistance(g, p.Pixels))));
+            double minDcr = MinDistance(generated, priv);
             var report = generator.PrivacyReport;
             double seconds = clock.Elapsed.TotalSeconds;
             string tstrText = tstr is double t ? t.ToString("F3", CultureInfo.InvariantCulture) : "—";
@@ -146,10 +146,10 @@ public static class SyntheticSample
         var accuracies = sorted.Select(r => r["tstr_accuracy"] as double?).ToArray();
         bool tstrMonotone = !joint && accuracies.Zip(accuracies.Skip(1)).All(p => p.Second >= p.First);
         bool tstrBestWithoutNoise = !joint && accuracies.SkipLast(1).All(a => a < accuracies[^1]);
-        // An (ε, δ)-DP release keeps ε̂ and the interval's lower end (the audit's refutation bound) at most ε; the upper
-        // end is a sampling bound that may pass ε on a few hundred rows without any violation (reported separately).
-        bool auditBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second)
-            || (Value(r.First["audit_epsilon"]) <= r.Second && Value(r.First["audit_epsilon_low"]) <= r.Second));
+        // An (ε, δ)-DP release keeps the interval's lower end (the audit's refutation bound) at most ε, up to the level α;
+        // ε̂ and the upper end are read at a threshold chosen on the same rows and may pass ε without any violation
+        // (reported separately).
+        bool auditBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second) || Value(r.First["audit_epsilon_low"]) <= r.Second);
         bool auditHighBelow = results.Zip(epsilons).All(r => !double.IsFinite(r.Second) || Value(r.First["audit_epsilon_high"]) <= r.Second);
         var metrics = new Dictionary<string, object?>
         {
@@ -215,12 +215,22 @@ public static class SyntheticSample
         return ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
     }
 
-    private static double SquaredDistance(float[] a, float[] b)
+    /// <summary>The smallest Euclidean distance from a generated row to a private row (exact; a partial sum stops as
+    /// soon as it passes the best so far).</summary>
+    private static double MinDistance(float[][] generated, Image[] rows)
     {
-        double s = 0;
-        for (int t = 0; t < a.Length; t++)
-            s += (a[t] - b[t]) * (double)(a[t] - b[t]);
-        return s;
+        double best = double.PositiveInfinity;
+        foreach (var g in generated)
+        {
+            foreach (var r in rows)
+            {
+                double s = 0;
+                for (int t = 0; t < g.Length && s < best; t++)
+                    s += (g[t] - r.Pixels[t]) * (double)(g[t] - r.Pixels[t]);
+                best = Math.Min(best, s);
+            }
+        }
+        return Math.Sqrt(best);
     }
 
     /// <summary>
@@ -238,7 +248,18 @@ public static class SyntheticSample
             for (int t = 0; t < d; t++)
                 theta[t] = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
             double norm = Math.Sqrt(theta.Sum(v => v * v));
-            double[] Project(float[][] set) => [.. set.Select(r => r.Select((v, t) => v * theta[t]).Sum() / norm).Order()];
+            double[] Project(float[][] set)
+            {
+                var p = new double[set.Length];
+                for (int i = 0; i < set.Length; i++)
+                {
+                    for (int t = 0; t < d; t++)
+                        p[i] += set[i][t] * theta[t];
+                    p[i] /= norm;
+                }
+                Array.Sort(p);
+                return p;
+            }
             var (a, b) = (Project(x), Project(y));
             int n = Math.Max(a.Length, b.Length);
             double w2 = 0;

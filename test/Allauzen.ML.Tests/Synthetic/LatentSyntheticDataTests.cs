@@ -117,8 +117,8 @@ public sealed class LatentSyntheticDataTests
     /// <summary>
     /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}: SW₂ to the
     /// test images decreases with ε, train-on-synthetic accuracy is best without noise (and far above chance there),
-    /// the membership audit's ε̂ and the lower end of its interval stay below every finite ε, and no generated image equals
-    /// a private one.
+    /// the lower end of the membership audit's ε̂ interval stays below every finite ε, and no generated image equals a
+    /// private one.
     /// </summary>
     [TestMethod]
     [TestCategory("Slow")]
@@ -141,14 +141,12 @@ public sealed class LatentSyntheticDataTests
             var model = ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [128], Epochs = 30, Seed = 1 }).Fit(synthetic);
             accuracy.Add(ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy);
             var audit = ml.Data.AuditMembership(priv, test, new MembershipAuditOptions { SyntheticData = synthetic, Delta = 1e-5, Seed = 1 });
-            // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold, so neither the point estimate ε̂ nor the
-            // interval's lower end (the audit's refutation bound) may exceed ε. The upper end is a sampling bound at a
-            // threshold chosen on ≈ 700 members: it can pass ε without any violation, so it is printed, not asserted.
+            // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold, so the interval's lower end (the audit's
+            // refutation bound at level α) may exceed ε only with probability ≈ 2α. The point ε̂ and the upper end are
+            // read at a threshold chosen on the same few hundred rows: they can pass ε without any violation (Fashion-MNIST
+            // at ε = 5 gave ε̂ = 2.1, interval [0.13, 5.5]), so they are printed, not asserted.
             if (double.IsFinite(eps))
-            {
-                Assert.IsTrue(audit.EpsilonLowerBound <= eps, $"ε = {eps}: audit ε̂ = {audit.EpsilonLowerBound} above the reported ε");
                 Assert.IsTrue(audit.EpsilonInterval.Low <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} refutes the reported ε");
-            }
             for (int i = 0; i < synSet.Rows; i++)
             {
                 for (int j = 0; j < privSet.Rows; j++)
