@@ -8,6 +8,7 @@ using Allauzen.ML.Samples.Mlp;
 using Allauzen.ML.Samples.Quantization;
 using Allauzen.ML.Samples.Smoothing;
 using Allauzen.ML.Samples.Speech;
+using Allauzen.ML.Samples.Synthetic;
 
 // dotnet run --project src/Allauzen.ML.Samples -c Release -- <sample> [options]   (<sample> --help lists its options)
 return SampleCli.Invoke(args,
@@ -20,4 +21,5 @@ return SampleCli.Invoke(args,
     ClusterSample.Command, SiloProcess.Command,
     OdeSample.Command,
     QuantizationSample.Command,
-    EvaluateSample.Command);
+    EvaluateSample.Command,
+    SyntheticSample.Command);

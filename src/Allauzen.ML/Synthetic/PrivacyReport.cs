@@ -32,6 +32,13 @@ public sealed record PrivacyReport
     /// <summary>δ of each release (δ/C).</summary>
     public double DeltaPerRelease => Delta / Classes;
 
+    /// <summary>
+    /// True when the guarantee covers the whole generator: its saved file and every row it generates. False in latent
+    /// mode with an autoencoder trained on the private rows (no <c>Latent.PublicData</c>): then only the release of the
+    /// codes is (ε, δ)-private, and the decoder, fitted on the private rows without noise, is not.
+    /// </summary>
+    public bool CoversWholeGenerator { get; init; } = true;
+
     /// <summary>The Gaussian mechanism's high-probability ℓ₂ sensitivity Δ of one release (<see cref="DpSlicedWasserstein.Sensitivity"/>).</summary>
     public required double Sensitivity { get; init; }
 

@@ -17,7 +17,9 @@ namespace Allauzen.ML.Synthetic;
 ///
 /// Fit reads the rows once and performs the only private operation: per class, the projections of the clipped rows
 /// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The fitted
-/// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions.
+/// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions. With
+/// <see cref="PrivateSyntheticDataOptions.Latent"/> set, Fit first trains an autoencoder, releases the unit-norm codes
+/// of the rows instead, and the generator also keeps the decoder (see <see cref="PrivacyReport.CoversWholeGenerator"/>).
 /// ]]></format>
 /// </remarks>
 public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticDataTransformer>
@@ -69,8 +71,17 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
             classes = SchemaChecks.KeyLabel(input.Schema, label);
             labelInfo = PersistedColumn.From(input.Schema[label]);
         }
-        var rows = ReadClipped(input, o, d, classes);
+        var rows = ReadClipped(input, o, d, classes, latentInput: o.Latent is not null);
+        LatentAutoencoder? latent = null;
+        if (o.Latent is not null)
+        {
+            // Latent mode: the flow's d is the code size; the bounds only clamp the decoder's output.
+            (rows, latent) = LatentAutoencoder.FitAndEncode(rows, d, o);
+            d = o.Latent.LatentDimension;
+        }
         var settings = SyntheticSettings.From(o, d, classes);
+        if (latent is not null)
+            settings = settings with { LowerBounds = null, UpperBounds = null };
         var resampled = o.Mechanism == PrivateSyntheticMechanism.ResampledProjections ? ResampledProjections.Plan(o, d, classes) : null;
         if (resampled is not null)
             settings = ResampledProjections.Apply(settings, resampled);
@@ -93,15 +104,16 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 : ResampledProjections.Release(y, d, theta, k, m, resampled, settings.Sigma, o.CancellationToken);
             q.CopyTo(quantiles, (long)c * directions * m);
         }
-        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles, resampled, tabular)
+        return new PrivateSyntheticDataTransformer(_host, settings, featureInfo, labelInfo, theta, quantiles, resampled, tabular, latent)
         {
             Progress = o.Progress,
             CancellationToken = o.CancellationToken,
         };
     }
 
-    /// <summary>Reads the rows per class, divided by ClipNorm and projected into the unit ball.</summary>
-    private static List<float[]>[] ReadClipped(IDataView input, PrivateSyntheticDataOptions o, int d, int classes)
+    /// <summary>Reads the rows per class, divided by ClipNorm and projected into the unit ball (as read, only checked
+    /// finite, when <paramref name="latentInput"/>: the autoencoder's codes are what gets clipped).</summary>
+    private static List<float[]>[] ReadClipped(IDataView input, PrivateSyntheticDataOptions o, int d, int classes, bool latentInput = false)
     {
         var lists = Enumerable.Range(0, classes).Select(_ => new List<float[]>()).ToArray();
         var feature = input.Schema[o.FeatureColumnName];
@@ -129,13 +141,15 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
                 if (!float.IsFinite(values[t]))
                     throw new InvalidOperationException(
                         $"The feature column '{o.FeatureColumnName}' holds {values[t]} at row {row}, index {t}: every value must be finite.");
+                if (latentInput)
+                    continue;
                 if (o.LowerBounds is { } lo && o.UpperBounds is { } hi)
                     values[t] = (float)((Math.Clamp(values[t], lo[t], hi[t]) - (double)lo[t]) / ((double)hi[t] - lo[t]) - 0.5);
                 double v = values[t] / o.ClipNorm;
                 norm2 += v * v;
             }
             // Unit-ball clipping (the sensitivity bound assumes ‖y‖ ≤ 1); float rounding is absorbed by the 1e-6 margin.
-            double scale = 1 / o.ClipNorm * (norm2 > 1 ? (1 - 1e-6) / Math.Sqrt(norm2) : 1);
+            double scale = latentInput ? 1 : 1 / o.ClipNorm * (norm2 > 1 ? (1 - 1e-6) / Math.Sqrt(norm2) : 1);
             for (int t = 0; t < d; t++)
                 values[t] = (float)(values[t] * scale);
             labelGetter?.Invoke(ref key);

@@ -78,6 +78,18 @@ public sealed partial class PrivateSyntheticDataOptions
     /// </summary>
     public string? ClassConditional { get; set; }
 
+    // ---- Latent mode (LatentAutoencoderOptions.cs) ----
+
+    /// <summary>
+    /// The latent mode, or null (default: the flow runs on the features themselves). When set, an autoencoder is
+    /// trained (on <see cref="LatentAutoencoderOptions.PublicData"/>, else on the private rows, which the privacy report
+    /// then excludes from its guarantee), the flow runs on unit-norm codes of <see cref="LatentAutoencoderOptions.LatentDimension"/>
+    /// values, and generated codes are decoded back to the feature column. <see cref="ClipNorm"/> must stay 1 (codes
+    /// are unit vectors by construction), <see cref="LowerBounds"/>/<see cref="UpperBounds"/> only clamp the decoded
+    /// values, and <see cref="CategoricalSlots"/> is not supported.
+    /// </summary>
+    public LatentAutoencoderOptions? Latent { get; set; }
+
     /// <summary>Seed of the directions and of the release noise. Default 0.</summary>
     public int Seed { get; set; }
 
@@ -109,6 +121,18 @@ public sealed partial class PrivateSyntheticDataOptions
             throw new ArgumentOutOfRangeException(nameof(ClipNorm), ClipNorm, $"ClipNorm must be a positive finite number (got {ClipNorm}).");
         ValidateMechanism();
         ValidateTabularColumns();
+        if (Latent is { } latent)
+        {
+            latent.Validate();
+            if (ClipNorm != 1)
+                throw new ArgumentOutOfRangeException(nameof(ClipNorm), ClipNorm, $"ClipNorm must be 1 with Latent set: the codes are unit vectors (got {ClipNorm}).");
+            if (CategoricalSlots is not null)
+                throw new ArgumentException("CategoricalSlots is not supported with Latent set.", nameof(CategoricalSlots));
+            if (InputColumnNames is not null)
+                throw new ArgumentException("InputColumnNames (tabular mode) is not supported with Latent set: give one feature vector column.", nameof(InputColumnNames));
+            if (Mechanism != PrivateSyntheticMechanism.FixedProjections)
+                throw new ArgumentException($"Mechanism must be FixedProjections with Latent set (got {Mechanism}).", nameof(Mechanism));
+        }
     }
 
     /// <summary>Checks the tabular settings against the feature dimension d (known at Fit, or from a saved file).</summary>

@@ -29,9 +29,11 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     private readonly float[] _quantiles;
     private readonly ResampledRelease? _resampled;
     private readonly TabularCodec? _tabular;
+    private readonly LatentAutoencoder? _latent;
 
     internal PrivateSyntheticDataTransformer(IHostEnvironment env, SyntheticSettings settings, PersistedColumn feature,
-        PersistedColumn? label, float[] theta, float[] quantiles, ResampledRelease? resampled = null, TabularCodec? tabular = null)
+        PersistedColumn? label, float[] theta, float[] quantiles, ResampledRelease? resampled = null, TabularCodec? tabular = null,
+        LatentAutoencoder? latent = null)
     {
         _resampled = resampled;
         _tabular = tabular;
@@ -41,6 +43,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         _label = label;
         _theta = theta;
         _quantiles = quantiles;
+        _latent = latent;
         PrivacyReport = new PrivacyReport
         {
             Epsilon = settings.Epsilon,
@@ -49,7 +52,8 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             Projections = settings.Projections,
             Classes = settings.Classes,
             Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta / settings.Classes),
-            Mechanism = Describe(settings),
+            Mechanism = Describe(settings) + LatentScope(latent),
+            CoversWholeGenerator = latent?.Architecture.TrainedOnPrivateData != true,
         };
         if (resampled is not null)
             PrivacyReport = ResampledProjections.Amend(PrivacyReport, settings, resampled);
@@ -72,8 +76,11 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     /// <summary>The tabular codec (null in vector mode), for tests.</summary>
     internal TabularCodec? Tabular => _tabular;
 
-    /// <summary>Dimension d of the generated rows.</summary>
-    public int Dimensions => _settings.Dimensions;
+    /// <summary>The latent decoder, or null when the flow runs on the features, for tests.</summary>
+    internal LatentAutoencoder? Latent => _latent;
+
+    /// <summary>Dimension of the generated rows (the feature column's size; in latent mode the flow runs on smaller codes).</summary>
+    public int Dimensions => _latent?.Architecture.FeatureDimensions ?? _settings.Dimensions;
 
     /// <summary>Receives one report per flow step of <see cref="Generate"/> (copied from the options; not persisted).</summary>
     public IProgress<SyntheticDataProgress>? Progress { get; set; }
@@ -94,7 +101,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
         var s = _settings;
-        int d = s.Dimensions, k = s.Projections, m = s.Percentiles, classes = s.Classes;
+        int d = s.Dimensions, k = s.Projections, m = s.Percentiles, classes = s.Classes, features = Dimensions;
         var data = new object[rows][];
         int next = 0;
         for (int c = 0; c < classes; c++)
@@ -110,13 +117,17 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             var x = _resampled is null
                 ? SlicedWassersteinFlow.Run(_theta, k, d, q, m, s.Flow, n, flowSeed, onStep, CancellationToken)
                 : ResampledProjections.Run(_theta, k, d, q, m, s.Flow, n, flowSeed, onStep, CancellationToken);
+            var decoded = _latent?.Decode(x, n);
             for (int i = 0; i < n; i++)
             {
-                var values = new float[d];
-                s.ToFeatureScale(x.AsSpan(i * d, d), values);
+                var values = new float[features];
+                if (decoded is not null)
+                    decoded.AsSpan(i * features, features).CopyTo(values);
+                else
+                    s.ToFeatureScale(x.AsSpan(i * d, d), values);
                 data[next++] = _label is null
-                    ? [new VBuffer<float>(d, values)]
-                    : [new VBuffer<float>(d, values), (uint)(c + 1)];
+                    ? [new VBuffer<float>(features, values)]
+                    : [new VBuffer<float>(features, values), (uint)(c + 1)];
             }
         }
         return _tabular is null ? new ColumnStore(OutputSchema(), data) : _tabular.Decode(data, _label);
@@ -180,6 +191,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             writer.WriteJson(TabularCodec.PayloadName, _tabular);
         writer.WriteTensor("theta", _theta, [DirectionRows, s.Dimensions]);
         writer.WriteTensor("quantiles", _quantiles, [s.Classes, DirectionRows, s.Percentiles]);
+        _latent?.Save(writer);
     }
 
     /// <summary>
@@ -216,9 +228,11 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         int directionRows = s.Projections * (resampled?.Steps ?? 1);
         payload.Require((long)directionRows * s.Dimensions <= MaxReleasedValues && (long)s.Classes * directionRows * s.Percentiles <= MaxReleasedValues,
             "settings", "size", $"T·K·d and C·T·K·M must be at most {MaxReleasedValues}");
+        var latent = payload.Contains("latent") ? LatentAutoencoder.Load(payload, s.Dimensions) : null;
+        int features = latent?.Architecture.FeatureDimensions ?? s.Dimensions;
         var feature = payload.ReadColumnInfo("features");
-        payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == s.Dimensions,
-            "features", "column", $"must be Vector<Single, {s.Dimensions}>");
+        payload.Require(feature.IsVector && feature.ItemKind == PersistedItemKind.Single && feature.VectorSize == features,
+            "features", "column", $"must be Vector<Single, {features}>");
         PersistedColumn? label = null;
         if (payload.Contains("label"))
         {
@@ -253,8 +267,19 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         }
         var tabular = payload.Contains(TabularCodec.PayloadName) ? payload.ReadJson<TabularCodec>(TabularCodec.PayloadName) : null;
         tabular?.Validate(payload, s);
-        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles, resampled, tabular);
+        return new PrivateSyntheticDataTransformer(env, s, feature, label, theta, quantiles, resampled, tabular, latent);
     }
+
+    /// <summary>What the latent mode adds to the mechanism's description: where the decoder came from.</summary>
+    private static string LatentScope(LatentAutoencoder? latent) => latent?.Architecture switch
+    {
+        null => "",
+        { TrainedOnPrivateData: true } a =>
+            $" Latent mode (codes of size {a.LatentDimension}): the (ε, δ) covers ONLY the release of the codes; the autoencoder was " +
+            "trained on the private rows without privacy, so the decoder kept in this generator, and every generated row, is NOT covered.",
+        var a => $" Latent mode (codes of size {a.LatentDimension}): the autoencoder was trained on the public rows given as " +
+            "Latent.PublicData (covered only if those rows are truly public); the private rows entered only through the release of their codes.",
+    };
 
     private static string Describe(SyntheticSettings s)
     {
