@@ -5,9 +5,6 @@ using static TorchSharp.torch;
 
 namespace Allauzen.ML.Mlp;
 
-/// <summary>The architecture of a trained MLP: what is needed to rebuild the network (persisted as JSON).</summary>
-internal sealed record MlpArchitecture(int InputSize, int[] HiddenSizes, int Classes, MlpActivation Activation, double Dropout);
-
 /// <summary>
 /// The MLP as a TorchSharp module: <c>fc0 → act0 → drop0 → … → out</c>, returning logits. Layers are
 /// named so that persistence, ONNX export and diagnostics address them by name.

@@ -5,14 +5,6 @@ using static TorchSharp.torch;
 
 namespace Allauzen.ML.Quantization;
 
-/// <summary>What is needed to rebuild a trained quantizer network (persisted as JSON).</summary>
-/// <param name="InputSize">Feature vector length.</param>
-/// <param name="HiddenSizes">Trunk widths.</param>
-/// <param name="Points">Number n of points.</param>
-/// <param name="LabelSize">Label dimension d.</param>
-/// <param name="Sorted">Sorted parameterisation (d = 1 only).</param>
-internal sealed record QuantizerArchitecture(int InputSize, int[] HiddenSizes, int Points, int LabelSize, bool Sorted);
-
 /// <summary>
 /// The n maps f₁..fₙ and the classifier p(i|x) of conditional quantization as one TorchSharp module: a ReLU trunk
 /// <c>fc0 → … </c>, then one linear layer <c>heads</c> whose first n·d outputs are the raw points and last n the logits
