@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,15 +33,8 @@ internal sealed class OdeNetwork : nn.Module<Tensor, Tensor>
     public OdeNetwork(NeuralOdeArchitecture a) : base("NeuralOde")
     {
         Architecture = a;
-        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int width = a.StateSize;
-        for (int i = 0; i < a.HiddenSizes.Length; i++)
-        {
-            modules.Add(($"fc{i}", nn.Linear(width, a.HiddenSizes[i])));
-            modules.Add(($"act{i}", nn.ReLU()));
-            width = a.HiddenSizes[i];
-        }
-        modules.Add(("out", nn.Linear(width, a.StateSize)));
+        var modules = LinearStack.Hidden(a.StateSize, a.HiddenSizes, () => nn.ReLU());
+        modules.Add(("out", nn.Linear(LinearStack.OutputWidth(a.StateSize, a.HiddenSizes), a.StateSize)));
         _layers = nn.Sequential(modules);
         _mean = torch.tensor(a.InputMean, [1, a.StateSize]);
         _scale = torch.tensor(a.InputScale, [1, a.StateSize]);
@@ -50,28 +44,15 @@ internal sealed class OdeNetwork : nn.Module<Tensor, Tensor>
     public NeuralOdeArchitecture Architecture { get; }
 
     /// <summary>The linear layers in order, by name: fc0, fc1, …, out.</summary>
-    public IEnumerable<(string Name, Linear Layer)> LinearLayers()
-    {
-        foreach (var (name, module) in _layers.named_children())
-        {
-            if (module is Linear l)
-                yield return (name, l);
-        }
-    }
+    public IEnumerable<(string Name, Linear Layer)> LinearLayers() => LinearStack.LinearLayers(_layers);
 
     /// <summary>The names and shapes of the parameters of the network <paramref name="a"/> describes, in order.</summary>
-    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(NeuralOdeArchitecture a)
-    {
-        int width = a.StateSize;
-        for (int i = 0; i < a.HiddenSizes.Length; i++)
-        {
-            yield return ($"_layers.fc{i}.weight", [a.HiddenSizes[i], width]);
-            yield return ($"_layers.fc{i}.bias", [a.HiddenSizes[i]]);
-            width = a.HiddenSizes[i];
-        }
-        yield return ("_layers.out.weight", [a.StateSize, width]);
-        yield return ("_layers.out.bias", [a.StateSize]);
-    }
+    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(NeuralOdeArchitecture a) =>
+        LinearStack.HiddenShapes(nameof(_layers), a.StateSize, a.HiddenSizes).Concat(
+        [
+            ($"{nameof(_layers)}.out.weight", [a.StateSize, LinearStack.OutputWidth(a.StateSize, a.HiddenSizes)]),
+            ($"{nameof(_layers)}.out.bias", [a.StateSize]),
+        ]);
 
     public override Tensor forward(Tensor x) => _layers.forward((x - _mean) / _scale);
 

@@ -18,12 +18,6 @@ public static class FotonCatalog
     ///     .Append(ml.MulticlassClassification.Trainers.Foton(new FotonOptions { HiddenSizes = [256, 256], Epochs = 2 }))
     ///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
     /// </code></example>
-    public static FotonTrainer Foton(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, FotonOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(options);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new FotonTrainer(env, options);
-    }
+    public static FotonTrainer Foton(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, FotonOptions options) =>
+        new FotonTrainer(CatalogEntry.Environment(catalog), options);
 }

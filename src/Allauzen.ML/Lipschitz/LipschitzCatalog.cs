@@ -24,12 +24,6 @@ public static class LipschitzCatalog
     ///     }));
     /// </code></example>
     public static LipschitzClassifierTrainer LipschitzClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        LipschitzClassifierOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(options);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new LipschitzClassifierTrainer(env, options);
-    }
+        LipschitzClassifierOptions options) =>
+        new LipschitzClassifierTrainer(CatalogEntry.Environment(catalog), options);
 }

@@ -17,14 +17,8 @@ public static class MlpCatalog
     ///     .Append(ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [256], Epochs = 10 }))
     ///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
     /// </code></example>
-    public static MlpTrainer Mlp(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, MlpOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(options);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new MlpTrainer(env, options);
-    }
+    public static MlpTrainer Mlp(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, MlpOptions options) =>
+        new MlpTrainer(CatalogEntry.Environment(catalog), options);
 
     /// <summary>
     /// A multilayer perceptron classifier trained with backprop, with the common options as arguments.

@@ -1,11 +1,9 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Allauzen.ML.Mlp;
-
-/// <summary>The architecture of a trained MLP: what is needed to rebuild the network (persisted as JSON).</summary>
-internal sealed record MlpArchitecture(int InputSize, int[] HiddenSizes, int Classes, MlpActivation Activation, double Dropout);
 
 /// <summary>
 /// The MLP as a TorchSharp module: <c>fc0 → act0 → drop0 → … → out</c>, returning logits. Layers are
@@ -18,17 +16,8 @@ internal sealed class MlpNetwork : nn.Module<Tensor, Tensor>
     public MlpNetwork(MlpArchitecture a) : base("Mlp")
     {
         Architecture = a;
-        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int width = a.InputSize;
-        for (int i = 0; i < a.HiddenSizes.Length; i++)
-        {
-            modules.Add(($"fc{i}", nn.Linear(width, a.HiddenSizes[i])));
-            modules.Add(($"act{i}", Activation(a.Activation)));
-            if (a.Dropout > 0)
-                modules.Add(($"drop{i}", nn.Dropout(a.Dropout)));
-            width = a.HiddenSizes[i];
-        }
-        modules.Add(("out", nn.Linear(width, a.Classes)));
+        var modules = LinearStack.Hidden(a.InputSize, a.HiddenSizes, () => Activation(a.Activation), a.Dropout);
+        modules.Add(("out", nn.Linear(LinearStack.OutputWidth(a.InputSize, a.HiddenSizes), a.Classes)));
         _layers = nn.Sequential(modules);
         RegisterComponents();
     }
@@ -39,28 +28,15 @@ internal sealed class MlpNetwork : nn.Module<Tensor, Tensor>
     /// Name and shape of every parameter the network of <paramref name="a"/> has, in <c>named_parameters()</c> order,
     /// computed without building it (a loader checks the stored tensors against them first).
     /// </summary>
-    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(MlpArchitecture a)
-    {
-        long width = a.InputSize;
-        for (int i = 0; i <= a.HiddenSizes.Length; i++)
-        {
-            string layer = i < a.HiddenSizes.Length ? $"fc{i}" : "out";
-            long size = i < a.HiddenSizes.Length ? a.HiddenSizes[i] : a.Classes;
-            yield return ($"{nameof(_layers)}.{layer}.weight", [size, width]);
-            yield return ($"{nameof(_layers)}.{layer}.bias", [size]);
-            width = size;
-        }
-    }
+    public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(MlpArchitecture a) =>
+        LinearStack.HiddenShapes(nameof(_layers), a.InputSize, a.HiddenSizes).Concat(
+        [
+            ($"{nameof(_layers)}.out.weight", [a.Classes, LinearStack.OutputWidth(a.InputSize, a.HiddenSizes)]),
+            ($"{nameof(_layers)}.out.bias", [a.Classes]),
+        ]);
 
     /// <summary>The linear layers in order, by name: fc0, fc1, …, out.</summary>
-    public IEnumerable<(string Name, Linear Layer)> LinearLayers()
-    {
-        foreach (var (name, module) in _layers.named_children())
-        {
-            if (module is Linear l)
-                yield return (name, l);
-        }
-    }
+    public IEnumerable<(string Name, Linear Layer)> LinearLayers() => LinearStack.LinearLayers(_layers);
 
     public override Tensor forward(Tensor x) => _layers.forward(x);
 

@@ -81,12 +81,8 @@ public static class AllauzenModel
     /// entry exceeds a limit; the message names the file, the entry and, for an Allauzen part, the component.</exception>
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema? inputSchema, AllauzenModelLoadOptions options)
     {
-        ArgumentNullException.ThrowIfNull(ml);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        using var stream = File.OpenRead(path);
-        return LoadCore(ml, stream, path, options, out inputSchema);
+        return LoadCore(ml, path, stream: null, options, out inputSchema);
     }
 
     /// <summary>Loads a composite model from <paramref name="stream"/>, which is left open.</summary>
@@ -98,12 +94,8 @@ public static class AllauzenModel
     /// <inheritdoc cref="Load(MLContext, string, out DataViewSchema, AllauzenModelLoadOptions)"/>
     public static ITransformer Load(MLContext ml, Stream stream, out DataViewSchema? inputSchema, AllauzenModelLoadOptions options)
     {
-        ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(stream);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        string source = stream is FileStream file ? file.Name : "the model stream";
-        return LoadCore(ml, stream, source, options, out inputSchema);
+        return LoadCore(ml, path: null, stream, options, out inputSchema);
     }
 
     // ---------------------------------------------------------------- save
@@ -218,7 +210,22 @@ public static class AllauzenModel
 
     // ---------------------------------------------------------------- load
 
-    private static ITransformer LoadCore(MLContext ml, Stream stream, string source, AllauzenModelLoadOptions limits, out DataViewSchema? inputSchema)
+    /// <summary>
+    /// What every Load overload does: checks <paramref name="ml"/> and <paramref name="options"/> (before the file is opened),
+    /// then reads the model from <paramref name="stream"/>, left open, or else from the file at <paramref name="path"/>.
+    /// </summary>
+    private static ITransformer LoadCore(MLContext ml, string? path, Stream? stream, AllauzenModelLoadOptions options, out DataViewSchema? inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (stream is not null)
+            return ReadZip(ml, stream, stream is FileStream file ? file.Name : "the model stream", options, out inputSchema);
+        using var opened = File.OpenRead(path!);
+        return ReadZip(ml, opened, path!, options, out inputSchema);
+    }
+
+    private static ITransformer ReadZip(MLContext ml, Stream stream, string source, AllauzenModelLoadOptions limits, out DataViewSchema? inputSchema)
     {
         ZipArchive zip;
         try

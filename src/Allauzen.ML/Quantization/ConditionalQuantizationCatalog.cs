@@ -18,14 +18,8 @@ public static class ConditionalQuantizationCatalog
     ///     .Append(ml.Regression.Trainers.ConditionalQuantization(new ConditionalQuantizationOptions { NumberOfPoints = 2, Epochs = 50 }));
     /// </code></example>
     public static ConditionalQuantizationTrainer ConditionalQuantization(this RegressionCatalog.RegressionTrainers catalog,
-        ConditionalQuantizationOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(options);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new ConditionalQuantizationTrainer(env, options);
-    }
+        ConditionalQuantizationOptions options) =>
+        new ConditionalQuantizationTrainer(CatalogEntry.Environment(catalog), options);
 
     /// <summary>
     /// Evaluates predicted quantizations (the output of the conditional quantization trainer) against the labels:

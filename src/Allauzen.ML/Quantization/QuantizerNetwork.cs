@@ -1,16 +1,9 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Allauzen.ML.Quantization;
-
-/// <summary>What is needed to rebuild a trained quantizer network (persisted as JSON).</summary>
-/// <param name="InputSize">Feature vector length.</param>
-/// <param name="HiddenSizes">Trunk widths.</param>
-/// <param name="Points">Number n of points.</param>
-/// <param name="LabelSize">Label dimension d.</param>
-/// <param name="Sorted">Sorted parameterisation (d = 1 only).</param>
-internal sealed record QuantizerArchitecture(int InputSize, int[] HiddenSizes, int Points, int LabelSize, bool Sorted);
 
 /// <summary>
 /// The n maps f₁..fₙ and the classifier p(i|x) of conditional quantization as one TorchSharp module: a ReLU trunk
@@ -29,16 +22,8 @@ internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
     public QuantizerNetwork(QuantizerArchitecture a) : base("ConditionalQuantizer")
     {
         Architecture = a;
-        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int width = a.InputSize;
-        for (int i = 0; i < a.HiddenSizes.Length; i++)
-        {
-            modules.Add(($"fc{i}", nn.Linear(width, a.HiddenSizes[i])));
-            modules.Add(($"act{i}", nn.ReLU()));
-            width = a.HiddenSizes[i];
-        }
-        _trunk = nn.Sequential(modules);
-        _heads = nn.Linear(width, a.Points * a.LabelSize + a.Points);
+        _trunk = nn.Sequential(LinearStack.Hidden(a.InputSize, a.HiddenSizes, () => nn.ReLU()));
+        _heads = nn.Linear(LinearStack.OutputWidth(a.InputSize, a.HiddenSizes), a.Points * a.LabelSize + a.Points);
         if (a.Sorted)
         {
             var (mask, upper) = SortedConstants(a.Points);
@@ -54,16 +39,12 @@ internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The parameter names and shapes of the network <paramref name="a"/> describes, in <c>named_parameters</c> order.</summary>
     public static IEnumerable<(string Name, long[] Shape)> ParameterShapes(QuantizerArchitecture a)
     {
-        long width = a.InputSize;
-        for (int i = 0; i < a.HiddenSizes.Length; i++)
-        {
-            yield return ($"_trunk.fc{i}.weight", [a.HiddenSizes[i], width]);
-            yield return ($"_trunk.fc{i}.bias", [a.HiddenSizes[i]]);
-            width = a.HiddenSizes[i];
-        }
         long outputs = (long)a.Points * a.LabelSize + a.Points;
-        yield return ("_heads.weight", [outputs, width]);
-        yield return ("_heads.bias", [outputs]);
+        return LinearStack.HiddenShapes(nameof(_trunk), a.InputSize, a.HiddenSizes).Concat(
+        [
+            ($"{nameof(_heads)}.weight", [outputs, LinearStack.OutputWidth(a.InputSize, a.HiddenSizes)]),
+            ($"{nameof(_heads)}.bias", [outputs]),
+        ]);
     }
 
     /// <summary>The mask (1, 0, …, 0) and the upper-triangular ones matrix U (row-major) of the sorted parameterisation.</summary>
@@ -81,14 +62,7 @@ internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The linear layers in order, by name: fc0, fc1, …, then the two heads.</summary>
-    public IEnumerable<(string Name, Linear Layer)> TrunkLayers()
-    {
-        foreach (var (name, module) in _trunk.named_children())
-        {
-            if (module is Linear l)
-                yield return (name, l);
-        }
-    }
+    public IEnumerable<(string Name, Linear Layer)> TrunkLayers() => LinearStack.LinearLayers(_trunk);
 
     /// <summary>The output layer: rows [0, n·d) give the raw points, rows [n·d, n·d + n) the logits.</summary>
     public Linear Heads => _heads;

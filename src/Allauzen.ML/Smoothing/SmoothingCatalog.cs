@@ -21,13 +21,8 @@ public static class SmoothingCatalog
     /// var certified = certify.Fit(test).Transform(test);
     /// var curve = ml.MulticlassClassification.EvaluateCertified(certified, radii: [0, 0.25, 0.5]);
     /// </code></example>
-    public static RandomizedSmoothingEstimator CertifyRandomizedSmoothing(this TransformsCatalog catalog, RandomizedSmoothingOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new RandomizedSmoothingEstimator(env, options);
-    }
+    public static RandomizedSmoothingEstimator CertifyRandomizedSmoothing(this TransformsCatalog catalog, RandomizedSmoothingOptions options) =>
+        new RandomizedSmoothingEstimator(CatalogEntry.Environment(catalog), options);
 
     /// <summary>
     /// The sampling stage alone: appends per-row vote counts (and simplex-map moments for the LVM methods) so
@@ -36,13 +31,8 @@ public static class SmoothingCatalog
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">The options; Method decides which simplex maps are collected (LVM methods).</param>
-    public static SmoothingSamplerEstimator SampleRandomizedSmoothing(this TransformsCatalog catalog, RandomizedSmoothingOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new SmoothingSamplerEstimator(env, options);
-    }
+    public static SmoothingSamplerEstimator SampleRandomizedSmoothing(this TransformsCatalog catalog, RandomizedSmoothingOptions options) =>
+        new SmoothingSamplerEstimator(CatalogEntry.Environment(catalog), options);
 
     /// <summary>
     /// Certifies the statistics written by <see cref="SampleRandomizedSmoothing"/>: cheap, and re-runnable with
@@ -50,11 +40,6 @@ public static class SmoothingCatalog
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Method, α and σ.</param>
-    public static SmoothingStatisticsCertifier CertifySmoothingStatistics(this TransformsCatalog catalog, SmoothingCertifierOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        var env = CatalogEnvironment.Get(catalog);
-        Allauzen.ML.Persistence.NativeBridge.TryRegister(env);
-        return new SmoothingStatisticsCertifier(env, options);
-    }
+    public static SmoothingStatisticsCertifier CertifySmoothingStatistics(this TransformsCatalog catalog, SmoothingCertifierOptions options) =>
+        new SmoothingStatisticsCertifier(CatalogEntry.Environment(catalog), options);
 }

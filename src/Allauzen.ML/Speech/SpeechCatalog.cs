@@ -1,5 +1,4 @@
 using Allauzen.ML.Core;
-using Allauzen.ML.Persistence;
 using Allauzen.ML.Speech;
 
 namespace Microsoft.ML;
@@ -11,11 +10,7 @@ public sealed class SpeechCatalog
 {
     private readonly IHostEnvironment _env;
 
-    internal SpeechCatalog(TransformsCatalog transforms)
-    {
-        _env = CatalogEnvironment.Get(transforms);
-        NativeBridge.TryRegister(_env);
-    }
+    internal SpeechCatalog(TransformsCatalog transforms) => _env = CatalogEntry.Environment(transforms);
 
     /// <summary>
     /// Self-supervised speech features (wav2vec 2.0 such as LeBenchmark, HuBERT, WavLM, or any ONNX encoder with a
@@ -27,9 +22,5 @@ public sealed class SpeechCatalog
     ///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
     ///     .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy());
     /// </code></example>
-    public SslFeaturizerEstimator SslFeaturizer(SslFeaturizerOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        return new SslFeaturizerEstimator(_env, options);
-    }
+    public SslFeaturizerEstimator SslFeaturizer(SslFeaturizerOptions options) => new SslFeaturizerEstimator(_env, options);
 }

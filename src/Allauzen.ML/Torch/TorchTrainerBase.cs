@@ -45,13 +45,10 @@ public abstract class TorchTrainerBase<TTransformer, TOptions> : IEstimator<TTra
 {
     private protected TorchTrainerBase(IHostEnvironment env, string name, TOptions options)
     {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        Options = EstimatorArguments.Validated(env, options, o => o.Validate());
         Name = name;
         Env = env;
         Host = env.Register(name);
-        Options = options;
     }
 
     /// <summary>The component's registered name (e.g. "Allauzen.Mlp"), used in messages.</summary>
