@@ -240,30 +240,11 @@ internal sealed class OrthogonalMlp : IDisposable
     }
 
     /// <summary>
-    /// The second (modulated) forward pass, evaluated as differences: given the clean pass (Â_i, H_i) and
-    /// Δ_{−1} = X − X̃, returns Δ_i = H_i − H̃_i where H̃_i = σ(M_i ⊙ H̃_{i−1}W_iᵀ). In exact arithmetic this is
-    /// the same pass; in float32 it avoids the cancellation of subtracting two nearly equal activations
-    /// (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: the pre-activation difference
-    /// δÂ_i = M_i ⊙ Δ_{i−1}W_iᵀ is propagated exactly, and σ(Â) − σ(Â − δÂ) is taken piecewise (ReLU,
-    /// MaxMin: δÂ where both passes take the same branch) or through tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
+    /// σ(a) − σ(a − da) given h = σ(a): one layer of the modulated pass taken as a difference, D_i = H_i − H̃_i with
+    /// H̃_i = σ(Â_i − δÂ_i). In exact arithmetic this is σ(Â) − σ(Â − δÂ); in float32 it avoids the cancellation of
+    /// subtracting two nearly equal activations (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: ReLU and
+    /// MaxMin give δÂ where both passes take the same branch, tanh uses tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
     /// </summary>
-    public Tensor[] ModulatedDifferences(Tensor[] h, Tensor[] pre, Tensor delta0, Tensor?[]? masks)
-    {
-        int l = OutputIndex;
-        var d = new Tensor[l];
-        var cur = delta0;
-        for (int i = 0; i < l; i++)
-        {
-            var da = Linear(i, cur, Weights[i]);
-            if (masks?[i] is Tensor m)
-                da = da * m;
-            cur = Difference(pre[i], da, h[i]);
-            d[i] = cur;
-        }
-        return d;
-    }
-
-    /// <summary>σ(a) − σ(a − da) without cancellation, given h = σ(a) (see <see cref="ModulatedDifferences"/>).</summary>
     public Tensor Difference(Tensor a, Tensor da, Tensor h)
     {
         var aMod = a - da;

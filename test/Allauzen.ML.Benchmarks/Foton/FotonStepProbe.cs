@@ -76,7 +76,7 @@ public static class FotonStepProbe
             {
                 // FOTON's two passes and updates without the projection (timing only: at lr 0.5 it drifts and
                 // diverges within a few steps, so a small rate keeps the 10 steps finite).
-                o.OrthoRate = int.MaxValue;
+                o.ProjectionInterval = int.MaxValue;
                 o.LearningRate = 0.01;
             }
             var step = new FotonTrainStep(net, o, 1, torch.CPU);
