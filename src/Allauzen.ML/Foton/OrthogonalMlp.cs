@@ -245,17 +245,15 @@ internal sealed class OrthogonalMlp : IDisposable
     /// subtracting two nearly equal activations (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: ReLU and
     /// MaxMin give δÂ where both passes take the same branch, tanh uses tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
     /// </summary>
-    public Tensor Difference(Tensor a, Tensor da, Tensor h)
+    public Tensor Difference(Tensor a, Tensor da, Tensor h) => Architecture.Activation switch
     {
-        var aMod = a - da;
-        return Architecture.Activation switch
-        {
-            FotonActivation.Identity => da,
-            FotonActivation.Tanh => da.tanh() * (1 - h * aMod.tanh()),
-            FotonActivation.MaxMin => MaxMinDifference(a, aMod, da, h),
-            _ => torch.where(a.gt(0).logical_and(aMod.gt(0)), da, a.relu() - aMod.relu()),
-        };
-    }
+        FotonActivation.Identity => da,
+        FotonActivation.Tanh => da.tanh() * (1 - h * (a - da).tanh()),
+        FotonActivation.MaxMin => MaxMinDifference(a, a - da, da, h),
+        // relu(a) − relu(a − δ) = min(δ, a) − min(a, 0): δ exactly where both passes are positive, a where only the
+        // clean one is, δ − a where only the modulated one is, 0 where neither is (three element-wise passes).
+        _ => torch.minimum(da, a).sub_(a.clamp_max(0)),
+    };
 
     /// <summary>
     /// tanh(a) − tanh(a − δ) from h = tanh(a) and δ alone, with one transcendental instead of two: with t = tanh δ,
