@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -275,9 +276,22 @@ internal static class Bjorck
     private static (double Lo, double Hi) ExtremeEigenvalues(Tensor p)
     {
         int n = (int)p.shape[0];
-        double[] a;
-        using (var host = p.to(ScalarType.Float64).cpu().contiguous())
-            a = host.data<double>().ToArray();
+        // A pooled buffer: a 256×256 matrix is 512 KB, which would go to the large-object heap at every call.
+        double[] a = ArrayPool<double>.Shared.Rent(n * n);
+        try
+        {
+            using (var host = p.to(ScalarType.Float64).cpu().contiguous())
+                host.data<double>().CopyTo(a);
+            return Lanczos(a, n);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(a);
+        }
+    }
+
+    private static (double Lo, double Hi) Lanczos(double[] a, int n)
+    {
         int m = Math.Min(LanczosSteps, n);
         var alpha = new double[m];
         var beta = new double[m];
