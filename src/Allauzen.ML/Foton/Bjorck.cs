@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -118,7 +117,8 @@ internal static class Bjorck
                 // P's spectrum [λ_min, λ_max] is what the iteration maps to 1, and the polar factor does not change when
                 // W is scaled: scaling P by c = 2/(λ_min + λ_max) centres the spectrum, so that ‖R‖₂ drops from
                 // max(1 − λ_min, λ_max − 1) to (λ_max − λ_min)/(λ_max + λ_min). After a large step (depth 2 at
-                // learning rate 0.5: λ_max up to 1.9, ‖R‖₂ up to 0.9) that halves the radius and saves products.
+                // learning rate 0.5: λ_max up to 1.9, ‖R‖₂ up to 0.9) that halves the radius and saves products. The bound
+                // that triggers it (min of ‖R‖∞ and ‖R‖_F) overstates ‖R‖₂ several times after small steps, hence 0.5.
                 // The extremes come from a few Lanczos steps on the host; they only choose c and the degrees: the
                 // stopping rule below is proven whatever they are.
                 if (order != 1 && spectral > CentringThreshold)
@@ -158,7 +158,10 @@ internal static class Bjorck
             var rho = new List<double> { 0, rowNorm }; // rho[j] for R^j
             int degree = 1;
             errorBound = ResidualBound(1, rho, spectral);
-            int cap = order == 1 ? 1 : PlanDegree(estimate, tolerance, Math.Min(MaxDegree, 3 * Math.Max(order, 2)));
+            // Never below the former rule (up to 3·order when the bound is under ½): the bound-driven loop stops early
+            // anyway, and the plan's ‖R‖₂ can be a loose bound that would cap a step which the entrywise bound finishes.
+            int high = Math.Min(MaxDegree, 3 * Math.Max(order, 2));
+            int cap = order == 1 ? 1 : Math.Max(PlanDegree(estimate, tolerance, high), spectral < 0.5 ? high : order);
             while (errorBound > tolerance && degree < cap)
             {
                 var power = powers[^1].mm(r);
@@ -209,7 +212,7 @@ internal static class Bjorck
     }
 
     /// <summary>Above this bound on ‖I − P‖₂ the projection estimates P's extreme eigenvalues and centres the spectrum.</summary>
-    private const double CentringThreshold = 0.2;
+    private const double CentringThreshold = 0.5;
 
     /// <summary>Lanczos steps for the extreme eigenvalues of P.</summary>
     private const int LanczosSteps = 12;
@@ -276,18 +279,10 @@ internal static class Bjorck
     private static (double Lo, double Hi) ExtremeEigenvalues(Tensor p)
     {
         int n = (int)p.shape[0];
-        // A pooled buffer: a 256×256 matrix is 512 KB, which would go to the large-object heap at every call.
-        double[] a = ArrayPool<double>.Shared.Rent(n * n);
-        try
-        {
-            using (var host = p.to(ScalarType.Float64).cpu().contiguous())
-                host.data<double>().CopyTo(a);
-            return Lanczos(a, n);
-        }
-        finally
-        {
-            ArrayPool<double>.Shared.Return(a);
-        }
+        double[] a;
+        using (var host = p.to(ScalarType.Float64).cpu().contiguous())
+            a = host.data<double>().ToArray(); // one block copy (an element-wise CopyTo costs milliseconds)
+        return Lanczos(a, n);
     }
 
     private static (double Lo, double Hi) Lanczos(double[] a, int n)

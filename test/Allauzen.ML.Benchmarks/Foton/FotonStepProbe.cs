@@ -142,6 +142,7 @@ public static class FotonStepProbe
             return;
         }
         var results = new Dictionary<string, double>();
+        var cpuResults = new Dictionary<string, double>();
         int onlyAt = Array.IndexOf(args, "--only");
         string[] algorithms = onlyAt > 0 ? (args.Contains("--solo") ? [args[onlyAt + 1]] : ["backprop", args[onlyAt + 1]]) : ["backprop", "store", "recompute", "unprojected", "backprop_ortho"];
         // Two rounds over the algorithms; the second is the measurement (the first warms caches and the allocator).
@@ -150,6 +151,7 @@ public static class FotonStepProbe
             foreach (var algorithm in algorithms)
             {
                 using var step = Step(algorithm);
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 var each = new List<double>();
                 for (int k = 0; k < steps; k++)
@@ -162,11 +164,13 @@ public static class FotonStepProbe
                 if (args.Contains("--each") && round == 1)
                     Console.WriteLine($"{algorithm}: " + string.Join(" ", each.Select(v => v.ToString("F0", CultureInfo.InvariantCulture))));
                 results[algorithm] = sw.Elapsed.TotalMilliseconds / steps;
+                // Process CPU time (one libtorch thread): on a machine loaded by other processes it counts this work only.
+                cpuResults[algorithm] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / steps;
                 var d = step.EpochDiagnostics();
                 if (round == 0)
                     continue;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop; Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
+                    $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop (CPU {cpuResults[algorithm]:F1} ms/step, ×{cpuResults[algorithm] / cpuResults.GetValueOrDefault("backprop", double.NaN):F2}); Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
             }
         }
     }
