@@ -19,7 +19,7 @@ public partial class FotonModel
     public static ITransformer Train(MLContext ml, IDataView trainData, FotonOptions options) =>
         BuildPipeline(ml, options).Fit(trainData);
 
-    /// <summary>The settings of the reference measurements (papers/foton.md §3.2) for each algorithm.</summary>
+    /// <summary>The settings of the reference measurements (docs/components/foton.md, "The reference code and its measurement settings") for each algorithm.</summary>
     public static FotonOptions Options(string algorithm, int depth, FotonActivation activation, int epochs, int seed)
     {
         var o = new FotonOptions

@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,8 +58,11 @@ internal static class Bjorck
     /// P = VᵀV is formed once (one product on the big side). Each iteration takes R = I − G, G the Gram matrix of the
     /// current iterate (G = P at first), and multiplies by p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½)
     /// (k = 1: I + ½R, Björck's first-order step; k = 2: I + ½R + ⅜R²). The degree is the smallest for which the new
-    /// error is proven within <paramref name="tolerance"/> (each degree costs one n×n product), up to
-    /// 3·<paramref name="order"/> (at most 8; <paramref name="order"/> 1 forces the first-order step). The steps
+    /// error is proven within <paramref name="tolerance"/> (each degree costs one n×n product), up to a degree planned
+    /// from an estimate of ‖R‖₂ to minimise the products in all, at most 3·<paramref name="order"/> (at most 8;
+    /// <paramref name="order"/> 1 forces the first-order step). After a large step the spectrum of P is first centred
+    /// on 1 (a scale, from its extreme eigenvalues estimated by a few Lanczos steps): the polar factor does not change
+    /// and ‖R‖₂ shrinks. The steps
     /// accumulate into Z (a polynomial in P: symmetric, commuting with P, so the next Gram matrix is p·G·p), and V
     /// is multiplied by Z once at the end (one more big-side product). For a wide 784→256 layer a big-side product
     /// costs three n³ ones, so a higher degree, or a further iteration on the small side, beats re-forming VᵀV.
@@ -83,9 +87,11 @@ internal static class Bjorck
         // layer each of those is three n³ products).
         var g = wide ? w.mm(w.t()) : w.t().mm(w);
         Tensor? z = null;
+        double zScale = 1; // Z = zScale·I until the first step
         int iterations = 0;
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
+        double estimate = double.PositiveInfinity; // estimated ‖R‖₂, for choosing degrees only (never for the bound)
         // Scalars held in locals for the whole loop: an implicit temporary may be finalised during the native call.
         using Scalar one = 1.0.ToScalar();
         while (iterations < maxIterations)
@@ -108,29 +114,55 @@ internal static class Bjorck
             if (!checkedScale)
             {
                 checkedScale = true;
+                // P's spectrum [λ_min, λ_max] is what the iteration maps to 1, and the polar factor does not change when
+                // W is scaled: scaling P by c = 2/(λ_min + λ_max) centres the spectrum, so that ‖R‖₂ drops from
+                // max(1 − λ_min, λ_max − 1) to (λ_max − λ_min)/(λ_max + λ_min). After a large step (depth 2 at
+                // learning rate 0.5: λ_max up to 1.9, ‖R‖₂ up to 0.9) that halves the radius and saves products. The bound
+                // that triggers it (min of ‖R‖∞ and ‖R‖_F) overstates ‖R‖₂ several times after small steps, hence 0.5.
+                // The extremes come from a few Lanczos steps on the host; they only choose c and the degrees: the
+                // stopping rule below is proven whatever they are.
+                if (order != 1 && spectral > CentringThreshold)
+                {
+                    var (lo, hi) = ExtremeEigenvalues(g);
+                    double radius = (hi - lo) / (hi + lo);
+                    if (lo > 0 && radius < 0.8)
+                    {
+                        // Centred, σ² ≤ 1.8 up to the estimate's error: no divergence, so no Gershgorin scale.
+                        double c = 2 / (lo + hi);
+                        using Scalar cs = c.ToScalar();
+                        g = g.mul(cs);
+                        zScale = Math.Sqrt(c);
+                        // Lanczos Ritz values lie inside the spectrum, so the true radius can be a little larger.
+                        estimate = 1.1 * radius + 0.01;
+                        continue;
+                    }
+                }
                 // Every σ² = 1 − (eigenvalue of R) is at most 1 + ‖R‖∞ (Gershgorin). Order 1 converges for σ² < 3,
                 // order 2 for σ² < 2.3; scale only when the bound leaves no margin.
                 double gershgorin = 1 + sv[1];
                 if (gershgorin > (order == 1 ? 2.5 : 2.0))
                 {
-                    using Scalar inverse = (1 / gershgorin).ToScalar(), root = Math.Sqrt(1 / gershgorin).ToScalar();
+                    using Scalar inverse = (1 / gershgorin).ToScalar();
                     g = g.mul(inverse);
-                    z = torch.eye(g.shape[0], dtype: g.dtype, device: g.device).mul_(root);
+                    zScale = Math.Sqrt(1 / gershgorin);
                     continue;
                 }
             }
+            estimate = Math.Min(estimate, spectral);
             // The degree-k step multiplies by p_k(R), p_k the degree-k Taylor polynomial of (1 − x)^(−½), and leaves the
             // residual q_k(R) = I − (I − R)p_k(R)², a polynomial with terms R^(k+1) … R^(2k+1). Entrywise, with ρ_j the
             // largest row norm of R^j (R^j symmetric): |(R^(a+b))ᵢₗ| = |⟨row i of R^a, row l of R^b⟩| ≤ ρ_a ρ_b, and
             // higher powers add factors ‖R‖₂ ≤ s. The degree grows (one n×n product each) until that bound is within
-            // tolerance.
+            // tolerance, or up to the degree that the estimated ‖R‖₂ says is cheapest overall (PlanDegree).
             var powers = new List<Tensor> { r };
             var rho = new List<double> { 0, rowNorm }; // rho[j] for R^j
             int degree = 1;
             errorBound = ResidualBound(1, rho, spectral);
-            // High degrees only where the series converges fast (s < ½); s tightens with each power: ‖R‖₂ ≤ ‖R^j‖_F^(1/j).
-            int Cap() => order == 1 ? 1 : Math.Min(MaxDegree, spectral < 0.5 ? 3 * Math.Max(order, 2) : order);
-            while (errorBound > tolerance && degree < Cap())
+            // Never below the former rule (up to 3·order when the bound is under ½): the bound-driven loop stops early
+            // anyway, and the plan's ‖R‖₂ can be a loose bound that would cap a step which the entrywise bound finishes.
+            int high = Math.Min(MaxDegree, 3 * Math.Max(order, 2));
+            int cap = order == 1 ? 1 : Math.Max(PlanDegree(estimate, tolerance, high), spectral < 0.5 ? high : order);
+            while (errorBound > tolerance && degree < cap)
             {
                 var power = powers[^1].mm(r);
                 powers.Add(power);
@@ -143,6 +175,7 @@ internal static class Bjorck
                 spectral = Math.Min(spectral, Math.Pow(norms[1], 0.5 / degree));
                 errorBound = ResidualBound(degree, rho, spectral);
             }
+            estimate = ResidualNorm(degree, Math.Min(estimate, spectral));
             // q = p_k(R) = I + Σ_{j=1..k} c_j R^j, accumulated into the highest power.
             Tensor q;
             using (Scalar top = TaylorCoefficients[degree].ToScalar())
@@ -153,7 +186,13 @@ internal static class Bjorck
                 q.add_(powers[j - 1], alpha: c);
             }
             q.diagonal().add_(one);
-            z = z is null ? q : z.mm(q);
+            if (z is null)
+            {
+                using Scalar zs = zScale.ToScalar();
+                z = zScale == 1 ? q : q.mul(zs);
+            }
+            else
+                z = z.mm(q);
             iterations++;
             if (errorBound <= tolerance || iterations >= maxIterations)
                 break;
@@ -164,7 +203,163 @@ internal static class Bjorck
             using var projected = wide ? z.mm(w) : w.mm(z);
             w.copy_(projected);
         }
+        else if (zScale != 1)
+        {
+            using Scalar zs = zScale.ToScalar();
+            w.mul_(zs);
+        }
         return iterations;
+    }
+
+    /// <summary>Above this bound on ‖I − P‖₂ the projection estimates P's extreme eigenvalues and centres the spectrum.</summary>
+    private const double CentringThreshold = 0.5;
+
+    /// <summary>Lanczos steps for the extreme eigenvalues of P.</summary>
+    private const int LanczosSteps = 12;
+
+    /// <summary>max |q_k(x)| over |x| ≤ s: the spectral norm of the residual after a degree-k step from ‖R‖₂ = s.</summary>
+    private static double ResidualNorm(int k, double s)
+    {
+        double Eval(double x)
+        {
+            var q = ResidualCoefficients[k];
+            double v = 0;
+            for (int j = q.Length - 1; j >= 0; j--)
+                v = v * x + q[j];
+            return Math.Abs(v);
+        }
+        return Math.Max(Eval(s), Eval(-s));
+    }
+
+    /// <summary>
+    /// The degree of the next step, from the estimated ‖R‖₂ = <paramref name="s"/>: the lowest that finishes within
+    /// <paramref name="tolerance"/> in this iteration, else the one with the fewest predicted n×n products in all (k − 1
+    /// powers, two products for the next Gram matrix, one to accumulate Z, then the same for the next iterations).
+    /// </summary>
+    private static int PlanDegree(double s, double tolerance, int cap)
+    {
+        if (!(s < 1))
+            return Math.Min(2, cap);
+        for (int k = 1; k <= cap; k++)
+        {
+            if (ResidualNorm(k, s) <= tolerance)
+                return k;
+        }
+        int best = cap;
+        double bestCost = double.PositiveInfinity;
+        for (int k = 1; k <= cap; k++)
+        {
+            double cost = k - 1 + 3 + Remaining(ResidualNorm(k, s), tolerance, cap, 3);
+            if (cost < bestCost)
+                (best, bestCost) = (k, cost);
+        }
+        return best;
+    }
+
+    /// <summary>Predicted products to bring ‖R‖₂ from <paramref name="s"/> within <paramref name="tolerance"/>.</summary>
+    private static double Remaining(double s, double tolerance, int cap, int depth)
+    {
+        if (s <= tolerance)
+            return 0;
+        double best = double.PositiveInfinity;
+        for (int k = 1; k <= cap; k++)
+        {
+            double e = ResidualNorm(k, s);
+            double cost = e <= tolerance ? k : depth > 0 ? k - 1 + 3 + Remaining(e, tolerance, cap, depth - 1) : double.PositiveInfinity;
+            best = Math.Min(best, cost);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Estimates of the smallest and largest eigenvalues of the symmetric <paramref name="p"/>: the extreme Ritz values
+    /// of <see cref="LanczosSteps"/> Lanczos steps from a fixed start vector (deterministic), computed on the host in
+    /// float64. Ritz values lie inside the spectrum and converge to its ends first.
+    /// </summary>
+    private static (double Lo, double Hi) ExtremeEigenvalues(Tensor p)
+    {
+        int n = (int)p.shape[0];
+        double[] a;
+        using (var host = p.to(ScalarType.Float64).cpu().contiguous())
+            a = host.data<double>().ToArray(); // one block copy (an element-wise CopyTo costs milliseconds)
+        return Lanczos(a, n);
+    }
+
+    private static (double Lo, double Hi) Lanczos(double[] a, int n)
+    {
+        int m = Math.Min(LanczosSteps, n);
+        var alpha = new double[m];
+        var beta = new double[m];
+        var q = new double[n];
+        var prev = new double[n];
+        var wv = new double[n];
+        for (int i = 0; i < n; i++)
+            q[i] = (1 + 0.5 * Math.Sin(i + 1)) / Math.Sqrt(n); // not orthogonal to any particular eigenvector
+        double qn = Math.Sqrt(q.Sum(v => v * v));
+        for (int i = 0; i < n; i++)
+            q[i] /= qn;
+        int steps = m;
+        for (int j = 0; j < m; j++)
+        {
+            for (int i = 0; i < n; i++)
+                wv[i] = Dot(a.AsSpan(i * n, n), q) - (j > 0 ? beta[j - 1] * prev[i] : 0);
+            double al = 0;
+            for (int i = 0; i < n; i++)
+                al += q[i] * wv[i];
+            alpha[j] = al;
+            double bn = 0;
+            for (int i = 0; i < n; i++)
+            {
+                wv[i] -= al * q[i];
+                bn += wv[i] * wv[i];
+            }
+            bn = Math.Sqrt(bn);
+            if (j == m - 1 || bn < 1e-12)
+            {
+                steps = j + 1;
+                break;
+            }
+            beta[j] = bn;
+            (prev, q) = (q, prev);
+            for (int i = 0; i < n; i++)
+                q[i] = wv[i] / bn;
+        }
+        // Extreme eigenvalues of the tridiagonal T (alpha, beta) by bisection on its Sturm sequence.
+        double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+        for (int i = 0; i < steps; i++)
+        {
+            double radius = (i > 0 ? Math.Abs(beta[i - 1]) : 0) + (i < steps - 1 ? Math.Abs(beta[i]) : 0);
+            lo = Math.Min(lo, alpha[i] - radius);
+            hi = Math.Max(hi, alpha[i] + radius);
+        }
+        int Below(double x)
+        {
+            int count = 0;
+            double d = 1;
+            for (int i = 0; i < steps; i++)
+            {
+                d = alpha[i] - x - (i > 0 ? beta[i - 1] * beta[i - 1] / d : 0);
+                if (d == 0)
+                    d = 1e-300;
+                if (d < 0)
+                    count++;
+            }
+            return count;
+        }
+        double Bisect(int index)
+        {
+            double l = lo, h = hi;
+            for (int it = 0; it < 60; it++)
+            {
+                double mid = 0.5 * (l + h);
+                if (Below(mid) > index)
+                    h = mid;
+                else
+                    l = mid;
+            }
+            return 0.5 * (l + h);
+        }
+        return (Bisect(0), Bisect(steps - 1));
     }
 
     private const int MaxDegree = 8;
@@ -217,6 +412,18 @@ internal static class Bjorck
             bound += Math.Abs(q[j]) * rho[a] * rho[b] * Math.Pow(s, e);
         }
         return bound;
+    }
+
+    private static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        var acc = Vector<double>.Zero;
+        int i = 0;
+        for (; i <= x.Length - Vector<double>.Count; i += Vector<double>.Count)
+            acc += new Vector<double>(x[i..]) * new Vector<double>(y[i..]);
+        double sum = Vector.Sum(acc);
+        for (; i < x.Length; i++)
+            sum += x[i] * y[i];
+        return sum;
     }
 
     /// <summary>max|R|, the largest absolute row sum, ‖R‖_F and the largest row L2 norm of R, in float64 on the host (one read).</summary>

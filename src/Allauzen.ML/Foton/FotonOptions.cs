@@ -1,3 +1,5 @@
+using System.ComponentModel;
+
 namespace Allauzen.ML.Foton;
 
 /// <summary>How the orthogonal MLP of the <see cref="FotonTrainer"/> is trained.</summary>
@@ -111,15 +113,28 @@ public sealed class FotonOptions : TorchTrainerOptions
     public bool ScaleByConfiguredBatchSize { get; set; } = true;
 
     /// <summary>
-    /// Re-orthonormalise every layer after every <c>OrthoRate</c> steps (FOTON; Backprop with
-    /// <see cref="ProjectBackprop"/>). Default 1; at least 1. Larger values let the weights drift from orthonormality
-    /// between projections, which breaks FOTON's equivalence with backprop and can make training diverge at large
-    /// learning rates.
+    /// Re-orthonormalise every layer after every <c>ProjectionInterval</c> steps (FOTON; Backprop with
+    /// <see cref="ProjectBackprop"/>): an interval in steps, counted from 1, so with k the first projection follows the
+    /// k-th step. Default 1; at least 1. Larger values let the weights drift from orthonormality between projections,
+    /// which breaks FOTON's equivalence with backprop and can make training diverge at large learning rates.
     /// </summary>
-    public int OrthoRate { get; set; } = 1;
+    public int ProjectionInterval { get; set; } = 1;
 
-    /// <summary>Recompute Fᵀ = W_L⋯W_0 after every <c>FRefreshRate</c> steps; 0 = never (F stays the initial map). Default 1.</summary>
-    public int FRefreshRate { get; set; } = 1;
+    /// <summary>
+    /// Recompute Fᵀ = W_L⋯W_0 after every <c>FeedbackRefreshInterval</c> steps (FOTON); 0 = never (F stays the initial
+    /// map). Default 1.
+    /// </summary>
+    public int FeedbackRefreshInterval { get; set; } = 1;
+
+    /// <summary>The former name of <see cref="ProjectionInterval"/> (an interval in steps, not a rate); reads and writes it.</summary>
+    [Obsolete("Use ProjectionInterval (the same option under its new name). OrthoRate will be removed in the next release.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int OrthoRate { get => ProjectionInterval; set => ProjectionInterval = value; }
+
+    /// <summary>The former name of <see cref="FeedbackRefreshInterval"/> (an interval in steps, not a rate); reads and writes it.</summary>
+    [Obsolete("Use FeedbackRefreshInterval (the same option under its new name). FRefreshRate will be removed in the next release.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int FRefreshRate { get => FeedbackRefreshInterval; set => FeedbackRefreshInterval = value; }
 
     /// <summary>
     /// Björck projection started from the current (already near-orthonormal) weights: no power
@@ -209,10 +224,10 @@ public sealed class FotonOptions : TorchTrainerOptions
             throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, $"Dropout must be in [0, 1) (got {Dropout}).");
         if (!(CeTemperature > 0 && double.IsFinite(CeTemperature)))
             throw new ArgumentOutOfRangeException(nameof(CeTemperature), CeTemperature, $"CeTemperature must be a positive finite number (got {CeTemperature}).");
-        if (OrthoRate < 1)
-            throw new ArgumentOutOfRangeException(nameof(OrthoRate), OrthoRate, $"OrthoRate must be at least 1 (got {OrthoRate}).");
-        if (FRefreshRate < 0)
-            throw new ArgumentOutOfRangeException(nameof(FRefreshRate), FRefreshRate, $"FRefreshRate must be non-negative (got {FRefreshRate}).");
+        if (ProjectionInterval < 1)
+            throw new ArgumentOutOfRangeException(nameof(ProjectionInterval), ProjectionInterval, $"ProjectionInterval must be at least 1 (got {ProjectionInterval}).");
+        if (FeedbackRefreshInterval < 0)
+            throw new ArgumentOutOfRangeException(nameof(FeedbackRefreshInterval), FeedbackRefreshInterval, $"FeedbackRefreshInterval must be non-negative (got {FeedbackRefreshInterval}).");
         if (BjorckIterations < 1)
             throw new ArgumentOutOfRangeException(nameof(BjorckIterations), BjorckIterations, $"BjorckIterations must be at least 1 (got {BjorckIterations}).");
         if (!(OrthogonalityTolerance > 0 && OrthogonalityTolerance < 1))

@@ -3,84 +3,84 @@ using static TorchSharp.torch;
 
 namespace Allauzen.ML.Foton;
 
-/// <summary>The two passes of a forward-only step and the per-layer updates they give.</summary>
-/// <param name="H">Clean-pass hidden outputs H_0..H_{L−1}.</param>
-/// <param name="Y">Clean-pass logits.</param>
-/// <param name="E">Output error softmax(τY) − T.</param>
-/// <param name="XMod">Modulated input.</param>
-/// <param name="HMod">Modulated-pass hidden outputs.</param>
-/// <param name="G">Per-layer updates (the "gradients" the optimizer receives), aligned with the layer names.</param>
-internal sealed record ForwardOnlyUpdate(Tensor[] H, Tensor Y, Tensor E, Tensor XMod, Tensor[] HMod, Tensor[] G);
+/// <summary>What tells FOTON's step from PEPITA's; everything else in <see cref="FotonStep.Run"/> is shared.</summary>
+/// <param name="Sign">The modulation X̃ = X + Sign·E·Fᵀ: −1 for FOTON, +1 for PEPITA.</param>
+/// <param name="ModulatedPresynaptic">The pre-synaptic factor of G_i: the clean H_{i−1} (FOTON) or the modulated
+/// H̃_{i−1} (PEPITA; X̃ for the first layer, also for the output layer's G_L).</param>
+internal sealed record ForwardOnlyRule(double Sign, bool ModulatedPresynaptic)
+{
+    /// <summary>FOTON: X̃ = X − E·Fᵀ with Fᵀ = W_L⋯W_0, clean pre-synaptic activity.</summary>
+    public static ForwardOnlyRule Foton { get; } = new(-1, ModulatedPresynaptic: false);
+
+    /// <summary>PEPITA (Dellaferrera and Kreiman 2022): X̃ = X + E·Fᵀ with a fixed random F, modulated pre-synaptic activity.</summary>
+    public static ForwardOnlyRule Pepita { get; } = new(+1, ModulatedPresynaptic: true);
+}
 
 /// <summary>
-/// The FOTON update (code of Caillon, Colagrande et al. 2025, reconstructed in papers/foton.md §1), without autograd:
+/// The forward-only training step of FOTON (Caillon, Colagrande et al. 2025; docs/components/foton.md, "The
+/// algorithm"), the code training runs, for FOTON and PEPITA (<see cref="ForwardOnlyRule"/>). No autograd:
 /// <list type="number">
-/// <item>clean pass → H_i, logits Y; output error E = softmax(τY) − T;</item>
-/// <item>modulated input X̃ = X − E·Fᵀ with Fᵀ = W_L⋯W_0 (the current weights);</item>
-/// <item>modulated pass on X̃ with the same dropout masks → H̃_i (evaluated as differences H_i − H̃_i, see
-/// <see cref="OrthogonalMlp.ModulatedDifferences"/>: the same pass, without float32 cancellation);</item>
-/// <item>G_i = (H_i − H̃_i)ᵀ·H_{i−1}/B with the clean pre-synaptic H_{i−1} (X for i = 0); G_L = Eᵀ·H_{L−1}/B.</item>
+/// <item>clean pass: H_i = σ(M_i ⊙ H_{i−1}W_iᵀ) (H_{−1} = X, M_i the dropout mask), logits Y = H_{L−1}W_Lᵀ;</item>
+/// <item>output error E = softmax(τY) − T;</item>
+/// <item>modulated input X̃ = X − E·Fᵀ, Fᵀ = W_L⋯W_0 the current weights (PEPITA: X̃ = X + E·Fᵀ, F fixed and random);</item>
+/// <item>modulated pass on X̃ with the same masks, giving H̃_i;</item>
+/// <item>local updates G_i = (H_i − H̃_i)ᵀ·H_{i−1}/B with the clean pre-synaptic H_{i−1} (PEPITA: H̃_{i−1}), and
+/// the last layer's exact gradient G_L = Eᵀ·H_{L−1}/B.</item>
 /// </list>
-/// For σ = identity and orthonormal rows, H_i − H̃_i telescopes to the backpropagated error, so G_i is exactly
-/// ∂(mean CE)/∂W_i. B is the actual batch size by default; the trainer follows the reference and divides by the
-/// configured batch size (<see cref="FotonOptions.ScaleByConfiguredBatchSize"/>), which shrinks the step of an epoch's
-/// last, partial batch.
+/// For σ = identity and orthonormal, non-expanding layers H_i − H̃_i telescopes to the backpropagated error, so G_i
+/// is exactly ∂(mean CE)/∂W_i.
 /// </summary>
+/// <remarks>
+/// How the same update is made fast and small (each is the rule above in exact arithmetic; the tests compare them
+/// with a plain two-pass oracle):
+/// <list type="bullet">
+/// <item>Steps 4 and 5 run as one sweep over the layers, and each G_i is handed to the caller's <c>apply</c> (its
+/// optimizer step and projection) as soon as it is formed: the sweep never reads W_i again after G_i (Fᵀ and the
+/// first layer's map are taken before), so layer i may be updated in place right away, and only one layer's update
+/// is alive at a time.</item>
+/// <item>The modulated pass is taken as differences D_i = H_i − H̃_i: δÂ_i = M_i ⊙ D_{i−1}W_iᵀ is propagated exactly
+/// and σ(Â) − σ(Â − δÂ) is taken without the float32 cancellation of subtracting two nearly equal activations
+/// (<see cref="OrthogonalMlp.Difference"/>; for tanh from H alone, <see cref="OrthogonalMlp.TanhDifference"/>).</item>
+/// <item>The first layer's pre-activation difference is E·(Fᵀ M_0ᵀ) (C×d_1, C·d_0·d_1 flops) rather than
+/// (E·Fᵀ)·M_0ᵀ (B·d_0·d_1 flops); FOTON never forms X̃.</item>
+/// <item>The clean pass keeps one tensor per hidden layer (H_i for tanh, the masked pre-activation Â_i otherwise, from
+/// which H_i = σ(Â_i) is cheap) or, with <c>storeActivations</c> false, only the first layer's pre-activation, and the
+/// sweep recomputes the clean pass (one forward pass more, memory independent of depth).</item>
+/// </list>
+/// </remarks>
 internal static class FotonStep
 {
-    /// <param name="net">The network (its current weights).</param>
+    /// <summary>Runs one step and returns the clean logits Y.</summary>
+    /// <param name="net">The network (its current weights; <paramref name="apply"/> may update layer i in place once it receives G_i).</param>
     /// <param name="x">Inputs [B, d_0].</param>
     /// <param name="targets">One-hot targets [B, C], same dtype as the weights.</param>
-    /// <param name="masks">Scaled dropout masks per hidden layer, or null.</param>
-    /// <param name="fTranspose">Fᵀ [C, d_0].</param>
+    /// <param name="mask">The scaled dropout mask of hidden layer i (null: none); it must return the same mask every time for a given layer.</param>
+    /// <param name="feedback">Fᵀ [C, d_0]: W_L⋯W_0 for FOTON, the fixed random feedback for PEPITA.</param>
     /// <param name="temperature">τ.</param>
-    /// <param name="sign">−1 for FOTON's X − E·Fᵀ; +1 flips the modulation (a negative control).</param>
-    /// <param name="divisor">B in G_i = …/B: null (default) for the actual number of rows; the trainer passes
-    /// max(rows, BatchSize) under <see cref="FotonOptions.ScaleByConfiguredBatchSize"/>.</param>
-    public static ForwardOnlyUpdate Compute(OrthogonalMlp net, Tensor x, Tensor targets, Tensor?[]? masks, Tensor fTranspose,
-        double temperature, double sign = -1, double? divisor = null)
+    /// <param name="divisor">B in G_i = …/B (the trainer passes max(rows, BatchSize) under <see cref="FotonOptions.ScaleByConfiguredBatchSize"/>).</param>
+    /// <param name="apply">Receives (i, G_i) in layer order, input side first; G_i is disposed when it returns.</param>
+    /// <param name="rule">FOTON (default) or PEPITA; a FOTON rule with the sign flipped is the tests' negative control.</param>
+    /// <param name="storeActivations">Keep one tensor per hidden layer from the clean pass (default) or recompute the clean pass in the sweep.</param>
+    public static Tensor Run(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask, Tensor feedback, double temperature,
+        double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true)
     {
-        var (h, a, y) = net.ForwardWithPreActivations(x, masks);
-        var e = nn.functional.softmax(temperature * y!, 1) - targets;
-        var delta0 = -sign * e.mm(fTranspose);
-        var xMod = x - delta0;
-        var d = net.ModulatedDifferences(h, a, delta0, masks);
-        var hMod = h.Zip(d, (hi, di) => hi - di).ToArray();
-        double b = divisor ?? x.shape[0];
-        int l = net.OutputIndex;
-        var g = new Tensor[l + 1];
-        for (int i = 0; i < l; i++)
-        {
-            var pre = i == 0 ? x : h[i - 1];
-            g[i] = net.OuterProduct(i, d[i], pre) / b;
-        }
-        g[l] = net.OuterProduct(l, e, l == 0 ? x : h[l - 1]) / b;
-        return new ForwardOnlyUpdate(h, y!, e, xMod, hMod, g);
+        rule ??= ForwardOnlyRule.Foton;
+        var stored = CleanPass(net, x, mask, storeActivations, out var y);
+        using Scalar tau = temperature.ToScalar();
+        using var e = nn.functional.softmax(y.mul(tau), 1).sub_(targets);
+        ModulatedPassAndUpdates(net, x, e, mask, feedback, rule, stored, storeActivations, divisor, apply);
+        return y;
     }
 
     /// <summary>
-    /// The same update, fused with the optimizer (our schedule). A first clean pass keeps, per hidden layer, the one
-    /// tensor the second sweep needs (<paramref name="storeActivations"/>: H_i for tanh, the masked pre-activation
-    /// Â_i otherwise, from which H_i = σ(Â_i) is cheap) or nothing but the logits and the first layer's
-    /// pre-activation (memory independent of depth; the sweep then recomputes the clean pass, one forward pass
-    /// more). The sweep runs the modulated pass as differences layer by layer and forms G_i on the fly. The
-    /// modulated input is never formed: its first-layer pre-activation is E·(Fᵀ M_0ᵀ) (C×d_1, C·d_0·d_1 flops)
-    /// instead of (E·Fᵀ)·M_0ᵀ (B·d_0·d_1 flops), the same linear map. Masks come from <paramref name="mask"/>,
-    /// which must return the same mask every time for a given layer. With <paramref name="apply"/>, each G_i is
-    /// handed to it as soon as it is formed and then freed (the returned array holds nulls): the sweep never
-    /// reads W_i again once G_i is known (Fᵀ and the first layer's map were taken before), so the caller may
-    /// update and project layer i in place right away, and only one layer's update is alive at a time.
+    /// Step 1: the clean pass. Returns what the sweep keeps per hidden layer (H_i for tanh and Â_i otherwise when
+    /// storing; only Â_0 when not) and the logits.
     /// </summary>
-    public static (Tensor[] G, Tensor Y) ComputeFused(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask,
-        Tensor fTranspose, double temperature, double sign = -1, Action<int, Tensor>? apply = null, double? divisor = null,
-        bool storeActivations = false)
+    private static Tensor?[] CleanPass(OrthogonalMlp net, Tensor x, Func<int, Tensor?> mask, bool storeActivations, out Tensor y)
     {
         int l = net.OutputIndex;
-        bool tanh = net.Architecture.Activation == FotonActivation.Tanh;
-        // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
-        using Scalar invBatch = (1.0 / (divisor ?? x.shape[0])).ToScalar(), tau = temperature.ToScalar(), flip = (-sign).ToScalar();
+        bool keepH = storeActivations && net.Architecture.Activation == FotonActivation.Tanh;
         var w = net.Weights;
-        // stored[i]: H_i (tanh) or Â_i (other activations) when storing; else only stored[0] = Â_0.
         var stored = new Tensor?[l];
         Tensor cur = x;
         for (int i = 0; i < l; i++)
@@ -90,7 +90,7 @@ internal static class FotonStep
             var next = net.Activate(a);
             if (storeActivations || i == 0)
             {
-                var keep = storeActivations && tanh ? next : a;
+                var keep = keepH ? next : a;
                 if (ReferenceEquals(keep, next) || ReferenceEquals(next, a))
                     next = next.alias(); // the running activation and the stored tensor are disposed separately
                 stored[i] = keep.MoveToOuterDisposeScope();
@@ -100,13 +100,28 @@ internal static class FotonStep
                 cur.Dispose();
             cur = next;
         }
-        var y = net.Linear(l, cur, w[l]);
+        y = net.Linear(l, cur, w[l]);
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
-        var e = nn.functional.softmax(y.mul(tau), 1).sub_(targets);
-        var g = new Tensor[l + 1];
-        cur = x;
-        Tensor? delta = null;
+        return stored;
+    }
+
+    /// <summary>
+    /// Steps 3–5, layer by layer: the modulated pass as differences D_i = H_i − H̃_i and G_i = D_iᵀ·pre_{i}/B, each
+    /// handed to <paramref name="apply"/> at once; then G_L = Eᵀ·pre_L/B.
+    /// </summary>
+    private static void ModulatedPassAndUpdates(OrthogonalMlp net, Tensor x, Tensor e, Func<int, Tensor?> mask, Tensor feedback,
+        ForwardOnlyRule rule, Tensor?[] stored, bool storeActivations, double divisor, Action<int, Tensor> apply)
+    {
+        int l = net.OutputIndex;
+        bool keepH = storeActivations && net.Architecture.Activation == FotonActivation.Tanh;
+        // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
+        using Scalar invBatch = (1.0 / divisor).ToScalar(), flip = (-rule.Sign).ToScalar(), sign = rule.Sign.ToScalar();
+        var w = net.Weights;
+        // PEPITA's first pre-synaptic factor is the modulated input itself, X̃ = X + E·Fᵀ.
+        using var xMod = rule.ModulatedPresynaptic ? x.add(e.mm(feedback).mul_(sign)) : null;
+        Tensor cur = x;          // the clean H_{i−1}
+        Tensor? delta = null;    // D_{i−1} = H_{i−1} − H̃_{i−1}
         for (int i = 0; i < l; i++)
         {
             Tensor nextCur, nextDelta;
@@ -116,9 +131,9 @@ internal static class FotonStep
                 Tensor da;
                 if (i == 0)
                 {
-                    // δA_0 = (X − X̃)·M_0ᵀ = −sign·E·(Fᵀ M_0ᵀ): the C rows of Fᵀ go through the first layer's map.
-                    da = e.mm(net.Linear(0, fTranspose, w[0]));
-                    if (sign != -1)
+                    // δÂ_0 = M_0 ⊙ (X − X̃)·W_0ᵀ = −sign·M_0 ⊙ E·(Fᵀ W_0ᵀ): the C rows of Fᵀ go through the first layer's map.
+                    da = e.mm(net.Linear(0, feedback, w[0]));
+                    if (rule.Sign != -1)
                         da.mul_(flip);
                     if (m is not null)
                         da.mul_(m);
@@ -126,7 +141,7 @@ internal static class FotonStep
                 else
                     da = MaskedLinear(net, i, delta!, w[i], m);
                 Tensor h, d;
-                if (tanh && storeActivations && TanhFastPathApplies(da))
+                if (keepH && TanhFastPathApplies(da))
                 {
                     h = stored[i]!;
                     d = OrthogonalMlp.TanhDifference(h, da);
@@ -134,15 +149,11 @@ internal static class FotonStep
                 else
                 {
                     // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
-                    var a = stored[i] is Tensor si && !(tanh && storeActivations) ? si : MaskedLinear(net, i, cur, w[i], m);
-                    h = tanh && storeActivations ? stored[i]! : net.Activate(a);
+                    var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], m);
+                    h = keepH ? stored[i]! : net.Activate(a);
                     d = net.Difference(a, da, h);
                 }
-                var gi = net.OuterProduct(i, d, cur).mul_(invBatch);
-                if (apply is null)
-                    g[i] = gi.MoveToOuterDisposeScope();
-                else
-                    apply(i, gi);
+                apply(i, net.OuterProduct(i, d, Presynaptic(rule, i, x, xMod, cur, delta)).mul_(invBatch));
                 nextCur = (ReferenceEquals(h, stored[i]) ? h.alias() : h).MoveToOuterDisposeScope();
                 nextDelta = d.MoveToOuterDisposeScope();
             }
@@ -154,18 +165,16 @@ internal static class FotonStep
             cur = nextCur;
             delta = nextDelta;
         }
-        g[l] = net.OuterProduct(l, e, cur).mul_(invBatch);
-        if (apply is not null)
-        {
-            apply(l, g[l]);
-            g[l].Dispose();
-            g[l] = null!;
-        }
+        using (var scope = torch.NewDisposeScope())
+            apply(l, net.OuterProduct(l, e, Presynaptic(rule, l, x, xMod, cur, delta)).mul_(invBatch));
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
         delta?.Dispose();
-        return (g, y);
     }
+
+    /// <summary>The pre-synaptic factor of layer i: the clean H_{i−1} (X for i = 0), or for PEPITA H̃_{i−1} = H_{i−1} − D_{i−1} (X̃ for i = 0).</summary>
+    private static Tensor Presynaptic(ForwardOnlyRule rule, int i, Tensor x, Tensor? xMod, Tensor clean, Tensor? delta) =>
+        !rule.ModulatedPresynaptic ? clean : i == 0 ? xMod! : clean.sub(delta!);
 
     private static Tensor MaskedLinear(OrthogonalMlp net, int i, Tensor input, Tensor w, Tensor? mask)
     {

@@ -6,13 +6,13 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Foton;
 
 /// <summary>
-/// The <see cref="ITrainStep"/> of the FOTON trainer, for the three algorithms on one network: the
-/// per-layer update G comes from <see cref="FotonStep"/>, <see cref="PepitaStep"/> or
-/// <see cref="BackpropGradient"/>; the rest is shared — dropout masks drawn once per step from their own
-/// generator and used by every pass, the in-place optimizer, the Björck projection every
-/// <see cref="FotonOptions.OrthoRate"/> steps, the refresh of Fᵀ every <see cref="FotonOptions.FRefreshRate"/>
-/// steps, per-step divergence checks and the per-layer alignment diagnostics. Nothing but the backprop
-/// path builds an autograd graph.
+/// The <see cref="ITrainStep"/> of the FOTON trainer, for the three algorithms on one network. A step: draw the
+/// dropout masks (<see cref="DropoutMasks"/>, shared by every pass); get each layer's update G_i — FOTON's or
+/// PEPITA's forward-only step (<see cref="FotonStep.Run"/>, which hands over G_i layer by layer) or the backprop
+/// gradient (<see cref="BackpropGradient"/>); for each layer as its G_i arrives, the optimizer step and, every
+/// <see cref="FotonOptions.ProjectionInterval"/> steps, the Björck projection; then the refresh of Fᵀ every
+/// <see cref="FotonOptions.FeedbackRefreshInterval"/> steps. Also: per-step divergence checks and the per-layer
+/// alignment diagnostics. Nothing but the backprop path builds an autograd graph.
 /// </summary>
 internal sealed class FotonTrainStep : ITrainStep, IDisposable
 {
@@ -23,8 +23,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     private readonly Generator _powerGenerator;
     private readonly WeightOptimizer _optimizer;
     private readonly Dictionary<string, double> _cosines = [];
-    private readonly Scalar _keepScale;
-    // Cumulative hidden widths (units before hidden layer i), for the per-step keep-mask buffer.
+    // Cumulative hidden widths (units before hidden layer i, then the total), for the per-step mask buffer.
     private readonly long[] _hiddenOffsets;
     private OrthogonalMlp? _net;
     private Tensor? _feedback;
@@ -41,7 +40,6 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _o = options;
         _classes = net.Architecture.Classes;
         _lr = options.LearningRate;
-        _keepScale = (1 / (1 - options.Dropout)).ToScalar(); // a field: kept alive during the native calls
         var widths = net.Architecture.FlatWidths();
         _hiddenOffsets = new long[net.OutputIndex + 1];
         for (int i = 0; i < net.OutputIndex; i++)
@@ -61,7 +59,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             else if (options.Algorithm == FotonAlgorithm.Pepita)
             {
                 using var g = new Generator(DeriveSeed(seed, 3), device);
-                _feedback = PepitaStep.Feedback(_classes, net.Architecture.InputSize, options.PepitaFeedbackScale, g, w0.dtype, w0.device);
+                _feedback = PepitaFeedback.Create(_classes, net.Architecture.InputSize, options.PepitaFeedbackScale, g, w0.dtype, w0.device);
             }
         }
     }
@@ -98,86 +96,44 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         var dtype = net.Weights[0].dtype;
         if (x.dtype != dtype)
             x = x.to(dtype);
-        var masks = _o.Algorithm == FotonAlgorithm.Foton && !(_o.AlignmentDiagnostics && _stepInEpoch == 1)
-            ? null : SampleMasks(b);
+        using var masks = DrawMasks(StepCounter, b);
+        bool project = Projects && StepCounter % _o.ProjectionInterval == 0;
+        // Alignment probe (first batch of an epoch): the backprop gradient at the same weights, before any of them moves.
+        var probe = _o.AlignmentDiagnostics && _o.Algorithm != FotonAlgorithm.Backprop && _stepInEpoch == 1
+            ? BackpropGradient.Compute(net, x, y, masks.All(), _o.CeTemperature).Gradients : null;
 
-        Tensor[] g;
-        Tensor logits;
-        bool applied = false;
-        // The reference divides the forward-only updates by the configured batch size, also on an epoch's last, partial batch.
-        double divisor = _o.ScaleByConfiguredBatchSize ? Math.Max(b, _o.BatchSize) : b;
-        switch (_o.Algorithm)
+        // Each layer is updated (and projected) as soon as its G_i is known.
+        _optimizer.BeginStep();
+        void Update(int i, Tensor g)
         {
-            case FotonAlgorithm.Backprop:
-                (g, logits) = BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature);
-                break;
-            case FotonAlgorithm.Foton:
-                var t1 = nn.functional.one_hot(y, _classes).to(dtype);
-                // Each layer's keep mask is drawn once per step, as bytes, into one buffer for all layers: one allocation
-                // rather than one small heap block per layer, which would fragment the heap between steps.
-                var keep = new Tensor?[net.OutputIndex];
-                Tensor? keepAll = null;
-                long stepNumber = StepCounter;
-                Tensor? LayerMask(int i)
-                {
-                    if (_o.Dropout == 0)
-                        return null;
-                    if (keep[i] is null)
-                    {
-                        keepAll ??= torch.empty([b * _hiddenOffsets[^1]], ScalarType.Bool, x.device).DetachFromDisposeScope();
-                        long width = _hiddenOffsets[i + 1] - _hiddenOffsets[i];
-                        using var drawn = KeepMask(stepNumber, i, b);
-                        var view = keepAll.narrow(0, b * _hiddenOffsets[i], b * width).view(b, width);
-                        view.copy_(drawn);
-                        keep[i] = view.DetachFromDisposeScope();
-                    }
-                    return keep[i]!.to(dtype).mul_(_keepScale);
-                }
-                bool probe = _o.AlignmentDiagnostics && _stepInEpoch == 1;
-                bool projectNow = StepCounter % _o.OrthoRate == 0;
-                Action<int, Tensor>? apply = null;
-                if (!probe)
-                {
-                    // Fused: each layer is updated (and projected) as soon as its G_i is formed.
-                    _optimizer.BeginStep();
-                    apply = (i, gi) =>
-                    {
-                        _optimizer.StepLayer(i, net.Weights.Length, net.Weights[i], gi, _lr);
-                        if (projectNow)
-                            ProjectLayer(i);
-                    };
-                }
-                (g, logits) = FotonStep.ComputeFused(net, x, t1, LayerMask, _feedback!, _o.CeTemperature, apply: apply, divisor: divisor,
-                    storeActivations: !_o.RecomputeActivations);
-                foreach (var k in keep)
-                    k?.Dispose();
-                keepAll?.Dispose();
-                if (probe)
-                    RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
-                else
-                    applied = true;
-                break;
-            default:
-                var t = nn.functional.one_hot(y, _classes).to(dtype);
-                var u = PepitaStep.Compute(net, x, t, masks, _feedback!, _o.CeTemperature, divisor);
-                (g, logits) = (u.G, u.Y);
-                if (_o.AlignmentDiagnostics && _stepInEpoch == 1)
-                    RecordAlignment(g, BackpropGradient.Compute(net, x, y, masks, _o.CeTemperature).Gradients);
-                break;
+            if (probe is not null)
+                RecordAlignment(i, g, probe[i]);
+            _optimizer.StepLayer(i, net.Weights.Length, net.Weights[i], g, _lr);
+            if (project)
+                ProjectLayer(i);
+        }
+        Tensor logits;
+        if (_o.Algorithm == FotonAlgorithm.Backprop)
+        {
+            (var gradient, logits) = BackpropGradient.Compute(net, x, y, masks.All(), _o.CeTemperature);
+            for (int i = 0; i < gradient.Length; i++)
+                Update(i, gradient[i]);
+        }
+        else
+        {
+            var targets = nn.functional.one_hot(y, _classes).to(dtype);
+            // The reference divides the forward-only updates by the configured batch size, also on an epoch's last, partial batch.
+            double divisor = _o.ScaleByConfiguredBatchSize ? Math.Max(b, _o.BatchSize) : b;
+            var rule = _o.Algorithm == FotonAlgorithm.Pepita ? ForwardOnlyRule.Pepita : ForwardOnlyRule.Foton;
+            logits = FotonStep.Run(net, x, targets, masks.Layer, _feedback!, _o.CeTemperature, divisor, Update, rule,
+                storeActivations: !_o.RecomputeActivations);
         }
 
         double loss = nn.functional.cross_entropy(_o.CeTemperature * logits, y, reduction: nn.Reduction.Sum).ToDouble();
         if (!double.IsFinite(loss))
             throw Diverged($"the training loss is {loss.ToString(CultureInfo.InvariantCulture)}");
         long correct = logits.argmax(1).eq(y).sum().ToInt64();
-
-        if (!applied)
-        {
-            _optimizer.Step(net.Weights, g, _lr);
-            if (Projects && StepCounter % _o.OrthoRate == 0)
-                Project();
-        }
-        if (_o.Algorithm == FotonAlgorithm.Foton && _o.FRefreshRate > 0 && StepCounter % _o.FRefreshRate == 0)
+        if (_o.Algorithm == FotonAlgorithm.Foton && _o.FeedbackRefreshInterval > 0 && StepCounter % _o.FeedbackRefreshInterval == 0)
         {
             var f = net.FTranspose().DetachFromDisposeScope();
             _feedback!.Dispose();
@@ -186,44 +142,9 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         return new BatchResult(loss, correct, b);
     }
 
-    /// <summary>Scaled dropout masks (0 or 1/(1−p)) of the current step, one per hidden layer, shared by every pass.</summary>
-    internal Tensor?[]? SampleMasks(int batch)
-    {
-        if (_o.Dropout == 0)
-            return null;
-        var masks = new Tensor?[Net.OutputIndex];
-        for (int i = 0; i < masks.Length; i++)
-            masks[i] = MaskFor(StepCounter, i, batch);
-        return masks;
-    }
-
-    /// <summary>The dropout mask of hidden layer <paramref name="layer"/> at step <paramref name="step"/>: the same tensor every time it is asked for.</summary>
-    internal Tensor? MaskFor(long step, int layer, int batch)
-    {
-        double p = _o.Dropout;
-        if (p == 0)
-            return null;
-        var dtype = Net.Weights[0].dtype;
-        using var keep = KeepMask(step, layer, batch);
-        return keep.to(dtype).mul_(1 / (1 - p));
-    }
-
-    /// <summary>The boolean keep mask behind <see cref="MaskFor"/>, from its own (step, layer) seed.</summary>
-    private Tensor KeepMask(long step, int layer, int batch)
-    {
-        var net = Net;
-        var w0 = net.Weights[0];
-        long width = net.Architecture.FlatWidths()[layer + 1];
-        using var g = new Generator(DeriveSeed(_seed, ((ulong)step << 16) + (ulong)layer + 0x10000UL), _device);
-        using var u = torch.rand([batch, width], dtype: w0.dtype, device: w0.device, generator: g);
-        return u.ge(_o.Dropout);
-    }
-
-    private void Project()
-    {
-        for (int i = 0; i < Net.Weights.Length; i++)
-            ProjectLayer(i);
-    }
+    /// <summary>The dropout masks of step <paramref name="step"/> (the same masks every time they are asked for).</summary>
+    internal DropoutMasks DrawMasks(long step, int batch) =>
+        new(_o.Dropout, _seed, step, batch, _hiddenOffsets, Net.Weights[0].dtype, _device);
 
     private void ProjectLayer(int i)
     {
@@ -246,14 +167,11 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         }
     }
 
-    private void RecordAlignment(Tensor[] update, Tensor[] gradient)
+    private void RecordAlignment(int i, Tensor update, Tensor gradient)
     {
-        var names = Net.Names;
-        for (int i = 0; i < names.Length; i++)
-        {
-            _cosines[$"cos[{names[i]}]"] = Cosine(update[i], gradient[i]);
-            _cosines[$"ratio[{names[i]}]"] = NormRatio(update[i], gradient[i]);
-        }
+        string name = Net.Names[i];
+        _cosines[$"cos[{name}]"] = Cosine(update, gradient);
+        _cosines[$"ratio[{name}]"] = NormRatio(update, gradient);
     }
 
     /// <summary>‖a‖/‖b‖ in float64 (the scale of the forward-only update relative to the gradient).</summary>
@@ -278,8 +196,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     {
         string fix = _o.Algorithm switch
         {
-            FotonAlgorithm.Foton when _o.OrthoRate > 1 =>
-                $"Lower LearningRate (now {Fmt(_lr)}) or set OrthoRate to 1 (now {_o.OrthoRate})",
+            FotonAlgorithm.Foton when _o.ProjectionInterval > 1 =>
+                $"Lower LearningRate (now {Fmt(_lr)}) or set ProjectionInterval to 1 (now {_o.ProjectionInterval})",
             FotonAlgorithm.Pepita =>
                 $"Lower LearningRate (now {Fmt(_lr)}) or Momentum (now {Fmt(_o.Momentum)}), or PepitaFeedbackScale (now {Fmt(_o.PepitaFeedbackScale)})",
             _ => $"Lower LearningRate (now {Fmt(_lr)})",
@@ -376,7 +294,6 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         _optimizer.Dispose();
         _feedback?.Dispose();
         _powerGenerator.Dispose();
-        _keepScale.Dispose();
         _net?.Dispose();
     }
 }

@@ -240,60 +240,35 @@ internal sealed class OrthogonalMlp : IDisposable
     }
 
     /// <summary>
-    /// The second (modulated) forward pass, evaluated as differences: given the clean pass (Â_i, H_i) and
-    /// Δ_{−1} = X − X̃, returns Δ_i = H_i − H̃_i where H̃_i = σ(M_i ⊙ H̃_{i−1}W_iᵀ). In exact arithmetic this is
-    /// the same pass; in float32 it avoids the cancellation of subtracting two nearly equal activations
-    /// (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: the pre-activation difference
-    /// δÂ_i = M_i ⊙ Δ_{i−1}W_iᵀ is propagated exactly, and σ(Â) − σ(Â − δÂ) is taken piecewise (ReLU,
-    /// MaxMin: δÂ where both passes take the same branch) or through tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
+    /// σ(a) − σ(a − da) given h = σ(a): one layer of the modulated pass taken as a difference, D_i = H_i − H̃_i with
+    /// H̃_i = σ(Â_i − δÂ_i). In exact arithmetic this is σ(Â) − σ(Â − δÂ); in float32 it avoids the cancellation of
+    /// subtracting two nearly equal activations (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: ReLU and
+    /// MaxMin give δÂ where both passes take the same branch, tanh uses tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
     /// </summary>
-    public Tensor[] ModulatedDifferences(Tensor[] h, Tensor[] pre, Tensor delta0, Tensor?[]? masks)
+    public Tensor Difference(Tensor a, Tensor da, Tensor h) => Architecture.Activation switch
     {
-        int l = OutputIndex;
-        var d = new Tensor[l];
-        var cur = delta0;
-        for (int i = 0; i < l; i++)
-        {
-            var da = Linear(i, cur, Weights[i]);
-            if (masks?[i] is Tensor m)
-                da = da * m;
-            cur = Difference(pre[i], da, h[i]);
-            d[i] = cur;
-        }
-        return d;
-    }
-
-    /// <summary>σ(a) − σ(a − da) without cancellation, given h = σ(a) (see <see cref="ModulatedDifferences"/>).</summary>
-    public Tensor Difference(Tensor a, Tensor da, Tensor h)
-    {
-        var aMod = a - da;
-        return Architecture.Activation switch
-        {
-            FotonActivation.Identity => da,
-            FotonActivation.Tanh => da.tanh() * (1 - h * aMod.tanh()),
-            FotonActivation.MaxMin => MaxMinDifference(a, aMod, da, h),
-            _ => torch.where(a.gt(0).logical_and(aMod.gt(0)), da, a.relu() - aMod.relu()),
-        };
-    }
+        FotonActivation.Identity => da,
+        FotonActivation.Tanh => da.tanh() * (1 - h * (a - da).tanh()),
+        FotonActivation.MaxMin => MaxMinDifference(a, a - da, da, h),
+        // relu(a) − relu(a − δ) = min(δ, a) − min(a, 0): δ exactly where both passes are positive, a where only the
+        // clean one is, δ − a where only the modulated one is, 0 where neither is (three element-wise passes).
+        _ => torch.minimum(da, a).sub_(a.clamp_max(0)),
+    };
 
     /// <summary>
     /// tanh(a) − tanh(a − δ) from h = tanh(a) and δ alone, with one transcendental instead of two: with t = tanh δ,
-    /// tanh(a − δ) = (h − t)/(1 − ht), so the difference is t(1 − h)(1 + h)/(1 − ht) (an identity, no
-    /// cancellation), and t = e/(e + 2) with e = expm1(2δ) keeps full relative precision for small δ. H's own
-    /// float32 rounding (≤ 6e-8) enters through 1 − h and 1 − ht, amplified by at most 2/(1 − |t|): below 1e-6
-    /// for |δ| ≤ 1, the range the caller allows.
+    /// tanh(a − δ) = (h − t)/(1 − ht), so the difference is t(1 − h²)/(1 − ht) (an identity, no cancellation; tanh
+    /// keeps full relative precision for small δ). Five element-wise passes (tanh, two fused multiply-adds, a product,
+    /// a quotient). H's own float32 rounding (≤ 6e-8) enters through 1 − h² and 1 − ht, amplified by at most
+    /// 2/(1 − |t|): below 1e-6 for |δ| ≤ 1, the range the caller allows.
     /// </summary>
     public static Tensor TanhDifference(Tensor h, Tensor da)
     {
-        using Scalar one = 1.0.ToScalar(), two = 2.0.ToScalar();
-        var t = da.mul(two).expm1_();
-        using (var denominator = t.add(two))
-            t.div_(denominator);
-        using var oneMinusH = h.neg().add_(one);
-        var d = h.add(one).mul_(oneMinusH).mul_(t);
-        using var den = h.mul(t).neg_().add_(one);
-        t.Dispose();
-        return d.div_(den);
+        using var one = torch.ones([], dtype: h.dtype, device: h.device);
+        var t = da.tanh();
+        using var oneMinusH2 = torch.addcmul(one, h, h, value: -1.0);
+        using var den = torch.addcmul(one, h, t, value: -1.0);
+        return t.mul_(oneMinusH2).div_(den);
     }
 
     private static Tensor MaxMinDifference(Tensor a, Tensor aMod, Tensor da, Tensor h)

@@ -23,6 +23,8 @@ namespace Allauzen.ML.Benchmarks;
 /// own process, with <c>MALLOC_MMAP_THRESHOLD_=131072 DOTNET_GCgen0size=0x200000</c> as the sample does (freed
 /// buffers leave the RSS), and without <c>--real</c> (loading the data leaves managed garbage whose collection
 /// during the steps moves the RSS by tens of MB).</item>
+/// <item><c>decompose</c>: the FOTON step taken apart (masks, clean forward, modulated pass and updates, optimizer,
+/// projection, Fᵀ refresh, loss), ms and % of a step.</item>
 /// <item><c>projection</c>: one 256×256 product in each layout, and <c>Bjorck.ProjectWarm</c> after steps of four sizes.</item>
 /// </list>
 /// </summary>
@@ -76,7 +78,7 @@ public static class FotonStepProbe
             {
                 // FOTON's two passes and updates without the projection (timing only: at lr 0.5 it drifts and
                 // diverges within a few steps, so a small rate keeps the 10 steps finite).
-                o.OrthoRate = int.MaxValue;
+                o.ProjectionInterval = int.MaxValue;
                 o.LearningRate = 0.01;
             }
             var step = new FotonTrainStep(net, o, 1, torch.CPU);
@@ -119,6 +121,11 @@ public static class FotonStepProbe
             }
             return;
         }
+        if (mode == "decompose")
+        {
+            Decompose(arch, xs, ys, batch, dropout, steps);
+            return;
+        }
         if (mode == "memory")
         {
             string algorithm = args.Length > 3 ? args[3] : "store";
@@ -135,6 +142,7 @@ public static class FotonStepProbe
             return;
         }
         var results = new Dictionary<string, double>();
+        var cpuResults = new Dictionary<string, double>();
         int onlyAt = Array.IndexOf(args, "--only");
         string[] algorithms = onlyAt > 0 ? (args.Contains("--solo") ? [args[onlyAt + 1]] : ["backprop", args[onlyAt + 1]]) : ["backprop", "store", "recompute", "unprojected", "backprop_ortho"];
         // Two rounds over the algorithms; the second is the measurement (the first warms caches and the allocator).
@@ -143,6 +151,7 @@ public static class FotonStepProbe
             foreach (var algorithm in algorithms)
             {
                 using var step = Step(algorithm);
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 var each = new List<double>();
                 for (int k = 0; k < steps; k++)
@@ -155,12 +164,92 @@ public static class FotonStepProbe
                 if (args.Contains("--each") && round == 1)
                     Console.WriteLine($"{algorithm}: " + string.Join(" ", each.Select(v => v.ToString("F0", CultureInfo.InvariantCulture))));
                 results[algorithm] = sw.Elapsed.TotalMilliseconds / steps;
+                // Process CPU time (one libtorch thread): on a machine loaded by other processes it counts this work only.
+                cpuResults[algorithm] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / steps;
                 var d = step.EpochDiagnostics();
                 if (round == 0)
                     continue;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop; Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
+                    $"depth {depth}, batch {batch}, {algorithm}: {results[algorithm]:F1} ms/step, ×{results[algorithm] / results.GetValueOrDefault("backprop", double.NaN):F2} backprop (CPU {cpuResults[algorithm]:F1} ms/step, ×{cpuResults[algorithm] / cpuResults.GetValueOrDefault("backprop", double.NaN):F2}); Björck iterations/layer {d.GetValueOrDefault("bjorck_iterations"):F2}, max orthogonality error {d["ortho_err"]:G3}"));
             }
+        }
+    }
+
+    /// <summary>
+    /// The FOTON step (default options) taken apart, step by step on the same batches as <c>time</c>: the dropout
+    /// masks' draw, the clean forward pass (timed on its own before the step, on the same weights), the modulated pass
+    /// with the local updates (<see cref="FotonStep.Run"/> minus the clean pass and minus what it hands to the caller),
+    /// the optimizer step, the projection, the refresh of Fᵀ and the rest (loss, accuracy). Second of two rounds.
+    /// </summary>
+    private static void Decompose(FotonArchitecture arch, List<Tensor> xs, List<Tensor> ys, int batch, double dropout, int steps)
+    {
+        var o = new FotonOptions { HiddenSizes = [.. arch.HiddenSizes], BatchSize = batch, Dropout = dropout };
+        var widths = arch.FlatWidths();
+        var offsets = new long[arch.HiddenSizes.Length + 1];
+        for (int i = 0; i < arch.HiddenSizes.Length; i++)
+            offsets[i + 1] = offsets[i] + widths[i + 1];
+        var names = new[] { "dropout masks", "clean forward", "modulated pass + local updates", "optimizer step", "projection", "Fᵀ refresh", "loss, accuracy" };
+        for (int round = 0; round < 2; round++)
+        {
+            using var g = new Generator(1, torch.CPU);
+            using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+            using var optimizer = new WeightOptimizer(o.Optimizer, o.Momentum, o.WeightDecay);
+            var f = net.FTranspose();
+            var t = new double[names.Length];
+            double total = 0, iterations = 0;
+            using var noGrad = torch.no_grad();
+            for (int k = 0; k <= steps; k++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var x = xs[k % xs.Count];
+                var y = ys[k % ys.Count];
+                var sw = Stopwatch.StartNew();
+                using var masks = new DropoutMasks(dropout, 1, k + 1, batch, offsets, ScalarType.Float32, torch.CPU);
+                for (int i = 0; i < arch.HiddenSizes.Length; i++)
+                    masks.Layer(i)?.Dispose();
+                double tMasks = sw.Elapsed.TotalMilliseconds;
+                var targets = nn.functional.one_hot(y, arch.Classes).to(ScalarType.Float32);
+                double tForward, tOptimizer = 0, tProjection = 0;
+                using (torch.NewDisposeScope())
+                {
+                    var fw = Stopwatch.StartNew();
+                    net.Forward(x, masks.All());
+                    tForward = fw.Elapsed.TotalMilliseconds;
+                }
+                sw.Restart();
+                optimizer.BeginStep();
+                var logits = FotonStep.Run(net, x, targets, masks.Layer, f, 1.0, Math.Max(batch, o.BatchSize), (i, gi) =>
+                {
+                    var a = Stopwatch.StartNew();
+                    optimizer.StepLayer(i, net.Weights.Length, net.Weights[i], gi, o.LearningRate);
+                    double b = a.Elapsed.TotalMilliseconds;
+                    iterations += Bjorck.ProjectWarm(net.Weights[i], o.BjorckIterations, o.OrthogonalityTolerance, out _);
+                    tOptimizer += b;
+                    tProjection += a.Elapsed.TotalMilliseconds - b;
+                });
+                double tRun = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                f.Dispose();
+                f = net.FTranspose().DetachFromDisposeScope();
+                double tF = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).ToDouble();
+                logits.argmax(1).eq(y).sum().ToInt64();
+                double tLoss = sw.Elapsed.TotalMilliseconds;
+                if (k == 0)
+                    continue; // warm-up: the output layer's first projection from its uniform init
+                double[] parts = [tMasks, tForward, tRun - tForward - tOptimizer - tProjection, tOptimizer, tProjection, tF, tLoss];
+                for (int j = 0; j < parts.Length; j++)
+                    t[j] += parts[j];
+                total += tMasks + tRun + tF + tLoss;
+            }
+            f.Dispose();
+            if (round == 0)
+                continue;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"depth {arch.HiddenSizes.Length}, batch {batch}: FOTON step {total / steps:F1} ms; projection {iterations / steps / (arch.HiddenSizes.Length + 1):F2} iterations/layer"));
+            for (int j = 0; j < names.Length; j++)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {names[j],-32} {t[j] / steps,8:F2} ms  {100 * t[j] / total,5:F1} %"));
         }
     }
 

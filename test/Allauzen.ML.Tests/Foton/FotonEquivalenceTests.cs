@@ -30,7 +30,7 @@ public sealed class FotonEquivalenceTests
         }
         var x = torch.randn([batch, dims[0]], generator: g);
         var labels = torch.randint(dims[^1], [batch], generator: g);
-        var u = FotonStep.Compute(net, x, nn.functional.one_hot(labels, dims[^1]).to(ScalarType.Float32), null, net.FTranspose(), 1.0, sign);
+        var u = TwoPassOracle.Compute(net, x, nn.functional.one_hot(labels, dims[^1]).to(ScalarType.Float32), null, net.FTranspose(), 1.0, new ForwardOnlyRule(sign, false));
         var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
         var byName = net.Names.Select((n, i) => (n, i)).ToDictionary(t => t.n, t => t.i);
         int n = net.Names.Length;
@@ -90,7 +90,7 @@ public sealed class FotonEquivalenceTests
         var m0 = net.Linear(0, torch.eye(64, 64), net.Weights[0]).t();
         Assert.IsLessThanOrEqualTo(1e-5, Bjorck.OrthogonalityError(m0), "conv0 as a 64×64 map");
         Assert.IsLessThanOrEqualTo(1e-5, FotonFixture.MaxAbsDiff(net.LinearTranspose(0, torch.eye(64, 64), net.Weights[0]), m0), "transposed map");
-        var u = FotonStep.Compute(net, x, nn.functional.one_hot(labels, 10).to(ScalarType.Float32), null, net.FTranspose(), 1.0);
+        var u = TwoPassOracle.Compute(net, x, nn.functional.one_hot(labels, 10).to(ScalarType.Float32), null, net.FTranspose(), 1.0);
         var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
         for (int i = 0; i < grad.Length; i++)
         {

@@ -23,7 +23,7 @@ public sealed class FotonFastPathTests
         var x = torch.randn([64, 96], generator: g);
         var labels = torch.randint(10, [64], generator: g);
         var t = nn.functional.one_hot(labels, 10).to(ScalarType.Float32);
-        var (update, _) = FotonStep.ComputeFused(net, x, t, _ => null, net.FTranspose(), 1.0);
+        var (update, _) = TwoPassOracle.Run(net, x, t, _ => null, net.FTranspose(), 1.0);
         var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
         for (int i = 0; i < net.Names.Length; i++)
         {
@@ -32,7 +32,7 @@ public sealed class FotonFastPathTests
             Assert.AreEqual(1.0, FotonTrainStep.NormRatio(update[i], grad[i]), 1e-5, $"layer {net.Names[i]}: norm ratio");
         }
         // Negative control on the same path: the flipped modulation gives minus the gradient.
-        var (flipped, _) = FotonStep.ComputeFused(net, x, t, _ => null, net.FTranspose(), 1.0, sign: +1);
+        var (flipped, _) = TwoPassOracle.Run(net, x, t, _ => null, net.FTranspose(), 1.0, ForwardOnlyRule.Foton with { Sign = +1 });
         Assert.AreEqual(-1.0, FotonTrainStep.Cosine(flipped[0], grad[0]), 1e-5);
     }
 
@@ -55,7 +55,7 @@ public sealed class FotonFastPathTests
             var before = net.Weights.Select(w => w.clone()).ToArray();
             var o = new FotonOptions
             {
-                Algorithm = algorithm, Dropout = 0, BatchSize = 64, LearningRate = 0.1, Momentum = 0, OrthoRate = 1000,
+                Algorithm = algorithm, Dropout = 0, BatchSize = 64, LearningRate = 0.1, Momentum = 0, ProjectionInterval = 1000,
                 ScaleByConfiguredBatchSize = reference,
             };
             using var step = new FotonTrainStep(net, o, 1, torch.CPU);
@@ -131,16 +131,47 @@ public sealed class FotonFastPathTests
         var widths = arch.FlatWidths();
         var masks = Enumerable.Range(0, 4).Select(i => (Tensor?)(torch.rand([20, widths[i + 1]], dtype: ScalarType.Float64, generator: g).ge(0.2).to(ScalarType.Float64) / 0.8)).ToArray();
         var f = net.FTranspose();
-        var reference = FotonStep.Compute(net, x, t, masks, f, 1.0).G;
+        var reference = TwoPassOracle.Compute(net, x, t, masks, f, 1.0).G;
         foreach (bool store in new[] { true, false })
         {
-            var (fused, _) = FotonStep.ComputeFused(net, x, t, i => masks[i], f, 1.0, storeActivations: store);
+            var (fused, _) = TwoPassOracle.Run(net, x, t, i => masks[i], f, 1.0, storeActivations: store);
             for (int i = 0; i < reference.Length; i++)
             {
                 double rel = ((fused[i] - reference[i]).norm() / reference[i].norm()).ToDouble();
                 Assert.IsLessThanOrEqualTo(1e-12, rel, $"{activation}, store {store}, layer {net.Names[i]}: relative difference {rel}");
             }
         }
+    }
+
+    [TestMethod]
+    [DataRow(FotonActivation.Tanh)]
+    [DataRow(FotonActivation.Relu)]
+    public void FusedSweep_Pepita_EqualsTheTwoPassRule_WithDropout(FotonActivation activation)
+    {
+        // PEPITA runs through the same sweep (modulated pre-synaptic activity, X̃ = X + E·Fᵀ with a fixed random F).
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var arch = new FotonArchitecture(48, [40, 32], 6, activation);
+        using var g = new Generator(21, torch.CPU);
+        using var net = OrthogonalMlp.Create(arch, FotonInit.HeUniform, g, ScalarType.Float64, torch.CPU);
+        var x = torch.randn([20, 48], dtype: ScalarType.Float64, generator: g);
+        var t = nn.functional.one_hot(torch.randint(6, [20], generator: g), 6).to(ScalarType.Float64);
+        var widths = arch.FlatWidths();
+        var masks = Enumerable.Range(0, 2).Select(i => (Tensor?)(torch.rand([20, widths[i + 1]], dtype: ScalarType.Float64, generator: g).ge(0.2).to(ScalarType.Float64) / 0.8)).ToArray();
+        var f = PepitaFeedback.Create(6, 48, 0.05, g, ScalarType.Float64, torch.CPU);
+        var reference = TwoPassOracle.Compute(net, x, t, masks, f, 1.0, ForwardOnlyRule.Pepita, divisor: 32).G;
+        foreach (bool store in new[] { true, false })
+        {
+            var (fused, _) = TwoPassOracle.Run(net, x, t, i => masks[i], f, 1.0, ForwardOnlyRule.Pepita, store, divisor: 32);
+            for (int i = 0; i < reference.Length; i++)
+            {
+                double rel = ((fused[i] - reference[i]).norm() / reference[i].norm()).ToDouble();
+                Assert.IsLessThanOrEqualTo(1e-12, rel, $"{activation}, store {store}, layer {net.Names[i]}: relative difference {rel}");
+            }
+        }
+        // The clean pre-synaptic factor (FOTON's) gives a different update: the test can fail.
+        var foton = TwoPassOracle.Compute(net, x, t, masks, f, 1.0, ForwardOnlyRule.Pepita with { ModulatedPresynaptic = false }, divisor: 32).G;
+        Assert.IsGreaterThan(1e-6, ((foton[0] - reference[0]).norm() / reference[0].norm()).ToDouble());
     }
 
     [TestMethod]
@@ -169,8 +200,8 @@ public sealed class FotonFastPathTests
         var x = torch.randn([5, 8], generator: g) * 30; // saturates the hidden layer
         var t = nn.functional.one_hot(torch.tensor(new long[] { 0, 1, 2, 0, 1 }), 3).to(ScalarType.Float32);
         var f = net.FTranspose() * 40; // |δ| ≫ 1
-        var stored = FotonStep.ComputeFused(net, x, t, _ => null, f, 1.0, storeActivations: true).G;
-        var recomputed = FotonStep.ComputeFused(net, x, t, _ => null, f, 1.0, storeActivations: false).G;
+        var stored = TwoPassOracle.Run(net, x, t, _ => null, f, 1.0, storeActivations: true).G;
+        var recomputed = TwoPassOracle.Run(net, x, t, _ => null, f, 1.0, storeActivations: false).G;
         for (int i = 0; i < stored.Length; i++)
             Assert.AreEqual(0.0, (stored[i] - recomputed[i]).abs().max().ToDouble(), 1e-6, $"layer {i}");
     }

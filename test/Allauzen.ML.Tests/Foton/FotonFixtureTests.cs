@@ -50,7 +50,7 @@ public sealed class FotonFixtureTests
 
         var fT = net.FTranspose();
         Assert.IsLessThanOrEqualTo(tol, MaxAbsDiff(fT, Tensor(s.GetProperty("F_T_before"))), "F_T_before");
-        var u = FotonStep.Compute(net, x, t, masks, fT, config.GetProperty("ce_temperature").GetDouble());
+        var u = TwoPassOracle.Compute(net, x, t, masks, fT, config.GetProperty("ce_temperature").GetDouble());
         void Same(string what, Tensor[] ours, JsonElement stored)
         {
             var expected = Tensors(stored);
@@ -96,7 +96,7 @@ public sealed class FotonFixtureTests
         var s = root.GetProperty("steps")[0];
         var net = Net(root.GetProperty("config"), Tensors(s.GetProperty("W_before")));
         var masks = Masks(s, ScalarType.Float64);
-        var (g, y) = FotonStep.ComputeFused(net, Tensor(s.GetProperty("batch").GetProperty("X")),
+        var (g, y) = TwoPassOracle.Run(net, Tensor(s.GetProperty("batch").GetProperty("X")),
             Tensor(s.GetProperty("batch").GetProperty("T_onehot")), i => masks?[i], net.FTranspose(), 1.0);
         var expected = Tensors(s.GetProperty("G"));
         for (int i = 0; i < g.Length; i++)
@@ -117,7 +117,7 @@ public sealed class FotonFixtureTests
         var net = Net(config, Tensors(s.GetProperty("W_before")));
         var x = Tensor(s.GetProperty("batch").GetProperty("X"));
         var labels = torch.tensor(s.GetProperty("batch").GetProperty("labels").EnumerateArray().Select(l => l.GetInt64()).ToArray());
-        var u = FotonStep.Compute(net, x, nn.functional.one_hot(labels, 4).to(ScalarType.Float64), null, net.FTranspose(), 1.0);
+        var u = TwoPassOracle.Compute(net, x, nn.functional.one_hot(labels, 4).to(ScalarType.Float64), null, net.FTranspose(), 1.0);
         var (grad, _) = BackpropGradient.Compute(net, x, labels, null, 1.0);
         var stored = Tensors(s.GetProperty("diagnostics").GetProperty("autograd_grad_mean_ce"));
         bool linear = config.GetProperty("activation").GetString() == "identity";
@@ -145,7 +145,7 @@ public sealed class FotonFixtureTests
         var net = Net(config, Tensors(steps[0].GetProperty("W_before")));
         var o = new FotonOptions
         {
-            Dropout = 0, LearningRate = config.GetProperty("lr").GetDouble(), OrthoRate = orthoRate,
+            Dropout = 0, LearningRate = config.GetProperty("lr").GetDouble(), ProjectionInterval = orthoRate,
             OrthogonalityTolerance = 1e-13, BjorckIterations = 40, BatchSize = config.GetProperty("batch_size_nominal").GetInt32(),
         };
         using var step = new FotonTrainStep(net, o, 1, torch.CPU);
@@ -184,7 +184,7 @@ public sealed class FotonFixtureTests
         var net = Net(root.GetProperty("config"), Tensors(s.GetProperty("W_before")));
         var masks = Masks(s, ScalarType.Float64)!;
         var x = Tensor(s.GetProperty("batch").GetProperty("X"));
-        var u = FotonStep.Compute(net, x, Tensor(s.GetProperty("batch").GetProperty("T_onehot")), masks, net.FTranspose(), 1.0);
+        var u = TwoPassOracle.Compute(net, x, Tensor(s.GetProperty("batch").GetProperty("T_onehot")), masks, net.FTranspose(), 1.0);
         long dropped = 0;
         for (int i = 0; i < masks.Length; i++)
         {
@@ -198,12 +198,14 @@ public sealed class FotonFixtureTests
         // The trainer's own masks: one draw per step, used by both passes, never the same draw twice.
         var o = new FotonOptions { Dropout = 0.5, HiddenSizes = [12, 12] };
         using var step = new FotonTrainStep(new OrthogonalMlp(net.Architecture, [.. net.Weights.Select(w => w.clone())]), o, 3, torch.CPU);
-        var m1 = step.SampleMasks(8)!;
-        var again = step.MaskFor(step.StepCounter, 0, 8)!;
-        Assert.AreEqual(0.0, (m1[0]! - again).abs().sum().ToDouble(), "a mask is regenerated identically within a step");
-        var next = step.MaskFor(step.StepCounter + 1, 0, 8)!;
-        Assert.IsGreaterThan(0.0, (m1[0]! - next).abs().sum().ToDouble(), "a new mask every step");
-        var v = FotonStep.Compute(step.Net, x, Tensor(s.GetProperty("batch").GetProperty("T_onehot")), m1, step.Feedback!, 1.0);
+        using var drawn = step.DrawMasks(step.StepCounter, 8);
+        var m1 = drawn.All()!;
+        Assert.AreEqual(0.0, (m1[0]! - drawn.Layer(0)!).abs().sum().ToDouble(), "a mask asked for again within a step is the same");
+        using var redrawn = step.DrawMasks(step.StepCounter, 8);
+        Assert.AreEqual(0.0, (m1[0]! - redrawn.Layer(0)!).abs().sum().ToDouble(), "a mask is regenerated identically within a step");
+        using var next = step.DrawMasks(step.StepCounter + 1, 8);
+        Assert.IsGreaterThan(0.0, (m1[0]! - next.Layer(0)!).abs().sum().ToDouble(), "a new mask every step");
+        var v = TwoPassOracle.Compute(step.Net, x, Tensor(s.GetProperty("batch").GetProperty("T_onehot")), m1, step.Feedback!, 1.0);
         for (int i = 0; i < m1.Length; i++)
         {
             var off = m1[i]!.eq(0);

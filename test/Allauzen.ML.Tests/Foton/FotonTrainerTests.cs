@@ -216,13 +216,13 @@ public sealed class FotonTrainerTests
         StringAssert.Contains(e.Message, "diverged at epoch 1, step");
         StringAssert.Contains(e.Message, "LearningRate");
 
-        // FOTON with the projection skipped for 9 steps out of 10 at a huge learning rate: the message names OrthoRate.
+        // FOTON with the projection skipped for 9 steps out of 10 at a huge learning rate: the message names ProjectionInterval.
         var f = Small(FotonAlgorithm.Foton, 3);
         f.LearningRate = 1e8;
-        f.OrthoRate = 10;
+        f.ProjectionInterval = 10;
         var e2 = Assert.Throws<InvalidOperationException>(() => ml.MulticlassClassification.Trainers.Foton(f).Fit(data));
         StringAssert.Contains(e2.Message, "Foton training diverged at epoch");
-        StringAssert.Contains(e2.Message, "OrthoRate");
+        StringAssert.Contains(e2.Message, "ProjectionInterval");
     }
 
     [TestMethod]
@@ -238,7 +238,7 @@ public sealed class FotonTrainerTests
             var o = Small(FotonAlgorithm.Backprop, epochs: 1);
             o.LearningRate = 1e-12;
             o.ProjectBackprop = project;
-            o.OrthoRate = project ? 1000 : 1; // two steps, no projection yet
+            o.ProjectionInterval = project ? 1000 : 1; // two steps, no projection yet
             return ml.MulticlassClassification.Trainers.Foton(o).Fit(data).OrthogonalityErrors()["out"];
         }
         Assert.IsLessThanOrEqualTo(1e-5, OutputRowError(project: false), "backprop: orthonormal output rows at init");
@@ -266,6 +266,20 @@ public sealed class FotonTrainerTests
     }
 
     [TestMethod]
+    public void ObsoleteIntervalNames_ForwardToTheNewOptions()
+    {
+#pragma warning disable CS0618 // the obsolete aliases are what is tested
+        var o = new FotonOptions { OrthoRate = 3, FRefreshRate = 0 };
+        Assert.AreEqual(3, o.ProjectionInterval);
+        Assert.AreEqual(0, o.FeedbackRefreshInterval);
+        o.ProjectionInterval = 5;
+        o.FeedbackRefreshInterval = 2;
+        Assert.AreEqual(5, o.OrthoRate);
+        Assert.AreEqual(2, o.FRefreshRate);
+#pragma warning restore CS0618
+    }
+
+    [TestMethod]
     public void InvalidOptions_NameTheOption()
     {
         var ml = new MLContext();
@@ -277,8 +291,8 @@ public sealed class FotonTrainerTests
         Check(new FotonOptions { HiddenSizes = [4, 0] }, "HiddenSizes[1]");
         Check(new FotonOptions { HiddenSizes = [5], Activation = FotonActivation.MaxMin }, "even");
         Check(new FotonOptions { Dropout = 1 }, "Dropout");
-        Check(new FotonOptions { OrthoRate = 0 }, "OrthoRate");
-        Check(new FotonOptions { FRefreshRate = -1 }, "FRefreshRate");
+        Check(new FotonOptions { ProjectionInterval = 0 }, "ProjectionInterval");
+        Check(new FotonOptions { FeedbackRefreshInterval = -1 }, "FeedbackRefreshInterval");
         Check(new FotonOptions { CeTemperature = 0 }, "CeTemperature");
         Check(new FotonOptions { BjorckIterations = 0 }, "BjorckIterations");
         Check(new FotonOptions { OrthogonalityTolerance = 0 }, "OrthogonalityTolerance");
