@@ -76,13 +76,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
     /// <summary>Seeds of the auxiliary generators, derived from the run seed (SplitMix64).</summary>
     internal static ulong DeriveSeed(int seed, int stream) => DeriveSeed(seed, (ulong)(uint)stream);
 
-    internal static ulong DeriveSeed(int seed, ulong stream)
-    {
-        ulong z = (ulong)(uint)seed + stream * 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    internal static ulong DeriveSeed(int seed, ulong stream) => SplitMix64.Scramble((ulong)(uint)seed + stream * SplitMix64.Gamma);
 
     private bool Projects => _o.Algorithm == FotonAlgorithm.Foton || (_o.Algorithm == FotonAlgorithm.Backprop && _o.ProjectBackprop);
 

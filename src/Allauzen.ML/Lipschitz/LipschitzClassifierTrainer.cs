@@ -74,11 +74,21 @@ public sealed class LipschitzClassifierTrainer : TorchClassifierTrainerBase<Lips
     {
         int k = (int)logits.shape[1];
         var onehot = nn.functional.one_hot(y, k).to(logits.dtype);
+        // Explicit, disposed Scalars: TorchSharp passes an implicit Scalar's handle to native code without keeping the
+        // Scalar alive, so a GC finaliser running during the call can free it ("Unknown scalar type", seen once in tests).
         if (kind == LipschitzLoss.OffsetCrossEntropy)
-            return nn.functional.cross_entropy((logits - offset * onehot) / temperature, y) * temperature;
+        {
+            using var off = offset.ToScalar();
+            using var t = temperature.ToScalar();
+            return nn.functional.cross_entropy((logits - onehot.mul(off)).div(t), y).mul(t);
+        }
+        using var one = 1.ToScalar();
+        using var m = margin.ToScalar();
+        using var zero = 0.ToScalar();
+        using var kScalar = k.ToScalar();
         var zy = logits.gather(1, y.unsqueeze(1));
-        var hinge = (margin - zy + logits).clamp_min(0) * (1 - onehot);
-        return hinge.sum(1).mean() / k;
+        var hinge = zy.neg().add(m).add(logits).clamp_min(zero).mul(onehot.neg().add(one));
+        return hinge.sum(1).mean().div(kScalar);
     }
 
     /// <summary>Backprop with the papers' margin loss, plus the input statistics and the final folding.</summary>
