@@ -24,17 +24,6 @@ public static class EvaluateSample
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>One image: pixels and class index.</summary>
-    private sealed record Image(float[] Pixels, int Class);
-
-    /// <summary>A row of the views handed to the evaluators.</summary>
-    private sealed class Row
-    {
-        public float[] Features { get; set; } = [];
-
-        public string Label { get; set; } = "";
-    }
-
     private static int Run(ParseResult args)
     {
         var ml = new MLContext(seed: 1);
@@ -49,15 +38,15 @@ public static class EvaluateSample
         metrics["data"] = name;
         var rng = new Random(1);
         double sd = args.GetValue(Noise) * range;
-        var noisy = train.Select(im => new Image([.. im.Pixels.Select(p => (float)(p + sd * Gaussian(rng)))], im.Class)).ToArray();
+        var noisy = train.Select(im => new LabelledImage([.. im.Pixels.Select(p => (float)(p + sd * Gaussian(rng)))], im.Class)).ToArray();
         var half = train.Where(im => im.Class < 5).ToArray();
         var options = new GenerativeEvaluatorOptions { K = args.GetValue(K), MaxSamples = maxSamples, Seed = 1 };
-        var reference = View(ml, test);
+        var reference = LabelledImage.View(ml, test);
         var results = new Dictionary<string, GenerativeMetrics>
         {
-            ["train"] = ml.Data.EvaluateGenerative(reference, View(ml, train), options),
-            ["train, classes 0–4"] = ml.Data.EvaluateGenerative(reference, View(ml, half), options),
-            [F($"train + noise σ = {args.GetValue(Noise):0.##}")] = ml.Data.EvaluateGenerative(reference, View(ml, noisy), options),
+            ["train"] = ml.Data.EvaluateGenerative(reference, LabelledImage.View(ml, train), options),
+            ["train, classes 0–4"] = ml.Data.EvaluateGenerative(reference, LabelledImage.View(ml, half), options),
+            [F($"train + noise σ = {args.GetValue(Noise):0.##}")] = ml.Data.EvaluateGenerative(reference, LabelledImage.View(ml, noisy), options),
         };
         Console.WriteLine(F($"{name}: test ({test.Length} rows) as reference, k = {options.K}, PCA to 90 % of the variance, {sw.Elapsed.TotalSeconds:F1} s"));
         string[] keys = ["train", "classes_0_4", "noise"];
@@ -79,13 +68,13 @@ public static class EvaluateSample
         //    the predictions of a nearest-class-mean classifier (fitted on the training images, applied to the test ones).
         double[] lambdas = [.. Enumerable.Range(-30, 61).Select(i => Math.Pow(10, i / 15.0))];
         var centroids = Centroids(train);
-        var predicted = test.Select(im => new Image(im.Pixels, Nearest(centroids, im.Pixels))).ToArray();
+        var predicted = test.Select(im => new LabelledImage(im.Pixels, Nearest(centroids, im.Pixels))).ToArray();
         double accuracy = predicted.Zip(test).Average(z => z.First.Class == z.Second.Class ? 1.0 : 0.0);
-        var testLabels = View(ml, test);
+        var testLabels = LabelledImage.View(ml, test);
         var curves = new Dictionary<string, IReadOnlyList<(double Lambda, double Precision, double Recall)>>
         {
-            ["nearest-mean predictions"] = DiscretePrCurve.FromColumns(testLabels, View(ml, predicted), "Label", lambdas),
-            ["classes 0–4 only"] = DiscretePrCurve.FromColumns(testLabels, View(ml, half), "Label", lambdas),
+            ["nearest-mean predictions"] = DiscretePrCurve.FromColumns(testLabels, LabelledImage.View(ml, predicted), "Label", lambdas),
+            ["classes 0–4 only"] = DiscretePrCurve.FromColumns(testLabels, LabelledImage.View(ml, half), "Label", lambdas),
         };
         foreach (var ((label, curve), key) in curves.Zip(["predictions", "classes_0_4"]))
         {
@@ -107,14 +96,14 @@ public static class EvaluateSample
         var members = order.Take(digits.Length / 2).Select(i => digits[i]).ToArray();
         var nonMembers = order.Skip(digits.Length / 2).Select(i => digits[i]).ToArray();
         double memoSd = args.GetValue(MemoriserNoise) * 16;
-        var memoriser = members.Select(im => new Image([.. im.Pixels.Select(p => (float)(p + memoSd * Gaussian(rng)))], im.Class)).ToArray();
+        var memoriser = members.Select(im => new LabelledImage([.. im.Pixels.Select(p => (float)(p + memoSd * Gaussian(rng)))], im.Class)).ToArray();
         var gaussian = GaussianFit(members, members.Length, rng);
         var audits = new Dictionary<string, MembershipAuditResult>();
         foreach (var (label, synthetic, key) in new[] { ("memoriser (members + 1 % noise)", memoriser, "memoriser"), ("Gaussian fit", gaussian, "gaussian") })
         {
-            var audit = ml.Data.AuditMembership(View(ml, members), View(ml, nonMembers), new MembershipAuditOptions
+            var audit = ml.Data.AuditMembership(LabelledImage.View(ml, members), LabelledImage.View(ml, nonMembers), new MembershipAuditOptions
             {
-                Attack = MembershipAttack.DistanceToClosestRecord, SyntheticData = View(ml, synthetic),
+                Attack = MembershipAttack.DistanceToClosestRecord, SyntheticData = LabelledImage.View(ml, synthetic),
             });
             audits[label] = audit;
             Console.WriteLine(F($"  audit (digits, {members.Length} members, {nonMembers.Length} non-members), {label,-32} {audit}"));
@@ -138,13 +127,13 @@ public static class EvaluateSample
     private static object Json(double v) => double.IsFinite(v) ? v : v.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>(train, test, name, pixel range): Fashion-MNIST (first 2·max training images), or digits when absent or asked for.</summary>
-    private static (Image[] Train, Image[] Test, string Name, double Range) LoadImages(string data, int maxSamples)
+    private static (LabelledImage[] Train, LabelledImage[] Test, string Name, double Range) LoadImages(string data, int maxSamples)
     {
         if (data == "fashion-mnist" && FashionMnist.IsAvailable())
         {
             var classes = FashionMnist.ClassNames.ToList();
-            Image[] Read(bool train, int rows) => [.. FashionMnist.Read(train, maxRows: rows)
-                .Select(im => new Image(im.Features, classes.IndexOf(im.Label)))];
+            LabelledImage[] Read(bool train, int rows) => [.. FashionMnist.Read(train, maxRows: rows)
+                .Select(im => new LabelledImage(im.Features, classes.IndexOf(im.Label)))];
             return (Read(true, 2 * maxSamples), Read(false, 2 * maxSamples), "fashion-mnist", 255);
         }
         if (data == "fashion-mnist")
@@ -154,34 +143,26 @@ public static class EvaluateSample
         return (digits[..cut], digits[cut..], "digits", 16);
     }
 
-    private static Image[] ReadDigits() =>
+    private static LabelledImage[] ReadDigits() =>
         [.. File.ReadLines(SampleData.DigitsPath).Where(l => l.Length > 0).Select(l =>
         {
             var v = l.Split(',');
-            return new Image([.. v.Take(64).Select(s => float.Parse(s, CultureInfo.InvariantCulture))], int.Parse(v[64], CultureInfo.InvariantCulture));
+            return new LabelledImage([.. v.Take(64).Select(s => float.Parse(s, CultureInfo.InvariantCulture))], int.Parse(v[64], CultureInfo.InvariantCulture));
         })];
-
-    /// <summary>A view with a Vector&lt;Single, d&gt; Features column and a text Label column (the class index).</summary>
-    private static IDataView View(MLContext ml, IReadOnlyList<Image> images)
-    {
-        var schema = SchemaDefinition.Create(typeof(Row));
-        schema["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images[0].Pixels.Length);
-        return ml.Data.LoadFromEnumerable(images.Select(im => new Row { Features = im.Pixels, Label = im.Class.ToString(CultureInfo.InvariantCulture) }), schema);
-    }
 
     private static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     /// <summary>Independent draws from N(mean, diag(variance)) fitted per pixel on <paramref name="rows"/>.</summary>
-    private static Image[] GaussianFit(Image[] rows, int count, Random rng)
+    private static LabelledImage[] GaussianFit(LabelledImage[] rows, int count, Random rng)
     {
         int d = rows[0].Pixels.Length;
         var mean = Enumerable.Range(0, d).Select(j => rows.Average(r => (double)r.Pixels[j])).ToArray();
         var sd = Enumerable.Range(0, d).Select(j => Math.Sqrt(rows.Average(r => (r.Pixels[j] - mean[j]) * (r.Pixels[j] - mean[j])))).ToArray();
-        return [.. Enumerable.Range(0, count).Select(_ => new Image([.. Enumerable.Range(0, d).Select(j => (float)(mean[j] + sd[j] * Gaussian(rng)))], -1))];
+        return [.. Enumerable.Range(0, count).Select(_ => new LabelledImage([.. Enumerable.Range(0, d).Select(j => (float)(mean[j] + sd[j] * Gaussian(rng)))], -1))];
     }
 
-    private static double[][] Centroids(Image[] rows) =>
+    private static double[][] Centroids(LabelledImage[] rows) =>
         [.. Enumerable.Range(0, 10).Select(c => rows.Where(r => r.Class == c).ToArray()).Select(g =>
             Enumerable.Range(0, rows[0].Pixels.Length).Select(j => g.Length == 0 ? double.NaN : g.Average(r => (double)r.Pixels[j])).ToArray())];
 

@@ -47,16 +47,6 @@ public static class SyntheticSample
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>One image: pixels in [0, 1] and its class index.</summary>
-    private sealed record Image(float[] Pixels, int Class);
-
-    private sealed class Row
-    {
-        public float[] Features { get; set; } = [];
-
-        public string Label { get; set; } = "";
-    }
-
     private static int Run(ParseResult args)
     {
         var sw = Stopwatch.StartNew();
@@ -72,10 +62,10 @@ public static class SyntheticSample
         int d = side * side;
         int aeEpochs = args.GetValue(AeEpochs) ?? (name == "digits" ? 150 : 15);
 
-        var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(View(ml, test));
-        var privateView = ml.Data.Cache(keys.Transform(View(ml, priv)));
-        var publicView = ml.Data.Cache(keys.Transform(View(ml, pub)));
-        var testView = ml.Data.Cache(keys.Transform(View(ml, test)));
+        var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(LabelledImage.View(ml, test));
+        var privateView = ml.Data.Cache(keys.Transform(LabelledImage.View(ml, priv)));
+        var publicView = ml.Data.Cache(keys.Transform(LabelledImage.View(ml, pub)));
+        var testView = ml.Data.Cache(keys.Transform(LabelledImage.View(ml, test)));
         Console.WriteLine(F($"{name}: {priv.Length} private rows (the flow), {pub.Length} public rows (the autoencoder{(publicAe ? "" : ": unused, --autoencoder private")}), {test.Length} test rows; {d} pixels in [0, 1]"));
         double realAccuracy = Accuracy(ml, privateView, testView);
         double floor = SlicedWasserstein2(priv.Select(i => i.Pixels).ToArray(), test.Select(i => i.Pixels).ToArray(), 200, 1);
@@ -178,13 +168,13 @@ public static class SyntheticSample
     private static double Value(object? v) => v is double x ? x : double.PositiveInfinity;
 
     /// <summary>(train, test, name, image side): Fashion-MNIST (maxRows training images) or digits (70 % / 30 %), pixels in [0, 1].</summary>
-    private static (Image[] Train, Image[] Test, string Name, int Side) LoadImages(string data, int maxRows)
+    private static (LabelledImage[] Train, LabelledImage[] Test, string Name, int Side) LoadImages(string data, int maxRows)
     {
         if (data == "fashion-mnist" && FashionMnist.IsAvailable())
         {
             var classes = FashionMnist.ClassNames.ToList();
-            Image[] Read(bool train, int rows) => [.. FashionMnist.Read(train, maxRows: rows)
-                .Select(im => new Image([.. im.Features.Select(p => p / 255f)], classes.IndexOf(im.Label)))];
+            LabelledImage[] Read(bool train, int rows) => [.. FashionMnist.Read(train, maxRows: rows)
+                .Select(im => new LabelledImage([.. im.Features.Select(p => p / 255f)], classes.IndexOf(im.Label)))];
             return (Read(true, maxRows), Read(false, Math.Max(1000, maxRows / 4)), "fashion-mnist", 28);
         }
         if (data == "fashion-mnist")
@@ -192,20 +182,12 @@ public static class SyntheticSample
         var digits = File.ReadLines(SampleData.DigitsPath).Where(l => l.Length > 0).Select(l =>
         {
             var v = l.Split(',');
-            return new Image([.. v.Take(64).Select(s => float.Parse(s, CultureInfo.InvariantCulture) / 16f)], int.Parse(v[64], CultureInfo.InvariantCulture));
+            return new LabelledImage([.. v.Take(64).Select(s => float.Parse(s, CultureInfo.InvariantCulture) / 16f)], int.Parse(v[64], CultureInfo.InvariantCulture));
         }).ToArray();
         var order = Enumerable.Range(0, digits.Length).ToArray();
         new Random(7).Shuffle(order);
         int cut = digits.Length * 7 / 10;
         return ([.. order[..cut].Select(i => digits[i])], [.. order[cut..].Select(i => digits[i])], "digits", 8);
-    }
-
-    /// <summary>A view with a Vector&lt;Single, d&gt; Features column and a text Label column (the class index).</summary>
-    private static IDataView View(MLContext ml, IReadOnlyList<Image> images)
-    {
-        var schema = SchemaDefinition.Create(typeof(Row));
-        schema["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images[0].Pixels.Length);
-        return ml.Data.LoadFromEnumerable(images.Select(im => new Row { Features = im.Pixels, Label = im.Class.ToString(CultureInfo.InvariantCulture) }), schema);
     }
 
     /// <summary>Train-on-train, test-on-test accuracy of the Mlp trainer (128 hidden units, 30 epochs).</summary>
@@ -217,7 +199,7 @@ public static class SyntheticSample
 
     /// <summary>The smallest Euclidean distance from a generated row to a private row (exact; a partial sum stops as
     /// soon as it passes the best so far).</summary>
-    private static double MinDistance(float[][] generated, Image[] rows)
+    private static double MinDistance(float[][] generated, LabelledImage[] rows)
     {
         double best = double.PositiveInfinity;
         foreach (var g in generated)

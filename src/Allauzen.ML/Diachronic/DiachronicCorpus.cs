@@ -9,12 +9,8 @@ internal sealed class DiachronicCorpus
 {
     internal DiachronicCorpus(string[] words, long[][] sliceCounts, int[][] tokens, int[][] sentenceEnds, long origin, int width)
     {
-        Words = words;
-        SliceCounts = sliceCounts;
-        Tokens = tokens;
-        SentenceEnds = sentenceEnds;
-        Origin = origin;
-        Width = width;
+        (Words, SliceCounts, Tokens, SentenceEnds) = (words, sliceCounts, tokens, sentenceEnds);
+        (Origin, Width) = (origin, width);
         Ids = new Dictionary<string, int>(words.Length, StringComparer.Ordinal);
         for (int i = 0; i < words.Length; i++)
             Ids[words[i]] = i;

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
+using AttributeType = Onnx.AttributeProto.Types.AttributeType;
 
 namespace Allauzen.ML.Onnx;
 
@@ -240,57 +241,22 @@ internal sealed class OnnxGraphBuilder
     private static AttributeProto MakeAttribute(string opType, string name, object value)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        var a = new AttributeProto { Name = name };
-        switch (value)
+        return value switch
         {
-            case int i:
-                a.Type = AttributeProto.Types.AttributeType.Int;
-                a.I = i;
-                break;
-            case long l:
-                a.Type = AttributeProto.Types.AttributeType.Int;
-                a.I = l;
-                break;
-            case float f:
-                a.Type = AttributeProto.Types.AttributeType.Float;
-                a.F = f;
-                break;
-            case double d:
-                a.Type = AttributeProto.Types.AttributeType.Float;
-                a.F = (float)d;
-                break;
-            case string s:
-                a.Type = AttributeProto.Types.AttributeType.String;
-                a.S = ByteString.CopyFromUtf8(s);
-                break;
-            case long[] ls:
-                a.Type = AttributeProto.Types.AttributeType.Ints;
-                a.Ints.Add(ls);
-                break;
-            case int[] ints:
-                a.Type = AttributeProto.Types.AttributeType.Ints;
-                foreach (var i in ints)
-                    a.Ints.Add(i);
-                break;
-            case float[] fs:
-                a.Type = AttributeProto.Types.AttributeType.Floats;
-                a.Floats.Add(fs);
-                break;
-            case string[] ss:
-                a.Type = AttributeProto.Types.AttributeType.Strings;
-                foreach (var s in ss)
-                    a.Strings.Add(ByteString.CopyFromUtf8(s));
-                break;
-            case TensorProto t:
-                a.Type = AttributeProto.Types.AttributeType.Tensor;
-                a.T = t;
-                break;
-            default:
-                throw new ArgumentException(
-                    $"Node {opType}: attribute '{name}' has unsupported type {value?.GetType().Name ?? "null"} " +
-                    "(use int, long, float, string, long[], int[], float[], string[] or TensorProto).", nameof(value));
-        }
-        return a;
+            int i => new AttributeProto { Name = name, Type = AttributeType.Int, I = i },
+            long l => new AttributeProto { Name = name, Type = AttributeType.Int, I = l },
+            float f => new AttributeProto { Name = name, Type = AttributeType.Float, F = f },
+            double d => new AttributeProto { Name = name, Type = AttributeType.Float, F = (float)d },
+            string s => new AttributeProto { Name = name, Type = AttributeType.String, S = ByteString.CopyFromUtf8(s) },
+            long[] ls => new AttributeProto { Name = name, Type = AttributeType.Ints, Ints = { ls } },
+            int[] ints => new AttributeProto { Name = name, Type = AttributeType.Ints, Ints = { ints.Select(i => (long)i) } },
+            float[] fs => new AttributeProto { Name = name, Type = AttributeType.Floats, Floats = { fs } },
+            string[] ss => new AttributeProto { Name = name, Type = AttributeType.Strings, Strings = { ss.Select(ByteString.CopyFromUtf8) } },
+            TensorProto t => new AttributeProto { Name = name, Type = AttributeType.Tensor, T = t },
+            _ => throw new ArgumentException(
+                $"Node {opType}: attribute '{name}' has unsupported type {value?.GetType().Name ?? "null"} " +
+                "(use int, long, float, string, long[], int[], float[], string[] or TensorProto).", nameof(value)),
+        };
     }
 
     /// <summary>Declares a graph input named exactly <paramref name="name"/>.</summary>

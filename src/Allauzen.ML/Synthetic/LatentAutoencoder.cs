@@ -35,10 +35,8 @@ internal sealed class LatentAutoencoder
     private LatentAutoencoder(LatentArchitecture architecture, float[] mean, float[] scale, float[][] weights, float[][] biases)
     {
         Architecture = architecture;
-        _mean = mean;
-        _scale = scale;
-        _weights = weights;
-        _biases = biases;
+        (_mean, _scale) = (mean, scale);
+        (_weights, _biases) = (weights, biases);
     }
 
     public LatentArchitecture Architecture { get; }

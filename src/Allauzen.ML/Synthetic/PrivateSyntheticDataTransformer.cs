@@ -35,15 +35,10 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         PersistedColumn? label, float[] theta, float[] quantiles, ResampledRelease? resampled = null, TabularCodec? tabular = null,
         LatentAutoencoder? latent = null)
     {
-        _resampled = resampled;
-        _tabular = tabular;
         _host = env.Register("Allauzen.PrivateSyntheticData");
-        _settings = settings;
-        _feature = feature;
-        _label = label;
-        _theta = theta;
-        _quantiles = quantiles;
-        _latent = latent;
+        (_settings, _feature, _label) = (settings, feature, label);
+        (_theta, _quantiles) = (theta, quantiles);
+        (_resampled, _tabular, _latent) = (resampled, tabular, latent);
         PrivacyReport = new PrivacyReport
         {
             Epsilon = settings.Epsilon,

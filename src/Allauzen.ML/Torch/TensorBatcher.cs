@@ -45,15 +45,9 @@ internal sealed class TensorBatcher : IDisposable
     private TensorBatcher(IDataView data, DataViewSchema.Column features, DataViewSchema.Column? label, int featureCount,
         int? classes, Func<DataViewRowId, bool>? rowFilter, InvalidRowPolicy policy, int shufflePool, Device device)
     {
-        _data = data;
-        _features = features;
-        _label = label;
-        FeatureCount = featureCount;
-        NumberOfClasses = classes;
-        _rowFilter = rowFilter;
-        _policy = policy;
-        _shufflePool = shufflePool;
-        _device = device;
+        (_data, _features, _label, _rowFilter) = (data, features, label, rowFilter);
+        (FeatureCount, NumberOfClasses) = (featureCount, classes);
+        (_policy, _shufflePool, _device) = (policy, shufflePool, device);
     }
 
     /// <summary>Length of the feature vectors.</summary>
