@@ -11,7 +11,9 @@ public partial class FotonModel
     /// The features are standardised before (one global mean and standard deviation, as the reference runs).
     /// </summary>
     public static IEstimator<ITransformer> BuildPipeline(MLContext ml, FotonOptions options) =>
-        Common.ClassifierPipeline.Create(ml, ml.MulticlassClassification.Trainers.Foton(options));
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.Foton(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     /// <summary>Fits the pipeline.</summary>
     public static ITransformer Train(MLContext ml, IDataView trainData, FotonOptions options) =>
