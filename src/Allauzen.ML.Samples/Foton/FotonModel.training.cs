@@ -11,9 +11,7 @@ public partial class FotonModel
     /// The features are standardised before (one global mean and standard deviation, as the reference runs).
     /// </summary>
     public static IEstimator<ITransformer> BuildPipeline(MLContext ml, FotonOptions options) =>
-        ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.Foton(options))
-            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        Common.ClassifierPipeline.Create(ml, () => [ml.MulticlassClassification.Trainers.Foton(options)]);
 
     /// <summary>Fits the pipeline.</summary>
     public static ITransformer Train(MLContext ml, IDataView trainData, FotonOptions options) =>

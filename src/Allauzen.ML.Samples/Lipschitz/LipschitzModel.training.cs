@@ -11,9 +11,7 @@ public partial class LipschitzModel
     /// and a per-feature rescaling would change the geometry the radius is measured in.
     /// </summary>
     public static IEstimator<ITransformer> BuildPipeline(MLContext ml, LipschitzClassifierOptions options) =>
-        ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.LipschitzClassifier(options))
-            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        Common.ClassifierPipeline.Create(ml, () => [ml.MulticlassClassification.Trainers.LipschitzClassifier(options)]);
 
     /// <summary>Fits the pipeline.</summary>
     public static ITransformer Train(MLContext ml, IDataView trainData, LipschitzClassifierOptions options) =>

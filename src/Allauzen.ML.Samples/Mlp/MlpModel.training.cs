@@ -8,10 +8,7 @@ public partial class MlpModel
 {
     /// <summary>Label → key, features scaled to [0, 1], the MLP, key → label.</summary>
     public static IEstimator<ITransformer> BuildPipeline(MLContext ml, MlpOptions options) =>
-        ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.Transforms.NormalizeMinMax("Features"))
-            .Append(ml.MulticlassClassification.Trainers.Mlp(options))
-            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        Common.ClassifierPipeline.Create(ml, () => [ml.Transforms.NormalizeMinMax("Features"), ml.MulticlassClassification.Trainers.Mlp(options)]);
 
     /// <summary>Fits the pipeline.</summary>
     public static ITransformer Train(MLContext ml, IDataView trainData, MlpOptions options) =>
