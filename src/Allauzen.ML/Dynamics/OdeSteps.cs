@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,11 +49,12 @@ internal static class OdeSteps
     /// <summary>The Fehlberg 3(2) pair (A₁, A₂) for one step h on every row of <paramref name="x"/> (float32).</summary>
     public static (Tensor A1, Tensor A2) Fehlberg32(Func<Tensor, Tensor> f, Tensor x, double h)
     {
+        using var kept = new KeptScalars();
         var f1 = f(x);
-        var f2 = f(x + h * f1);
+        var f2 = f(x + kept.Of(h) * f1);
         var f12 = f1 + f2;
-        var f3 = f(x + h / 4 * f12);
-        return (x + h / 2 * f12, x + h / 6 * (f12 + 4 * f3));
+        var f3 = f(x + kept.Of(h / 4) * f12);
+        return (x + kept.Of(h / 2) * f12, x + kept.Of(h / 6) * (f12 + kept.Of(4) * f3));
     }
 
     /// <summary>
@@ -62,14 +64,20 @@ internal static class OdeSteps
     public static Tensor Integrate(OdeSolver solver, Func<Tensor, Tensor> f, Tensor x, int steps)
     {
         double h = 1.0 / steps;
+        using var kept = new KeptScalars();
+        var hs = kept.Of(h);
         var y = x;
         for (int s = 0; s < steps; s++)
-            y = solver == OdeSolver.Euler ? y + h * f(y) : Fehlberg32(f, y, h).A2;
+            y = solver == OdeSolver.Euler ? y + hs * f(y) : Fehlberg32(f, y, h).A2;
         return y;
     }
 
     /// <summary>The error rate r = |a − b|₁ / h per row (float32).</summary>
-    public static Tensor ErrorRate(Tensor a, Tensor b, double h) => (a - b).abs().sum(1) / h;
+    public static Tensor ErrorRate(Tensor a, Tensor b, double h)
+    {
+        using var kept = new KeptScalars();
+        return (a - b).abs().sum(1) / kept.Of(h);
+    }
 
     /// <summary>
     /// The step-count proposal of the paper: a row with r ≤ ε keeps one step; otherwise h' = S·h·√(ε/r) with h = 1,

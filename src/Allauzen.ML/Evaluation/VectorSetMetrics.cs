@@ -40,8 +40,10 @@ internal static class VectorSetMetrics
             float[] values;
             long[] indices;
             // The running candidates live outside any dispose scope and are replaced (and freed) after each block.
-            var candV = torch.full(bi, m, float.PositiveInfinity, ScalarType.Float32);
-            var candI = torch.full(bi, m, -1L, ScalarType.Int64);
+            using var kept = new KeptScalars();
+            var candV = torch.full(bi, m, kept.Of(float.PositiveInfinity), ScalarType.Float32);
+            var candI = torch.full(bi, m, kept.Of(-1L), ScalarType.Int64);
+            Scalar mLast = kept.Of(m - 1), mCount = kept.Of(m);
             try
             {
                 foreach (var (j0, bj) in blocks.Blocks(y.Rows))
@@ -49,8 +51,8 @@ internal static class VectorSetMetrics
                     using var inner = torch.NewDisposeScope();
                     var d2 = blocks.SquaredDistances(i0, bi, j0, bj, infiniteSelf: excludeSelf);
                     var (vals, pos) = torch.cat([candV, d2], 1).topk(m, dim: 1, largest: false, sorted: false);
-                    var previous = candI.gather(1, pos.clamp_max(m - 1));
-                    var next = torch.where(pos < m, previous, pos - m + j0);
+                    var previous = candI.gather(1, pos.clamp_max(mLast));
+                    var next = torch.where(pos < mCount, previous, pos - mCount + kept.Of(j0));
                     candV.Dispose();
                     candI.Dispose();
                     candV = vals.contiguous().DetachFromDisposeScope();
@@ -151,7 +153,8 @@ internal static class VectorSetMetrics
     /// </summary>
     private static void Decide(VectorSet rows, VectorSet cols, Tensor diff, Tensor band, Tensor inside, int i0, int j0, Func<int, int, double> r2)
     {
-        inside.copy_(diff).add_(band).lt_(0);
+        using var kept = new KeptScalars();
+        inside.copy_(diff).add_(band).lt_(kept.Of(0));
         var ambiguous = diff.abs_().le_(band);
         var where = Pairs(ambiguous);
         long n = where.Length / 2;
@@ -194,7 +197,8 @@ internal static class VectorSetMetrics
 
     private static void Or(bool[] target, int start, Tensor any)
     {
-        var values = PairwiseBlocks.ToArray<bool>(any.ne(0));
+        using var kept = new KeptScalars();
+        var values = PairwiseBlocks.ToArray<bool>(any.ne(kept.Of(0)));
         for (int i = 0; i < values.Length; i++)
             target[start + i] |= values[i];
     }
@@ -207,6 +211,8 @@ internal static class VectorSetMetrics
     {
         double sum = 0;
         using var blocks = new PairwiseBlocks(x, y, blockSize);
+        using var kept = new KeptScalars();
+        Scalar no = kept.Of(false), zero = kept.Of(0);
         foreach (var (i0, bi) in blocks.Blocks(x.Rows))
         {
             foreach (var (j0, bj) in blocks.Blocks(y.Rows))
@@ -218,13 +224,13 @@ internal static class VectorSetMetrics
                 var near = d2 <= PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, blocks.Tolerance).unsqueeze(1)
                     + PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, blocks.Tolerance).unsqueeze(0);
                 if (blocks.SameSet && i0 == j0)
-                    near.diagonal().fill_(false);
+                    near.diagonal().fill_(no);
                 var where = Pairs(near);
                 for (int t = 0; t < where.Length; t += 2)
                     sum += Math.Sqrt(x.ExactSquaredDistance(i0 + (int)where[t], y, j0 + (int)where[t + 1]));
-                var d = d2.masked_fill_(near, 0).sqrt_();
+                var d = d2.masked_fill_(near, zero).sqrt_();
                 if (blocks.SameSet && i0 == j0)
-                    d.diagonal().fill_(0);
+                    d.diagonal().fill_(zero);
                 sum += d.sum(ScalarType.Float64).ToDouble();
             }
         }

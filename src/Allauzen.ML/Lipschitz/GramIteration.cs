@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,16 +21,18 @@ internal static class GramIteration
         // Gram over the smaller side: make G₀ have the smaller number of columns.
         var g = w.shape[1] > w.shape[0] ? w.t() : w;
         var logScale = torch.zeros([], dtype: w.dtype, device: w.device);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(Tiny(w.dtype)), two = kept.Of(2);
         for (int t = 0; t < iterations; t++)
         {
-            var c = g.norm().clamp_min(Tiny(w.dtype));
+            var c = g.norm().clamp_min(tiny);
             if (detachScale)
                 c = c.detach();
             g = g / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             g = g.t().matmul(g);
         }
-        double p = Math.Pow(2, -iterations);
+        var p = kept.Of(Math.Pow(2, -iterations));
         return g.norm().pow(p) * (logScale * p).exp();
     }
 
@@ -58,13 +61,15 @@ internal static class GramIteration
         Tensor re, im;
         using (torch.NewDisposeScope())
         {
+            using var kept = new KeptScalars();
+            Scalar h = kept.Of(height), w = kept.Of(width);
             // Phase of tap (a, b) at frequency (u, v): −2π(a·u/h + b·v/w), exact in float64 (angles reduced mod 1 first).
-            var u = torch.arange(height, dtype: ScalarType.Float64, device: kernel.device).view(height, 1, 1, 1);
-            var v = torch.arange(wf, dtype: ScalarType.Float64, device: kernel.device).view(1, wf, 1, 1);
-            var a = torch.arange(kh, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, kh, 1);
-            var b = torch.arange(kw, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, 1, kw);
-            var turns = (u * a).remainder(height) / height + (v * b).remainder(width) / width;
-            var phase = (turns * (-2 * Math.PI)).reshape(height * wf, kh * kw);
+            var u = torch.arange(h, dtype: ScalarType.Float64, device: kernel.device).view(height, 1, 1, 1);
+            var v = torch.arange(kept.Of(wf), dtype: ScalarType.Float64, device: kernel.device).view(1, wf, 1, 1);
+            var a = torch.arange(kept.Of(kh), dtype: ScalarType.Float64, device: kernel.device).view(1, 1, kh, 1);
+            var b = torch.arange(kept.Of(kw), dtype: ScalarType.Float64, device: kernel.device).view(1, 1, 1, kw);
+            var turns = (u * a).remainder(h) / h + (v * b).remainder(w) / w;
+            var phase = (turns * kept.Of(-2 * Math.PI)).reshape(height * wf, kh * kw);
             re = phase.cos().to(kernel.dtype).MoveToOuterDisposeScope();
             im = phase.sin().to(kernel.dtype).MoveToOuterDisposeScope();
         }
@@ -106,6 +111,8 @@ internal static class GramIteration
         var gr = torch.bmm(xt, x) + torch.bmm(y.transpose(1, 2), y);
         var gi = m - m.transpose(1, 2);
         double logLower = double.NegativeInfinity;
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(Tiny(gr.dtype)), half = kept.Of(0.5), two = kept.Of(2);
         for (int t = 1; t < iterations; t++)
         {
             var squared = SquaredFrobenius(gr, gi);
@@ -115,10 +122,10 @@ internal static class GramIteration
                 Tensor keep;
                 using (torch.no_grad())
                 {
-                    var logUpper = (squared.clamp_min(Tiny(gr.dtype)).log() * 0.5 + logScale) * Math.Pow(2, -t);
+                    var logUpper = (squared.clamp_min(tiny).log() * half + logScale) * kept.Of(Math.Pow(2, -t));
                     if (double.IsNegativeInfinity(logLower))
                         logLower = LogLowerBound(gr, gi, logScale, logUpper.argmax().item<long>(), t);
-                    keep = (logUpper >= logLower + Math.Log(1 - 1e-4)).nonzero().squeeze(1);
+                    keep = (logUpper >= kept.Of(logLower + Math.Log(1 - 1e-4))).nonzero().squeeze(1);
                 }
                 if (keep.shape[0] > 0 && keep.shape[0] < gr.shape[0])
                 {
@@ -131,14 +138,13 @@ internal static class GramIteration
             f = Rescale(squared, detachScale);
             gr = gr * f.Inverse;
             gi = gi * f.Inverse;
-            logScale = 2 * logScale + f.Log;                       // L ← 2(L + log c), log c = ½·log‖G‖²
+            logScale = two * logScale + f.Log;                       // L ← 2(L + log c), log c = ½·log‖G‖²
             var ab = torch.bmm(gr, gi);
             gr = torch.bmm(gr, gr) - torch.bmm(gi, gi);
             gi = ab - ab.transpose(1, 2);
         }
-        double p = Math.Pow(2, -iterations);
-        var logFinal = SquaredFrobenius(gr, gi).clamp_min(Tiny(gr.dtype)).log() * 0.5;
-        return ((logFinal + logScale) * p).exp().max();
+        var logFinal = SquaredFrobenius(gr, gi).clamp_min(tiny).log() * half;
+        return ((logFinal + logScale) * kept.Of(Math.Pow(2, -iterations))).exp().max();
     }
 
     /// <summary>
@@ -153,14 +159,16 @@ internal static class GramIteration
     {
         var kkt = kernel.shape[1] > kernel.shape[0] ? kernel.transpose(0, 1) : kernel;
         var logScale = torch.zeros([], dtype: kernel.dtype, device: kernel.device);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(Tiny(kernel.dtype)), two = kept.Of(2);
         for (int t = 0; t < iterations; t++)
         {
-            var c = kkt.norm().clamp_min(Tiny(kernel.dtype));
+            var c = kkt.norm().clamp_min(tiny);
             kkt = kkt / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             kkt = SelfCorrelation(kkt);
         }
-        double p = Math.Pow(2, -iterations);
+        var p = kept.Of(Math.Pow(2, -iterations));
         return kkt.abs().sum([1, 2, 3]).max().pow(p) * (logScale * p).exp();
     }
 
@@ -195,11 +203,13 @@ internal static class GramIteration
         var b = gi[j].detach().to(ScalarType.Float64);
         var x = torch.ones(a.shape[0], dtype: ScalarType.Float64, device: a.device);
         var y = torch.zeros_like(x);
+        using var kept = new KeptScalars();
+        var tiny = kept.Of(1e-300);
         for (int i = 0; i < 12; i++)
         {
             var nx = a.mv(x) - b.mv(y);
             var ny = b.mv(x) + a.mv(y);
-            var norm = (nx.square().sum() + ny.square().sum()).sqrt().clamp_min(1e-300);
+            var norm = (nx.square().sum() + ny.square().sum()).sqrt().clamp_min(tiny);
             x = nx / norm;
             y = ny / norm;
         }
@@ -213,7 +223,8 @@ internal static class GramIteration
     /// <summary>From squared Frobenius norms: 1/c (shaped to broadcast over a batch of matrices) and log c² = 2·log c.</summary>
     private static (Tensor Inverse, Tensor Log) Rescale(Tensor squared, bool detach)
     {
-        var s = squared.clamp_min(Tiny(squared.dtype));
+        using var kept = new KeptScalars();
+        var s = squared.clamp_min(kept.Of(Tiny(squared.dtype)));
         if (detach)
             s = s.detach();
         return (s.rsqrt().view(-1, 1, 1), s.log());

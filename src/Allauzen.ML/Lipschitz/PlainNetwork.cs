@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
 using TorchSharp;
@@ -40,13 +41,14 @@ internal sealed class PlainNetwork : IDisposable
     /// <summary>Logits for a batch of flat features.</summary>
     public Tensor Forward(Tensor x)
     {
+        using var kept = new KeptScalars();
         for (int i = 0; i < Layers.Count; i++)
         {
             var l = Layers[i];
             var t = _tensors[i];
             x = l.Kind switch
             {
-                PlainKind.Normalize => (x - t["mean"]) * (float)l.Step,
+                PlainKind.Normalize => (x - t["mean"]) * kept.Of((float)l.Step),
                 PlainKind.Reshape => x.reshape(x.shape[0], l.Dims[0], l.Dims[1], l.Dims[2]),
                 PlainKind.PadChannels => l.Dims[1] == l.Dims[0] ? x : F.pad(x, [0, 0, 0, 0, 0, l.Dims[1] - l.Dims[0]]),
                 PlainKind.Dense => Act(F.linear(x, t["W"], t["b"]), l.Relu),
@@ -54,7 +56,7 @@ internal sealed class PlainNetwork : IDisposable
                 PlainKind.ResidualDense => x - F.linear(F.relu(F.linear(x, t["V"], t["b"])), t["A"]),
                 PlainKind.ResidualConv => x - F.conv2d(F.relu(F.conv2d(x, t["V"], t["b"], padding: [l.Dims[2] / 2, l.Dims[3] / 2])),
                     t["A"], padding: [l.Dims[2] / 2, l.Dims[3] / 2]),
-                PlainKind.SumPool => l.Dims[0] == 1 ? x : F.avg_pool2d(x, l.Dims[0]) * l.Dims[0],
+                PlainKind.SumPool => l.Dims[0] == 1 ? x : F.avg_pool2d(x, l.Dims[0]) * kept.Of(l.Dims[0]),
                 PlainKind.Flatten => x.flatten(1),
                 _ => throw new InvalidOperationException($"Unknown layer kind {l.Kind}."),
             };
@@ -70,6 +72,7 @@ internal sealed class PlainNetwork : IDisposable
         // Gram iteration in float64 can sit ~1e-15 below the exact value once converged: cover the rounding.
         const double Round = 1 + 1e-12;
         using var scope = torch.NewDisposeScope();
+        using var kept = new KeptScalars();
         Tensor D(string name)
         {
             var (data, shape) = l.T(name);
@@ -90,7 +93,7 @@ internal sealed class PlainNetwork : IDisposable
             {
                 var v = D("V");
                 double s = GramIteration.Dense(v, 12).item<double>() * Round;
-                double e = (D("A") - v.t() * l.Step).norm().item<double>();
+                double e = (D("A") - v.t() * kept.Of(l.Step)).norm().item<double>();
                 return ResidualBound(l.Step, s, e);
             }
             case PlainKind.ResidualConv:
@@ -98,7 +101,7 @@ internal sealed class PlainNetwork : IDisposable
                 var v = D("V");
                 double s = ZeroPadBound(v, l.Dims[4], l.Dims[5]) * Round;
                 // ‖conv(E)‖ ≤ Σ_spatial ‖E_s‖₂ ≤ Σ_spatial ‖E_s‖_F.
-                var err = D("A") - LipschitzModule.AdjointKernel(v) * l.Step;
+                var err = D("A") - LipschitzModule.AdjointKernel(v) * kept.Of(l.Step);
                 double e = err.square().sum([0, 1]).sqrt().sum().item<double>();
                 return ResidualBound(l.Step, s, e);
             }

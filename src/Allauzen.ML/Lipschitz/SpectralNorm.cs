@@ -65,12 +65,14 @@ public static class SpectralNorm
         using var gen = new torch.Generator((ulong)(uint)seed);
         var v = torch.randn([cols, 1], dtype: ScalarType.Float64, generator: gen);
         v = v / v.norm();
+        using var kept = new KeptScalars();
+        var tiny = kept.Of(1e-300);
         for (int i = 0; i < iterations; i++)
         {
             var u = w.matmul(v);
-            u = u / u.norm().clamp_min(1e-300);
+            u = u / u.norm().clamp_min(tiny);
             v = w.t().matmul(u);
-            v = v / v.norm().clamp_min(1e-300);
+            v = v / v.norm().clamp_min(tiny);
         }
         // ‖Wv‖ with ‖v‖ = 1 never exceeds σ1.
         double s = w.matmul(v).norm().item<double>();
@@ -203,14 +205,16 @@ public static class SpectralNorm
         using var gen = new torch.Generator((ulong)(uint)seed);
         var x = torch.randn([1, inChannels, inputHeight, inputWidth], dtype: ScalarType.Float64, generator: gen);
         x = x / x.norm();
+        using var kept = new KeptScalars();
+        var tiny = kept.Of(1e-300);
         for (int i = 0; i < iterations; i++)
         {
             var y = nn.functional.conv2d(x, k, padding: pad);
-            y = y / y.norm().clamp_min(1e-300);
+            y = y / y.norm().clamp_min(tiny);
             x = nn.functional.conv_transpose2d(y, k, padding: pad);
             if (x.shape[2] != inputHeight || x.shape[3] != inputWidth)
                 throw new ArgumentException("ConvZeroPaddingPowerIteration needs odd kernel sizes ('same' padding).");
-            x = x / x.norm().clamp_min(1e-300);
+            x = x / x.norm().clamp_min(tiny);
         }
         double v = nn.functional.conv2d(x, k, padding: pad).norm().item<double>();
         return new(v, false, SpectralNormMethod.PowerIteration, iterations);
@@ -228,12 +232,14 @@ public static class SpectralNorm
             torch.fft.irfft2((khat * torch.fft.rfft2(input).unsqueeze(0)).sum(1), s: [h, w]);
         Tensor ApplyT(Tensor y) =>
             torch.fft.irfft2((khat.conj() * torch.fft.rfft2(y).unsqueeze(1)).sum(0L), s: [h, w]);
+        using var kept = new KeptScalars();
+        var tiny = kept.Of(1e-300);
         for (int i = 0; i < iterations; i++)
         {
             var y = Apply(x);
-            y = y / y.norm().clamp_min(1e-300);
+            y = y / y.norm().clamp_min(tiny);
             x = ApplyT(y);
-            x = x / x.norm().clamp_min(1e-300);
+            x = x / x.norm().clamp_min(tiny);
         }
         return Apply(x).norm();
     }

@@ -45,7 +45,7 @@ internal sealed class MlpNetwork : nn.Module<Tensor, Tensor>
         MlpActivation.Tanh => nn.Tanh(),
         MlpActivation.Sigmoid => nn.Sigmoid(),
         MlpActivation.Gelu => nn.GELU(),
-        MlpActivation.LeakyRelu => nn.LeakyReLU(0.01),
+        MlpActivation.LeakyRelu => new LeakyRelu(0.01),
         _ => nn.ReLU(),
     };
 

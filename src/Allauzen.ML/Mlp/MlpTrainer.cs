@@ -44,9 +44,13 @@ public sealed class MlpTrainer : TorchClassifierTrainerBase<MlpTransformer, MlpO
         net.to(context.Device);
         double lambda = o.LipschitzPenalty;
         // λ·Σ σ̄(W_l): Gram-iteration upper bounds, differentiable (the detached scale keeps the exact gradient).
-        Func<MlpNetwork, Tensor>? penalty = lambda > 0
-            ? n => n.LinearLayers().Select(l => lambda * Lipschitz.GramIteration.Dense(l.Layer.weight!, 6, detachScale: true)).Aggregate((a, b) => a + b)
-            : null;
+        Func<MlpNetwork, Tensor>? penalty = lambda > 0 ? Penalty : null;
+        Tensor Penalty(MlpNetwork n)
+        {
+            using var kept = new KeptScalars();
+            var weight = kept.Of(lambda);
+            return n.LinearLayers().Select(l => weight * Lipschitz.GramIteration.Dense(l.Layer.weight!, 6, detachScale: true)).Aggregate((a, b) => a + b);
+        }
         return new BackpropStep<MlpNetwork>(net, TrainingLoop.CreateOptimizer(net.parameters(), o),
             (logits, y) => nn.functional.cross_entropy(logits, y), penalty);
     }

@@ -138,17 +138,18 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
         var distortion = dmin.mean();
         if (!gradient)
             return (distortion, win, null);
+        using var kept = new KeptScalars();
         var onehot = nn.functional.one_hot(win, n).to_type(ScalarType.Float32);   // [B, n]
-        var rowWeight = onehot * (2.0 / b);                                        // the distortion: the winner only
+        var rowWeight = onehot * kept.Of(2.0 / b);                                 // the distortion: the winner only
         if (deadMask is not null)
         {
             // The pull mean_{r in the largest cell} Σ_{i dead} D_ri (the cell counted in this batch, at least 1).
-            var inLargest = win.eq(largest).to_type(ScalarType.Float32).unsqueeze(1);
-            rowWeight = rowWeight + inLargest * deadMask * 2 / inLargest.sum().clamp_min(1);
+            var inLargest = win.eq(kept.Of(largest)).to_type(ScalarType.Float32).unsqueeze(1);
+            rowWeight = rowWeight + inLargest * deadMask * kept.Of(2) / inLargest.sum().clamp_min(kept.Of(1));
         }
         var gradPoints = d == 1 ? diff * rowWeight
             : (dimensionWeights is null ? diff * rowWeight.unsqueeze(2) : diff * rowWeight.unsqueeze(2) * dimensionWeights).reshape(-1, n * d);
-        var gradLogits = (nn.functional.softmax(heads.narrow(1, n * d, n), 1) - onehot) / b;
+        var gradLogits = (nn.functional.softmax(heads.narrow(1, n * d, n), 1) - onehot) / kept.Of(b);
         return (distortion, win, torch.cat([net.SortPointsBackward(raw, gradPoints), gradLogits], 1));
     }
 

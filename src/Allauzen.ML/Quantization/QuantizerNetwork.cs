@@ -104,8 +104,13 @@ internal sealed class QuantizerNetwork : nn.Module<Tensor, Tensor>
     /// The vector-Jacobian product of <see cref="SortPoints"/> at <paramref name="raw"/>: the gradient g with respect to
     /// the points gives g · Uᵀ ⊙ (1, sigmoid(r₁), …, sigmoid(r_{n−1})) with respect to the raw outputs (softplus′ = sigmoid).
     /// </summary>
-    public Tensor SortPointsBackward(Tensor raw, Tensor grad) =>
-        _firstMask is null ? grad : grad.matmul(_cumulative!.t()).mul_(nn.functional.sigmoid(raw).masked_fill_(_firstMask, 1));
+    public Tensor SortPointsBackward(Tensor raw, Tensor grad)
+    {
+        if (_firstMask is null)
+            return grad;
+        using var kept = new KeptScalars();
+        return grad.matmul(_cumulative!.t()).mul_(nn.functional.sigmoid(raw).masked_fill_(_firstMask, kept.Of(1)));
+    }
 
     /// <summary>
     /// Starts the points spread over [−1, 1] standard deviations (biases only), so that the heads differ from the first step.

@@ -254,7 +254,11 @@ internal sealed class LatentAutoencoder
     private static Tensor Standardise(Tensor x, float[] mean, float[] scale) => (x - torch.tensor(mean)) / torch.tensor(scale);
 
     /// <summary>Projection onto the unit sphere (the reference's normalised encoder), guarded against a zero code.</summary>
-    private static Tensor Normalise(Tensor h) => h / h.norm(1, keepdim: true).clamp_min(1e-12);
+    private static Tensor Normalise(Tensor h)
+    {
+        using var kept = new KeptScalars();
+        return h / h.norm(1, keepdim: true).clamp_min(kept.Of(1e-12));
+    }
 
     private static TorchSharp.Modules.Sequential Stack(int[] widths, string prefix)
     {

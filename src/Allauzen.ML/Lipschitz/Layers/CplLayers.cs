@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,7 +65,8 @@ internal abstract class CplLayer : LipschitzModule
     internal static Tensor TrainingStep(Tensor sigma)
     {
         using var _ = torch.no_grad();
-        return 2 / sigma.square();
+        using var kept = new KeptScalars();
+        return kept.Of(2) / sigma.square();
     }
 
     /// <summary>σ used by the layer in eval mode and when folding (float64 Gram bound, cached in eval mode).</summary>
@@ -88,7 +90,8 @@ internal abstract class CplLayer : LipschitzModule
         if (training && _sigmaKind == CplSigma.Gram)
             return x - TrainingStep(GramBound(W.detach(), TrainingIterations)) * r;
         double s = Sigma(FoldIterations);
-        return x - 2 / (s * s) * r;
+        using var kept = new KeptScalars();
+        return x - kept.Of(2 / (s * s)) * r;
     }
 
     public override PlainLayer Fold()

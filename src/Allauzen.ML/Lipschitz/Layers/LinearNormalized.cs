@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,7 +20,11 @@ internal sealed class LinearNormalized : LipschitzModule
         RegisterComponents();
     }
 
-    public Tensor Weight() => P / P.norm(1, keepdim: true, p: 2).clamp_min(1e-12);
+    public Tensor Weight()
+    {
+        using var kept = new KeptScalars();
+        return P / P.norm(1, keepdim: true, p: 2).clamp_min(kept.Of(1e-12));
+    }
 
     public override Tensor forward(Tensor x) => x.matmul(Weight().t()) + b;
 

@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,11 @@ internal abstract class LipschitzModule : nn.Module<Tensor, Tensor>
         };
 
     /// <summary>1/x where x &gt; 0, else 0 (the SLL "safe_inv": no ε inside a bound).</summary>
-    internal static Tensor SafeInv(Tensor x) => torch.where(x > 0, 1 / x.clamp_min(1e-300), torch.zeros_like(x));
+    internal static Tensor SafeInv(Tensor x)
+    {
+        using var kept = new KeptScalars();
+        return torch.where(x > kept.Of(0), kept.Of(1) / x.clamp_min(kept.Of(1e-300)), torch.zeros_like(x));
+    }
 
     /// <summary>Full 2-D self-correlation of a batch of kernels: out[i, j] = Σ_c corr(K_i,c, K_j,c), size 2S−1.</summary>
     internal static Tensor SelfCorrelation(Tensor k) => GramIteration.SelfCorrelation(k);

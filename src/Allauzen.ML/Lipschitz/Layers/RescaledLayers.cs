@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -62,7 +63,8 @@ internal abstract class RescaledConv : LipschitzModule
         using (torch.no_grad())
         {
             nn.init.dirac_(p);
-            p.add_(torch.randn_like(p) * 0.01);
+            using var kept = new KeptScalars();
+            p.add_(torch.randn_like(p) * kept.Of(0.01));
         }
         P = Param(p);
         b = Param(torch.zeros(outChannels, dtype: dtype));

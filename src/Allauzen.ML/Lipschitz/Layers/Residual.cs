@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ internal static class Residual
             {
                 ["V"] = LipschitzModule.Arr(v),
                 ["b"] = LipschitzModule.Arr(b),
-                ["A"] = LipschitzModule.Arr(v.t() * step),
+                ["A"] = LipschitzModule.Arr(Scaled(v.t(), step)),
             },
         };
 
@@ -24,7 +25,13 @@ internal static class Residual
             {
                 ["V"] = LipschitzModule.Arr(v),
                 ["b"] = LipschitzModule.Arr(b),
-                ["A"] = LipschitzModule.Arr(LipschitzModule.AdjointKernel(v) * step),
+                ["A"] = LipschitzModule.Arr(Scaled(LipschitzModule.AdjointKernel(v), step)),
             },
         };
+
+    private static Tensor Scaled(Tensor t, double step)
+    {
+        using var kept = new KeptScalars();
+        return t * kept.Of(step);
+    }
 }

@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -17,7 +18,11 @@ internal sealed class InputNormalize : LipschitzModule
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => (x - mean) * _scale;
+    public override Tensor forward(Tensor x)
+    {
+        using var kept = new KeptScalars();
+        return (x - mean) * kept.Of(_scale);
+    }
 
     public override PlainLayer Fold() => new(PlainKind.Normalize, [(int)mean.shape[0]], _scale, false) { Tensors = { ["mean"] = Arr(mean) } };
 }
@@ -42,7 +47,13 @@ internal sealed class PadChannels(int from, int to) : LipschitzModule("PadChanne
 /// <summary>k×k window sums divided by k (AvgPool2d(k, divisor_override = k)): 1-Lipschitz.</summary>
 internal sealed class SumPool(int k) : LipschitzModule("SumPool")
 {
-    public override Tensor forward(Tensor x) => k == 1 ? x : F.avg_pool2d(x, k) * k;
+    public override Tensor forward(Tensor x)
+    {
+        if (k == 1)
+            return x;
+        using var kept = new KeptScalars();
+        return F.avg_pool2d(x, k) * kept.Of(k);
+    }
 
     public override PlainLayer Fold() => new(PlainKind.SumPool, [k], 0, false);
 }

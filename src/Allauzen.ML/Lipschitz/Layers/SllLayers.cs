@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -41,14 +42,16 @@ internal sealed class SllDense : LipschitzModule
             return SafeInv((W.matmul(W.t()).abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
         var m = (Tensor)W;
         var logScale = torch.zeros([], dtype: m.dtype, device: m.device);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
         for (int i = 0; i < _n; i++)
         {
-            var c = m.norm().clamp_min(1e-30).detach();
+            var c = m.norm().clamp_min(tiny).detach();
             m = m / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             m = m.matmul(m.t());
         }
-        double p = Math.Pow(2, -(_n - 1));
+        var p = kept.Of(Math.Pow(2, -(_n - 1)));
         var rows = (m.abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1);
         return SafeInv(rows.pow(p) * (logScale * p).exp());
     }
@@ -56,7 +59,8 @@ internal sealed class SllDense : LipschitzModule
     public override Tensor forward(Tensor x)
     {
         var res = F.relu(x.matmul(W.t()) + b) * T();
-        return x - 2 * res.matmul(W);
+        using var kept = new KeptScalars();
+        return x - kept.Of(2) * res.matmul(W);
     }
 
     public override PlainLayer Fold()
@@ -113,14 +117,16 @@ internal sealed class SllConv : LipschitzModule
             return SafeInv((SelfCorrelation(W).abs().sum([2, 3]) * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
         var kkt = (Tensor)W;
         var logScale = torch.zeros([], dtype: kkt.dtype, device: kkt.device);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
         for (int i = 0; i < _n; i++)
         {
-            var c = kkt.norm().clamp_min(1e-30).detach();
+            var c = kkt.norm().clamp_min(tiny).detach();
             kkt = kkt / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             kkt = SelfCorrelation(kkt);
         }
-        double p = Math.Pow(2, -(_n - 1));
+        var p = kept.Of(Math.Pow(2, -(_n - 1)));
         var rows = (kkt.abs().sum([2, 3]) * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1);
         return SafeInv(rows.pow(p) * (logScale * p).exp());
     }
@@ -128,7 +134,8 @@ internal sealed class SllConv : LipschitzModule
     public override Tensor forward(Tensor x)
     {
         var res = F.relu(F.conv2d(x, W, b, padding: [_pad, _pad])) * T().view(1, -1, 1, 1);
-        return x - 2 * F.conv_transpose2d(res, W, padding: [_pad, _pad]);
+        using var kept = new KeptScalars();
+        return x - kept.Of(2) * F.conv_transpose2d(res, W, padding: [_pad, _pad]);
     }
 
     public override PlainLayer Fold()

@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,14 +24,16 @@ internal sealed class SrDense : RescaledDense
     {
         var m = (Tensor)P;
         var logScale = torch.zeros([], dtype: m.dtype);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
         for (int i = 0; i < _n; i++)
         {
-            var c = m.norm().clamp_min(1e-30).detach();
+            var c = m.norm().clamp_min(tiny).detach();
             m = m / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             m = m.matmul(m.t());
         }
-        double p = Math.Pow(2, -_n);
+        var p = kept.Of(Math.Pow(2, -_n));
         return m.abs().sum(1).pow(p) * (logScale * p).exp();
     }
 
@@ -56,14 +59,16 @@ internal sealed class SrConv : RescaledConv
     {
         var kkt = (Tensor)P;
         var logScale = torch.zeros([], dtype: kkt.dtype);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
         for (int i = 0; i < _n; i++)
         {
-            var c = kkt.norm().clamp_min(1e-30).detach();
+            var c = kkt.norm().clamp_min(tiny).detach();
             kkt = kkt / c;
-            logScale = 2 * (logScale + c.log());
+            logScale = two * (logScale + c.log());
             kkt = SelfCorrelation(kkt);
         }
-        double p = Math.Pow(2, -_n);
+        var p = kept.Of(Math.Pow(2, -_n));
         return kkt.abs().sum([1, 2, 3]).pow(p) * (logScale * p).exp();
     }
 
