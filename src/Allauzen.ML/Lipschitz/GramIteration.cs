@@ -62,12 +62,13 @@ internal static class GramIteration
         using (torch.NewDisposeScope())
         {
             using var kept = new KeptScalars();
-            Scalar h = kept.Of(height), w = kept.Of(width);
+            // arange(stop) is arange(0, stop, 1) with two implicit Scalars made inside TorchSharp: spelt out here.
+            Scalar h = kept.Of(height), w = kept.Of(width), zero = kept.Of(0), one = kept.Of(1);
             // Phase of tap (a, b) at frequency (u, v): −2π(a·u/h + b·v/w), exact in float64 (angles reduced mod 1 first).
-            var u = torch.arange(h, dtype: ScalarType.Float64, device: kernel.device).view(height, 1, 1, 1);
-            var v = torch.arange(kept.Of(wf), dtype: ScalarType.Float64, device: kernel.device).view(1, wf, 1, 1);
-            var a = torch.arange(kept.Of(kh), dtype: ScalarType.Float64, device: kernel.device).view(1, 1, kh, 1);
-            var b = torch.arange(kept.Of(kw), dtype: ScalarType.Float64, device: kernel.device).view(1, 1, 1, kw);
+            var u = torch.arange(zero, h, one, dtype: ScalarType.Float64, device: kernel.device).view(height, 1, 1, 1);
+            var v = torch.arange(zero, kept.Of(wf), one, dtype: ScalarType.Float64, device: kernel.device).view(1, wf, 1, 1);
+            var a = torch.arange(zero, kept.Of(kh), one, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, kh, 1);
+            var b = torch.arange(zero, kept.Of(kw), one, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, 1, kw);
             var turns = (u * a).remainder(h) / h + (v * b).remainder(w) / w;
             var phase = (turns * kept.Of(-2 * Math.PI)).reshape(height * wf, kh * kw);
             re = phase.cos().to(kernel.dtype).MoveToOuterDisposeScope();

@@ -87,7 +87,8 @@ public sealed class LipschitzClassifierTrainer : TorchClassifierTrainerBase<Lips
         using var zero = 0.ToScalar();
         using var kScalar = k.ToScalar();
         var zy = logits.gather(1, y.unsqueeze(1));
-        var hinge = zy.neg().add(m).add(logits).clamp_min(zero).mul(onehot.neg().add(one));
+        // add(x) is add(x, 1) with an implicit 1 made inside TorchSharp: the alpha is passed (the same int Scalar).
+        var hinge = zy.neg().add(m, one).add(logits, one).clamp_min(zero).mul(onehot.neg().add(one, one));
         return hinge.sum(1).mean().div(kScalar);
     }
 
