@@ -20,12 +20,7 @@ namespace Allauzen.ML.Benchmarks.Synthetic;
 /// </remarks>
 internal static class SyntheticSpeedProbe
 {
-    private const int LatentDimensions = 8;
-
-    private sealed class Row
-    {
-        public float[] Features { get; set; } = [];
-    }
+    private const int LatentDimensions = SyntheticToy.Dimensions;
 
     private sealed class StepClock(int warmup, int total) : IProgress<SyntheticDataProgress>
     {
@@ -83,41 +78,24 @@ internal static class SyntheticSpeedProbe
     /// <summary>The two-mode toy in d = 8, scaled by its largest row norm into the unit ball.</summary>
     private static IDataView Latent(MLContext ml, int n)
     {
-        var rng = new Random(1);
-        var rows = new Row[n];
+        var y = SyntheticToy.TwoModes(n, 1);
         double max = 0;
         for (int i = 0; i < n; i++)
         {
-            var v = new float[LatentDimensions];
-            double sign = i % 2 == 0 ? 1 : -1, norm2 = 0;
+            double norm2 = 0;
             for (int t = 0; t < LatentDimensions; t++)
-            {
-                v[t] = (float)(sign * 2.65 + Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
-                norm2 += v[t] * v[t];
-            }
+                norm2 += (double)y[i * LatentDimensions + t] * y[i * LatentDimensions + t];
             max = Math.Max(max, Math.Sqrt(norm2));
-            rows[i] = new Row { Features = v };
         }
-        foreach (var r in rows)
-        {
-            for (int t = 0; t < LatentDimensions; t++)
-                r.Features[t] = (float)(r.Features[t] / max);
-        }
-        var schema = SchemaDefinition.Create(typeof(Row));
-        schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, LatentDimensions);
-        return ml.Data.LoadFromEnumerable(rows, schema);
+        return SyntheticToy.Load(ml, y.Select(v => (float)(v / max)).ToArray(), LatentDimensions);
     }
 
     /// <summary>The digits table as 64 pixel columns, (p − 8)/16 so that every row has norm ≤ 4.</summary>
     private static (IDataView Data, int Dimensions) Digits(MLContext ml)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "Data", "digits.csv");
-        var rows = File.ReadLines(path).Where(l => l.Length > 0).Select(l => new Row
-        {
-            Features = l.Split(',').Take(64).Select(s => (float.Parse(s, CultureInfo.InvariantCulture) - 8f) / 16f).ToArray(),
-        }).ToArray();
-        var schema = SchemaDefinition.Create(typeof(Row));
-        schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 64);
-        return (ml.Data.LoadFromEnumerable(rows, schema), 64);
+        var values = File.ReadLines(path).Where(l => l.Length > 0)
+            .SelectMany(l => l.Split(',').Take(64).Select(s => (float.Parse(s, CultureInfo.InvariantCulture) - 8f) / 16f)).ToArray();
+        return (SyntheticToy.Load(ml, values, 64), 64);
     }
 }
