@@ -164,7 +164,7 @@ internal static class SlicedWassersteinFlow
         var residual = torch.empty([s, n], dtype: ScalarType.Float32);
         void RowRange(int from, int to)
         {
-            var scratch = new RowScratch(n, m);
+            var scratch = t_scratch is { } cached && cached.N == n && cached.M == m ? cached : t_scratch = new RowScratch(n, m);
             for (int k = from; k < to; k++)
             {
                 var xp = MemoryMarshal.Cast<byte, float>(xProj.bytes).Slice(k * n, n);
@@ -182,8 +182,16 @@ internal static class SlicedWassersteinFlow
         return residual;
     }
 
+    /// <summary>The last row buffers of this thread, reused while the shape (n, M) stays the same.</summary>
+    [ThreadStatic]
+    private static RowScratch? t_scratch;
+
     private sealed class RowScratch(int n, int m)
     {
+        public int N => n;
+
+        public int M => m;
+
         public uint[] Keys = new uint[n], KeysSwap = new uint[n];
         public int[] Order = new int[n], OrderSwap = new int[n];
         public readonly int[] Counts = new int[4 * 256];
