@@ -16,6 +16,7 @@ if (args.Length > 0 && args[0] == "--noise-speed") { Allauzen.ML.Benchmarks.Nois
 if (args.Length > 0 && args[0] == "--skipgram-speed") { Allauzen.ML.Benchmarks.SkipGramSpeedProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--smoothing-ratio") { Allauzen.ML.Benchmarks.SmoothingRatioProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--prdc-memory") { Allauzen.ML.Benchmarks.Evaluation.PrdcMemoryProbe.Run(args); return; }
+if (args.Length > 0 && args[0].StartsWith("--synthetic-", StringComparison.Ordinal)) { Allauzen.ML.Benchmarks.Synthetic.SyntheticProbes.Run(args); return; }
 if (args.Length > 0 && args[0] == "--quantization-epoch")
 {
     Allauzen.ML.Benchmarks.Quantization.QuantizationEpochProbe.Run(args);

@@ -3,19 +3,17 @@ using System.Globalization;
 using Allauzen.ML.Evaluation;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Synthetic;
-using Allauzen.ML.Tests.TestSupport;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace Allauzen.ML.Tests.Synthetic;
+namespace Allauzen.ML.Benchmarks.Synthetic;
 
 /// <summary>
-/// The utility/privacy measurement of docs/results/synthetic-data.md. Runs only with DPSW_MEASURE=1 (a measurement, not
-/// a test): <c>DPSW_MEASURE=1 dotnet test test/Allauzen.ML.Tests -c Release --filter "FullyQualifiedName~SyntheticDigitsMeasurement"
-/// --logger "console;verbosity=detailed"</c>.
+/// The utility/privacy measurement of docs/results/synthetic-data.md (pixel space, digits): <c>dotnet run -c Release
+/// --project test/Allauzen.ML.Benchmarks -- --synthetic-digits [reference-only]</c> (reference-only: the start and
+/// K = 1000 rows, not the ε table).
 /// </summary>
-[TestClass]
-public sealed class SyntheticDigitsMeasurement
+internal static class SyntheticDigitsProbe
 {
     private const int D = 64;
 
@@ -27,17 +25,12 @@ public sealed class SyntheticDigitsMeasurement
         public string Label { get; set; } = "";
     }
 
-    [TestMethod]
-    public void DigitsUtilityAndAuditOverEpsilon()
+    public static void Run(string[] args)
     {
-        if (Environment.GetEnvironmentVariable("DPSW_MEASURE") != "1")
-        {
-            Assert.Inconclusive("Set DPSW_MEASURE=1 to run the measurement.");
-            return;
-        }
+        bool referenceOnly = args.Length > 1 && args[1] == "reference-only";
         var ml = new MLContext(1);
         // Public rescaling: pixels are 0..16, so (x − 8)/16 ∈ [−0.5, 0.5]^64 and every row has norm ≤ 4 = ClipNorm.
-        var rows = File.ReadAllLines(TestData.DigitsPath).Where(l => l.Length > 0).Select(l =>
+        var rows = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Data", "digits.csv")).Where(l => l.Length > 0).Select(l =>
         {
             var v = l.Split(',').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             return new Row { Features = v.Take(D).Select(p => (p - 8f) / 16f).ToArray(), Label = ((int)v[D]).ToString(CultureInfo.InvariantCulture) };
@@ -65,7 +58,7 @@ public sealed class SyntheticDigitsMeasurement
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"reference {label}: SW2 {VectorSetMetrics.SlicedWasserstein(set, holdSet, 500, 1):F4}, precision {m.Precision:F3}, recall {m.Recall:F3}, density {m.Density:F3}, coverage {m.Coverage:F3}"));
         }
-        foreach (bool conditional in Environment.GetEnvironmentVariable("DPSW_MEASURE_TABLE") == "0" ? Array.Empty<bool>() : new[] { false, true })
+        foreach (bool conditional in referenceOnly ? Array.Empty<bool>() : new[] { false, true })
         {
             foreach (double eps in new[] { 1.0, 5.0, 10.0, double.PositiveInfinity })
             {

@@ -3,28 +3,29 @@ using Allauzen.ML.Evaluation;
 using Allauzen.ML.Synthetic;
 using Microsoft.ML;
 
-namespace Allauzen.ML.Tests.Synthetic;
+namespace Allauzen.ML.Benchmarks.Synthetic;
 
 /// <summary>
-/// The accounting and utility tables of docs/results/synthetic-privacy.md. Runs only with DPSW_PRIVACY_MEASURE=1 (a
-/// measurement, not a test): <c>DPSW_PRIVACY_MEASURE=1 dotnet test test/Allauzen.ML.Tests -c Release --filter
-/// "FullyQualifiedName~SyntheticPrivacyMeasurement" --logger "console;verbosity=detailed"</c>.
+/// The accounting and utility tables of docs/results/synthetic-privacy.md: <c>dotnet run -c Release --project
+/// test/Allauzen.ML.Benchmarks -- --synthetic-privacy [accounting|utility]</c> (both tables by default).
 /// </summary>
-[TestClass]
-public sealed class SyntheticPrivacyMeasurement
+internal static class SyntheticPrivacyProbe
 {
     private const double Delta = 1e-5;
 
-    private static bool Enabled => Environment.GetEnvironmentVariable("DPSW_PRIVACY_MEASURE") == "1";
-
-    [TestMethod]
-    public void AccountingOfTheReferenceMnistConfiguration()
+    public static void Run(string[] args)
     {
-        if (!Enabled)
-        {
-            Assert.Inconclusive("Set DPSW_PRIVACY_MEASURE=1 to run the measurement.");
-            return;
-        }
+        string table = args.Length > 1 ? args[1] : "both";
+        if (table is not ("both" or "accounting" or "utility"))
+            throw new ArgumentException($"usage: --synthetic-privacy [accounting|utility]; got '{table}'");
+        if (table != "utility")
+            AccountingOfTheReferenceMnistConfiguration();
+        if (table != "accounting")
+            UtilityOfBothMechanismsOnTheTwoModeToy();
+    }
+
+    private static void AccountingOfTheReferenceMnistConfiguration()
+    {
         // The reference's MNIST DPSWflow-r run: K = 70, d = 8, batches of 250 from its second half of the training
         // set (30 000 rows), 35 epochs, δ = 1e-5.
         const int k = 70, d = 8, n = 30_000, batch = 250;
@@ -62,17 +63,12 @@ public sealed class SyntheticPrivacyMeasurement
         return best;
     }
 
-    [TestMethod]
-    public void UtilityOfBothMechanismsOnTheTwoModeToy()
+    private static void UtilityOfBothMechanismsOnTheTwoModeToy()
     {
-        if (!Enabled)
-        {
-            Assert.Inconclusive("Set DPSW_PRIVACY_MEASURE=1 to run the measurement.");
-            return;
-        }
-        const int n = 2000, d = SlicedWassersteinFlowTests.D;
+        const int n = 2000, d = SyntheticToy.Dimensions;
         var ml = new MLContext(1);
-        var data = PrivateSyntheticDataTests.Toy(ml, n, 11, out var raw);
+        var raw = SyntheticToy.TwoModes(n, 11);
+        var data = SyntheticToy.Load(ml, raw, d);
         var target = new VectorSet(raw, n, d);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine("| mechanism | ε | q | T | σ | reported ε | SW₂ to the data |");
