@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Allauzen.ML.Diachronic;
@@ -429,6 +430,29 @@ internal sealed unsafe class SkipGramEngine
                     s11 = Vector.FusedMultiplyAdd(x1, y1, s11);
                 }
                 float f00 = Vector.Sum(s00), f01 = Vector.Sum(s01), f10 = Vector.Sum(s10), f11 = Vector.Sum(s11);
+                if (w > 4 && c <= k - 4)
+                {
+                    // K = 100 with 8-float vectors leaves 4 columns: one 128-bit step instead of 4 scalar ones
+                    var t00 = Vector128<float>.Zero;
+                    var t01 = Vector128<float>.Zero;
+                    var t10 = Vector128<float>.Zero;
+                    var t11 = Vector128<float>.Zero;
+                    for (; c <= k - 4; c += 4)
+                    {
+                        var x0 = Vector128.Load(a0 + c);
+                        var x1 = Vector128.Load(a1 + c);
+                        var y0 = Vector128.Load(b0 + c);
+                        var y1 = Vector128.Load(b1 + c);
+                        t00 = Vector128.FusedMultiplyAdd(x0, y0, t00);
+                        t01 = Vector128.FusedMultiplyAdd(x0, y1, t01);
+                        t10 = Vector128.FusedMultiplyAdd(x1, y0, t10);
+                        t11 = Vector128.FusedMultiplyAdd(x1, y1, t11);
+                    }
+                    f00 += Vector128.Sum(t00);
+                    f01 += Vector128.Sum(t01);
+                    f10 += Vector128.Sum(t10);
+                    f11 += Vector128.Sum(t11);
+                }
                 for (; c < k; c++)
                 {
                     f00 += a0[c] * b0[c];
@@ -480,6 +504,31 @@ internal sealed unsafe class SkipGramEngine
             }
             for (int i = 0; i < nc; i++)
                 Unsafe.WriteUnaligned(inRows[i] + c, Unsafe.ReadUnaligned<Vector<float>>(inRows[i] + c) + nv[i]);
+        }
+        if (w > 4)
+        {
+            var nq = (Vector128<float>*)nv;
+            for (; c <= k - 4; c += 4)
+            {
+                for (int i = 0; i < nc; i++)
+                {
+                    float* gi = g + i * nt;
+                    var acc = Vector128<float>.Zero;
+                    for (int j = 0; j < nt; j++)
+                        acc = Vector128.FusedMultiplyAdd(Vector128.Create(gi[j]), Vector128.Load(outRows[j] + c), acc);
+                    nq[i] = acc;
+                }
+                for (int j = 0; j < nt; j++)
+                {
+                    float* o = outRows[j] + c;
+                    var acc = Vector128.Load(o);
+                    for (int i = 0; i < nc; i++)
+                        acc = Vector128.FusedMultiplyAdd(Vector128.Create(g[i * nt + j]), Vector128.Load(inRows[i] + c), acc);
+                    acc.Store(o);
+                }
+                for (int i = 0; i < nc; i++)
+                    (Vector128.Load(inRows[i] + c) + nq[i]).Store(inRows[i] + c);
+            }
         }
         float* nf = (float*)nv;
         for (; c < k; c++)
