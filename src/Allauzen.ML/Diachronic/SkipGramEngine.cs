@@ -96,12 +96,12 @@ internal sealed unsafe class SkipGramEngine
     /// <summary>Trains on one token stream.</summary>
     /// <param name="tokens">Word ids.</param>
     /// <param name="sentenceEnds">Exclusive end offsets of the sentences (windows do not cross them).</param>
-    /// <param name="counts">Counts of the words in this data (subsampling and the negative table).</param>
+    /// <param name="counts">Counts of the words in this data (subsampling and the negatives' distribution).</param>
     /// <param name="epochs">Passes.</param>
     /// <param name="lr0">Starting learning rate.</param>
     /// <param name="lrMin">Final learning rate.</param>
     /// <param name="window">Maximal window.</param>
-    /// <param name="negatives">Negatives per pair.</param>
+    /// <param name="negatives">Negatives per pair (<see cref="SkipGramUpdate.PerPair"/>) or per window (<see cref="SkipGramUpdate.Window"/>).</param>
     /// <param name="sample">Subsampling threshold (0 = none).</param>
     /// <param name="threads">Worker threads.</param>
     /// <param name="seed">Seed of the job random streams.</param>
@@ -118,7 +118,7 @@ internal sealed unsafe class SkipGramEngine
         var alias = perPair ? null : AliasTable.Build(counts);
         var keep = BuildKeepThresholds(counts, sample);
         var jobs = MakeJobs(sentenceEnds);
-        int maxJob = Math.Max(1, jobs.Max(j => sentenceEnds[j.S1 - 1] - j.W0));
+        int maxJob = jobs.Select(j => sentenceEnds[j.S1 - 1] - j.W0).DefaultIfEmpty(0).Max() + 1;
         int totalJobs = jobs.Length * epochs;
         long totalWords = (long)tokens.Length * epochs;
         long effective = 0;
