@@ -7,9 +7,10 @@ namespace Allauzen.ML.Benchmarks;
 /// <summary>
 /// Skip-gram with negative sampling on the CI slice of the Debian-changelog corpus (Data/debian-changelogs-ci.tsv.gz,
 /// 61,502 sentences, 684,487 tokens, V = 9,831 at min count 5), one epoch, gensim's settings (K 100, window 5,
-/// 5 negatives, subsampling 1e-3): words/s = 684,487 / mean time. Baseline: one thread. gensim (Debian python3-gensim,
-/// workers=2) is measured back to back with <c>/usr/bin/python3 test/Allauzen.ML.Benchmarks/Diachronic/gensim_sgns_speed.py
-/// src/Allauzen.ML.Samples/Data/debian-changelogs-ci.tsv.gz 1 2</c>. Also one Adam step of the dynamic Bernoulli model
+/// 5 negatives, subsampling 1e-3): words/s = 684,487 / mean time. Baseline: word2vec's per-pair updates on one thread;
+/// then the default window-batched updates (<see cref="SkipGramUpdate"/>) on one and two threads. gensim (Debian
+/// python3-gensim, workers=2) is measured back to back with <c>/usr/bin/python3
+/// test/Allauzen.ML.Benchmarks/Diachronic/gensim_sgns_speed.py src/Allauzen.ML.Samples/Data/debian-changelogs-ci.tsv.gz 1 2</c>. Also one Adam step of the dynamic Bernoulli model
 /// (T = 3, V = 5000, K = 50, 1 % of every slice).
 /// </summary>
 [MemoryDiagnoser]
@@ -50,18 +51,25 @@ public class DiachronicBenchmarks
     [GlobalCleanup]
     public void Cleanup() => _dbe.Dispose();
 
-    private double Train(int threads)
+    private double Train(int threads, SkipGramUpdate update)
     {
         var (tokens, ends) = _corpus.Whole();
+        _engine.Update = update;
         var stats = _engine.Train(tokens, ends, _corpus.TotalCounts, 1, 0.025, 1e-4, 5, 5, 1e-3, threads, 7);
         return stats.RawWordsPerSecond;
     }
 
     [Benchmark(Baseline = true)]
-    public double SkipGramEpochOneThread() => Train(1);
+    public double SkipGramEpochPerPairOneThread() => Train(1, SkipGramUpdate.PerPair);
 
     [Benchmark]
-    public double SkipGramEpochTwoThreads() => Train(2);
+    public double SkipGramEpochPerPairTwoThreads() => Train(2, SkipGramUpdate.PerPair);
+
+    [Benchmark]
+    public double SkipGramEpochOneThread() => Train(1, SkipGramUpdate.Window);
+
+    [Benchmark]
+    public double SkipGramEpochTwoThreads() => Train(2, SkipGramUpdate.Window);
 
     [Benchmark]
     public double DynamicBernoulliStep()

@@ -67,19 +67,8 @@ public sealed class SkipGramDiachronicTests
         SkipGramDiachronicTrainer.AlignChain(vectors, defined, corpus, k, 1);
         Procrustes.NormalizeRows(a, v, k);
         Assert.IsLessThan(1e-4, a.Zip(vectors[1]).Max(p => Math.Abs(p.First - p.Second)), "aligned slice 1 equals slice 0");
-        static double Cos(float[] m, int i, int j, int k)
-        {
-            double d = 0, ni = 0, nj = 0;
-            for (int c = 0; c < k; c++)
-            {
-                d += m[i * k + c] * m[j * k + c];
-                ni += m[i * k + c] * m[i * k + c];
-                nj += m[j * k + c] * m[j * k + c];
-            }
-            return d / Math.Sqrt(ni * nj);
-        }
         for (int i = 0; i < 5; i++)
-            Assert.AreEqual(Cos(rotated, i, i + 1, k), Cos(vectors[1], i, i + 1, k), 1e-5, "within-slice cosine unchanged");
+            Assert.AreEqual(SkipGramEngineTests.Cosine(rotated, i, i + 1, k), SkipGramEngineTests.Cosine(vectors[1], i, i + 1, k), 1e-5, "within-slice cosine unchanged");
     }
 
     [TestMethod]
