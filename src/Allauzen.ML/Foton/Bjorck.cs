@@ -535,9 +535,8 @@ internal static class Bjorck
     /// AB for a product known to be symmetric (a Gram matrix, or two commuting symmetric matrices): only the block lower
     /// triangle is multiplied (row block k times the first k + 1 column blocks: 3 of 4 blocks with two row blocks, 10 of
     /// 16 with four), and the rest is its mirror, so the result is exactly symmetric. Four blocks when the inner
-    /// dimension is at least twice the side (a wide layer's Gram matrix: 22 % less CPU time than one product at
-    /// 256×784×256), two otherwise (256³: 10 %; smaller blocks lose more to the calls than they save). Sides below 128:
-    /// one product.
+    /// dimension is at least twice the side (a wide layer's Gram matrix), two otherwise (at 256³ smaller blocks lose
+    /// more to the calls than they save; docs/results/foton-speed.md). Sides below 128: one product.
     /// </summary>
     internal static Tensor SymmetricProduct(Tensor a, Tensor b)
     {
