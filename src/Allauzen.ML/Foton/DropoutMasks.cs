@@ -1,3 +1,7 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Allauzen.ML.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -5,22 +9,23 @@ namespace Allauzen.ML.Foton;
 
 /// <summary>
 /// The dropout masks of one training step, shared by every pass of it (FOTON's and PEPITA's two passes, backprop's
-/// forward): hidden layer i keeps a unit with probability 1 − p, from a generator seeded by (run seed, step, i), so
-/// a mask can be asked for again and is the same. Each keep mask is drawn once, as bytes, into one buffer for all
-/// layers (one allocation per step rather than one small heap block per layer, which would fragment the heap).
+/// forward): hidden layer i keeps unit j of row r with probability 1 − p, decided by element r·width + j of the
+/// counter-based uniform stream (key = <see cref="Key"/>(run seed), stream = step, domain = i) of
+/// <see cref="GaussianNoise.FillBits"/>: kept when the 32-bit word is below (1 − p)·2³². The stream is a function of
+/// its coordinates, so a mask asked for again is the same. Each keep mask is drawn once per step, as bytes, into one
+/// pooled buffer for all layers; the scaled mask M_i (0 or 1/(1 − p)) is written straight into a new tensor.
 /// </summary>
 internal sealed class DropoutMasks : IDisposable
 {
     private readonly double _p;
-    private readonly int _seed;
+    private readonly ulong _key;
     private readonly long _step;
     private readonly int _batch;
     private readonly long[] _offsets;
     private readonly ScalarType _dtype;
     private readonly Device _device;
-    private readonly Tensor?[] _keep;
-    private readonly Scalar _scale; // a field: kept alive during the native calls
-    private Tensor? _buffer;
+    private readonly bool[] _drawn;
+    private byte[]? _keep; // 1 = kept, 0 = dropped; [batch, width] per layer at batch·offsets[i]
 
     /// <param name="p">Dropout probability; 0 gives no masks.</param>
     /// <param name="seed">Run seed.</param>
@@ -31,44 +36,121 @@ internal sealed class DropoutMasks : IDisposable
     /// <param name="device">Device of the masks.</param>
     public DropoutMasks(double p, int seed, long step, int batch, long[] offsets, ScalarType dtype, Device device)
     {
-        (_p, _seed, _step, _batch, _offsets, _dtype, _device) = (p, seed, step, batch, offsets, dtype, device);
-        _keep = new Tensor?[offsets.Length - 1];
-        _scale = (1 / (1 - p)).ToScalar();
+        (_p, _key, _step, _batch, _offsets, _dtype, _device) = (p, Key(seed), step, batch, offsets, dtype, device);
+        _drawn = new bool[offsets.Length - 1];
     }
+
+    /// <summary>The Philox key of a run's dropout masks (its own stream of the run seed).</summary>
+    public static ulong Key(int seed) => FotonTrainStep.DeriveSeed(seed, 4);
+
+    /// <summary>Largest 32-bit word that keeps a unit: words below (1 − p)·2³², i.e. at most this value.</summary>
+    public static uint KeepThreshold(double p) => (uint)Math.Min(uint.MaxValue, Math.Round((1 - p) * 4294967296.0) - 1);
 
     /// <summary>The scaled mask M_i (0 or 1/(1 − p)) of hidden layer <paramref name="i"/>, a new tensor; null without dropout.</summary>
     public Tensor? Layer(int i)
     {
         if (_p == 0)
             return null;
-        if (_keep[i] is null)
-        {
-            _buffer ??= torch.empty([_batch * _offsets[^1]], ScalarType.Bool, _device).DetachFromDisposeScope();
-            long width = _offsets[i + 1] - _offsets[i];
-            using var drawn = Keep(_seed, _step, i, _batch, width, _p, _dtype, _device);
-            var view = _buffer.narrow(0, _batch * _offsets[i], _batch * width).view(_batch, width);
-            view.copy_(drawn);
-            _keep[i] = view.DetachFromDisposeScope();
-        }
-        return _keep[i]!.to(_dtype).mul_(_scale);
+        long width = _offsets[i + 1] - _offsets[i];
+        int count = checked((int)(_batch * width));
+        var keep = KeepBytes(i, count);
+        bool host = _device.type == DeviceType.CPU && (_dtype == ScalarType.Float32 || _dtype == ScalarType.Float64);
+        var mask = torch.empty([_batch, width], host ? _dtype : ScalarType.Float32, torch.CPU);
+        double scale = 1 / (1 - _p);
+        // The tensor's own memory (contiguous, on the host): written in place, no managed copy.
+        Span<byte> memory = mask.bytes;
+        if (mask.dtype == ScalarType.Float64)
+            Expand(keep, MemoryMarshal.Cast<byte, double>(memory), scale);
+        else
+            Expand(keep, MemoryMarshal.Cast<byte, float>(memory), (float)scale);
+        if (host)
+            return mask;
+        using (mask)
+            return mask.to(_dtype, _device);
     }
 
     /// <summary>Every hidden layer's scaled mask (for the autograd pass); null without dropout.</summary>
-    public Tensor?[]? All() => _p == 0 ? null : [.. Enumerable.Range(0, _keep.Length).Select(Layer)];
+    public Tensor?[]? All() => _p == 0 ? null : [.. Enumerable.Range(0, _drawn.Length).Select(Layer)];
 
-    /// <summary>The boolean keep mask [batch, width] of hidden layer <paramref name="layer"/> at step <paramref name="step"/>, from its own seed.</summary>
-    public static Tensor Keep(int seed, long step, int layer, int batch, long width, double p, ScalarType dtype, Device device)
+    private ReadOnlySpan<byte> KeepBytes(int i, int count)
     {
-        using var g = new Generator(FotonTrainStep.DeriveSeed(seed, ((ulong)step << 16) + (ulong)layer + 0x10000UL), device);
-        using var u = torch.rand([batch, width], dtype: dtype, device: device, generator: g);
-        return u.ge(p);
+        _keep ??= ArrayPool<byte>.Shared.Rent(checked((int)(_batch * _offsets[^1])));
+        var keep = _keep.AsSpan(checked((int)(_batch * _offsets[i])), count);
+        if (!_drawn[i])
+        {
+            Draw(keep, _key, _step, i, _p);
+            _drawn[i] = true;
+        }
+        return keep;
+    }
+
+    /// <summary>
+    /// The keep mask of layer <paramref name="layer"/> at step <paramref name="step"/> (1 = kept), element e from word e
+    /// of the stream (<paramref name="key"/>, step, layer): kept when the word is at most <see cref="KeepThreshold"/>.
+    /// </summary>
+    public static void Draw(Span<byte> keep, ulong key, long step, int layer, double p)
+    {
+        var words = ArrayPool<uint>.Shared.Rent(keep.Length);
+        try
+        {
+            var w = words.AsSpan(0, keep.Length);
+            GaussianNoise.FillBits(w, key, (ulong)step, (uint)layer);
+            uint threshold = KeepThreshold(p);
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var t = Vector256.Create(threshold);
+                var one = Vector256.Create((byte)1);
+                var wv = MemoryMarshal.Cast<uint, Vector256<uint>>(w);
+                for (; j + 4 * Vector256<uint>.Count <= w.Length; j += 4 * Vector256<uint>.Count)
+                {
+                    int v = j / Vector256<uint>.Count;
+                    // Unsigned word ≤ threshold → all ones; narrowed 32 → 16 → 8 bits and masked to 0/1.
+                    var a = Vector256.Narrow(Vector256.LessThanOrEqual(wv[v], t), Vector256.LessThanOrEqual(wv[v + 1], t));
+                    var b = Vector256.Narrow(Vector256.LessThanOrEqual(wv[v + 2], t), Vector256.LessThanOrEqual(wv[v + 3], t));
+                    (Vector256.Narrow(a, b) & one).CopyTo(keep[j..]);
+                }
+            }
+            for (; j < w.Length; j++)
+                keep[j] = w[j] <= threshold ? (byte)1 : (byte)0;
+        }
+        finally
+        {
+            ArrayPool<uint>.Shared.Return(words);
+        }
+    }
+
+    private static void Expand(ReadOnlySpan<byte> keep, Span<float> mask, float scale)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale);
+            for (; j + Vector256<byte>.Count <= keep.Length; j += Vector256<byte>.Count)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Create(keep.Slice(j, Vector256<byte>.Count)));
+                var (a, b) = Vector256.Widen(lo);
+                var (c, d) = Vector256.Widen(hi);
+                (Vector256.ConvertToSingle(a) * s).CopyTo(mask[j..]);
+                (Vector256.ConvertToSingle(b) * s).CopyTo(mask[(j + 8)..]);
+                (Vector256.ConvertToSingle(c) * s).CopyTo(mask[(j + 16)..]);
+                (Vector256.ConvertToSingle(d) * s).CopyTo(mask[(j + 24)..]);
+            }
+        }
+        for (; j < keep.Length; j++)
+            mask[j] = keep[j] * scale;
+    }
+
+    private static void Expand(ReadOnlySpan<byte> keep, Span<double> mask, double scale)
+    {
+        for (int j = 0; j < keep.Length; j++)
+            mask[j] = keep[j] * scale;
     }
 
     public void Dispose()
     {
-        foreach (var k in _keep)
-            k?.Dispose();
-        _buffer?.Dispose();
-        _scale.Dispose();
+        if (_keep is not null)
+            ArrayPool<byte>.Shared.Return(_keep);
+        _keep = null;
     }
 }
