@@ -34,18 +34,33 @@ internal static class SmoothingRatioProbe
         baseline();
         candidate();
         var ratios = new List<double>();
+        var cpuRatios = new List<double>();
+        var process = Process.GetCurrentProcess();
         for (int i = 0; i < pairs; i++)
         {
+            process.Refresh();
+            var c0 = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             baseline();
             double tb = sw.Elapsed.TotalMilliseconds;
+            process.Refresh();
+            var c1 = process.TotalProcessorTime;
+            Smoothing.SmoothingSampler.Profile.Reset();
             sw.Restart();
             candidate();
             double tc = sw.Elapsed.TotalMilliseconds;
+            process.Refresh();
+            var c2 = process.TotalProcessorTime;
+            double cb = (c1 - c0).TotalMilliseconds, cc = (c2 - c1).TotalMilliseconds;
+            var (draw, forward, count, batches) = Smoothing.SmoothingSampler.Profile.Read();
             ratios.Add(tc / tb);
-            Console.WriteLine($"  {name}: baseline {tb:F0} ms, certifier {tc:F0} ms, ratio {tc / tb:F2}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+            cpuRatios.Add(cc / cb);
+            Console.WriteLine($"  {name}: baseline {tb:F0} ms (CPU {cb:F0}), certifier {tc:F0} ms (CPU {cc:F0}; draw {draw:F0}, forward {forward:F0}, " +
+                $"count {count:F1} in {batches} batches), ratio {tc / tb:F2}, CPU ratio {cc / cb:F2}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
         ratios.Sort();
-        Console.WriteLine($"{name}: median time ratio {ratios[ratios.Count / 2]:F2} (range {ratios[0]:F2}–{ratios[^1]:F2}) over {pairs} pairs");
+        cpuRatios.Sort();
+        Console.WriteLine($"{name}: median time ratio {ratios[ratios.Count / 2]:F2} (range {ratios[0]:F2}–{ratios[^1]:F2}), " +
+            $"median CPU-time ratio {cpuRatios[cpuRatios.Count / 2]:F2} (range {cpuRatios[0]:F2}–{cpuRatios[^1]:F2}) over {pairs} pairs");
     }
 }

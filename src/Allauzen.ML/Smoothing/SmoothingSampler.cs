@@ -132,7 +132,9 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                 return;
             token.ThrowIfCancellationRequested();
             using var inner = torch.NewDisposeScope();
+            long t0 = Stopwatch.GetTimestamp();
             DrawPending(pending, host, width, capacity, shortcut is null ? features : null, d, stats, scale);
+            long t1 = Stopwatch.GetTimestamp();
             int offset = 0;
             if (shortcut is null && device.type == DeviceType.CPU)
                 model.Classify(host, pendingCount, votes, logits);
@@ -153,6 +155,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                     SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
                 }
             }
+            long t2 = Stopwatch.GetTimestamp();
             offset = 0;
             foreach (var p in pending)
             {
@@ -167,6 +170,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                 }
                 offset += p.Length;
             }
+            Profile.Add(t1 - t0, t2 - t1, Stopwatch.GetTimestamp() - t2);
             _samplesDone += pendingCount;
             pending.Clear();
             pendingCount = 0;
@@ -191,6 +195,27 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         }
         Flush();
         _clock.Stop();
+    }
+
+    /// <summary>Wall time spent drawing noise, in the forward pass and counting votes, summed over every sampler (measurements).</summary>
+    internal static class Profile
+    {
+        private static long s_draw, s_forward, s_count, s_batches;
+
+        public static void Add(long draw, long forward, long count)
+        {
+            Interlocked.Add(ref s_draw, draw);
+            Interlocked.Add(ref s_forward, forward);
+            Interlocked.Add(ref s_count, count);
+            Interlocked.Increment(ref s_batches);
+        }
+
+        /// <summary>Milliseconds drawing, in the forward pass, counting, and the number of forward batches since the last reset.</summary>
+        public static (double Draw, double Forward, double Count, long Batches) Read() =>
+            (Stopwatch.GetElapsedTime(0, s_draw).TotalMilliseconds, Stopwatch.GetElapsedTime(0, s_forward).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(0, s_count).TotalMilliseconds, s_batches);
+
+        public static void Reset() => s_draw = s_forward = s_count = s_batches = 0;
     }
 
     /// <summary>Whether the noise of a forward batch is drawn on all cores (default) or on the calling thread (measurements).</summary>
