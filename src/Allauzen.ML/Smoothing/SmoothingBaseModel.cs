@@ -267,7 +267,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
         _bytes = bytes;
         _probabilities = probabilities;
         _features = featureCount;
-        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", () => new SessionOptions(), so => new InferenceSession(bytes, so),
+        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(bytes, so),
             e => new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e),
             device.GpuDeviceId, device.FallbackToCpu, warn ?? (_ => { }));
         _input = inputName ?? _session.InputMetadata.Keys.First();
@@ -298,6 +298,20 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     public override int ClassCount => _classes;
 
     public override LabelNames Classes { get; }
+
+    /// <summary>
+    /// Whether ONNX Runtime's intra-op threads spin between parallel sections (its default) in sessions created from now
+    /// on. Off by default here: between two forward passes the sampler draws noise on every core, and spinning threads
+    /// would take those cores (measurements switch it back on).
+    /// </summary>
+    internal static bool AllowSpinning { get; set; }
+
+    private static SessionOptions NewSessionOptions()
+    {
+        var options = new SessionOptions();
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", AllowSpinning ? "1" : "0");
+        return options;
+    }
 
     /// <summary>"CPU" or "CUDA:n": the ONNX Runtime provider that runs the base model.</summary>
     public string ExecutionProvider { get; }
