@@ -11,9 +11,9 @@ namespace Allauzen.ML.Benchmarks;
 /// interleaving keeps both sides of a ratio under the same load.
 /// </summary>
 /// <remarks>
-/// Variants: the default sampler (noise on all cores between forward passes), and with <c>overlap</c> also the
-/// double-buffered sampler (next batch's noise drawn on a worker thread during the forward pass), measured in the same
-/// rounds. <c>serial</c> draws the noise on the calling thread; <c>spin</c> lets the certifier's ONNX Runtime threads
+/// Variants: the sampler as configured by default for a CPU model (noise on all cores between forward passes), and with
+/// <c>overlap</c> also the double-buffered sampler (next batch's noise drawn on a worker thread during the forward pass),
+/// measured in the same rounds. <c>serial</c> draws the noise on the calling thread; <c>spin</c> lets the certifier's ONNX Runtime threads
 /// spin (ONNX Runtime's default, off in the sampler). <c>mlp</c> or <c>cnn</c> keeps one base model.
 /// </remarks>
 internal static class SmoothingRatioProbe
@@ -93,7 +93,7 @@ internal static class SmoothingRatioProbe
             }
             Console.WriteLine($"{line}; load {Load()}");
         }
-        SmoothingSampler.OverlapNoise = false;
+        SmoothingSampler.OverlapNoise = null;
         for (int j = 0; j < variants.Length; j++)
         {
             ratios[j].Sort();

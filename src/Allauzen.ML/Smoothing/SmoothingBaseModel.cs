@@ -26,6 +26,9 @@ internal abstract class SmoothingBaseModel : IDisposable
     /// <summary>Device on which the noise is drawn and the inputs are built.</summary>
     public abstract Device Device { get; }
 
+    /// <summary>Whether the forward pass runs off the host (a CUDA device), leaving the CPU cores idle meanwhile.</summary>
+    public abstract bool RunsOffHost { get; }
+
     /// <summary>
     /// The votes (argmax of the logits, lowest index on ties, NaN never wins) of <paramref name="x"/> [count, d] into
     /// <paramref name="votes"/>, and the logits into <paramref name="logits"/> when it is not null.
@@ -207,6 +210,8 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
 
     public override Device Device => _model.Device;
 
+    public override bool RunsOffHost => _model.Device.type != DeviceType.CPU;
+
     public ILogitsModel Model => _model;
 
     public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
@@ -317,6 +322,8 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     public string ExecutionProvider { get; }
 
     public override Device Device => torch.CPU;
+
+    public override bool RunsOffHost => ExecutionProvider != "CPU";
 
     public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
     {

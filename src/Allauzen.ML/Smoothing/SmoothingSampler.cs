@@ -123,7 +123,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         // A forward pass never needs more rows than the longer phase has samples: a BatchSize far above n0 and n (e.g.
         // read from a tampered file) cannot size the noise buffer.
         int capacity = (int)Math.Min(Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples)), total);
-        bool overlap = OverlapNoise && total > capacity;
+        bool overlap = (OverlapNoise ?? model.RunsOffHost) && total > capacity;
         var hosts = new float[overlap ? 2 : 1][];
         var hostTensors = new Tensor[hosts.Length];
         var plans = new List<Piece>[hosts.Length];
@@ -277,9 +277,11 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
 
     /// <summary>
     /// Whether the next batch's noise is drawn on a worker thread while the base model runs the current batch (double
-    /// buffering; measurements switch it). The noise is the same either way.
+    /// buffering). Null (default): when the base model runs off the host (CUDA), which leaves the cores idle during a
+    /// forward pass; a CPU model keeps every core busy in its forward pass, so its noise is drawn on all cores between
+    /// passes instead. Tests and measurements force either; the noise and the counts are the same.
     /// </summary>
-    internal static bool OverlapNoise { get; set; }
+    internal static bool? OverlapNoise { get; set; }
 
     /// <summary>Samples of noise drawn per parallel work item (~200 KB of float32 at d = 784).</summary>
     private const int SamplesPerItem = 64;
