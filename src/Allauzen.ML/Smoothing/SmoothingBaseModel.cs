@@ -304,17 +304,28 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
 
     public override LabelNames Classes { get; }
 
-    /// <summary>
-    /// Whether ONNX Runtime's intra-op threads spin between parallel sections (its default) in sessions created from now
-    /// on. Off by default here: between two forward passes the sampler draws noise on every core, and spinning threads
-    /// would take those cores (measurements switch it back on).
-    /// </summary>
-    internal static bool AllowSpinning { get; set; }
+    /// <summary>How ONNX Runtime's intra-op threads wait, in the certifier's sessions created from now on.</summary>
+    internal enum SpinPolicy
+    {
+        /// <summary>They sleep whenever idle (<c>session.intra_op.allow_spinning = 0</c>; the default here): between two
+        /// forward passes the sampler draws noise on every core, and spinning threads would take those cores.</summary>
+        Never,
+        /// <summary>They spin between the parallel sections of a pass and sleep once it returns (<c>session.force_spinning_stop</c>).</summary>
+        DuringRun,
+        /// <summary>ONNX Runtime's default: they also spin for a while after a pass returns.</summary>
+        OrtDefault,
+    }
+
+    /// <summary>The wait policy of new sessions (<see cref="SpinPolicy.Never"/>; measurements switch it).</summary>
+    internal static SpinPolicy Spinning { get; set; }
 
     private static SessionOptions NewSessionOptions()
     {
         var options = new SessionOptions();
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", AllowSpinning ? "1" : "0");
+        if (Spinning == SpinPolicy.Never)
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        else if (Spinning == SpinPolicy.DuringRun)
+            options.AddSessionConfigEntry("session.force_spinning_stop", "1");
         return options;
     }
 
