@@ -36,13 +36,14 @@ internal abstract class SmoothingBaseModel : IDisposable
     public abstract void Classify(Tensor x, int count, long[] votes, float[]? logits);
 
     /// <summary>
-    /// <see cref="Classify(Tensor, int, long[], float[])"/> of the first <paramref name="count"/> rows of <paramref name="x"/>
-    /// (row-major, d values a row, on the host); the default wraps the array as a CPU tensor without copying it.
+    /// <see cref="Classify(Tensor, int, long[], float[])"/> of the <paramref name="count"/> rows of <paramref name="x"/> that start
+    /// at element <paramref name="offset"/> (row-major, d values a row, on the host); the default wraps the array as a CPU
+    /// tensor without copying it.
     /// </summary>
-    public virtual void Classify(float[] x, int count, long[] votes, float[]? logits)
+    public virtual void Classify(float[] x, int offset, int count, long[] votes, float[]? logits)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = torch.frombuffer(x, torch.float32, count: (long)count * FeatureCount).view(count, FeatureCount).to(Device);
+        var rows = torch.frombuffer(x, torch.float32).narrow(0, offset, (long)count * FeatureCount).view(count, FeatureCount).to(Device);
         Classify(rows, count, votes, logits);
     }
 
@@ -346,23 +347,23 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
             _bufferTensor = torch.frombuffer(_buffer, torch.float32).DetachFromDisposeScope();
         }
         _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
-        Classify(_buffer, count, votes, logits);
+        Classify(_buffer, 0, count, votes, logits);
     }
 
     /// <summary>Runs the session on the host rows directly (no copy).</summary>
-    public override void Classify(float[] x, int count, long[] votes, float[]? logits)
+    public override void Classify(float[] x, int offset, int count, long[] votes, float[]? logits)
     {
         if (_logits.Length < count * _classes)
             _logits = new float[count * _classes];
-        Run(x, count, _logits);
+        Run(x, offset, count, _logits);
         ArgMaxRows(_logits, count, _classes, votes);
         if (logits is not null)
             Array.Copy(_logits, logits, count * _classes);
     }
 
-    private void Run(float[] input, int count, float[] logits)
+    private void Run(float[] input, int offset, int count, float[] logits)
     {
-        var data = new Memory<float>(input, 0, count * _features);
+        var data = new Memory<float>(input, offset, count * _features);
         using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [count, _features]);
         using var runOptions = new RunOptions();
         using var results = _session.Run(runOptions, [_input], [value], [_output]);
