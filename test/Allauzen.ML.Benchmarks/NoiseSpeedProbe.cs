@@ -5,7 +5,7 @@ namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
 /// <c>-- --noise-speed [seconds]</c>: GB/s of <see cref="GaussianNoise.Fill"/> into a 4 MiB float32 buffer on one thread,
-/// per instruction set, by wall time and by this thread's CPU time (the per-core figure on a shared machine, where wall
+/// per instruction set (and for the sampler's 784-value samples with a centre, and the uniform words alone), by wall time and by this thread's CPU time (the per-core figure on a shared machine, where wall
 /// time also counts the time other processes hold the core).
 /// </summary>
 internal static class NoiseSpeedProbe
@@ -15,25 +15,41 @@ internal static class NoiseSpeedProbe
         double seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 2;
         const int n = 1 << 20;
         var buffer = new float[n];
-        var centre = new float[n];
+        const int d = 784;
+        var centre = new float[d];
+        var bits = new uint[n];
         Console.WriteLine($"Resolved: {GaussianNoise.Resolved}; buffer {n * 4 / 1048576} MiB; load average {File.ReadAllText("/proc/loadavg").Trim()}");
-        foreach (var (name, isa, withCentre) in new[]
+        void Samples(long fill)
         {
-            ("avx512", NoiseIsa.Avx512, false), ("avx2", NoiseIsa.Avx2, false), ("scalar", NoiseIsa.Scalar, false), ("auto+centre", NoiseIsa.Auto, true),
+            // The sampler's direct path: samples of d values, x + σε with one centre x.
+            for (int i = 0; i + d <= n; i += d)
+                GaussianNoise.Fill(buffer.AsSpan(i, d), 1, (ulong)(fill * n + i), 0, 0.25f, centre);
+        }
+        foreach (var (name, fill) in new (string, Action<long>)[]
+        {
+            ("avx512", f => GaussianNoise.Fill(buffer, 1, (ulong)f, 0, 0.25f, default, NoiseIsa.Avx512)),
+            ("avx2", f => GaussianNoise.Fill(buffer, 1, (ulong)f, 0, 0.25f, default, NoiseIsa.Avx2)),
+            ("scalar", f => GaussianNoise.Fill(buffer, 1, (ulong)f, 0, 0.25f, default, NoiseIsa.Scalar)),
+            ("software", f => GaussianNoise.Fill(buffer, 1, (ulong)f, 0, 0.25f, default, NoiseIsa.Software)),
+            ("784+centre", Samples),
+            ("bits", f => GaussianNoise.FillBits(bits, 1, (ulong)f, 0)),
         })
         {
-            if ((isa == NoiseIsa.Avx512 && !System.Runtime.Intrinsics.X86.Avx512F.IsSupported) || (isa == NoiseIsa.Avx2 && !System.Runtime.Intrinsics.X86.Avx2.IsSupported))
+            try
+            {
+                fill(0);
+            }
+            catch (PlatformNotSupportedException)
+            {
                 continue;
-            for (int i = 0; i < 20; i++)
-                GaussianNoise.Fill(buffer, 1, (ulong)i, 0, 0.25f, withCentre ? centre : default, isa);
+            }
+            for (int i = 0; i < 20 && name != "software"; i++)
+                fill(i);
             var cpu0 = ThreadCpu();
             var wall = Stopwatch.StartNew();
             long fills = 0;
             while (ThreadCpu() - cpu0 < seconds)
-            {
-                GaussianNoise.Fill(buffer, 1, (ulong)fills, 0, 0.25f, withCentre ? centre : default, isa);
-                fills++;
-            }
+                fill(fills++);
             double cpu = ThreadCpu() - cpu0, bytes = fills * (double)n * 4;
             Console.WriteLine($"{name,-12} {bytes / cpu / 1e9,6:F2} GB/s per CPU-second   {bytes / wall.Elapsed.TotalSeconds / 1e9,6:F2} GB/s wall   ({fills} fills)");
         }

@@ -1,4 +1,5 @@
 using Allauzen.ML.Core;
+using Allauzen.ML.Lipschitz;
 using Allauzen.ML.Mlp;
 using Allauzen.ML.Smoothing;
 using BenchmarkDotNet.Attributes;
@@ -21,6 +22,10 @@ namespace Allauzen.ML.Benchmarks;
 /// shortcut off (d-dimensional noise added to the input).</item>
 /// <item>Category Onnx: baseline = ONNX Runtime forward of the exported model; CertifyCohenOnnx = the certifier
 /// with BaseModelOnnxPath (the ONNX model is opaque: direct noise only).</item>
+/// <item>Categories TorchCnn and OnnxCnn: the same on a small LeNet-like CNN (two 3×3 convolutions of 16 channels with
+/// ReLU on the 28×28 image, 4×4 pooling, a 128-wide dense layer; a Lipschitz AOL network folded into plain Conv/Gemm
+/// weights), CnnRows × (n0 + CnnEstimation) samples in batches of CnnBatch. A convolution has no first-layer shortcut:
+/// this is the input-noise path convolutional models take, with far more work per input value than the MLP.</item>
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
@@ -29,6 +34,15 @@ namespace Allauzen.ML.Benchmarks;
 public class SmoothingBenchmarks
 {
     private const int Rows = 4, Selection = 100, Estimation = 10_000, Batch = 1000;
+    private const int CnnRows = 2, CnnEstimation = 2000, CnnBatch = 500;
+    private LipschitzClassifierTransformer _cnn = null!;
+    private RandomizedSmoothingTransformer _cnnCertifier = null!;
+    private RandomizedSmoothingTransformer _cnnOnnxCertifier = null!;
+    private IDataView _cnnRows = null!;
+    private InferenceSession _cnnSession = null!;
+    private torch.Tensor _cnnBatch = null!;
+    private float[] _cnnOnnxBatch = null!;
+    private string _cnnOnnxPath = null!;
     private MLContext _ml = null!;
     private MlpTransformer _model = null!;
     private IDataView _rows = null!;
@@ -67,68 +81,112 @@ public class SmoothingBenchmarks
         _onnxCertifier = _ml.Transforms.CertifyRandomizedSmoothing(onnxOptions).Fit(_rows);
         _session = new InferenceSession(_onnxPath);
         _onnxBatch = _batch.data<float>().ToArray();
+
+        int side = (int)Math.Round(Math.Sqrt(_model.FeatureCount));
+        _cnn = _ml.MulticlassClassification.Trainers.LipschitzClassifier(new LipschitzClassifierOptions
+        {
+            Architecture = LipschitzArchitecture.Aol, Convolutional = true, ImageHeight = side, ImageWidth = side, ImageChannels = 1, Width = 16,
+            Depth = 2, KernelSize = 3, PoolSize = 4, DenseDepth = 1, DenseWidth = 128, Epochs = 1, BatchSize = 64, Seed = 1,
+        }).Fit(_ml.Data.TakeRows(train, 2000));
+        _cnnRows = _ml.Data.Cache(_ml.Data.TakeRows(_rows, CnnRows));
+        RandomizedSmoothingOptions CnnOptions() => new()
+        {
+            BaseModel = _cnn, SelectionSamples = Selection, EstimationSamples = CnnEstimation, BatchSize = CnnBatch, Sigma = 0.25,
+        };
+        _cnnCertifier = _ml.Transforms.CertifyRandomizedSmoothing(CnnOptions()).Fit(_cnnRows);
+        _cnnBatch = torch.rand(CnnBatch, _cnn.FeatureCount);
+        _cnnOnnxPath = Path.Combine(Path.GetTempPath(), $"smoothing-bench-cnn-{Environment.ProcessId}.onnx");
+        _ml.Model.ExportToOnnx(_cnn, _cnnRows, _cnnOnnxPath);
+        var cnnOnnxOptions = CnnOptions();
+        cnnOnnxOptions.BaseModel = null;
+        cnnOnnxOptions.BaseModelOnnxPath = _cnnOnnxPath;
+        cnnOnnxOptions.OnnxInputName = "Features";
+        cnnOnnxOptions.OnnxOutputName = "Score.output";
+        cnnOnnxOptions.BaseModelOutputsProbabilities = true;
+        _cnnOnnxCertifier = _ml.Transforms.CertifyRandomizedSmoothing(cnnOnnxOptions).Fit(_cnnRows);
+        _cnnSession = new InferenceSession(_cnnOnnxPath);
+        _cnnOnnxBatch = _cnnBatch.data<float>().ToArray();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _session.Dispose();
+        _cnnSession.Dispose();
         File.Delete(_onnxPath);
+        File.Delete(_cnnOnnxPath);
     }
 
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("Torch")]
-    public float RawBatchedForward()
+    public float RawBatchedForward() => TorchForward(_model, _batch, Rows * (long)(Selection + Estimation), Batch);
+
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory("TorchCnn")]
+    public float RawCnnForward() => TorchForward(_cnn, _cnnBatch, CnnRows * (long)(Selection + CnnEstimation), CnnBatch);
+
+    [Benchmark]
+    [BenchmarkCategory("TorchCnn")]
+    public double CertifyCnn() => SumRadii(_cnnCertifier, _cnnRows);
+
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory("OnnxCnn")]
+    public float RawCnnOrtForward() => OrtForward(_cnnSession, _cnnOnnxBatch, _cnn.FeatureCount, CnnRows * (long)(Selection + CnnEstimation), CnnBatch);
+
+    [Benchmark]
+    [BenchmarkCategory("OnnxCnn")]
+    public double CertifyCnnOnnx() => SumRadii(_cnnOnnxCertifier, _cnnRows);
+
+    /// <summary>Logits and argmax of <paramref name="total"/> samples in batches of <paramref name="batch"/>, as the sampler runs them.</summary>
+    private static float TorchForward(ITransformer model, torch.Tensor input, long total, int batch)
     {
         float s = 0;
-        var lm = (ILogitsModel)_model;
-        long total = Rows * (long)(Selection + Estimation);
+        var lm = (ILogitsModel)model;
         using var noGrad = torch.no_grad();
-        for (long done = 0; done < total; done += Batch)
+        for (long done = 0; done < total; done += batch)
         {
             using var scope = torch.NewDisposeScope();
-            int b = (int)Math.Min(Batch, total - done);
-            var z = lm.ForwardLogits(_batch.narrow(0, 0, b)).argmax(1);
+            int b = (int)Math.Min(batch, total - done);
+            var z = lm.ForwardLogits(input.narrow(0, 0, b)).argmax(1);
             s += z[0].ToSingle();
         }
         return s;
     }
 
-    [Benchmark]
-    [BenchmarkCategory("Torch")]
-    public double CertifyCohen() => SumRadii(_certifier);
-
-    [Benchmark]
-    [BenchmarkCategory("Torch")]
-    public double CertifyCohenDirectNoise() => SumRadii(_direct);
-
-    [Benchmark(Baseline = true)]
-    [BenchmarkCategory("Onnx")]
-    public float RawOrtForward()
+    private static float OrtForward(InferenceSession session, float[] input, int d, long total, int batch)
     {
         float s = 0;
-        long total = Rows * (long)(Selection + Estimation);
-        int d = _model.FeatureCount;
         using var runOptions = new RunOptions();
-        for (long done = 0; done < total; done += Batch)
+        for (long done = 0; done < total; done += batch)
         {
-            int b = (int)Math.Min(Batch, total - done);
-            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(_onnxBatch, 0, b * d), [b, d]);
-            using var results = _session.Run(runOptions, ["Features"], [value], ["Score.output"]);
-            var span = results[0].GetTensorDataAsSpan<float>();
-            s += span[0];
+            int b = (int)Math.Min(batch, total - done);
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(input, 0, b * d), [b, d]);
+            using var results = session.Run(runOptions, ["Features"], [value], ["Score.output"]);
+            s += results[0].GetTensorDataAsSpan<float>()[0];
         }
         return s;
     }
 
     [Benchmark]
-    [BenchmarkCategory("Onnx")]
-    public double CertifyCohenOnnx() => SumRadii(_onnxCertifier);
+    [BenchmarkCategory("Torch")]
+    public double CertifyCohen() => SumRadii(_certifier, _rows);
 
-    private double SumRadii(RandomizedSmoothingTransformer certifier)
+    [Benchmark]
+    [BenchmarkCategory("Torch")]
+    public double CertifyCohenDirectNoise() => SumRadii(_direct, _rows);
+
+    [Benchmark(Baseline = true)]
+    [BenchmarkCategory("Onnx")]
+    public float RawOrtForward() => OrtForward(_session, _onnxBatch, _model.FeatureCount, Rows * (long)(Selection + Estimation), Batch);
+
+    [Benchmark]
+    [BenchmarkCategory("Onnx")]
+    public double CertifyCohenOnnx() => SumRadii(_onnxCertifier, _rows);
+
+    private static double SumRadii(RandomizedSmoothingTransformer certifier, IDataView rows)
     {
         double s = 0;
-        foreach (double r in certifier.Transform(_rows).GetColumn<double>(SmoothingColumnNames.CertifiedRadius))
+        foreach (double r in certifier.Transform(rows).GetColumn<double>(SmoothingColumnNames.CertifiedRadius))
             s += r;
         return s;
     }

@@ -23,9 +23,6 @@ internal interface INoiseLanes<TU, TF>
 
     static abstract TF Broadcast(float x);
 
-    /// <summary>Lane i holds <paramref name="start"/> + i.</summary>
-    static abstract TU Sequence(uint start);
-
     static abstract TU Add(TU a, TU b);
 
     static abstract TU Xor(TU a, TU b);
@@ -38,12 +35,6 @@ internal interface INoiseLanes<TU, TF>
 
     /// <summary>Bitwise select: bits of <paramref name="a"/> where <paramref name="mask"/> is set, else of <paramref name="b"/>.</summary>
     static abstract TU Select(TU mask, TU a, TU b);
-
-    /// <summary>The high 32 bits of the 64-bit product a·m of each lane.</summary>
-    static abstract TU MulHigh(TU a, uint m);
-
-    /// <summary>The low 32 bits of the product a·m of each lane.</summary>
-    static abstract TU MulLow(TU a, uint m);
 
     /// <summary>Each lane read as a signed 32-bit integer, converted to float32 (round to nearest even).</summary>
     static abstract TF ConvertSigned(TU a);
@@ -69,15 +60,45 @@ internal interface INoiseLanes<TU, TF>
     static abstract void Store(TU value, Span<uint> destination);
 }
 
-/// <summary>16 lanes (AVX-512F).</summary>
-internal readonly struct Lanes512 : INoiseLanes<Vector512<uint>, Vector512<float>>
+/// <summary>The random words of a vector kernel: its lanes' (a, b) pairs of a group, from AES-NI (<see cref="Ars"/>).</summary>
+internal interface INoiseWords<TU>
+    where TU : struct
 {
-    private static readonly Vector512<uint> OddLanes = Vector512.Create(0xFFFFFFFF_00000000UL).AsUInt32();
+    /// <summary>
+    /// Blocks <paramref name="block"/>, ... (Count/4 of them) as the a words and the blocks 4 further as the b words of
+    /// lanes 4·(block mod 8), ... of their group (see <see cref="GaussianNoise"/>'s layout).
+    /// </summary>
+    static abstract (TU A, TU B) Words(ReadOnlySpan<Vector128<byte>> keys, Vector128<uint> counter, uint block);
+}
+
+/// <summary>16 lanes (AVX-512F).</summary>
+internal readonly struct Lanes512 : INoiseLanes<Vector512<uint>, Vector512<float>>, INoiseWords<Vector512<uint>>
+{
+    /// <summary>Eight ARS chains interleaved (AES-NI works on 128 bits: two instructions in flight per cycle hide its latency).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector512<uint> A, Vector512<uint> B) Words(ReadOnlySpan<Vector128<byte>> keys, Vector128<uint> counter, uint block)
+    {
+        var k = keys[0];
+        Vector128<byte> v0 = GaussianNoise.Block(counter, block) ^ k, v1 = GaussianNoise.Block(counter, block + 1) ^ k,
+            v2 = GaussianNoise.Block(counter, block + 2) ^ k, v3 = GaussianNoise.Block(counter, block + 3) ^ k,
+            v4 = GaussianNoise.Block(counter, block + 4) ^ k, v5 = GaussianNoise.Block(counter, block + 5) ^ k,
+            v6 = GaussianNoise.Block(counter, block + 6) ^ k, v7 = GaussianNoise.Block(counter, block + 7) ^ k;
+        for (int i = 1; i < keys.Length - 1; i++)
+        {
+            k = keys[i];
+            v0 = Aes.Encrypt(v0, k); v1 = Aes.Encrypt(v1, k); v2 = Aes.Encrypt(v2, k); v3 = Aes.Encrypt(v3, k);
+            v4 = Aes.Encrypt(v4, k); v5 = Aes.Encrypt(v5, k); v6 = Aes.Encrypt(v6, k); v7 = Aes.Encrypt(v7, k);
+        }
+        k = keys[^1];
+        v0 = Aes.EncryptLast(v0, k); v1 = Aes.EncryptLast(v1, k); v2 = Aes.EncryptLast(v2, k); v3 = Aes.EncryptLast(v3, k);
+        v4 = Aes.EncryptLast(v4, k); v5 = Aes.EncryptLast(v5, k); v6 = Aes.EncryptLast(v6, k); v7 = Aes.EncryptLast(v7, k);
+        return (Vector512.Create(Vector256.Create(v0, v1), Vector256.Create(v2, v3)).AsUInt32(),
+            Vector512.Create(Vector256.Create(v4, v5), Vector256.Create(v6, v7)).AsUInt32());
+    }
 
     public static int Count => 16;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Broadcast(uint x) => Vector512.Create(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Broadcast(float x) => Vector512.Create(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Sequence(uint start) => Vector512.Create(start) + Vector512<uint>.Indices;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Add(Vector512<uint> a, Vector512<uint> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Xor(Vector512<uint> a, Vector512<uint> b) => a ^ b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> And(Vector512<uint> a, Vector512<uint> b) => a & b;
@@ -85,16 +106,7 @@ internal readonly struct Lanes512 : INoiseLanes<Vector512<uint>, Vector512<float
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> ShiftLeft(Vector512<uint> a, [ConstantExpected] byte n) => a << n;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> Select(Vector512<uint> mask, Vector512<uint> a, Vector512<uint> b) => Vector512.ConditionalSelect(mask, a, b);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<uint> MulHigh(Vector512<uint> a, uint m)
-    {
-        var mv = Vector512.Create(m);
-        var even = Avx512F.Multiply(a, mv); // lanes 0, 2, 4, ...: 64-bit products
-        var odd = Avx512F.Multiply((a.AsUInt64() >>> 32).AsUInt32(), mv); // lanes 1, 3, 5, ...
-        return Vector512.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<uint> MulLow(Vector512<uint> a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> ConvertSigned(Vector512<uint> a) => Vector512.ConvertToSingle(a.AsInt32());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> AsFloat(Vector512<uint> a) => a.AsSingle();
@@ -110,14 +122,28 @@ internal readonly struct Lanes512 : INoiseLanes<Vector512<uint>, Vector512<float
 }
 
 /// <summary>8 lanes (AVX2).</summary>
-internal readonly struct Lanes256 : INoiseLanes<Vector256<uint>, Vector256<float>>
+internal readonly struct Lanes256 : INoiseLanes<Vector256<uint>, Vector256<float>>, INoiseWords<Vector256<uint>>
 {
-    private static readonly Vector256<uint> OddLanes = Vector256.Create(0xFFFFFFFF_00000000UL).AsUInt32();
+    /// <summary>Four ARS chains interleaved.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector256<uint> A, Vector256<uint> B) Words(ReadOnlySpan<Vector128<byte>> keys, Vector128<uint> counter, uint block)
+    {
+        var k = keys[0];
+        Vector128<byte> v0 = GaussianNoise.Block(counter, block) ^ k, v1 = GaussianNoise.Block(counter, block + 1) ^ k,
+            v4 = GaussianNoise.Block(counter, block + 4) ^ k, v5 = GaussianNoise.Block(counter, block + 5) ^ k;
+        for (int i = 1; i < keys.Length - 1; i++)
+        {
+            k = keys[i];
+            v0 = Aes.Encrypt(v0, k); v1 = Aes.Encrypt(v1, k); v4 = Aes.Encrypt(v4, k); v5 = Aes.Encrypt(v5, k);
+        }
+        k = keys[^1];
+        v0 = Aes.EncryptLast(v0, k); v1 = Aes.EncryptLast(v1, k); v4 = Aes.EncryptLast(v4, k); v5 = Aes.EncryptLast(v5, k);
+        return (Vector256.Create(v0, v1).AsUInt32(), Vector256.Create(v4, v5).AsUInt32());
+    }
 
     public static int Count => 8;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Broadcast(uint x) => Vector256.Create(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Broadcast(float x) => Vector256.Create(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Sequence(uint start) => Vector256.Create(start) + Vector256<uint>.Indices;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Add(Vector256<uint> a, Vector256<uint> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Xor(Vector256<uint> a, Vector256<uint> b) => a ^ b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> And(Vector256<uint> a, Vector256<uint> b) => a & b;
@@ -125,16 +151,7 @@ internal readonly struct Lanes256 : INoiseLanes<Vector256<uint>, Vector256<float
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> ShiftLeft(Vector256<uint> a, [ConstantExpected] byte n) => a << n;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> Select(Vector256<uint> mask, Vector256<uint> a, Vector256<uint> b) => Vector256.ConditionalSelect(mask, a, b);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<uint> MulHigh(Vector256<uint> a, uint m)
-    {
-        var mv = Vector256.Create(m);
-        var even = Avx2.Multiply(a, mv); // lanes 0, 2, 4, ...: 64-bit products
-        var odd = Avx2.Multiply((a.AsUInt64() >>> 32).AsUInt32(), mv); // lanes 1, 3, 5, ...
-        return Vector256.ConditionalSelect(OddLanes, odd.AsUInt32(), (even >>> 32).AsUInt32());
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<uint> MulLow(Vector256<uint> a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> ConvertSigned(Vector256<uint> a) => Vector256.ConvertToSingle(a.AsInt32());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> AsFloat(Vector256<uint> a) => a.AsSingle();
@@ -155,7 +172,6 @@ internal readonly struct Lanes1 : INoiseLanes<uint, float>
     public static int Count => 1;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Broadcast(uint x) => x;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Broadcast(float x) => x;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Sequence(uint start) => start;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Add(uint a, uint b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Xor(uint a, uint b) => a ^ b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint And(uint a, uint b) => a & b;
@@ -163,8 +179,6 @@ internal readonly struct Lanes1 : INoiseLanes<uint, float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint ShiftLeft(uint a, [ConstantExpected] byte n) => a << n;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint Select(uint mask, uint a, uint b) => (a & mask) | (b & ~mask);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint MulHigh(uint a, uint m) => (uint)((ulong)a * m >> 32);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static uint MulLow(uint a, uint m) => a * m;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ConvertSigned(uint a) => (int)a;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float AsFloat(uint a) => BitConverter.UInt32BitsToSingle(a);

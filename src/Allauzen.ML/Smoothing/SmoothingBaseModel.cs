@@ -26,6 +26,9 @@ internal abstract class SmoothingBaseModel : IDisposable
     /// <summary>Device on which the noise is drawn and the inputs are built.</summary>
     public abstract Device Device { get; }
 
+    /// <summary>Whether the forward pass runs off the host (a CUDA device), leaving the CPU cores idle meanwhile.</summary>
+    public abstract bool RunsOffHost { get; }
+
     /// <summary>
     /// The votes (argmax of the logits, lowest index on ties, NaN never wins) of <paramref name="x"/> [count, d] into
     /// <paramref name="votes"/>, and the logits into <paramref name="logits"/> when it is not null.
@@ -33,13 +36,14 @@ internal abstract class SmoothingBaseModel : IDisposable
     public abstract void Classify(Tensor x, int count, long[] votes, float[]? logits);
 
     /// <summary>
-    /// <see cref="Classify(Tensor, int, long[], float[])"/> of the first <paramref name="count"/> rows of <paramref name="x"/>
-    /// (row-major, d values a row, on the host); the default wraps the array as a CPU tensor without copying it.
+    /// <see cref="Classify(Tensor, int, long[], float[])"/> of the <paramref name="count"/> rows of <paramref name="x"/> that start
+    /// at element <paramref name="offset"/> (row-major, d values a row, on the host); the default wraps the array as a CPU
+    /// tensor without copying it.
     /// </summary>
-    public virtual void Classify(float[] x, int count, long[] votes, float[]? logits)
+    public virtual void Classify(float[] x, int offset, int count, long[] votes, float[]? logits)
     {
         using var scope = torch.NewDisposeScope();
-        var rows = torch.frombuffer(x, torch.float32, count: (long)count * FeatureCount).view(count, FeatureCount).to(Device);
+        var rows = torch.frombuffer(x, torch.float32).narrow(0, offset, (long)count * FeatureCount).view(count, FeatureCount).to(Device);
         Classify(rows, count, votes, logits);
     }
 
@@ -207,6 +211,8 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
 
     public override Device Device => _model.Device;
 
+    public override bool RunsOffHost => _model.Device.type != DeviceType.CPU;
+
     public ILogitsModel Model => _model;
 
     public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
@@ -267,7 +273,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
         _bytes = bytes;
         _probabilities = probabilities;
         _features = featureCount;
-        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", () => new SessionOptions(), so => new InferenceSession(bytes, so),
+        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(bytes, so),
             e => new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e),
             device.GpuDeviceId, device.FallbackToCpu, warn ?? (_ => { }));
         _input = inputName ?? _session.InputMetadata.Keys.First();
@@ -299,10 +305,37 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
 
     public override LabelNames Classes { get; }
 
+    /// <summary>How ONNX Runtime's intra-op threads wait, in the certifier's sessions created from now on.</summary>
+    internal enum SpinPolicy
+    {
+        /// <summary>They sleep whenever idle (<c>session.intra_op.allow_spinning = 0</c>; the default here): between two
+        /// forward passes the sampler draws noise on every core, and spinning threads would take those cores.</summary>
+        Never,
+        /// <summary>They spin between the parallel sections of a pass and sleep once it returns (<c>session.force_spinning_stop</c>).</summary>
+        DuringRun,
+        /// <summary>ONNX Runtime's default: they also spin for a while after a pass returns.</summary>
+        OrtDefault,
+    }
+
+    /// <summary>The wait policy of new sessions (<see cref="SpinPolicy.Never"/>; measurements switch it).</summary>
+    internal static SpinPolicy Spinning { get; set; }
+
+    private static SessionOptions NewSessionOptions()
+    {
+        var options = new SessionOptions();
+        if (Spinning == SpinPolicy.Never)
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        else if (Spinning == SpinPolicy.DuringRun)
+            options.AddSessionConfigEntry("session.force_spinning_stop", "1");
+        return options;
+    }
+
     /// <summary>"CPU" or "CUDA:n": the ONNX Runtime provider that runs the base model.</summary>
     public string ExecutionProvider { get; }
 
     public override Device Device => torch.CPU;
+
+    public override bool RunsOffHost => ExecutionProvider != "CPU";
 
     public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
     {
@@ -314,23 +347,23 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
             _bufferTensor = torch.frombuffer(_buffer, torch.float32).DetachFromDisposeScope();
         }
         _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
-        Classify(_buffer, count, votes, logits);
+        Classify(_buffer, 0, count, votes, logits);
     }
 
     /// <summary>Runs the session on the host rows directly (no copy).</summary>
-    public override void Classify(float[] x, int count, long[] votes, float[]? logits)
+    public override void Classify(float[] x, int offset, int count, long[] votes, float[]? logits)
     {
         if (_logits.Length < count * _classes)
             _logits = new float[count * _classes];
-        Run(x, count, _logits);
+        Run(x, offset, count, _logits);
         ArgMaxRows(_logits, count, _classes, votes);
         if (logits is not null)
             Array.Copy(_logits, logits, count * _classes);
     }
 
-    private void Run(float[] input, int count, float[] logits)
+    private void Run(float[] input, int offset, int count, float[] logits)
     {
-        var data = new Memory<float>(input, 0, count * _features);
+        var data = new Memory<float>(input, offset, count * _features);
         using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [count, _features]);
         using var runOptions = new RunOptions();
         using var results = _session.Run(runOptions, [_input], [value], [_output]);

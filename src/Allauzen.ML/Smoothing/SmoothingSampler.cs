@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Allauzen.ML.Core;
 using Allauzen.ML.Torch;
 using Microsoft.ML.Data;
@@ -89,7 +91,8 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
     internal static void DrawSample(Span<float> destination, ulong rowSeed, int phase, long sample, float sigma, ReadOnlySpan<float> centre) =>
         GaussianNoise.Fill(destination, rowSeed, (ulong)sample, (uint)phase, sigma, centre);
 
-    private readonly record struct Piece(int Row, int Phase, long Chunk, int Length);
+    /// <summary>Samples First, ..., First + Length − 1 of phase Phase of row Row: one contiguous run of a forward batch.</summary>
+    private readonly record struct Piece(int Row, int Phase, long First, int Length);
 
     /// <summary>
     /// Whether the exact first-layer shortcut (<see cref="FirstLayerNoise"/>) may be used for Allauzen networks
@@ -98,6 +101,12 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
     internal bool UseFirstLayerShortcut { get; set; } = true;
 
     /// <summary>Samples <paramref name="rows"/> rows of <paramref name="features"/> (rows × d) into <paramref name="stats"/>.</summary>
+    /// <remarks>
+    /// The rows' samples, row by row and selection before estimation, are cut into forward batches of exactly
+    /// BatchSize samples (the last one shorter), whatever the row and phase boundaries: each sample's noise and vote
+    /// depend on (row, phase, index) only, so the packing changes no count. With <see cref="OverlapNoise"/>, the noise
+    /// of the next batch is drawn on a worker thread into a second buffer while the base model runs the current one.
+    /// </remarks>
     public void Sample(float[] features, int rows, RowStatistics[] stats, IProgress<SmoothingProgress>? progress, CancellationToken token)
     {
         TorchRuntime.EnsureInitialized();
@@ -110,103 +119,197 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         // (σz), mixed by Lᵀ and added to the noiseless first-layer output (see FirstLayerNoise).
         var centres = shortcut is null ? null : shortcut.Project(torch.tensor(features, [features.Length / d, d]).narrow(0, 0, rows).to(device));
         int width = shortcut?.Width ?? d;
-        // A forward pass never needs more rows than the longer phase has samples (one chunk per phase then, as before):
-        // a BatchSize far above n0 and n (e.g. read from a tampered file) cannot size the noise buffer.
-        int capacity = Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples));
-        var host = new float[(long)capacity * width];
-        // Shares host's memory (no copy on the CPU); a CUDA model gets one host-to-device copy per forward pass.
-        var hostTensor = torch.frombuffer(host, torch.float32).view(capacity, width);
+        long perRow = (long)selectionSamples + estimationSamples, total = rows * perRow;
+        if (total == 0)
+            return;
+        // A forward pass never needs more rows than the longer phase has samples: a BatchSize far above n0 and n (e.g.
+        // read from a tampered file) cannot size the noise buffer.
+        int capacity = (int)Math.Min(Math.Min(batchSize, Math.Max(selectionSamples, estimationSamples)), total);
+        bool overlap = (OverlapNoise ?? model.RunsOffHost) && total > capacity;
+        var hosts = new float[overlap ? 2 : 1][];
+        var starts = new int[hosts.Length];
+        var hostTensors = new Tensor[hosts.Length];
+        var plans = new List<Piece>[hosts.Length];
+        for (int i = 0; i < hosts.Length; i++)
+        {
+            (hosts[i], starts[i]) = AlignedBuffer((long)capacity * width);
+            // Shares the buffer's memory (no copy on the CPU); a CUDA model gets one host-to-device copy per forward pass.
+            hostTensors[i] = torch.frombuffer(hosts[i], torch.float32).narrow(0, starts[i], (long)capacity * width).view(capacity, width);
+            plans[i] = [];
+        }
         float scale = (float)sigma;
         var votes = new long[capacity];
         var logits = maps.Count > 0 ? new float[capacity * k] : null;
-        var pending = new List<Piece>();
-        int pendingCount = 0;
         var z = new double[k];
         var h = new double[k];
         var order = new int[k];
+        var noiseCentres = shortcut is null ? features : null;
+        long batches = (total + capacity - 1) / capacity;
         _clock.Start();
 
-        void Flush()
+        void Plan(long batch, List<Piece> into) =>
+            PlanBatch(batch * capacity, (int)Math.Min(capacity, total - batch * capacity), perRow, selectionSamples, into);
+
+        Task? next = null;
+        try
         {
-            if (pendingCount == 0)
-                return;
-            token.ThrowIfCancellationRequested();
-            using var inner = torch.NewDisposeScope();
-            DrawPending(pending, host, width, capacity, shortcut is null ? features : null, d, stats, scale);
-            int offset = 0;
-            if (shortcut is null && device.type == DeviceType.CPU)
-                model.Classify(host, pendingCount, votes, logits);
-            else
+            Plan(0, plans[0]);
+            DrawPending(plans[0], hosts[0], starts[0], width, noiseCentres, d, stats, scale, ParallelNoise);
+            for (long b = 0; b < batches; b++)
             {
-                var x = hostTensor.narrow(0, 0, pendingCount).to(device);
-                if (shortcut is null)
-                    model.Classify(x, pendingCount, votes, logits);
-                else
+                token.ThrowIfCancellationRequested();
+                int cur = (int)(b % hosts.Length);
+                long t0 = Stopwatch.GetTimestamp();
+                if (next is not null)
                 {
-                    x = shortcut.Mix(x);
-                    offset = 0;
-                    foreach (var p in pending)
+                    next.GetAwaiter().GetResult();
+                    next = null;
+                }
+                if (overlap && b + 1 < batches)
+                {
+                    var (nextPlan, nextHost, nextStart) = (plans[1 - cur], hosts[1 - cur], starts[1 - cur]);
+                    Plan(b + 1, nextPlan);
+                    next = Task.Run(() => DrawPending(nextPlan, nextHost, nextStart, width, noiseCentres, d, stats, scale, parallel: false));
+                }
+                var pending = plans[cur];
+                int count = pending.Sum(p => p.Length);
+                long t1 = Stopwatch.GetTimestamp();
+                using (torch.NewDisposeScope())
+                {
+                    if (shortcut is null && device.type == DeviceType.CPU)
+                        model.Classify(hosts[cur], starts[cur], count, votes, logits);
+                    else
                     {
-                        x.narrow(0, offset, p.Length).add_(centres!.narrow(0, p.Row, 1));
-                        offset += p.Length;
+                        var x = hostTensors[cur].narrow(0, 0, count).to(device);
+                        if (shortcut is null)
+                            model.Classify(x, count, votes, logits);
+                        else
+                        {
+                            x = shortcut.Mix(x);
+                            int at = 0;
+                            foreach (var p in pending)
+                            {
+                                x.narrow(0, at, p.Length).add_(centres!.narrow(0, p.Row, 1));
+                                at += p.Length;
+                            }
+                            SmoothingBaseModel.VotesOf(shortcut.Rest(x), count, votes, logits);
+                        }
                     }
-                    SmoothingBaseModel.VotesOf(shortcut.Rest(x), pendingCount, votes, logits);
                 }
-            }
-            offset = 0;
-            foreach (var p in pending)
-            {
-                var s = stats[p.Row];
-                var counts = p.Phase == 0 ? s.Selection : s.Estimation;
-                for (int i = 0; i < p.Length; i++)
-                    counts[votes[offset + i]]++;
-                if (p.Phase == 1 && logits is not null)
+                long t2 = Stopwatch.GetTimestamp();
+                int offset = 0;
+                foreach (var p in pending)
                 {
+                    var s = stats[p.Row];
+                    var counts = p.Phase == 0 ? s.Selection : s.Estimation;
                     for (int i = 0; i < p.Length; i++)
-                        AccumulateMaps(s, logits.AsSpan((offset + i) * k, k), z, h, order);
+                        counts[votes[offset + i]]++;
+                    if (p.Phase == 1 && logits is not null)
+                    {
+                        for (int i = 0; i < p.Length; i++)
+                            AccumulateMaps(s, logits.AsSpan((offset + i) * k, k), z, h, order);
+                    }
+                    offset += p.Length;
                 }
-                offset += p.Length;
+                long t3 = Stopwatch.GetTimestamp();
+                if (!overlap && b + 1 < batches)
+                {
+                    Plan(b + 1, plans[0]);
+                    DrawPending(plans[0], hosts[0], starts[0], width, noiseCentres, d, stats, scale, ParallelNoise);
+                }
+                Profile.Add(t1 - t0 + Stopwatch.GetTimestamp() - t3, t2 - t1, t3 - t2);
+                long done = Math.Min(total, (b + 1) * capacity);
+                _samplesDone += count;
+                _rowsDone += (int)(done / perRow) - (int)((done - count) / perRow);
+                progress?.Report(new SmoothingProgress(_rowsDone, _samplesDone, _clock.Elapsed));
             }
-            _samplesDone += pendingCount;
-            pending.Clear();
-            pendingCount = 0;
-            progress?.Report(new SmoothingProgress(_rowsDone, _samplesDone, _clock.Elapsed));
+        }
+        finally
+        {
+            // A failed forward pass must not leave a worker writing into the buffers.
+            try
+            {
+                next?.Wait();
+            }
+            catch (AggregateException)
+            {
+            }
+            _clock.Stop();
+        }
+    }
+
+    /// <summary>
+    /// A pinned array of at least <paramref name="length"/> floats and the index at which a 64-byte aligned run of that
+    /// length starts: libtorch's kernels (e.g. its convolutions) take slower paths on the 8-byte aligned data of a plain
+    /// .NET array (measured: a CNN's forward pass about 10 % slower).
+    /// </summary>
+    private static unsafe (float[] Array, int Start) AlignedBuffer(long length)
+    {
+        var array = GC.AllocateUninitializedArray<float>(checked((int)(length + 16)), pinned: true);
+        Array.Clear(array);
+        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        return (array, (int)((64 - address % 64) % 64 / sizeof(float)));
+    }
+
+    /// <summary>The pieces of the samples start, ..., start + count − 1 of the rows' sequence (row by row, n0 selection then n estimation samples each).</summary>
+    private static void PlanBatch(long start, int count, long perRow, int selection, List<Piece> into)
+    {
+        into.Clear();
+        for (long g = start, end = start + count; g < end;)
+        {
+            int row = (int)(g / perRow);
+            long w = g - row * perRow;
+            int phase = w < selection ? 0 : 1;
+            long phaseEnd = phase == 0 ? selection : perRow;
+            int length = (int)Math.Min(end - g, phaseEnd - w);
+            into.Add(new Piece(row, phase, phase == 0 ? w : w - selection, length));
+            g += length;
+        }
+    }
+
+    /// <summary>Wall time spent drawing noise (or waiting for it), in the forward pass and counting votes, summed over every sampler (measurements).</summary>
+    internal static class Profile
+    {
+        private static long s_draw, s_forward, s_count, s_batches;
+
+        public static void Add(long draw, long forward, long count)
+        {
+            Interlocked.Add(ref s_draw, draw);
+            Interlocked.Add(ref s_forward, forward);
+            Interlocked.Add(ref s_count, count);
+            Interlocked.Increment(ref s_batches);
         }
 
-        for (int r = 0; r < rows; r++)
-        {
-            for (int phase = 0; phase < 2; phase++)
-            {
-                long total = phase == 0 ? selectionSamples : estimationSamples;
-                for (long chunk = 0; chunk * capacity < total; chunk++)
-                {
-                    int len = (int)Math.Min(capacity, total - chunk * capacity);
-                    if (pendingCount + len > capacity)
-                        Flush();
-                    pending.Add(new Piece(r, phase, chunk, len));
-                    pendingCount += len;
-                }
-            }
-            _rowsDone++;
-        }
-        Flush();
-        _clock.Stop();
+        /// <summary>Milliseconds drawing, in the forward pass, counting, and the number of forward batches since the last reset.</summary>
+        public static (double Draw, double Forward, double Count, long Batches) Read() =>
+            (Stopwatch.GetElapsedTime(0, s_draw).TotalMilliseconds, Stopwatch.GetElapsedTime(0, s_forward).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(0, s_count).TotalMilliseconds, s_batches);
+
+        public static void Reset() => s_draw = s_forward = s_count = s_batches = 0;
     }
 
     /// <summary>Whether the noise of a forward batch is drawn on all cores (default) or on the calling thread (measurements).</summary>
     internal static bool ParallelNoise { get; set; } = true;
 
+    /// <summary>
+    /// Whether the next batch's noise is drawn on a worker thread while the base model runs the current batch (double
+    /// buffering). Null (default): when the base model runs off the host (CUDA), which leaves the cores idle during a
+    /// forward pass; a CPU model keeps every core busy in its forward pass, so its noise is drawn on all cores between
+    /// passes instead. Tests and measurements force either; the noise and the counts are the same.
+    /// </summary>
+    internal static bool? OverlapNoise { get; set; }
+
     /// <summary>Samples of noise drawn per parallel work item (~200 KB of float32 at d = 784).</summary>
     private const int SamplesPerItem = 64;
 
     /// <summary>
-    /// Draws the noise of every pending piece into <paramref name="host"/> (sample-major, <paramref name="width"/> values
-    /// a sample), with the rows of <paramref name="features"/> added when it is not null (direct path). Work items of
-    /// <see cref="SamplesPerItem"/> samples run on all cores: each sample's noise depends on (row seed, phase, index)
-    /// only, so the result is the same in any order.
+    /// Draws the noise of every piece into <paramref name="host"/> (sample-major, <paramref name="width"/> values a
+    /// sample), with the rows of <paramref name="features"/> added when it is not null (direct path). With
+    /// <paramref name="parallel"/>, work items of <see cref="SamplesPerItem"/> samples run on all cores: each sample's
+    /// noise depends on (row seed, phase, index) only, so the result is the same in any order.
     /// </summary>
-    private static void DrawPending(List<Piece> pending, float[] host, int width, int capacity, float[]? features, int d, RowStatistics[] stats,
-        float sigma)
+    private static void DrawPending(List<Piece> pending, float[] host, int start, int width, float[]? features, int d, RowStatistics[] stats,
+        float sigma, bool parallel)
     {
         var items = new List<(int Piece, int From, int To, int Offset)>();
         int offset = 0;
@@ -222,9 +325,9 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
             var p = pending[pi];
             var centre = features is null ? default : new ReadOnlySpan<float>(features, p.Row * d, d);
             for (int i = from; i < to; i++, at++)
-                DrawSample(host.AsSpan(at * width, width), stats[p.Row].Seed, p.Phase, p.Chunk * capacity + i, sigma, centre);
+                DrawSample(host.AsSpan(start + at * width, width), stats[p.Row].Seed, p.Phase, p.First + i, sigma, centre);
         }
-        if (items.Count == 1 || Environment.ProcessorCount == 1 || !ParallelNoise)
+        if (items.Count == 1 || Environment.ProcessorCount == 1 || !parallel)
         {
             for (int i = 0; i < items.Count; i++)
                 Draw(i);

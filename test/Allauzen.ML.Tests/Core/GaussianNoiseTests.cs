@@ -5,65 +5,87 @@ using System.Runtime.Intrinsics.X86;
 namespace Allauzen.ML.Tests.Core;
 
 /// <summary>
-/// The counter-based noise generator: Philox4x32-10 against Random123's published answers, the element layout, bit
-/// equality of every vector width with the one-lane reference (so AVX-512, AVX2 and other CPUs draw the same noise), the
+/// The counter-based noise generator: ARS against Random123's published answers, AES instructions against the software
+/// rounds, the element layout, bit equality of every vector width with the one-lane software reference (so AVX-512, AVX2
+/// and CPUs without AES draw the same noise), the
 /// float32 Box–Muller against the same transform in float64, and the statistics of the output (moments, tails, a
 /// Kolmogorov–Smirnov test on 10⁷ draws, independence within and across streams).
 /// </summary>
 [TestClass]
 public sealed class GaussianNoiseTests
 {
+    /// <summary>The vector kernels this CPU can run, and one lane with hardware AES; each must give <see cref="NoiseIsa.Software"/>'s bits.</summary>
     private static IEnumerable<NoiseIsa> AvailableWidths()
     {
         yield return NoiseIsa.Scalar;
-        if (Avx2.IsSupported)
+        if (Avx2.IsSupported && Aes.IsSupported)
             yield return NoiseIsa.Avx2;
-        if (Avx512F.IsSupported)
+        if (Avx512F.IsSupported && Aes.IsSupported)
             yield return NoiseIsa.Avx512;
     }
 
+    private static IEnumerable<Ars.Engine> Engines() => Ars.Hardware == Ars.Engine.Software ? [Ars.Engine.Software] : [Ars.Engine.Software, Ars.Hardware];
+
     [TestMethod]
-    public void PhiloxMatchesRandom123KnownAnswers()
+    public void ArsMatchesRandom123KnownAnswers()
     {
-        // Random123 1.09, tests/kat_vectors, philox4x32 10 (counter words, key words → output words).
-        Assert.AreEqual((0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u), GaussianNoise.Philox(0, 0, 0, 0, 0, 0));
-        Assert.AreEqual((0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu),
-            GaussianNoise.Philox(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff));
-        Assert.AreEqual((0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u),
-            GaussianNoise.Philox(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0));
+        // Random123 kat_vectors, ars4x32 with 10 rounds (counter words, key words → output words); the streams use 7 rounds of the same function.
+        foreach (var engine in Engines())
+        {
+            Assert.AreEqual((0x8d73ee19u, 0x506401efu, 0x13c2dbe4u, 0x0cbe9c0du), Ars.Block(0, 0, 0, 0, 0, 0, 0, 0, 10, engine), $"{engine}: zeros");
+            Assert.AreEqual((0xa516e7d6u, 0x8357ad74u, 0x5b59b3ecu, 0x8763fff3u),
+                Ars.Block(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0x082efa98, 0xec4e6c89, 10, engine), $"{engine}: π digits");
+            Assert.AreEqual((0xbb3743b1u, 0x9f635551u, 0xecbc87fcu, 0xa19478a9u),
+                Ars.Block(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 10, engine), $"{engine}: ones");
+        }
+    }
+
+    /// <summary>The AES instructions and the software rounds agree on 4096 random blocks, at every round count the streams could use.</summary>
+    [TestMethod]
+    public void HardwareAesGivesTheSoftwareBits()
+    {
+        if (Ars.Hardware == Ars.Engine.Software)
+            Assert.Inconclusive("This CPU has no AES instructions: the software rounds are the only engine.");
+        var random = new Random(5);
+        for (int i = 0; i < 4096; i++)
+        {
+            var w = Enumerable.Range(0, 8).Select(_ => (uint)random.NextInt64(0, 1L << 32)).ToArray();
+            int rounds = 2 + i % 9;
+            Assert.AreEqual(Ars.Block(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], rounds, Ars.Engine.Software),
+                Ars.Block(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], rounds, Ars.Hardware), $"block {i}, {rounds} rounds");
+        }
     }
 
     [TestMethod]
-    public void BitsFollowTheDocumentedLayoutAtEveryWidth()
+    public void BitsFollowTheDocumentedLayout()
     {
         ulong key = 0x0123456789ABCDEFUL, stream = 0xFEDCBA9876543210UL;
         const uint domain = 7;
-        foreach (var isa in AvailableWidths())
+        foreach (var isa in new[] { NoiseIsa.Software, NoiseIsa.Auto })
         {
             var bits = new uint[333];
             GaussianNoise.FillBits(bits, key, stream, domain, isa);
             for (int e = 0; e < bits.Length; e++)
             {
-                int g = e / 64, k = e % 64 / 16, lane = e % 16;
-                var w = GaussianNoise.Philox((uint)(16 * g + lane), (uint)stream, (uint)(stream >> 32), domain, (uint)key, (uint)(key >> 32));
-                uint expected = k switch { 0 => w.Item1, 1 => w.Item2, 2 => w.Item3, _ => w.Item4 };
+                var w = Ars.Block((uint)(e / 4), (uint)stream, (uint)(stream >> 32), domain, (uint)key, (uint)(key >> 32), 0, 0, Ars.Rounds, Ars.Engine.Software);
+                uint expected = (e % 4) switch { 0 => w.Item1, 1 => w.Item2, 2 => w.Item3, _ => w.Item4 };
                 Assert.AreEqual(expected, bits[e], $"{isa}: element {e}");
             }
         }
     }
 
     [TestMethod]
-    public void EveryVectorWidthGivesTheScalarBits()
+    public void EveryVectorWidthGivesTheSoftwareBits()
     {
         var widths = AvailableWidths().ToArray();
-        Console.WriteLine($"widths tested: {string.Join(", ", widths)} (Auto = {GaussianNoise.Resolved})");
-        foreach (int n in new[] { 1, 15, 16, 63, 64, 65, 100, 784, 4096 + 17 })
+        Console.WriteLine($"widths tested: {string.Join(", ", widths)} (Auto = {GaussianNoise.Resolved}, AES: {Ars.Hardware})");
+        foreach (int n in new[] { 1, 15, 16, 31, 32, 33, 63, 64, 65, 100, 784, 4096 + 17 })
         {
             var centre = Enumerable.Range(0, n).Select(i => (float)Math.Sin(i)).ToArray();
             foreach (bool withCentre in new[] { false, true })
             {
                 var reference = new float[n];
-                GaussianNoise.Fill(reference, 42, (ulong)n, 1, 0.37f, withCentre ? centre : default, NoiseIsa.Scalar);
+                GaussianNoise.Fill(reference, 42, (ulong)n, 1, 0.37f, withCentre ? centre : default, NoiseIsa.Software);
                 foreach (var isa in widths)
                 {
                     var x = new float[n];
@@ -100,12 +122,12 @@ public sealed class GaussianNoiseTests
 
     /// <summary>
     /// The float32 transform against Box–Muller in float64 on the same words and the same float32 u: |Δz| ≤ 1.5·10⁻⁶·max(1, r).
-    /// Float32 rounding of ln u, √ and the products contributes a few 10⁻⁷ relative; the series truncations are below 2·10⁻⁹.
+    /// Float32 rounding of ln u, √ and the products contributes a few 10⁻⁷ relative; the minimax polynomials are within 4·10⁻⁸.
     /// </summary>
     [TestMethod]
     public void Float32TransformMatchesFloat64BoxMuller()
     {
-        const int n = 64 * 4000;
+        const int n = 32 * 8000;
         var z = new float[n];
         var bits = new uint[n];
         GaussianNoise.Fill(z, 5, 6, 2, 1f);
@@ -113,15 +135,15 @@ public sealed class GaussianNoiseTests
         double worst = 0;
         for (int e = 0; e < n; e++)
         {
-            int k = e % 64 / 16;
-            int first = e - (k % 2) * 16; // words 0/2 hold u, words 1/3 the angle
-            uint a = bits[first], b = bits[first + 16];
+            int g = e / 32, lane = e % 16;
+            bool cosine = e % 32 < 16;
+            uint a = bits[32 * g + lane], b = bits[32 * g + 16 + lane]; // a gives u, b the angle
             double u = (float)(int)(a >> 1) * (1f / 2147483648f) + (1f / 4294967296f); // u is a float32 (see the class remarks)
             double r = Math.Sqrt(-2 * Math.Log(u));
             double phi = (((b >> 5) & 0xFFFFFF) + 0.5) * Math.ScaleB(1, -24) * Math.PI / 4;
             if ((b >> 29 & 1) == 1)
                 phi = Math.PI / 2 - phi;
-            double expected = k % 2 == 0 ? r * Math.Cos(phi) * ((b >> 31) == 1 ? -1 : 1) : r * Math.Sin(phi) * ((b >> 30 & 1) == 1 ? -1 : 1);
+            double expected = cosine ? r * Math.Cos(phi) * ((b >> 31) == 1 ? -1 : 1) : r * Math.Sin(phi) * ((b >> 30 & 1) == 1 ? -1 : 1);
             double err = Math.Abs(z[e] - expected) / Math.Max(1, r);
             worst = Math.Max(worst, err);
             Assert.IsLessThanOrEqualTo(1.5e-6, err, $"element {e}: float32 {z[e]:R}, float64 {expected:R}");

@@ -51,6 +51,59 @@ public sealed class SmoothingNoiseTests
         }
     }
 
+    /// <summary>
+    /// Three rows in one call with BatchSize 100, which divides neither n0 = 37 nor n0 + n = 1271: forward batches
+    /// straddle phases and rows. Every row's counts are still those of its own streams, whether the noise is drawn
+    /// between forward passes (on all cores or on the calling thread) or during them (double buffering).
+    /// </summary>
+    [TestMethod]
+    [DataRow(false, true)]
+    [DataRow(false, false)]
+    [DataRow(true, true)]
+    public void PackedAndOverlappedBatchesCountEachRowsOwnStreams(bool overlap, bool parallel)
+    {
+        var ml = new MLContext(seed: 1);
+        const int n0 = 37, n = 1234;
+        const float sigma = 0.25f;
+        var t = ml.Transforms.CertifyRandomizedSmoothing(new RandomizedSmoothingOptions
+        {
+            BaseModel = RandomizedSmoothingTests.LinearModel(ml), Sigma = sigma, SelectionSamples = n0, EstimationSamples = n, BatchSize = 100, Seed = 5,
+        }).Fit(Rows(ml, 1));
+        float[] features = [0.1f, 0.2f, -0.05f, 0.3f, 0.02f, -0.4f];
+        var stats = Enumerable.Range(0, 3).Select(r =>
+        {
+            var s = new RowStatistics(2, 0);
+            s.Reset(0x1234UL * (ulong)(r + 1));
+            return s;
+        }).ToArray();
+        (bool? overlapBefore, bool parallelBefore) = (SmoothingSampler.OverlapNoise, SmoothingSampler.ParallelNoise);
+        try
+        {
+            (SmoothingSampler.OverlapNoise, SmoothingSampler.ParallelNoise) = (overlap, parallel);
+            t.Sampler.Sample(features, 3, stats, null, default);
+        }
+        finally
+        {
+            (SmoothingSampler.OverlapNoise, SmoothingSampler.ParallelNoise) = (overlapBefore, parallelBefore);
+        }
+        var x = new float[2];
+        for (int r = 0; r < 3; r++)
+        {
+            var centre = features.AsSpan(2 * r, 2);
+            foreach (var (phase, samples, counts) in new[] { (0, n0, stats[r].Selection), (1, n, stats[r].Estimation) })
+            {
+                long zeros = 0;
+                for (int i = 0; i < samples; i++)
+                {
+                    SmoothingSampler.DrawSample(x, stats[r].Seed, phase, i, sigma, centre);
+                    zeros += x[0] >= -x[0] ? 1 : 0;
+                }
+                Assert.AreEqual(zeros, counts[0], $"row {r}, phase {phase}: votes for class 0");
+                Assert.AreEqual(samples - zeros, counts[1], $"row {r}, phase {phase}: votes for class 1");
+            }
+        }
+    }
+
     [TestMethod]
     public void CertificatesDoNotDependOnBatchSizeAndRepeatWithTheSeed()
     {
