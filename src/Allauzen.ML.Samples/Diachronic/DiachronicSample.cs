@@ -79,6 +79,7 @@ public static class DiachronicSample
     private static readonly Option<double?> DbeStaticLearningRate = SampleCli.OptionalReal("--dbe-static-lr", "DBE: Adam learning rate of the static pre-fit");
     private static readonly Option<bool> OrderByLine = SampleCli.Option("--order-by-line", false,
         "benchmark: pass the corpus line as OrderColumnName (sentences of a slice keep the corpus order instead of the hashed order)");
+    private static readonly Option<int?> DbeNegatives = SampleCli.OptionalInt("--dbe-negatives", "DBE: negatives per target", min: 1);
     private static readonly Option<bool> DbeTrace = SampleCli.Option("--dbe-trace", false, "DBE: print the loss per target every 50 steps");
     private static readonly Option<int?> AlignMin = SampleCli.OptionalInt("--align-min", "aligned model: minimum count of the alignment anchors");
     private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
@@ -88,7 +89,7 @@ public static class DiachronicSample
     public static Command Command { get; } = SampleCli.Sample("diachronic",
         "Diachronic embeddings on Debian changelogs: top drifting words, neighbours per slice, drift plot, word2vec export, then the drift-injection benchmark.",
         Run, Corpus, Models, Epochs, MinCount, Dims, SkipReal, Speed, Threads, BenchWidth, BenchSlices, BenchFirstYear, Pairs, T0, T1, Chronology, BenchDims,
-        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeTrace, AlignMin, MetricsOut, Output);
+        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeNegatives, DbeTrace, AlignMin, MetricsOut, Output);
 
     private static int Run(ParseResult args)
     {
@@ -153,6 +154,7 @@ public static class DiachronicSample
             DbeBatchFraction = args.GetValue(DbeBatch),
             AlignmentMinCount = args.GetValue(AlignMin),
             DbeTrace = args.GetValue(DbeTrace),
+            DbeNegatives = args.GetValue(DbeNegatives),
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, args.GetValue(Models)!.Split(',')))
             metrics[key] = value;
@@ -284,6 +286,7 @@ public static class DiachronicSample
         public int? AlignmentMinCount { get; set; }
         /// <summary>Prints the DBE loss per target every 50 steps (compare with dbe_reference.py --trace).</summary>
         public bool DbeTrace { get; set; }
+        public int? DbeNegatives { get; set; }
     }
 
     /// <summary>Prints the DBE loss per target (the static and dynamic phases report every 50 steps).</summary>
@@ -354,6 +357,7 @@ public static class DiachronicSample
                 o.BatchFraction = b.DbeBatchFraction ?? o.BatchFraction;
                 o.ContextSize = b.DbeContextSize ?? o.ContextSize;
                 o.StaticLearningRate = b.DbeStaticLearningRate ?? o.StaticLearningRate;
+                o.DynamicNegatives = b.DbeNegatives ?? o.DynamicNegatives;
                 if (b.DbeTrace)
                     o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
             }

@@ -131,12 +131,13 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
     }
 
     /// <summary>
-    /// The drift measure of <see cref="GetDriftRanking(int, int, int)"/>: <see cref="DriftMeasure.SquaredEuclidean"/> for
-    /// <see cref="DiachronicModel.DynamicBernoulli"/> (Rudolph &amp; Blei's <c>detect_drift</c>: the ρ_t share the context
-    /// vectors α, so their coordinates are comparable and a word's evidence shows in how far it moves), and
+    /// The drift measure of <see cref="GetDriftRanking(int, int, int)"/>: <see cref="DriftMeasure.ScaledSquaredEuclidean"/> for
+    /// <see cref="DiachronicModel.DynamicBernoulli"/> (Rudolph &amp; Blei's <c>detect_drift</c>, the squared Euclidean
+    /// distance — the ρ_t share the context vectors α, so their coordinates are comparable — divided by the fourth root of
+    /// the word's evidence in the two slices, since Adam's noise moves frequent words further), and
     /// <see cref="DriftMeasure.Cosine"/> for the skip-gram models (Kim, Hamilton).
     /// </summary>
-    public DriftMeasure DefaultDriftMeasure => Model == DiachronicModel.DynamicBernoulli ? DriftMeasure.SquaredEuclidean : DriftMeasure.Cosine;
+    public DriftMeasure DefaultDriftMeasure => Model == DiachronicModel.DynamicBernoulli ? DriftMeasure.ScaledSquaredEuclidean : DriftMeasure.Cosine;
 
     /// <summary>
     /// Words ranked by decreasing drift under <see cref="DefaultDriftMeasure"/> between <paramref name="fromSlice"/> and
@@ -164,6 +165,7 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
             double d = measure switch
             {
                 DriftMeasure.SquaredEuclidean => SquaredDistance(w, fromSlice, toSlice),
+                DriftMeasure.ScaledSquaredEuclidean => SquaredDistance(w, fromSlice, toSlice) / Math.Pow(Evidence(w, fromSlice, toSlice), 0.25),
                 DriftMeasure.CosinePath => PathDistance(w, lo, hi),
                 _ => 1 - Cosine(w, fromSlice, w, toSlice),
             };
@@ -269,6 +271,13 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
         for (int i = 0; i < k; i++)
             s += (double)(x[i] - y[i]) * (x[i] - y[i]);
         return s;
+    }
+
+    /// <summary>H = n_a·n_b / (n_a + n_b), at least 1: half the harmonic mean of the word's counts in slices a and b.</summary>
+    private double Evidence(int w, int ta, int tb)
+    {
+        double na = _counts[ta][w], nb = _counts[tb][w];
+        return na + nb > 0 ? Math.Max(1, na * nb / (na + nb)) : 1;
     }
 
     private double PathDistance(int w, int lo, int hi)

@@ -27,6 +27,30 @@ public sealed class DynamicBernoulliPriorTests
         Assert.IsGreaterThan(1e-2, maxLoose, "λ = 1 lets words drift");
     }
 
+    /// <summary>
+    /// The dynamic model ranks by its default measure, ‖ρ_to − ρ_from‖² / H^{1/4} with H = n_from·n_to / (n_from + n_to) from
+    /// the slice counts: recomputed here in double from the public vectors and counts (the transformer also sums in double,
+    /// so only the last-digit rounding of the power differs: relative tolerance 1e-9).
+    /// </summary>
+    [TestMethod]
+    public void DefaultRankingIsTheEvidenceScaledSquaredDistance()
+    {
+        using var m = Fit(DiachronicTestData.Synthetic(3, 120, seed: 3), _ => { });
+        Assert.AreEqual(DriftMeasure.ScaledSquaredEuclidean, m.DefaultDriftMeasure);
+        var ranking = m.GetDriftRanking(0, 2, 1);
+        Assert.IsGreaterThan(10, ranking.Count);
+        Assert.IsTrue(ranking.Zip(ranking.Skip(1)).All(p => p.First.Drift >= p.Second.Drift), "sorted by decreasing drift");
+        foreach (var (word, drift) in ranking)
+        {
+            var a = m.GetVector(word, 0)!;
+            var b = m.GetVector(word, 2)!;
+            double sq = a.Zip(b).Sum(p => (double)(p.First - p.Second) * (p.First - p.Second));
+            double na = m.GetCount(word, 0), nb = m.GetCount(word, 2);
+            double expected = sq / Math.Pow(Math.Max(1, na * nb / (na + nb)), 0.25);
+            Assert.AreEqual(expected, drift, 1e-9 * expected, word);
+        }
+    }
+
     [TestMethod]
     public void ZeroDriftPrecisionGivesIndependentSliceFits()
     {

@@ -6,19 +6,19 @@ namespace Allauzen.ML.Tests.Diachronic;
 /// <summary>
 /// The CI-sized drift-injection benchmark on the shipped slice of the Debian-changelog corpus
 /// (Data/debian-changelogs-ci.tsv.gz: every 4th sentence of 1999–2022, 684 k tokens): 3 slices of 8 years, shuffled
-/// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last drift (cosine; squared Euclidean for the dynamic model, its default measure).
+/// chronology, K = 5 frequency-matched pairs swapped with p = 0, 0.5, 1, words ranked by first-last drift (cosine; for the dynamic model its default measure, the squared Euclidean distance scaled by the slice counts).
 /// Every detector ranks the recipe's eligible words (≥ 15 occurrences in every slice before the swaps). Random ranking:
 /// 10 / 1069 ≈ 0.01. This is the notes' CI-sized variant (P@2K = P@10); its reference figures, gensim on the same
 /// injected corpus (test/Allauzen.ML.Benchmarks/Diachronic/gensim_injection.py, seeds 1 and 2), are incremental SGNS
 /// with whole-corpus init 0.80 and independent SGNS + Procrustes (5 epochs) 0.40. Measured here (one thread, so
 /// deterministic on a machine): incremental 0.80, aligned with 10 epochs 0.70–0.80, dynamic Bernoulli (K = 50,
-/// V ≤ 5000, λ = 30, Adam lr 1e-2 then 1e-3) 0.70 and at its defaults (K = 64) 0.60 (2026-12-06, squared Euclidean
-/// ranking; 0.50 and 0.50 with the cosine ranking; sentences of a slice in canonical order); the thresholds are these
-/// minus 0.1 (0.5 for the dynamic model, whose seeds ranged 0.3–0.5 under the cosine ranking), far above chance, and the uninjected control (ranking the words eligible in its own
+/// V ≤ 5000, λ = 30, Adam lr 1e-2 then 1e-3) 0.70 and at its defaults (K = 64: 150 + 800 steps) 0.70 (2026-12-06, scaled
+/// squared Euclidean ranking; DBE seeds 2 / 3 at the defaults: 0.70 / 0.80; sentences of a slice in canonical order); the
+/// thresholds are these minus 0.1 (0.5 for the notes' setting, whose seeds ranged 0.3–0.5 under the cosine ranking), far above chance, and the uninjected control (ranking the words eligible in its own
 /// corpus) stays at most 0.15 (published 0.00, gensim here 0.00, measured 0.10). On the full frozen corpus with the
 /// published pairs the incremental model reaches 0.95 (published 0.95) and the dynamic model at its defaults 0.95, the
 /// maximum (published 1.00; docs/results/diachronic-dbe.md).
-/// The four model runs (5–8 s each) are acceptance-sized: [TestCategory("Slow")], outside the default test run.
+/// The model runs (5–8 s each on a quiet machine; the dynamic model at its defaults about 1.4× that since its 800 dynamic steps) are acceptance-sized: [TestCategory("Slow")], outside the default test run.
 /// </summary>
 [TestClass]
 public sealed class InjectionBenchmarkTests
@@ -139,7 +139,7 @@ public sealed class InjectionBenchmarkTests
     {
         var (_, inj, _) = Corpus();
         double p = PrecisionAt2K(inj.Sentences, new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64 }, inj, inj);
-        Assert.IsGreaterThanOrEqualTo(0.5, p, "P@2K, dynamic Bernoulli embeddings at the default options (K = 64)");
+        Assert.IsGreaterThanOrEqualTo(0.6, p, "P@2K, dynamic Bernoulli embeddings at the default options (K = 64)");
     }
 
     [TestMethod]
