@@ -40,7 +40,7 @@ internal sealed class DropoutMasks : IDisposable
         _drawn = new bool[offsets.Length - 1];
     }
 
-    /// <summary>The Philox key of a run's dropout masks (its own stream of the run seed).</summary>
+    /// <summary>The counter-based (ARS) key of a run's dropout masks (its own stream of the run seed).</summary>
     public static ulong Key(int seed) => FotonTrainStep.DeriveSeed(seed, 4);
 
     /// <summary>Largest 32-bit word that keeps a unit: words below (1 − p)·2³², i.e. at most this value.</summary>
