@@ -16,7 +16,8 @@ namespace Allauzen.ML.Synthetic;
 /// | `ClassConditional` (optional) | key type (apply `MapValueToKey`); missing keys are an error |
 ///
 /// Fit reads the rows once and performs the only private operation: per class, the projections of the clipped rows
-/// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The fitted
+/// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The class releases
+/// read disjoint rows, so each spends the whole (ε, δ) (parallel composition; see <see cref="PrivacyReport"/>). The fitted
 /// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions. With
 /// <see cref="PrivateSyntheticDataOptions.Latent"/> set, Fit first trains an autoencoder, releases the unit-norm codes
 /// of the rows instead, and the generator also keeps the decoder (see <see cref="PrivacyReport.CoversWholeGenerator"/>).
@@ -169,7 +170,7 @@ internal sealed record SyntheticSettings(int Dimensions, int Projections, int Pe
 {
     public static SyntheticSettings From(PrivateSyntheticDataOptions o, int d, int classes) =>
         new(d, o.NumberOfProjections, o.Percentiles, o.SubProjections, o.Steps, o.StepSize, o.Lambda, o.ClipNorm,
-            o.Epsilon, o.Delta, DpSlicedWasserstein.NoiseScale(o.NumberOfProjections, d, o.Epsilon / classes, o.Delta / classes),
+            o.Epsilon, o.Delta, DpSlicedWasserstein.NoiseScale(o.NumberOfProjections, d, o.Epsilon, o.Delta),
             classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray());
 
     /// <summary>Maps one generated row (unit-ball scale) back to the feature scale: ×ClipNorm, then the inverse of the

@@ -113,8 +113,11 @@ public sealed class PrivateSyntheticDataTests
         var priv = ml.Transforms.PrivateSyntheticData(Options(epsilon: 4, label: "Label")).Fit(data).PrivacyReport;
         Assert.AreEqual(2, priv.Classes);
         Assert.AreEqual(4, priv.Epsilon);
-        Assert.AreEqual(2, priv.EpsilonPerRelease);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 2, 0.5e-5), priv.Sigma, 1e-12);
+        // The two class releases read disjoint rows: each spends the whole (ε, δ) (parallel composition).
+        Assert.AreEqual(4, priv.EpsilonPerRelease);
+        Assert.AreEqual(1e-5, priv.DeltaPerRelease);
+        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 4, 1e-5), priv.Sigma, 1e-12);
+        StringAssert.Contains(priv.Mechanism, "parallel composition");
     }
 
     [TestMethod]
