@@ -163,15 +163,24 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
     }
 }
 
-/// <summary>The persisted settings of a generator (everything but the tensors and the column descriptions).</summary>
+/// <summary>The persisted settings of a generator (everything but the tensors and the column descriptions).
+/// <see cref="AnalyticCalibration"/> is true for generators fitted since 2026-12-06 (σ from
+/// <see cref="DpSlicedWasserstein.AnalyticNoiseScale"/>); files without it were calibrated with the classical constant.</summary>
 internal sealed record SyntheticSettings(int Dimensions, int Projections, int Percentiles, int SubProjections, int Steps,
     double StepSize, double Lambda, double ClipNorm, double Epsilon, double Delta, double Sigma, int Classes, int Seed,
-    float[]? LowerBounds = null, float[]? UpperBounds = null, int[][]? CategoricalSlots = null)
+    float[]? LowerBounds = null, float[]? UpperBounds = null, int[][]? CategoricalSlots = null, bool AnalyticCalibration = false)
 {
     public static SyntheticSettings From(PrivateSyntheticDataOptions o, int d, int classes) =>
         new(d, o.NumberOfProjections, o.Percentiles, o.SubProjections, o.Steps, o.StepSize, o.Lambda, o.ClipNorm,
-            o.Epsilon, o.Delta, DpSlicedWasserstein.NoiseScale(o.NumberOfProjections, d, o.Epsilon, o.Delta),
-            classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray());
+            o.Epsilon, o.Delta, DpSlicedWasserstein.AnalyticNoiseScale(o.NumberOfProjections, d, o.Epsilon, o.Delta),
+            classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray(),
+            AnalyticCalibration: true);
+
+    /// <summary>σ of the fixed-projection release these settings state: the analytic calibration, or the classical
+    /// constant for older files.</summary>
+    public double FixedNoiseScale() => AnalyticCalibration
+        ? DpSlicedWasserstein.AnalyticNoiseScale(Projections, Dimensions, Epsilon, Delta)
+        : DpSlicedWasserstein.NoiseScale(Projections, Dimensions, Epsilon, Delta);
 
     /// <summary>Maps one generated row (unit-ball scale) back to the feature scale: ×ClipNorm, then the inverse of the
     /// public-bounds map with clamping, then one-hot rounding of the categorical groups.</summary>

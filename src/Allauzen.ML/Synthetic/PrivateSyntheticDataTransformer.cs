@@ -216,7 +216,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         }
         else
         {
-            double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon, s.Delta);
+            double sigma = s.FixedNoiseScale();
             payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
                 $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions} (got {s.Sigma})");
         }
@@ -280,7 +280,9 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     {
         string noise = double.IsPositiveInfinity(s.Epsilon)
             ? "no noise (ε = ∞): NOT differentially private"
-            : $"Gaussian mechanism, σ = c·Δ/ε per release with c = √(2 ln(1.25/(δ/2)))";
+            : s.AnalyticCalibration
+                ? "Gaussian mechanism, σ = s·Δ per release with s the exact analytic calibration at (ε, δ/2) (Balle & Wang 2018); Δ holds with probability 1 − δ/2"
+                : "Gaussian mechanism, σ = c·Δ/ε per release with c = √(2 ln(1.25/(δ/2))) (classical constant, proved for ε ≤ 1 only)";
         string classes = s.Classes == 1
             ? "one release"
             : $"{s.Classes} class releases on disjoint rows, each (ε, δ): parallel composition, for neighbouring data sets that differ in one row's features with its class unchanged (the class of a row and the class sizes are not protected)";

@@ -71,7 +71,7 @@ public sealed class LatentSyntheticDataTests
         Assert.AreEqual(D, generator.Dimensions);
         Assert.AreEqual(8, generator.Settings.Dimensions, "the flow runs on the 8-d codes");
         var report = generator.PrivacyReport;
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, 8, 5, 1e-5), report.Sigma, 1e-12, "σ is the one of d = 8 and the whole (ε, δ): the class releases read disjoint rows");
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, 8, 5, 1e-5), report.Sigma, 1e-12, "σ is the one of d = 8 and the whole (ε, δ): the class releases read disjoint rows");
         Assert.IsFalse(report.CoversWholeGenerator, "an autoencoder trained on the private rows is outside the guarantee");
         StringAssert.Contains(report.Mechanism, "NOT covered");
 

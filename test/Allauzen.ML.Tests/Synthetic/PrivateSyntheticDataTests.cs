@@ -71,7 +71,7 @@ public sealed class PrivateSyntheticDataTests
         Assert.AreEqual(5, report.Epsilon);
         Assert.AreEqual(1e-5, report.Delta);
         Assert.AreEqual(70, report.Projections);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 5, 1e-5), report.Sigma, 1e-12);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 5, 1e-5), report.Sigma, 1e-12);
         StringAssert.Contains(report.Mechanism, "Gaussian mechanism");
     }
 
@@ -116,7 +116,7 @@ public sealed class PrivateSyntheticDataTests
         // The two class releases read disjoint rows: each spends the whole (ε, δ) (parallel composition).
         Assert.AreEqual(4, priv.EpsilonPerRelease);
         Assert.AreEqual(1e-5, priv.DeltaPerRelease);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 4, 1e-5), priv.Sigma, 1e-12);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 4, 1e-5), priv.Sigma, 1e-12);
         StringAssert.Contains(priv.Mechanism, "parallel composition");
     }
 

@@ -63,7 +63,7 @@ public sealed class ResampledProjectionsTests
         // The fixed mechanism reports its single release: ε as asked, σ = c·Δ/ε, one step, q = 1.
         var fixedReport = ml.Transforms.PrivateSyntheticData(new PrivateSyntheticDataOptions { Epsilon = 5, ClipNorm = 12, Steps = 1 }).Fit(data).PrivacyReport;
         Assert.AreEqual(5, fixedReport.Epsilon);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 5, Delta), fixedReport.Sigma, 1e-12);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 5, Delta), fixedReport.Sigma, 1e-12);
         Assert.AreEqual(1, fixedReport.Steps);
         Assert.AreEqual(1, fixedReport.SamplingRate);
     }
