@@ -29,6 +29,7 @@ public static class SyntheticSample
     private static readonly Option<int> Latent = SampleCli.Int("--latent", 8, "code size d of the autoencoder (the flow's dimension)");
     private static readonly Option<int> Steps = SampleCli.Int("--steps", 1500, "flow steps per class");
     private static readonly Option<int> Projections = SampleCli.Int("--projections", 70, "K: released directions");
+    private static readonly Option<int> Percentiles = SampleCli.Int("--percentiles", 100, "M: released quantiles per direction");
     private static readonly Option<int?> AeEpochs = SampleCli.OptionalInt("--ae-epochs", "autoencoder epochs (default: 150 on digits, 15 on Fashion-MNIST)");
     private static readonly Option<string> Autoencoder = SampleCli.Choice("--autoencoder", "public",
         "rows the autoencoder is trained on: public (a disjoint split; ε covers everything) or private (ε excludes the decoder)", "public", "private");
@@ -41,7 +42,7 @@ public static class SyntheticSample
     /// <summary>`synthetic`: private synthetic images over ε, with utility and privacy-audit metrics.</summary>
     public static Command Command { get; } = SampleCli.Sample("synthetic",
         "Differentially private synthetic images (DP sliced-Wasserstein flow in an autoencoder's code space): PRDC, train-on-synthetic accuracy, membership audit and SW2 over epsilon.",
-        Run, Data, Epsilons, Latent, Steps, Projections, AeEpochs, Autoencoder, MaxRows, Joint, MetricsOut, Output);
+        Run, Data, Epsilons, Latent, Steps, Projections, Percentiles, AeEpochs, Autoencoder, MaxRows, Joint, MetricsOut, Output);
 
     private const double Delta = 1e-5;
 
@@ -87,7 +88,7 @@ public static class SyntheticSample
             var options = new PrivateSyntheticDataOptions
             {
                 Epsilon = eps, Delta = Delta, ClassConditional = joint ? null : "Label", Seed = 1, Steps = args.GetValue(Steps),
-                NumberOfProjections = args.GetValue(Projections),
+                NumberOfProjections = args.GetValue(Projections), Percentiles = args.GetValue(Percentiles),
                 LowerBounds = new float[d], UpperBounds = [.. Enumerable.Repeat(1f, d)],
                 Latent = new LatentAutoencoderOptions
                 {
