@@ -141,11 +141,18 @@ public sealed class LatentSyntheticDataTests
     }
 
     /// <summary>
-    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}: the
-    /// class-conditional SW₂ to the test images decreases with ε, train-on-synthetic accuracy does not decrease with ε
-    /// (and is far above chance without noise), SW₂ is smallest without noise, the membership audit's whole ε̂ interval
-    /// (threshold chosen on held-out rows) lies below every finite ε, and no generated image equals a private one.
+    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}, one
+    /// release each: utility improves with ε on the pairs whose gap is many standard deviations of one release's noise
+    /// (class-conditional SW₂ and train-on-synthetic accuracy from ε = 1 to ε = 10 and from every finite ε to ε = ∞;
+    /// SW₂ from every finite ε to ε = ∞), accuracy without noise is far above chance, the membership audit's whole ε̂
+    /// interval (threshold chosen on held-out rows) lies below every finite ε, and no generated image equals a private one.
     /// </summary>
+    /// <remarks>
+    /// The release noise is secret (drawn from the OS generator), so each run is a new draw. The neighbouring pairs
+    /// 1 → 5 and 5 → 10 are a few sd apart only (one-draw failure rates of 2–8 % measured with the sample, see
+    /// docs/results/synthetic-utility.md); the sample checks them on means over several releases. The pairs asserted here
+    /// are 4.4 sd (TSTR, 1 → 10) or more apart in the sample's measurements: a one-draw failure probability below 1e-4.
+    /// </remarks>
     [TestMethod]
     [TestCategory("Slow")]
     public void DigitsUtilityIsMonotoneInEpsilonAndTheAuditStaysBelowIt()
@@ -188,13 +195,16 @@ public sealed class LatentSyntheticDataTests
         }
         // Decoded codes lie on the autoencoder's sphere at every ε, so the unconditional SW₂ differs little between the
         // finite ε (0.065–0.080 in the sample); what the noise destroys is the class structure, which the class-conditional
-        // SW₂ and the accuracy measure.
-        for (int i = 1; i < epsilons.Length; i++)
-            Assert.IsTrue(classSw2[i] < classSw2[i - 1], $"class-conditional SW₂ must decrease with ε: {string.Join(", ", classSw2)}");
-        Assert.IsTrue(sw2.Take(3).All(w => w > sw2[^1]), $"SW₂ must be smallest without noise: {string.Join(", ", sw2)}");
-        for (int i = 1; i < epsilons.Length; i++)
-            Assert.IsTrue(accuracy[i] >= accuracy[i - 1], $"train-on-synthetic accuracy must not decrease with ε: {string.Join(", ", accuracy)}");
+        // SW₂ and the accuracy measure. Indices: 0 → ε = 1, 2 → ε = 10, 3 → ε = ∞.
+        string values = $"SW₂ {string.Join(", ", sw2)}; class SW₂ {string.Join(", ", classSw2)}; TSTR {string.Join(", ", accuracy)}";
+        Assert.IsTrue(classSw2[0] > classSw2[2], $"class-conditional SW₂ must be smaller at ε = 10 than at ε = 1: {values}");
+        Assert.IsTrue(accuracy[0] < accuracy[2], $"train-on-synthetic accuracy must be higher at ε = 10 than at ε = 1: {values}");
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(classSw2[i] > classSw2[^1], $"class-conditional SW₂ must be smallest without noise: {values}");
+            Assert.IsTrue(sw2[i] > sw2[^1], $"SW₂ must be smallest without noise: {values}");
+            Assert.IsTrue(accuracy[i] < accuracy[^1], $"accuracy must be best without noise: {values}");
+        }
         Assert.IsTrue(accuracy[^1] >= 0.85, $"train-on-synthetic accuracy without noise {accuracy[^1]} (the real rows give ≈ 0.94)");
-        Assert.IsTrue(accuracy.Take(3).All(a => a < accuracy[^1]), $"accuracy must be best without noise: {string.Join(", ", accuracy)}");
     }
 }
