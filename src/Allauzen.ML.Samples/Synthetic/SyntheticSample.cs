@@ -15,7 +15,9 @@ namespace Allauzen.ML.Samples.Synthetic;
 /// The `synthetic` sample: differentially private synthetic images with the sliced-Wasserstein flow run in the 8-d code
 /// space of a small autoencoder, class-conditional, over ε ∈ {1, 5, 10, ∞}. For each ε: PRDC against real test images,
 /// train-on-synthetic/test-on-real accuracy (Mlp), the distance-to-closest-record membership audit (AUC, ε̂), SW₂ to the
-/// test images, the smallest distance of a generated image to a private one, and a grid of generated images.
+/// test images, the smallest distance of a generated image to a private one, and a grid of generated images. Each
+/// finite ε is released R times (<c>--repeats</c>, fresh secret noise each time); the monotonicity checks compare the
+/// per-ε means and the JSON reports mean ± sd and an estimate of each check's failure probability.
 /// </summary>
 /// <remarks>
 /// Split (seeded shuffle): private rows (the flow's data), public rows (the autoencoder's data, as the reference code
