@@ -141,17 +141,19 @@ public sealed class LatentSyntheticDataTests
     }
 
     /// <summary>
-    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}, one
-    /// release each: utility improves with ε on the pairs whose gap is many standard deviations of one release's noise
-    /// (class-conditional SW₂ and train-on-synthetic accuracy from ε = 1 to ε = 10 and from every finite ε to ε = ∞;
-    /// SW₂ from every finite ε to ε = ∞), accuracy without noise is far above chance, the membership audit's whole ε̂
-    /// interval (threshold chosen on held-out rows) lies below every finite ε, and no generated image equals a private one.
+    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}, with
+    /// <see cref="Repeats"/> independent releases per finite ε (one at ε = ∞, where the fit is seeded and noise-free):
+    /// the mean class-conditional SW₂ to the test images decreases with ε, the mean train-on-synthetic accuracy rises
+    /// from ε = 1 to ε = 10 and from every finite ε to ε = ∞, the mean SW₂ is smallest without noise, accuracy without
+    /// noise is far above chance, the membership audit's whole ε̂ interval (threshold chosen on held-out rows) lies below
+    /// ε in every release, and no generated image equals a private one.
     /// </summary>
     /// <remarks>
-    /// The release noise is secret (drawn from the OS generator), so each run is a new draw. The neighbouring pairs
-    /// 1 → 5 and 5 → 10 are a few sd apart only (one-draw failure rates of 2–8 % measured with the sample, see
-    /// docs/results/synthetic-utility.md); the sample checks them on means over several releases. The pairs asserted here
-    /// are 4.4 sd (TSTR, 1 → 10) or more apart in the sample's measurements: a one-draw failure probability below 1e-4.
+    /// The release noise is secret (drawn from the OS generator), so each run is a new draw; the asserted pairs are those
+    /// whose mean gap is about 4 standard deviations of the difference of the means or more (failure below about 1e-4
+    /// per run, docs/results/synthetic-utility.md). TSTR between neighbouring finite ε (5 → 10: gaps of 0.005–0.21 in
+    /// this split) and the unconditional SW₂ between finite ε are too close for this many releases; the sample checks
+    /// them with 5 releases per ε.
     /// </remarks>
     [TestMethod]
     [TestCategory("Slow")]
@@ -166,45 +168,58 @@ public sealed class LatentSyntheticDataTests
         var sw2 = new List<double>();
         var classSw2 = new List<double>();
         var accuracy = new List<double>();
+        var log = new List<string>();
         foreach (double eps in epsilons)
         {
-            var generator = ml.Transforms.PrivateSyntheticData(Options(eps, pub)).Fit(priv);
-            Assert.IsTrue(generator.PrivacyReport.CoversWholeGenerator);
-            var synthetic = ml.Data.Cache(generator.Generate(privSet.Rows, 2));
-            var synSet = Read(synthetic);
-            sw2.Add(VectorSetMetrics.SlicedWasserstein(synSet, testSet, 200, 1));
-            classSw2.Add(ClassSlicedWasserstein(synSet, synthetic.GetColumn<uint>("Label").ToArray(), testSet, testLabels));
-            var model = ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [128], Epochs = 30, Seed = 1 }).Fit(synthetic);
-            accuracy.Add(ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy);
-            var audit = ml.Data.AuditMembership(priv, test, new MembershipAuditOptions
+            var (w, c, a) = (new List<double>(), new List<double>(), new List<double>());
+            for (int r = 0; r < (double.IsFinite(eps) ? Repeats : 1); r++)
             {
-                SyntheticData = synthetic, Delta = 1e-5, Seed = 1, HoldOutThreshold = true, MinimumFlaggedFraction = 0.1,
-            });
-            // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold. The threshold is chosen on half of the rows
-            // and the interval counted on the other half, so its ends are Clopper–Pearson bounds of the true value at a
-            // fixed threshold, which is at most ε: the whole interval must lie below ε (the lower end passes ε with
-            // probability ≤ 2α only under a violation; the upper end stays below ε when the threshold flags enough rows).
-            if (double.IsFinite(eps))
-                Assert.IsTrue(audit.EpsilonInterval.High <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} is not below the reported ε");
-            for (int i = 0; i < synSet.Rows; i++)
-            {
-                for (int j = 0; j < privSet.Rows; j++)
-                    Assert.IsTrue(synSet.ExactSquaredDistance(i, privSet, j) > 0, $"ε = {eps}: generated row {i} equals private row {j}");
+                var generator = ml.Transforms.PrivateSyntheticData(Options(eps, pub)).Fit(priv);
+                Assert.IsTrue(generator.PrivacyReport.CoversWholeGenerator);
+                var synthetic = ml.Data.Cache(generator.Generate(privSet.Rows, 2));
+                var synSet = Read(synthetic);
+                w.Add(VectorSetMetrics.SlicedWasserstein(synSet, testSet, 200, 1));
+                c.Add(ClassSlicedWasserstein(synSet, synthetic.GetColumn<uint>("Label").ToArray(), testSet, testLabels));
+                var model = ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [128], Epochs = 30, Seed = 1 }).Fit(synthetic);
+                a.Add(ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy);
+                var audit = ml.Data.AuditMembership(priv, test, new MembershipAuditOptions
+                {
+                    SyntheticData = synthetic, Delta = 1e-5, Seed = 1, HoldOutThreshold = true, MinimumFlaggedFraction = 0.1,
+                });
+                // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold. The threshold is chosen on half of the
+                // rows and the interval counted on the other half, so its ends are Clopper–Pearson bounds of the true value
+                // at a fixed threshold, which is at most ε: the whole interval must lie below ε (the lower end passes ε with
+                // probability ≤ 2α only under a violation; the upper end stays below ε when the threshold flags enough rows).
+                if (double.IsFinite(eps))
+                    Assert.IsTrue(audit.EpsilonInterval.High <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} is not below the reported ε");
+                for (int i = 0; i < synSet.Rows; i++)
+                {
+                    for (int j = 0; j < privSet.Rows; j++)
+                        Assert.IsTrue(synSet.ExactSquaredDistance(i, privSet, j) > 0, $"ε = {eps}: generated row {i} equals private row {j}");
+                }
+                log.Add($"ε = {eps}, release {r + 1}: SW₂ {w[^1]:F4}, class SW₂ {c[^1]:F4}, TSTR {a[^1]:F3}, audit {audit}");
+                Console.WriteLine(log[^1]);
             }
-            Console.WriteLine($"ε = {eps}: SW₂ {sw2[^1]:F4}, class SW₂ {classSw2[^1]:F4}, TSTR {accuracy[^1]:F3}, audit {audit}");
+            sw2.Add(w.Average());
+            classSw2.Add(c.Average());
+            accuracy.Add(a.Average());
         }
         // Decoded codes lie on the autoencoder's sphere at every ε, so the unconditional SW₂ differs little between the
         // finite ε (0.065–0.080 in the sample); what the noise destroys is the class structure, which the class-conditional
-        // SW₂ and the accuracy measure. Indices: 0 → ε = 1, 2 → ε = 10, 3 → ε = ∞.
-        string values = $"SW₂ {string.Join(", ", sw2)}; class SW₂ {string.Join(", ", classSw2)}; TSTR {string.Join(", ", accuracy)}";
-        Assert.IsTrue(classSw2[0] > classSw2[2], $"class-conditional SW₂ must be smaller at ε = 10 than at ε = 1: {values}");
+        // SW₂ and the accuracy measure. Means over the releases; indices: 0 → ε = 1, 2 → ε = 10, 3 → ε = ∞.
+        string values = $"means: SW₂ {string.Join(", ", sw2)}; class SW₂ {string.Join(", ", classSw2)}; TSTR {string.Join(", ", accuracy)}; releases: {string.Join("; ", log)}";
+        for (int i = 1; i < epsilons.Length; i++)
+            Assert.IsTrue(classSw2[i] < classSw2[i - 1], $"class-conditional SW₂ must decrease with ε: {values}");
         Assert.IsTrue(accuracy[0] < accuracy[2], $"train-on-synthetic accuracy must be higher at ε = 10 than at ε = 1: {values}");
         for (int i = 0; i < 3; i++)
         {
-            Assert.IsTrue(classSw2[i] > classSw2[^1], $"class-conditional SW₂ must be smallest without noise: {values}");
             Assert.IsTrue(sw2[i] > sw2[^1], $"SW₂ must be smallest without noise: {values}");
             Assert.IsTrue(accuracy[i] < accuracy[^1], $"accuracy must be best without noise: {values}");
         }
         Assert.IsTrue(accuracy[^1] >= 0.85, $"train-on-synthetic accuracy without noise {accuracy[^1]} (the real rows give ≈ 0.94)");
     }
+
+    /// <summary>Independent releases per finite ε in <see cref="DigitsUtilityIsMonotoneInEpsilonAndTheAuditStaysBelowIt"/>
+    /// (about 7 CPU-s each; the test stays near 1.2 min on a quiet machine).</summary>
+    private const int Repeats = 3;
 }
