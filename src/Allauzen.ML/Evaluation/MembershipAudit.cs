@@ -19,6 +19,9 @@ internal static class MembershipAudit
             throw new ArgumentOutOfRangeException(nameof(MembershipAuditOptions.Delta), options.Delta, "Delta must lie in [0, 1).");
         if (!(options.Alpha > 0 && options.Alpha < 1))
             throw new ArgumentOutOfRangeException(nameof(MembershipAuditOptions.Alpha), options.Alpha, "Alpha must lie in (0, 1).");
+        if (!(options.MinimumFlaggedFraction >= 0 && options.MinimumFlaggedFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(MembershipAuditOptions.MinimumFlaggedFraction), options.MinimumFlaggedFraction,
+                $"MinimumFlaggedFraction must lie in [0, 1) (got {options.MinimumFlaggedFraction}).");
         var (m, n) = options.Attack switch
         {
             MembershipAttack.DistanceToClosestRecord => DistanceToClosestRecord(members, nonMembers, options, cancellationToken),
@@ -27,7 +30,8 @@ internal static class MembershipAudit
             MembershipAttack.Shadow => Shadow(env, members, nonMembers, options, cancellationToken),
             _ => throw new ArgumentOutOfRangeException(nameof(MembershipAuditOptions.Attack), options.Attack, "Unknown attack."),
         };
-        return MembershipStatistics.Compute(m, n, options.Delta, options.Alpha);
+        return MembershipStatistics.Compute(m, n, options.Delta, options.Alpha, options.HoldOutThreshold ? options.Seed : null,
+            options.MinimumFlaggedFraction);
     }
 
     /// <summary>score(x) = −min_j ‖x − g_j‖ (exact float64 distance of the float32 values).</summary>

@@ -31,8 +31,26 @@ public sealed class MembershipAuditOptions
     /// <summary>Failure probability of each one-sided Clopper–Pearson bound, in (0, 1). Default 0.05.</summary>
     public double Alpha { get; set; } = 0.05;
 
-    /// <summary>Seed of the two-fold split of <see cref="MembershipAttack.Shadow"/> (a row's fold depends on (seed, row
-    /// index) only). Default 0.</summary>
+    /// <summary>
+    /// When true, the threshold t* of <see cref="MembershipAuditResult.EpsilonLowerBound"/> is chosen on one half of the
+    /// members and of the non-members (split by a hash of (<see cref="Seed"/>, row index)) and ε̂ and
+    /// <see cref="MembershipAuditResult.EpsilonInterval"/> are counted on the other half: both ends of the interval are
+    /// then Clopper–Pearson bounds at a threshold fixed before the rows they count were seen (each end wrong with
+    /// probability at most 2α). When false (default), t* is chosen on the rows it is evaluated on and the interval is
+    /// optimistic. The AUC, balanced accuracy, TPR at low FPR and ROC always use all rows.
+    /// </summary>
+    public bool HoldOutThreshold { get; set; }
+
+    /// <summary>
+    /// The smallest fraction of the rows (members and non-members together; the selection half with
+    /// <see cref="HoldOutThreshold"/>) that a candidate threshold t* must flag as members, in [0, 1). Default 0 (any
+    /// threshold). A floor such as 0.1 keeps the interval informative: a threshold at the very top of the ranking holds a
+    /// handful of rows, and its Clopper–Pearson interval is too wide to bound ε from above.
+    /// </summary>
+    public double MinimumFlaggedFraction { get; set; }
+
+    /// <summary>Seed of the two-fold split of <see cref="MembershipAttack.Shadow"/> and of the selection/evaluation split
+    /// of <see cref="HoldOutThreshold"/> (a row's fold depends on (seed, row index) only). Default 0.</summary>
     public int Seed { get; set; }
 
     /// <summary>Side of the distance blocks (tests use small values); memory is O(block²).</summary>

@@ -41,6 +41,9 @@ public sealed class MembershipAuditResult
     /// +∞ when FPR_lo = 0. At a fixed threshold, Low exceeds the true log((TPR − δ)/FPR) with probability at most 2α;
     /// choosing t* on the same data makes Low slightly optimistic (audit a threshold chosen on separate data for a strict
     /// bound). Low is the audit's ε lower bound: a training claimed (ε, δ)-DP with ε &lt; Low is refuted at that level.
+    /// With <see cref="MembershipAuditOptions.HoldOutThreshold"/>, t* is chosen on half of the rows and ε̂, Low and High
+    /// are counted on the other half, so each end holds at level 2α (High ≥ the true value at t*, which an (ε, δ)-DP
+    /// release keeps at most ε).
     /// </summary>
     public (double Low, double High) EpsilonInterval { get; internal init; }
 

@@ -155,13 +155,17 @@ internal sealed class LatentAutoencoder
         return (codes, decoder);
     }
 
-    /// <summary>Decodes <paramref name="rows"/> codes (rows×d) to rows×D in the feature scale, clamped to the public bounds.</summary>
+    /// <summary>
+    /// Decodes <paramref name="rows"/> codes (rows×d) to rows×D in the feature scale, clamped to the public bounds. Each
+    /// code is first projected onto the unit sphere, where the encoder puts every code (the decoder was trained there
+    /// only): post-processing of the flow's particles, which costs no privacy.
+    /// </summary>
     public float[] Decode(float[] codes, int rows)
     {
         var a = Architecture;
         TorchRuntime.EnsureInitialized();
         using var scope = torch.NewDisposeScope();
-        var h = Forward(torch.tensor(codes, [rows, a.LatentDimension]), a.DecoderWidths, _weights, _biases);
+        var h = Forward(Normalise(torch.tensor(codes, [rows, a.LatentDimension])), a.DecoderWidths, _weights, _biases);
         var output = (h * torch.tensor(_scale) + torch.tensor(_mean)).contiguous().data<float>().ToArray();
         if (a.LowerBounds is { } lo && a.UpperBounds is { } hi)
         {

@@ -6,6 +6,13 @@ namespace Allauzen.ML.Synthetic;
 /// <see cref="DeltaPerRelease"/>)-differentially private for the replacement of one row (rows clipped into the unit
 /// ball), composing to (<see cref="Epsilon"/>, <see cref="Delta"/>). Everything generated afterwards is post-processing.
 /// </summary>
+/// <remarks>
+/// Class-conditional generators: each class release reads only the rows of its class, so two neighbouring data sets
+/// (one row's features replaced, its class unchanged) differ in one release only, and the C releases together are
+/// (ε, δ)-DP when each is (parallel composition): every class spends the whole budget. The class of a row, hence the
+/// class sizes, is not protected (a row changing class changes the number of rows of two releases, which no release
+/// here accounts for); put the label into the features instead when it must be protected.
+/// </remarks>
 public sealed record PrivacyReport
 {
     /// <summary>Total ε of the release (+∞ when the noise is off: no privacy).</summary>
@@ -23,14 +30,14 @@ public sealed record PrivacyReport
     /// <summary>The mechanism and its accounting, in words.</summary>
     public required string Mechanism { get; init; }
 
-    /// <summary>Number of releases (classes; 1 when not class-conditional).</summary>
+    /// <summary>Number of releases on disjoint rows (classes; 1 when not class-conditional).</summary>
     public required int Classes { get; init; }
 
-    /// <summary>ε of each release (ε/C).</summary>
-    public double EpsilonPerRelease => Epsilon / Classes;
+    /// <summary>ε of each class release: ε itself (the releases read disjoint rows: parallel composition).</summary>
+    public double EpsilonPerRelease => Epsilon;
 
-    /// <summary>δ of each release (δ/C).</summary>
-    public double DeltaPerRelease => Delta / Classes;
+    /// <summary>δ of each class release: δ itself (parallel composition).</summary>
+    public double DeltaPerRelease => Delta;
 
     /// <summary>
     /// True when the guarantee covers the whole generator: its saved file and every row it generates. False in latent

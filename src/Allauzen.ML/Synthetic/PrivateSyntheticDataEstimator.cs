@@ -16,7 +16,8 @@ namespace Allauzen.ML.Synthetic;
 /// | `ClassConditional` (optional) | key type (apply `MapValueToKey`); missing keys are an error |
 ///
 /// Fit reads the rows once and performs the only private operation: per class, the projections of the clipped rows
-/// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The fitted
+/// on K fixed random unit directions plus N(0, σ²) noise, summarised by M quantiles per direction. The class releases
+/// read disjoint rows, so each spends the whole (ε, δ) (parallel composition; see <see cref="PrivacyReport"/>). The fitted
 /// <see cref="PrivateSyntheticDataTransformer"/> keeps only those quantiles and the directions. With
 /// <see cref="PrivateSyntheticDataOptions.Latent"/> set, Fit first trains an autoencoder, releases the unit-norm codes
 /// of the rows instead, and the generator also keeps the decoder (see <see cref="PrivacyReport.CoversWholeGenerator"/>).
@@ -162,15 +163,24 @@ public sealed class PrivateSyntheticDataEstimator : IEstimator<PrivateSyntheticD
     }
 }
 
-/// <summary>The persisted settings of a generator (everything but the tensors and the column descriptions).</summary>
+/// <summary>The persisted settings of a generator (everything but the tensors and the column descriptions).
+/// <see cref="AnalyticCalibration"/> is true for generators fitted since 2026-12-06 (σ from
+/// <see cref="DpSlicedWasserstein.AnalyticNoiseScale"/>); files without it were calibrated with the classical constant.</summary>
 internal sealed record SyntheticSettings(int Dimensions, int Projections, int Percentiles, int SubProjections, int Steps,
     double StepSize, double Lambda, double ClipNorm, double Epsilon, double Delta, double Sigma, int Classes, int Seed,
-    float[]? LowerBounds = null, float[]? UpperBounds = null, int[][]? CategoricalSlots = null)
+    float[]? LowerBounds = null, float[]? UpperBounds = null, int[][]? CategoricalSlots = null, bool AnalyticCalibration = false)
 {
     public static SyntheticSettings From(PrivateSyntheticDataOptions o, int d, int classes) =>
         new(d, o.NumberOfProjections, o.Percentiles, o.SubProjections, o.Steps, o.StepSize, o.Lambda, o.ClipNorm,
-            o.Epsilon, o.Delta, DpSlicedWasserstein.NoiseScale(o.NumberOfProjections, d, o.Epsilon / classes, o.Delta / classes),
-            classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray());
+            o.Epsilon, o.Delta, DpSlicedWasserstein.AnalyticNoiseScale(o.NumberOfProjections, d, o.Epsilon, o.Delta),
+            classes, o.Seed, o.LowerBounds?.ToArray(), o.UpperBounds?.ToArray(), o.CategoricalSlots?.Select(g => g?.ToArray()!).ToArray(),
+            AnalyticCalibration: true);
+
+    /// <summary>σ of the fixed-projection release these settings state: the analytic calibration, or the classical
+    /// constant for older files.</summary>
+    public double FixedNoiseScale() => AnalyticCalibration
+        ? DpSlicedWasserstein.AnalyticNoiseScale(Projections, Dimensions, Epsilon, Delta)
+        : DpSlicedWasserstein.NoiseScale(Projections, Dimensions, Epsilon, Delta);
 
     /// <summary>Maps one generated row (unit-ball scale) back to the feature scale: ×ClipNorm, then the inverse of the
     /// public-bounds map with clamping, then one-hot rounding of the categorical groups.</summary>

@@ -72,9 +72,10 @@ public sealed partial class PrivateSyntheticDataOptions
     public int[][]? CategoricalSlots { get; set; }
 
     /// <summary>
-    /// A key-typed label column, or null (default). When set, one release and one flow per class: the budget is split
-    /// evenly, each class spending ε/C and δ/C (basic composition, reported in <see cref="PrivacyReport"/>); the key
-    /// values are treated as public, and generation splits rows evenly across classes (class sizes are not released).
+    /// A key-typed label column, or null (default). When set, one release and one flow per class. The releases read
+    /// disjoint rows, so each spends the whole (ε, δ) (parallel composition, reported in <see cref="PrivacyReport"/>):
+    /// the guarantee covers the features of each row given its class; the class of a row is not protected. Generation
+    /// splits rows evenly across classes (class sizes are not released by the generator).
     /// </summary>
     public string? ClassConditional { get; set; }
 

@@ -46,7 +46,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
             Sigma = settings.Sigma,
             Projections = settings.Projections,
             Classes = settings.Classes,
-            Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta / settings.Classes),
+            Sensitivity = DpSlicedWasserstein.Sensitivity(settings.Projections, settings.Dimensions, settings.Delta),
             Mechanism = Describe(settings) + LatentScope(latent),
             CoversWholeGenerator = latent?.Architecture.TrainedOnPrivateData != true,
         };
@@ -191,7 +191,7 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
 
     /// <summary>
     /// Rebuilds a generator from its payload. The settings pass the options' own rules; σ must equal the noise scale the
-    /// stated (ε, δ, K, d, classes) imply (so a report cannot claim more privacy than its noise gives); the columns must
+    /// stated (ε, δ, K, d) imply (so a report cannot claim more privacy than its noise gives); the columns must
     /// match d and the classes; the directions must be unit vectors and every released quantile row finite and sorted.
     /// </summary>
     internal static PrivateSyntheticDataTransformer Load(IHostEnvironment env, ModelPayloadReader payload)
@@ -216,9 +216,9 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
         }
         else
         {
-            double sigma = DpSlicedWasserstein.NoiseScale(s.Projections, s.Dimensions, s.Epsilon / s.Classes, s.Delta / s.Classes);
+            double sigma = s.FixedNoiseScale();
             payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
-                $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions}, {s.Classes} classes (got {s.Sigma})");
+                $"must be the noise scale {sigma} implied by ε = {s.Epsilon}, δ = {s.Delta}, K = {s.Projections}, d = {s.Dimensions} (got {s.Sigma})");
         }
         int directionRows = s.Projections * (resampled?.Steps ?? 1);
         payload.Require((long)directionRows * s.Dimensions <= MaxReleasedValues && (long)s.Classes * directionRows * s.Percentiles <= MaxReleasedValues,
@@ -280,10 +280,12 @@ public sealed class PrivateSyntheticDataTransformer : ITransformer, IAllauzenTra
     {
         string noise = double.IsPositiveInfinity(s.Epsilon)
             ? "no noise (ε = ∞): NOT differentially private"
-            : $"Gaussian mechanism, σ = c·Δ/ε per release with c = √(2 ln(1.25/(δ/2)))";
+            : s.AnalyticCalibration
+                ? "Gaussian mechanism, σ = s·Δ per release with s the exact analytic calibration at (ε, δ/2) (Balle & Wang 2018); Δ holds with probability 1 − δ/2"
+                : "Gaussian mechanism, σ = c·Δ/ε per release with c = √(2 ln(1.25/(δ/2))) (classical constant, proved for ε ≤ 1 only)";
         string classes = s.Classes == 1
             ? "one release"
-            : $"{s.Classes} class releases, each (ε/{s.Classes}, δ/{s.Classes}), basic composition";
+            : $"{s.Classes} class releases on disjoint rows, each (ε, δ): parallel composition, for neighbouring data sets that differ in one row's features with its class unchanged (the class of a row and the class sizes are not protected)";
         return $"DPSWflow, fixed projections: {noise}; projections of rows clipped to the unit ball (ClipNorm {s.ClipNorm}) on " +
             $"K = {s.Projections} unit directions released once as M = {s.Percentiles} quantiles; {classes}; generation is post-processing.";
     }

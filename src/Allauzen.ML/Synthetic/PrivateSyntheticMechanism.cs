@@ -6,8 +6,9 @@ namespace Allauzen.ML.Synthetic;
 public enum PrivateSyntheticMechanism
 {
     /// <summary>
-    /// DPSWflow: the rows are projected on K fixed random directions and noised once, at <c>Fit</c>; σ = c·Δ/ε
-    /// (<see cref="DpSlicedWasserstein.NoiseScale"/>). The flow then reuses that single release.
+    /// DPSWflow: the rows are projected on K fixed random directions and noised once, at <c>Fit</c>; σ from the
+    /// analytic Gaussian mechanism (<see cref="DpSlicedWasserstein.AnalyticNoiseScale"/>). The flow then reuses that
+    /// single release.
     /// </summary>
     FixedProjections,
 

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Synthetic;
 
 /// <summary>
-/// The persisted accounting of a DPSWflow-r release (per class; the classes split ε and δ evenly).
+/// The persisted accounting of a DPSWflow-r release (per class; each class spends the whole (ε, δ), parallel composition).
 /// </summary>
 /// <param name="Steps">T: releases per class, one per flow step.</param>
 /// <param name="SamplingRate">q: the Poisson sampling rate of each step.</param>
@@ -29,7 +29,8 @@ internal sealed record ResampledRelease(int Steps, double SamplingRate, double N
 /// data) and <see cref="Run"/> replays the flow against them for any number of particles and any seed.
 /// </summary>
 /// <remarks>
-/// Accounting, per class with (ε_c, δ_c) = (ε/C, δ/C):
+/// Accounting, per class with (ε_c, δ_c) = (ε, δ) (the classes hold disjoint rows: parallel composition, see
+/// <see cref="PrivacyReport"/>):
 /// <list type="bullet">
 /// <item>Θ_t is public randomness (from <c>Seed</c>); for a given pair of neighbouring data sets the bound
 /// ‖Θ_t(y − y′)‖ ≤ Δ fails with probability δ_c/(2T) (<see cref="DpSlicedWasserstein.Sensitivity"/> at δ_c/T), so
@@ -57,9 +58,9 @@ internal static class ResampledProjections
         if (size > MaxReleasedValues)
             throw new ArgumentOutOfRangeException(nameof(o.Steps), steps,
                 $"ResampledProjections keeps C·T·K·max(M, d) = {size} values (C = {classes}, T = Steps = {steps}, K = {o.NumberOfProjections}, M = {o.Percentiles}, d = {dimensions}); at most {MaxReleasedValues}: lower Steps, NumberOfProjections or Percentiles.");
-        double q = o.SamplingRate, deltaC = o.Delta / classes;
+        double q = o.SamplingRate, deltaC = o.Delta;
         double sensitivity = StepSensitivity(o.NumberOfProjections, dimensions, deltaC, steps);
-        double z = o.NoiseMultiplier ?? RdpAccountant.CalibrateNoiseMultiplier(o.Epsilon / classes, deltaC / 2,
+        double z = o.NoiseMultiplier ?? RdpAccountant.CalibrateNoiseMultiplier(o.Epsilon, deltaC / 2,
             (a, zz) => a.AddSampledRowRelease(zz, q, steps));
         return new ResampledRelease(steps, q, z, sensitivity, AccountedEpsilon(z, q, steps, deltaC));
     }
@@ -72,9 +73,9 @@ internal static class ResampledProjections
     public static double AccountedEpsilon(double z, double q, int steps, double deltaPerClass) =>
         z == 0 ? double.PositiveInfinity : new RdpAccountant().AddSampledRowRelease(z, q, steps).Epsilon(deltaPerClass / 2);
 
-    /// <summary>The settings a resampled release implies: per-step σ = z·Δ, ε = C·ε_c (what is reported).</summary>
+    /// <summary>The settings a resampled release implies: per-step σ = z·Δ, ε = ε_c (what is reported; parallel composition over the classes).</summary>
     public static SyntheticSettings Apply(SyntheticSettings settings, ResampledRelease r) =>
-        settings with { Sigma = r.NoiseMultiplier * r.StepSensitivity, Epsilon = r.EpsilonPerClass * settings.Classes };
+        settings with { Sigma = r.NoiseMultiplier * r.StepSensitivity, Epsilon = r.EpsilonPerClass };
 
     /// <summary>The T·K public directions (row-major T·K×d): step t's K directions from (Seed, t).</summary>
     public static float[] Directions(int steps, int projections, int dimensions, int seed)
@@ -151,8 +152,8 @@ internal static class ResampledProjections
     }
 
     /// <summary>
-    /// Checks a loaded release: its accounting must be the one its settings imply (Δ from K, d, δ/C and T; ε_c from
-    /// z, q and T), σ = z·Δ, and the reported ε at least C·ε_c, so that a file cannot claim more privacy than its noise gives.
+    /// Checks a loaded release: its accounting must be the one its settings imply (Δ from K, d, δ and T; ε_c from
+    /// z, q and T), σ = z·Δ, and the reported ε at least ε_c, so that a file cannot claim more privacy than its noise gives.
     /// </summary>
     public static void Validate(ModelPayloadReader payload, SyntheticSettings s, ResampledRelease? r)
     {
@@ -161,12 +162,12 @@ internal static class ResampledProjections
         payload.Require(r.SamplingRate is > 0 and <= 1, ResampledRelease.PayloadName, nameof(r.SamplingRate), $"must be in (0, 1] (got {r.SamplingRate})");
         payload.Require(r.NoiseMultiplier >= 0 && double.IsFinite(r.NoiseMultiplier), ResampledRelease.PayloadName, nameof(r.NoiseMultiplier),
             $"must be finite and non-negative (got {r.NoiseMultiplier})");
-        double deltaC = s.Delta / s.Classes;
+        double deltaC = s.Delta;
         double sensitivity = StepSensitivity(s.Projections, s.Dimensions, deltaC, r.Steps);
         payload.Require(Math.Abs(r.StepSensitivity - sensitivity) <= 1e-9 * sensitivity, ResampledRelease.PayloadName, nameof(r.StepSensitivity),
-            $"must be {sensitivity} (K = {s.Projections}, d = {s.Dimensions}, δ/C = {deltaC}, T = {r.Steps}) (got {r.StepSensitivity})");
+            $"must be {sensitivity} (K = {s.Projections}, d = {s.Dimensions}, δ = {deltaC}, T = {r.Steps}) (got {r.StepSensitivity})");
         double eps = AccountedEpsilon(r.NoiseMultiplier, r.SamplingRate, r.Steps, deltaC);
-        payload.Require(r.EpsilonPerClass >= eps * (1 - 1e-9) && s.Epsilon >= eps * s.Classes * (1 - 1e-9), ResampledRelease.PayloadName, nameof(r.EpsilonPerClass),
+        payload.Require(r.EpsilonPerClass >= eps * (1 - 1e-9) && s.Epsilon >= eps * (1 - 1e-9), ResampledRelease.PayloadName, nameof(r.EpsilonPerClass),
             $"must be at least the accounted ε {eps} per class (got {r.EpsilonPerClass}, total {s.Epsilon})");
         double sigma = r.NoiseMultiplier * sensitivity;
         payload.Require(Math.Abs(s.Sigma - sigma) <= 1e-9 * Math.Max(1, sigma), "settings", nameof(s.Sigma),
@@ -194,8 +195,8 @@ internal static class ResampledProjections
         string noise = r.NoiseMultiplier == 0
             ? "no noise (ε = ∞): NOT differentially private"
             : string.Create(inv, $"Gaussian mechanism per step, σ = z·Δ with z = {r.NoiseMultiplier:G6}, Poisson sampling rate q = {r.SamplingRate:G6}, " +
-                $"T = {r.Steps} releases per class composed with the Rényi-DP accountant (per-row sampled release, replace-one adjacency), converted at δ/(2C); Δ holds with probability 1 − δ/(2C) over the T steps");
-        string classes = s.Classes == 1 ? "one class" : $"{s.Classes} classes, each (ε/{s.Classes}, δ/{s.Classes}), basic composition";
+                $"T = {r.Steps} releases per class composed with the Rényi-DP accountant (per-row sampled release, replace-one adjacency), converted at δ/2; Δ holds with probability 1 − δ/2 over the T steps");
+        string classes = s.Classes == 1 ? "one class" : $"{s.Classes} classes on disjoint rows, each (ε, δ): parallel composition, for neighbouring data sets that differ in one row's features with its class unchanged (the class of a row and the class sizes are not protected)";
         return report with
         {
             Sensitivity = r.StepSensitivity,

@@ -78,6 +78,52 @@ public sealed class MembershipAuditTests
     }
 
     [TestMethod]
+    public void HeldOutThresholdGivesAnIntervalThatCoversRandomisedResponseAndStaysNearZeroWithoutSignal()
+    {
+        // Randomised response at ε = 1 (see above): the threshold chosen on one half is "reported bit = 1", whose true
+        // log(TPR/FPR) is ε; counted on the other half, both Clopper–Pearson ends hold, so [Low, High] covers ε in at
+        // least 1 − 4α = 80 % of the runs in expectation (more: each one-sided bound is conservative).
+        const double epsilon = 1.0;
+        const int rows = 1000, runs = 100;
+        double truth = Math.Exp(epsilon) / (1 + Math.Exp(epsilon));
+        int covered = 0;
+        for (int run = 0; run < runs; run++)
+        {
+            var rng = new Random(run);
+            var m = Enumerable.Range(0, rows).Select(_ => rng.NextDouble() < truth ? 1.0 : 0.0).ToArray();
+            var n = Enumerable.Range(0, rows).Select(_ => rng.NextDouble() < truth ? 0.0 : 1.0).ToArray();
+            var r = MembershipStatistics.Compute(m, n, delta: 0, alpha: 0.05, holdOutSeed: run, minimumFlagged: 0.1);
+            Assert.IsLessThanOrEqualTo(r.EpsilonLowerBound, r.EpsilonInterval.Low);
+            Assert.IsGreaterThanOrEqualTo(r.EpsilonLowerBound, r.EpsilonInterval.High);
+            covered += r.EpsilonInterval.Low <= epsilon && epsilon <= r.EpsilonInterval.High ? 1 : 0;
+        }
+        Assert.IsGreaterThanOrEqualTo(0.85 * runs, covered, $"ε ∈ [Low, High] in {covered}/{runs} runs");
+
+        // No signal (members and non-members from the same distribution, the sizes of the synthetic sample): with the
+        // threshold held out and flagging at least 10 % of the rows, the whole interval stays below 1 in every run. On
+        // the same rows, a chance cluster at the top of the ranking gives upper ends far above 1 in some of these runs.
+        int sameRowsAboveOne = 0;
+        for (int run = 0; run < runs; run++)
+        {
+            var rng = new Random(1000 + run);
+            double Gauss() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+            var m = Enumerable.Range(0, 628).Select(_ => Gauss()).ToArray();
+            var n = Enumerable.Range(0, 540).Select(_ => Gauss()).ToArray();
+            var r = MembershipStatistics.Compute(m, n, delta: 1e-5, alpha: 0.05, holdOutSeed: 1, minimumFlagged: 0.1);
+            Assert.IsLessThanOrEqualTo(1.0, r.EpsilonInterval.High, $"run {run}: held-out interval [{r.EpsilonInterval.Low}, {r.EpsilonInterval.High}]");
+            sameRowsAboveOne += MembershipStatistics.Compute(m, n, 1e-5, 0.05).EpsilonInterval.High > 1 ? 1 : 0;
+        }
+        Console.WriteLine($"no signal: same-rows upper end above 1 in {sameRowsAboveOne}/{runs} runs, held-out in 0/{runs}");
+
+        // A memoriser (members at distance 0, non-members further) is still caught on the evaluation half.
+        var members = Enumerable.Repeat(0.0, 300).ToArray();
+        var others = Enumerable.Range(0, 300).Select(i => -1.0 - i).ToArray();
+        var caught = MembershipStatistics.Compute(members, others, 1e-5, 0.05, holdOutSeed: 2, minimumFlagged: 0.1);
+        Assert.IsGreaterThan(3.0, caught.EpsilonInterval.Low);
+        Assert.AreEqual(double.PositiveInfinity, caught.EpsilonInterval.High);
+    }
+
+    [TestMethod]
     public void DistanceToClosestRecordMatchesTheNumPyScores()
     {
         var c = EvaluationData.Fixture.GetProperty("dcr");
@@ -120,6 +166,7 @@ public sealed class MembershipAuditTests
     public void BadInputsFailWithTheColumnOrTheMissingOption()
     {
         var x = EvaluationData.View(Ml, EvaluationData.Mixture(10, 3, 1, seed: 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Data.AuditMembership(x, x, new MembershipAuditOptions { MinimumFlaggedFraction = 1 }));
         var e = Assert.Throws<ArgumentException>(() => Ml.Data.AuditMembership(x, x, new MembershipAuditOptions()));
         StringAssert.Contains(e.Message, "SyntheticData");
         e = Assert.Throws<ArgumentException>(() => Ml.Data.AuditMembership(x, x, new MembershipAuditOptions { Attack = MembershipAttack.Shadow }));

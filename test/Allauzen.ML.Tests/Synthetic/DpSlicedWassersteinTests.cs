@@ -17,6 +17,30 @@ public sealed class DpSlicedWassersteinTests
     }
 
     [TestMethod]
+    public void AnalyticCalibrationSpendsExactlyTheMechanismsShareOfDelta()
+    {
+        // σ/Δ = s solves Φ(1/(2s) − εs) − e^ε·Φ(−1/(2s) − εs) = δ/2; reference values from a float64 bisection with
+        // math.erfc (Python, independent of this code): s = 3.88414, 0.919144, 0.512612 at ε = 1, 5, 10, δ/2 = 5e-6.
+        double sensitivity = DpSlicedWasserstein.Sensitivity(70, 8, Delta);
+        double[] epsilons = [1, 5, 10];
+        double[] expected = [3.8841408, 0.9191444, 0.5126122];
+        for (int i = 0; i < epsilons.Length; i++)
+        {
+            double sigma = DpSlicedWasserstein.AnalyticNoiseScale(70, 8, epsilons[i], Delta);
+            Assert.AreEqual(expected[i] * sensitivity, sigma, 1e-6 * sigma, $"ε = {epsilons[i]}");
+            // The smallest such σ: the profile is at most δ/2 at σ and above it 0.1 % lower.
+            Assert.IsLessThanOrEqualTo(Delta / 2, DpSlicedWasserstein.GaussianProfile(sigma / sensitivity, epsilons[i]));
+            Assert.IsGreaterThan(Delta / 2, DpSlicedWasserstein.GaussianProfile(0.999 * sigma / sensitivity, epsilons[i]));
+        }
+        // Below ε = 1 the classical constant is valid but looser; at ε = 10 it is not enough: its profile is 1.07e-5 > δ/2.
+        Assert.IsLessThan(DpSlicedWasserstein.NoiseScale(70, 8, 1, Delta), DpSlicedWasserstein.AnalyticNoiseScale(70, 8, 1, Delta));
+        double classical10 = DpSlicedWasserstein.NoiseScale(70, 8, 10, Delta) / sensitivity;
+        Assert.AreEqual(1.0728e-5, DpSlicedWasserstein.GaussianProfile(classical10, 10), 1e-8);
+        Assert.AreEqual(0, DpSlicedWasserstein.AnalyticNoiseScale(70, 8, double.PositiveInfinity, Delta));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => DpSlicedWasserstein.AnalyticNoiseScale(70, 8, 0, Delta));
+    }
+
+    [TestMethod]
     public void SmallKUsesTheBernsteinBranch()
     {
         // K ≤ 30: Δ = 2·√(K/d + (2/3)·ln(1/δ) + (2/d)·√(K(d−1)/(d+2)·ln(1/δ))), evaluated by hand for K = 20, d = 8.

@@ -36,6 +36,32 @@ public sealed class LatentSyntheticDataTests
 
     private static VectorSet Read(IDataView view) => VectorSet.Read(view, "Features", "feature", D, null, 0);
 
+    /// <summary>The mean over the test classes of SW₂(generated rows of the class, test rows of the class).</summary>
+    private static double ClassSlicedWasserstein(VectorSet generated, uint[] labels, VectorSet test, uint[] testLabels)
+    {
+        double total = 0;
+        int counted = 0;
+        foreach (uint key in testLabels.Distinct())
+        {
+            var g = Subset(generated, labels, key);
+            var t = Subset(test, testLabels, key);
+            if (g.Rows == 0)
+                continue;
+            total += VectorSetMetrics.SlicedWasserstein(g, t, 200, 1);
+            counted++;
+        }
+        return total / counted;
+    }
+
+    private static VectorSet Subset(VectorSet set, uint[] labels, uint key)
+    {
+        var rows = Enumerable.Range(0, set.Rows).Where(i => labels[i] == key).ToArray();
+        var data = new float[rows.Length * set.Dimensions];
+        for (int r = 0; r < rows.Length; r++)
+            set.Row(rows[r]).CopyTo(data.AsSpan(r * set.Dimensions, set.Dimensions));
+        return new VectorSet(data, rows.Length, set.Dimensions);
+    }
+
     [TestMethod]
     public void LatentGeneratorEmitsTheFeatureColumnAndReloadsWithItsDecoder()
     {
@@ -45,7 +71,7 @@ public sealed class LatentSyntheticDataTests
         Assert.AreEqual(D, generator.Dimensions);
         Assert.AreEqual(8, generator.Settings.Dimensions, "the flow runs on the 8-d codes");
         var report = generator.PrivacyReport;
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, 8, 0.5, 1e-6), report.Sigma, 1e-12, "σ is the one of d = 8, ε/10, δ/10");
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, 8, 5, 1e-5), report.Sigma, 1e-12, "σ is the one of d = 8 and the whole (ε, δ): the class releases read disjoint rows");
         Assert.IsFalse(report.CoversWholeGenerator, "an autoencoder trained on the private rows is outside the guarantee");
         StringAssert.Contains(report.Mechanism, "NOT covered");
 
@@ -115,11 +141,20 @@ public sealed class LatentSyntheticDataTests
     }
 
     /// <summary>
-    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}: SW₂ to the
-    /// test images decreases with ε, train-on-synthetic accuracy is best without noise (and far above chance there),
-    /// the lower end of the membership audit's ε̂ interval stays below every finite ε, and no generated image equals a
-    /// private one.
+    /// The sample's setting (class-conditional, d = 8, autoencoder on the public half) over ε ∈ {1, 5, 10, ∞}, with
+    /// <see cref="Repeats"/> independent releases per finite ε (one at ε = ∞, where the fit is seeded and noise-free):
+    /// the mean class-conditional SW₂ to the test images decreases with ε, the mean train-on-synthetic accuracy rises
+    /// from ε = 1 to ε = 10 and from every finite ε to ε = ∞, the mean SW₂ is smallest without noise, accuracy without
+    /// noise is far above chance, the membership audit's whole ε̂ interval (threshold chosen on held-out rows) lies below
+    /// ε in every release, and no generated image equals a private one.
     /// </summary>
+    /// <remarks>
+    /// The release noise is secret (drawn from the OS generator), so each run is a new draw; the asserted pairs are those
+    /// whose mean gap is about 4 standard deviations of the difference of the means or more (failure below about 1e-4
+    /// per run, docs/results/synthetic-utility.md). TSTR between neighbouring finite ε (5 → 10: gaps of 0.005–0.21 in
+    /// this split) and the unconditional SW₂ between finite ε are too close for this many releases; the sample checks
+    /// them with 5 releases per ε.
+    /// </remarks>
     [TestMethod]
     [TestCategory("Slow")]
     public void DigitsUtilityIsMonotoneInEpsilonAndTheAuditStaysBelowIt()
@@ -129,34 +164,62 @@ public sealed class LatentSyntheticDataTests
         var privSet = Read(priv);
         var testSet = Read(test);
         double[] epsilons = [1, 5, 10, double.PositiveInfinity];
+        var testLabels = test.GetColumn<uint>("Label").ToArray();
         var sw2 = new List<double>();
+        var classSw2 = new List<double>();
         var accuracy = new List<double>();
+        var log = new List<string>();
         foreach (double eps in epsilons)
         {
-            var generator = ml.Transforms.PrivateSyntheticData(Options(eps, pub)).Fit(priv);
-            Assert.IsTrue(generator.PrivacyReport.CoversWholeGenerator);
-            var synthetic = ml.Data.Cache(generator.Generate(privSet.Rows, 2));
-            var synSet = Read(synthetic);
-            sw2.Add(VectorSetMetrics.SlicedWasserstein(synSet, testSet, 200, 1));
-            var model = ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [128], Epochs = 30, Seed = 1 }).Fit(synthetic);
-            accuracy.Add(ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy);
-            var audit = ml.Data.AuditMembership(priv, test, new MembershipAuditOptions { SyntheticData = synthetic, Delta = 1e-5, Seed = 1 });
-            // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold, so the interval's lower end (the audit's
-            // refutation bound at level α) may exceed ε only with probability ≈ 2α. The point ε̂ and the upper end are
-            // read at a threshold chosen on the same few hundred rows: they can pass ε without any violation (Fashion-MNIST
-            // at ε = 5 gave ε̂ = 2.1, interval [0.13, 5.5]), so they are printed, not asserted.
-            if (double.IsFinite(eps))
-                Assert.IsTrue(audit.EpsilonInterval.Low <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} refutes the reported ε");
-            for (int i = 0; i < synSet.Rows; i++)
+            var (w, c, a) = (new List<double>(), new List<double>(), new List<double>());
+            for (int r = 0; r < (double.IsFinite(eps) ? Repeats : 1); r++)
             {
-                for (int j = 0; j < privSet.Rows; j++)
-                    Assert.IsTrue(synSet.ExactSquaredDistance(i, privSet, j) > 0, $"ε = {eps}: generated row {i} equals private row {j}");
+                var generator = ml.Transforms.PrivateSyntheticData(Options(eps, pub)).Fit(priv);
+                Assert.IsTrue(generator.PrivacyReport.CoversWholeGenerator);
+                var synthetic = ml.Data.Cache(generator.Generate(privSet.Rows, 2));
+                var synSet = Read(synthetic);
+                w.Add(VectorSetMetrics.SlicedWasserstein(synSet, testSet, 200, 1));
+                c.Add(ClassSlicedWasserstein(synSet, synthetic.GetColumn<uint>("Label").ToArray(), testSet, testLabels));
+                var model = ml.MulticlassClassification.Trainers.Mlp(new MlpOptions { HiddenSizes = [128], Epochs = 30, Seed = 1 }).Fit(synthetic);
+                a.Add(ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy);
+                var audit = ml.Data.AuditMembership(priv, test, new MembershipAuditOptions
+                {
+                    SyntheticData = synthetic, Delta = 1e-5, Seed = 1, HoldOutThreshold = true, MinimumFlaggedFraction = 0.1,
+                });
+                // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold. The threshold is chosen on half of the
+                // rows and the interval counted on the other half, so its ends are Clopper–Pearson bounds of the true value
+                // at a fixed threshold, which is at most ε: the whole interval must lie below ε (the lower end passes ε with
+                // probability ≤ 2α only under a violation; the upper end stays below ε when the threshold flags enough rows).
+                if (double.IsFinite(eps))
+                    Assert.IsTrue(audit.EpsilonInterval.High <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} is not below the reported ε");
+                for (int i = 0; i < synSet.Rows; i++)
+                {
+                    for (int j = 0; j < privSet.Rows; j++)
+                        Assert.IsTrue(synSet.ExactSquaredDistance(i, privSet, j) > 0, $"ε = {eps}: generated row {i} equals private row {j}");
+                }
+                log.Add($"ε = {eps}, release {r + 1}: SW₂ {w[^1]:F4}, class SW₂ {c[^1]:F4}, TSTR {a[^1]:F3}, audit {audit}");
+                Console.WriteLine(log[^1]);
             }
-            Console.WriteLine($"ε = {eps}: SW₂ {sw2[^1]:F4}, TSTR {accuracy[^1]:F3}, audit {audit}");
+            sw2.Add(w.Average());
+            classSw2.Add(c.Average());
+            accuracy.Add(a.Average());
         }
+        // Decoded codes lie on the autoencoder's sphere at every ε, so the unconditional SW₂ differs little between the
+        // finite ε (0.065–0.080 in the sample); what the noise destroys is the class structure, which the class-conditional
+        // SW₂ and the accuracy measure. Means over the releases; indices: 0 → ε = 1, 2 → ε = 10, 3 → ε = ∞.
+        string values = $"means: SW₂ {string.Join(", ", sw2)}; class SW₂ {string.Join(", ", classSw2)}; TSTR {string.Join(", ", accuracy)}; releases: {string.Join("; ", log)}";
         for (int i = 1; i < epsilons.Length; i++)
-            Assert.IsTrue(sw2[i] < sw2[i - 1], $"SW₂ must decrease with ε: {string.Join(", ", sw2)}");
+            Assert.IsTrue(classSw2[i] < classSw2[i - 1], $"class-conditional SW₂ must decrease with ε: {values}");
+        Assert.IsTrue(accuracy[0] < accuracy[2], $"train-on-synthetic accuracy must be higher at ε = 10 than at ε = 1: {values}");
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(sw2[i] > sw2[^1], $"SW₂ must be smallest without noise: {values}");
+            Assert.IsTrue(accuracy[i] < accuracy[^1], $"accuracy must be best without noise: {values}");
+        }
         Assert.IsTrue(accuracy[^1] >= 0.85, $"train-on-synthetic accuracy without noise {accuracy[^1]} (the real rows give ≈ 0.94)");
-        Assert.IsTrue(accuracy.Take(3).All(a => a < accuracy[^1]), $"accuracy must be best without noise: {string.Join(", ", accuracy)}");
     }
+
+    /// <summary>Independent releases per finite ε in <see cref="DigitsUtilityIsMonotoneInEpsilonAndTheAuditStaysBelowIt"/>
+    /// (about 7 CPU-s each; the test stays near 1.2 min on a quiet machine).</summary>
+    private const int Repeats = 3;
 }

@@ -71,7 +71,7 @@ public sealed class PrivateSyntheticDataTests
         Assert.AreEqual(5, report.Epsilon);
         Assert.AreEqual(1e-5, report.Delta);
         Assert.AreEqual(70, report.Projections);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 5, 1e-5), report.Sigma, 1e-12);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 5, 1e-5), report.Sigma, 1e-12);
         StringAssert.Contains(report.Mechanism, "Gaussian mechanism");
     }
 
@@ -113,8 +113,11 @@ public sealed class PrivateSyntheticDataTests
         var priv = ml.Transforms.PrivateSyntheticData(Options(epsilon: 4, label: "Label")).Fit(data).PrivacyReport;
         Assert.AreEqual(2, priv.Classes);
         Assert.AreEqual(4, priv.Epsilon);
-        Assert.AreEqual(2, priv.EpsilonPerRelease);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 2, 0.5e-5), priv.Sigma, 1e-12);
+        // The two class releases read disjoint rows: each spends the whole (ε, δ) (parallel composition).
+        Assert.AreEqual(4, priv.EpsilonPerRelease);
+        Assert.AreEqual(1e-5, priv.DeltaPerRelease);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 4, 1e-5), priv.Sigma, 1e-12);
+        StringAssert.Contains(priv.Mechanism, "parallel composition");
     }
 
     [TestMethod]

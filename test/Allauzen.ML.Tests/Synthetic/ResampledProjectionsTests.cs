@@ -36,12 +36,13 @@ public sealed class ResampledProjectionsTests
         foreach (var (label, classes) in new[] { ((string?)null, 1), ("Label", 2) })
         {
             var report = ml.Transforms.PrivateSyntheticData(Options(label: label)).Fit(data).PrivacyReport;
-            // Per class: Δ at δ_c/T (failure δ_c/(2T) per step), T per-row sampled releases, conversion at δ_c/2.
-            double deltaC = Delta / classes;
+            // Per class (parallel composition: δ_c = δ): Δ at δ/T (failure δ/(2T) per step), T per-row sampled
+            // releases, conversion at δ/2.
+            double deltaC = Delta;
             double sensitivity = DpSlicedWasserstein.Sensitivity(40, D, deltaC / 40);
             double z = report.Sigma / sensitivity;
             double accounted = new RdpAccountant().AddSampledRowRelease(z, 0.25, 40).Epsilon(deltaC / 2);
-            Assert.AreEqual(classes * accounted, report.Epsilon, 1e-9 * report.Epsilon);
+            Assert.AreEqual(accounted, report.Epsilon, 1e-9 * report.Epsilon);
             Assert.IsTrue(report.Epsilon <= 5, $"reported ε {report.Epsilon} above the budget 5");
             Assert.IsTrue(report.Epsilon >= 5 * (1 - 1e-4), $"calibration should spend the budget, got ε = {report.Epsilon}");
             Assert.AreEqual(sensitivity, report.Sensitivity, 1e-12 * sensitivity);
@@ -62,7 +63,7 @@ public sealed class ResampledProjectionsTests
         // The fixed mechanism reports its single release: ε as asked, σ = c·Δ/ε, one step, q = 1.
         var fixedReport = ml.Transforms.PrivateSyntheticData(new PrivateSyntheticDataOptions { Epsilon = 5, ClipNorm = 12, Steps = 1 }).Fit(data).PrivacyReport;
         Assert.AreEqual(5, fixedReport.Epsilon);
-        Assert.AreEqual(DpSlicedWasserstein.NoiseScale(70, D, 5, Delta), fixedReport.Sigma, 1e-12);
+        Assert.AreEqual(DpSlicedWasserstein.AnalyticNoiseScale(70, D, 5, Delta), fixedReport.Sigma, 1e-12);
         Assert.AreEqual(1, fixedReport.Steps);
         Assert.AreEqual(1, fixedReport.SamplingRate);
     }
@@ -97,7 +98,7 @@ public sealed class ResampledProjectionsTests
             var forged = new PrivateSyntheticDataTransformer(new MLContext(3), s with { Epsilon = s.Epsilon / 10 },
                 Allauzen.ML.Persistence.PersistedColumn.From(data.Schema["Features"]), Allauzen.ML.Persistence.PersistedColumn.From(data.Schema["Label"]),
                 ResampledProjections.Directions(40, 40, D, 2), generator.ReleasedQuantiles.ToArray(),
-                new ResampledRelease(40, 0.25, s.Sigma / DpSlicedWasserstein.Sensitivity(40, D, Delta / 2 / 40), DpSlicedWasserstein.Sensitivity(40, D, Delta / 2 / 40), s.Epsilon / 20));
+                new ResampledRelease(40, 0.25, s.Sigma / DpSlicedWasserstein.Sensitivity(40, D, Delta / 40), DpSlicedWasserstein.Sensitivity(40, D, Delta / 40), s.Epsilon / 10));
             ml.Model.Save(forged, data.Schema, path);
             var ex = Assert.Throws<Exception>(() => new MLContext(4).Model.Load(path, out _));
             string messages = "";
