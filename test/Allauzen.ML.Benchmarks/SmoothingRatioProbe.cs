@@ -4,7 +4,7 @@ using Allauzen.ML.Smoothing;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --smoothing-ratio [pairs] [serial] [overlap] [spin|spin-during-run] [mlp|cnn]</c>: the <see cref="SmoothingBenchmarks"/> cases
+/// <c>-- --smoothing-ratio [pairs] [serial] [overlap] [never-spin|spin-during-run] [mlp|cnn]</c>: the <see cref="SmoothingBenchmarks"/> cases
 /// timed back to back in one process (the baseline, then each certifier variant), printing each round's time ratios,
 /// CPU-time ratios (process CPU time, every thread) and where the certifier's wall time went (noise, forward, votes),
 /// then the medians: on a shared machine the load changes between BenchmarkDotNet's separate blocks of iterations, and
@@ -13,9 +13,9 @@ namespace Allauzen.ML.Benchmarks;
 /// <remarks>
 /// Variants: the sampler as configured by default for a CPU model (noise on all cores between forward passes), and with
 /// <c>overlap</c> also the double-buffered sampler (next batch's noise drawn on a worker thread during the forward pass),
-/// measured in the same rounds. <c>serial</c> draws the noise on the calling thread; <c>spin</c> gives the certifier's ONNX Runtime session
-/// ONNX Runtime's default waiting (threads spin, also after a forward pass returns), <c>spin-during-run</c> lets them spin
-/// only until a pass returns; by default they never spin. <c>mlp</c> or <c>cnn</c> keeps one base model.
+/// measured in the same rounds. <c>serial</c> draws the noise on the calling thread; by default the certifier's ONNX Runtime session
+/// waits as ONNX Runtime does by default (threads spin, also after a forward pass returns); <c>never-spin</c> makes them
+/// sleep whenever idle, <c>spin-during-run</c> lets them spin only until a pass returns. <c>mlp</c> or <c>cnn</c> keeps one base model.
 /// </remarks>
 internal static class SmoothingRatioProbe
 {
@@ -25,8 +25,8 @@ internal static class SmoothingRatioProbe
         var flags = args.Skip(1).ToHashSet();
         if (flags.Contains("serial"))
             SmoothingSampler.ParallelNoise = false;
-        OnnxBaseModel.Spinning = flags.Contains("spin") ? OnnxBaseModel.SpinPolicy.OrtDefault
-            : flags.Contains("spin-during-run") ? OnnxBaseModel.SpinPolicy.DuringRun : OnnxBaseModel.SpinPolicy.Never;
+        OnnxBaseModel.Spinning = flags.Contains("never-spin") ? OnnxBaseModel.SpinPolicy.Never
+            : flags.Contains("spin-during-run") ? OnnxBaseModel.SpinPolicy.DuringRun : OnnxBaseModel.SpinPolicy.OrtDefault;
         bool overlap = flags.Contains("overlap");
         bool mlp = !flags.Contains("cnn") || flags.Contains("mlp"), cnn = !flags.Contains("mlp") || flags.Contains("cnn");
         Console.WriteLine($"noise drawn {(SmoothingSampler.ParallelNoise ? "on all cores" : "on the calling thread")}; certifier's ONNX threads spin: " +

@@ -308,17 +308,17 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     /// <summary>How ONNX Runtime's intra-op threads wait, in the certifier's sessions created from now on.</summary>
     internal enum SpinPolicy
     {
-        /// <summary>They sleep whenever idle (<c>session.intra_op.allow_spinning = 0</c>; the default here): between two
-        /// forward passes the sampler draws noise on every core, and spinning threads would take those cores.</summary>
+        /// <summary>They sleep whenever idle (<c>session.intra_op.allow_spinning = 0</c>): between two forward passes the
+        /// sampler draws noise on every core, and spinning threads compete for them; pays only on a loaded machine.</summary>
         Never,
         /// <summary>They spin between the parallel sections of a pass and sleep once it returns (<c>session.force_spinning_stop</c>).</summary>
         DuringRun,
-        /// <summary>ONNX Runtime's default: they also spin for a while after a pass returns.</summary>
+        /// <summary>ONNX Runtime's default (the default here): they also spin for a while after a pass returns.</summary>
         OrtDefault,
     }
 
-    /// <summary>The wait policy of new sessions (<see cref="SpinPolicy.Never"/>; measurements switch it).</summary>
-    internal static SpinPolicy Spinning { get; set; }
+    /// <summary>The wait policy of new sessions (<see cref="SpinPolicy.OrtDefault"/>; measurements switch it).</summary>
+    internal static SpinPolicy Spinning { get; set; } = SpinPolicy.OrtDefault;
 
     private static SessionOptions NewSessionOptions()
     {
