@@ -189,10 +189,9 @@ internal sealed unsafe class SkipGramEngine
     {
         if (Interlocked.Exchange(ref _prepared, 1) != 0)
             return;
-        const BindingFlags Flags = BindingFlags.NonPublic | BindingFlags.Instance;
-        foreach (var method in new[] { typeof(SkipGramEngine).GetMethod(nameof(RunJob), Flags), typeof(SkipGramEngine).GetMethod(nameof(RunJobWindow), Flags) })
+        foreach (var method in typeof(SkipGramEngine).GetTypeInfo().DeclaredMethods)
         {
-            if (method is not null)
+            if (method.Name is nameof(RunJob) or nameof(RunJobWindow))
                 RuntimeHelpers.PrepareMethod(method.MethodHandle);
         }
     }
