@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Allauzen.ML.Torch;
 
@@ -192,6 +193,14 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
                 value += 0.5 * l0 * TensorPrimitives.Dot(al, al);
         }
         float lam = (float)Lambda, mu = (float)_o.DriftPenaltyWeight;
+        if (!withValue && _o.DriftRegularizer is DriftRegularizer.RandomWalk or DriftRegularizer.HardShrink)
+        {
+            // The random walk's gradient alone (no value wanted): the passes below fused into one loop per slice, with
+            // the same operations per element in the same order (same bits; RandomWalkPriorFusedGivesThePassesBits).
+            for (int t = 1; t < _t; t++)
+                RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), Row(_gRho, t, w), Row(_gRho, t - 1, w), lam);
+            return 0;
+        }
         for (int t = 1; t < _t; t++)
         {
             var cur = Row(_rho, t, w);
@@ -233,6 +242,30 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
             TensorPrimitives.MultiplyAdd(d, -lam, gPrev, gPrev);
         }
         return value;
+    }
+
+    /// <summary>g_cur += λ(cur − prev), g_prev −= λ(cur − prev), element by element (products and sums rounded separately).</summary>
+    internal static void RandomWalkGradient(ReadOnlySpan<float> cur, ReadOnlySpan<float> prev, Span<float> gCur, Span<float> gPrev, float lam)
+    {
+        int i = 0, n = cur.Length;
+        float nlam = -lam;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            var vl = new Vector<float>(lam);
+            var vn = new Vector<float>(nlam);
+            for (; i <= n - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var d = new Vector<float>(cur[i..]) - new Vector<float>(prev[i..]);
+                (d * vl + new Vector<float>(gCur[i..])).CopyTo(gCur[i..]);
+                (d * vn + new Vector<float>(gPrev[i..])).CopyTo(gPrev[i..]);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float d = cur[i] - prev[i];
+            gCur[i] = d * lam + gCur[i];
+            gPrev[i] = d * nlam + gPrev[i];
+        }
     }
 
     public void AdamStep(double lr)

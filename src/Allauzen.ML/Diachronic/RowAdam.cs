@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Allauzen.ML.Diachronic;
@@ -38,6 +39,45 @@ internal sealed class RowAdam
     /// [<paramref name="offset"/>, offset + p.Length) of the moments; <paramref name="scratch"/> holds at least p.Length floats.
     /// </summary>
     public void Update(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)
+    {
+        // One pass per row, element by element, with the operations of the ten-pass TensorPrimitives form in the same
+        // order (multiplies and adds rounded separately, never fused; √ and ÷ exactly rounded): the same bits.
+        var m = _m.AsSpan(offset, p.Length);
+        var v = _v.AsSpan(offset, p.Length);
+        if (g.Length < p.Length || scratch.Length < p.Length)
+            throw new ArgumentException($"Gradient ({g.Length}) and scratch ({scratch.Length}) must hold the row's {p.Length} floats.");
+        float b1 = Beta1, c1 = 1 - Beta1, b2 = Beta2, c2 = 1 - Beta2, bc = _sqrtBc2, eps = Epsilon, scale = _stepScale;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
+        {
+            var vb1 = new Vector<float>(b1); var vc1 = new Vector<float>(c1); var vb2 = new Vector<float>(b2);
+            var vc2 = new Vector<float>(c2); var vbc = new Vector<float>(bc); var veps = new Vector<float>(eps);
+            var vscale = new Vector<float>(scale);
+            for (; i <= p.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var gi = new Vector<float>(g[i..]);
+                var mi = gi * vc1 + new Vector<float>(m[i..]) * vb1;
+                var vi = gi * gi * vc2 + new Vector<float>(v[i..]) * vb2;
+                var step = mi / (Vector.SquareRoot(vi) / vbc + veps);
+                (step * vscale + new Vector<float>(p[i..])).CopyTo(p[i..]);
+                mi.CopyTo(m[i..]);
+                vi.CopyTo(v[i..]);
+            }
+        }
+        for (; i < p.Length; i++)
+        {
+            float gi = g[i];
+            float mi = gi * c1 + m[i] * b1;
+            float vi = gi * gi * c2 + v[i] * b2;
+            p[i] = mi / (MathF.Sqrt(vi) / bc + eps) * scale + p[i];
+            m[i] = mi;
+            v[i] = vi;
+        }
+    }
+
+    /// <summary>The ten-pass form of <see cref="Update"/> (TensorPrimitives, one operation per pass): the reference the
+    /// tests compare the fused loop with, bit for bit.</summary>
+    internal void UpdateByPasses(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)
     {
         var m = _m.AsSpan(offset, p.Length);
         var v = _v.AsSpan(offset, p.Length);

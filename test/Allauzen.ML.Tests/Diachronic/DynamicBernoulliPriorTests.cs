@@ -123,4 +123,31 @@ public sealed class DynamicBernoulliPriorTests
         double rho = DiachronicTestData.Spearman(once.GetDriftRanking(0, 3, 1), twice.GetDriftRanking(0, 3, 1));
         Assert.IsGreaterThan(0.95, rho, "Spearman of the drift rankings");
     }
+
+    [TestMethod]
+    [DataRow(64)]
+    [DataRow(100)]
+    [DataRow(5)]
+    public void RandomWalkPriorFusedGivesThePassesBits(int k)
+    {
+        // The fused random-walk gradient against the TensorPrimitives passes it replaced (subtract, then two separately
+        // rounded multiply-adds), three slices in a row as the engine runs them: bit identity on one machine.
+        var r = new Random(k);
+        float[] Rand(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() - 0.5) * scale)).ToArray();
+        const int slices = 3;
+        var rho = Rand(slices * k, 2);
+        var g1 = Rand(slices * k, 1e-2);
+        var g2 = (float[])g1.Clone();
+        var d = new float[k];
+        const float lam = 37.5f;
+        for (int t = 1; t < slices; t++)
+        {
+            DynamicBernoulliEngine.RandomWalkGradient(rho.AsSpan(t * k, k), rho.AsSpan((t - 1) * k, k), g1.AsSpan(t * k, k), g1.AsSpan((t - 1) * k, k), lam);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(rho.AsSpan(t * k, k), rho.AsSpan((t - 1) * k, k), d);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(d, lam, g2.AsSpan(t * k, k), g2.AsSpan(t * k, k));
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(d, -lam, g2.AsSpan((t - 1) * k, k), g2.AsSpan((t - 1) * k, k));
+        }
+        for (int i = 0; i < g1.Length; i++)
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(g2[i]), BitConverter.SingleToInt32Bits(g1[i]), $"element {i}");
+    }
 }
