@@ -107,51 +107,74 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
         Array.Clear(_gRho);
         if (TrainAlpha)
             Array.Clear(_gAlpha);
-        int k = _k;
-        var sigma = new float[k];
-        var gSigma = new float[k];
-        double loss = 0;
-        foreach (var b in batch)
+        var ll = new double[batch.Count];
+        // Without α to train (the dynamic phase), a slice's terms read α and ρ_t and write only ρ_t's gradient rows: slices
+        // with distinct indices are independent, so they run on several threads with the very same operations per slice
+        // (same bits as one thread). Otherwise (α's shared gradient, or the static phase's slices all mapped to slice 0)
+        // they run one after the other.
+        bool parallel = !TrainAlpha && _o.Threads > 1 && batch.Count > 1 && batch.Select(b => b.Slice).Distinct().Count() == batch.Count;
+        if (parallel)
         {
-            int n = b.Targets.Length;
-            if (n == 0)
-                continue;
-            int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
-            float scale = (float)b.Scale;
-            double ll = 0;
-            for (int i = 0; i < n; i++)
-            {
-                // σ_i = Σ_{j∈c_i} α_{w_j}
-                Array.Clear(sigma);
-                for (int c = 0; c < cs; c++)
-                    TensorPrimitives.Add(sigma, _alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
-                Array.Clear(gSigma);
-                for (int q = -1; q < ns; q++)
-                {
-                    // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
-                    long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
-                    var r = Row(_rho, b.Slice, w);
-                    float eta = TensorPrimitives.Dot(r, sigma);
-                    float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
-                    ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
-                    float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
-                    if (TrainAlpha)
-                        TensorPrimitives.MultiplyAdd(r, g, gSigma, gSigma);
-                    var gr = Row(_gRho, b.Slice, w);
-                    TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
-                }
-                if (TrainAlpha)
-                {
-                    for (int c = 0; c < cs; c++)
-                    {
-                        var ga = _gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
-                        TensorPrimitives.Add(ga, gSigma, ga);
-                    }
-                }
-            }
-            loss -= b.Scale * ll;
+            Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = _o.Threads },
+                j => ll[j] = SliceLogLikelihood(batch[j], new float[_k], new float[_k]));
+        }
+        else
+        {
+            var sigma = new float[_k];
+            var gSigma = new float[_k];
+            for (int j = 0; j < batch.Count; j++)
+                ll[j] = SliceLogLikelihood(batch[j], sigma, gSigma);
+        }
+        double loss = 0;
+        for (int j = 0; j < batch.Count; j++)
+        {
+            if (batch[j].Targets.Length > 0)
+                loss -= batch[j].Scale * ll[j];
         }
         return loss + AddPrior(withPriorValue);
+    }
+
+    /// <summary>One slice's minibatch log-likelihood; adds its gradient to ρ's rows of that slice (and α's when trained).</summary>
+    private double SliceLogLikelihood(DbeSliceBatch b, float[] sigma, float[] gSigma)
+    {
+        int k = _k;
+        int n = b.Targets.Length;
+        if (n == 0)
+            return 0;
+        int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
+        float scale = (float)b.Scale;
+        double ll = 0;
+        for (int i = 0; i < n; i++)
+        {
+            // σ_i = Σ_{j∈c_i} α_{w_j}
+            Array.Clear(sigma);
+            for (int c = 0; c < cs; c++)
+                TensorPrimitives.Add(sigma, _alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
+            Array.Clear(gSigma);
+            for (int q = -1; q < ns; q++)
+            {
+                // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
+                long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
+                var r = Row(_rho, b.Slice, w);
+                float eta = TensorPrimitives.Dot(r, sigma);
+                float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
+                ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
+                float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
+                if (TrainAlpha)
+                    TensorPrimitives.MultiplyAdd(r, g, gSigma, gSigma);
+                var gr = Row(_gRho, b.Slice, w);
+                TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
+            }
+            if (TrainAlpha)
+            {
+                for (int c = 0; c < cs; c++)
+                {
+                    var ga = _gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
+                    TensorPrimitives.Add(ga, gSigma, ga);
+                }
+            }
+        }
+        return ll;
     }
 
     /// <summary>Adds the prior's gradient (every row) and returns its value (0 unless <paramref name="withValue"/>).</summary>
