@@ -37,6 +37,26 @@ internal static class GramIteration
     }
 
     /// <summary>
+    /// <paramref name="n"/> rescaled Gram squarings m ← (m/c)(m/c)ᵀ with c = max(‖m‖_F, 1e-30) detached, and the log of
+    /// the scale they divided out (log s ← 2(log s + log c)), so that the last m times exp(log s) is the 2ⁿ-th Gram power
+    /// of the input: the iteration the SLL and SR rescalings share.
+    /// </summary>
+    internal static (Tensor Power, Tensor LogScale) RescaledGramPowers(Tensor m, int n)
+    {
+        var logScale = torch.zeros([], dtype: m.dtype, device: m.device);
+        using var kept = new KeptScalars();
+        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
+        for (int i = 0; i < n; i++)
+        {
+            var c = m.norm().clamp_min(tiny).detach();
+            m = m / c;
+            logScale = two * (logScale + c.log());
+            m = m.matmul(m.t());
+        }
+        return (m, logScale);
+    }
+
+    /// <summary>
     /// The per-frequency matrices of a 2-D circular convolution: rfft2 of the kernel zero-padded to
     /// (h, w), as a batch of h·(w/2+1) matrices of size c_out × c_in (half spectrum: the kernel is real).
     /// </summary>

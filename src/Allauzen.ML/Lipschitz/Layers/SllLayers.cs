@@ -40,17 +40,8 @@ internal sealed class SllDense : LipschitzModule
         var qe = q.exp();
         if (_n == 1)
             return SafeInv((W.matmul(W.t()).abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1));
-        var m = (Tensor)W;
-        var logScale = torch.zeros([], dtype: m.dtype, device: m.device);
+        var (m, logScale) = GramIteration.RescaledGramPowers(W, _n);
         using var kept = new KeptScalars();
-        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
-        for (int i = 0; i < _n; i++)
-        {
-            var c = m.norm().clamp_min(tiny).detach();
-            m = m / c;
-            logScale = two * (logScale + c.log());
-            m = m.matmul(m.t());
-        }
         var p = kept.Of(Math.Pow(2, -(_n - 1)));
         var rows = (m.abs() * qe.unsqueeze(0) / qe.unsqueeze(1)).sum(1);
         return SafeInv(rows.pow(p) * (logScale * p).exp());

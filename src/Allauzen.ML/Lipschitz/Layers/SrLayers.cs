@@ -22,17 +22,8 @@ internal sealed class SrDense : RescaledDense
 
     public Tensor T()
     {
-        var m = (Tensor)P;
-        var logScale = torch.zeros([], dtype: m.dtype);
+        var (m, logScale) = GramIteration.RescaledGramPowers(P, _n);
         using var kept = new KeptScalars();
-        Scalar tiny = kept.Of(1e-30), two = kept.Of(2);
-        for (int i = 0; i < _n; i++)
-        {
-            var c = m.norm().clamp_min(tiny).detach();
-            m = m / c;
-            logScale = two * (logScale + c.log());
-            m = m.matmul(m.t());
-        }
         var p = kept.Of(Math.Pow(2, -_n));
         return m.abs().sum(1).pow(p) * (logScale * p).exp();
     }

@@ -1,0 +1,134 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Foton;
+
+// The projection's kernels: the bounds' norms read on the host from the tensor's memory, and symmetric products.
+internal static partial class Bjorck
+{
+    /// <summary>
+    /// max|R|, the largest absolute row sum, ‖R‖_F and the largest row L2 norm of R, in float64: on the host from the
+    /// tensor's own memory when it is a contiguous float32 or float64 CPU tensor (no copy), else through one read.
+    /// </summary>
+    private static double[] Norms(Tensor r)
+    {
+        if (IsHost(r))
+        {
+            int m = (int)r.shape[1];
+            return r.dtype == ScalarType.Float64 ? HostNorms(MemoryMarshal.Cast<byte, double>(r.bytes), m)
+                : HostNorms(MemoryMarshal.Cast<byte, float>(r.bytes), m, RowNorms);
+        }
+        using var scope = torch.NewDisposeScope();
+        var ra = r.abs();
+        var squares = r.square().sum(1);
+        return torch.stack([ra.max(), ra.sum(1).max(), squares.sum().sqrt(), squares.max().sqrt()]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+    }
+
+    private delegate (double MaxAbs, double Sum, double Squares) RowNormsOf<T>(ReadOnlySpan<T> row);
+
+    private static double[] HostNorms<T>(ReadOnlySpan<T> r, int m, RowNormsOf<T>? rowNorms = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double maxAbs = 0, maxRowSum = 0, squares = 0, maxRowSquares = 0;
+        for (int i = 0; i + m <= r.Length; i += m)
+        {
+            var row = r.Slice(i, m);
+            var (rowMax, rowSum, rowSquares) = rowNorms is null ? ScalarRowNorms(row) : rowNorms(row);
+            maxAbs = Math.Max(maxAbs, rowMax);
+            if (!double.IsFinite(rowSum))
+                return [double.NaN, double.NaN, double.NaN, double.NaN];
+            maxRowSum = Math.Max(maxRowSum, rowSum);
+            maxRowSquares = Math.Max(maxRowSquares, rowSquares);
+            squares += rowSquares;
+        }
+        return [maxAbs, maxRowSum, Math.Sqrt(squares), Math.Sqrt(maxRowSquares)];
+    }
+
+    private static (double MaxAbs, double Sum, double Squares) ScalarRowNorms<T>(ReadOnlySpan<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double maxAbs = 0, sum = 0, squares = 0;
+        foreach (var x in row)
+        {
+            double v = double.CreateTruncating(x), a = Math.Abs(v);
+            maxAbs = a > maxAbs ? a : maxAbs;
+            sum += a;
+            squares += v * v;
+        }
+        return (maxAbs, sum, squares);
+    }
+
+    /// <summary>A float32 row's max |x|, Σ|x| and Σx², accumulated in float64 eight lanes at a time.</summary>
+    private static (double MaxAbs, double Sum, double Squares) RowNorms(ReadOnlySpan<float> row)
+    {
+        if (!Vector256.IsHardwareAccelerated || row.Length < Vector256<float>.Count)
+            return ScalarRowNorms(row);
+        Vector256<double> max = default, sum = default, squares = default;
+        int j = 0;
+        for (; j + Vector256<float>.Count <= row.Length; j += Vector256<float>.Count)
+        {
+            var (lo, hi) = Vector256.Widen(Vector256.Create(row.Slice(j, Vector256<float>.Count)));
+            var (alo, ahi) = (Vector256.Abs(lo), Vector256.Abs(hi));
+            max = Vector256.Max(max, Vector256.Max(alo, ahi));
+            sum += alo + ahi;
+            squares += lo * lo + hi * hi;
+        }
+        double m = 0;
+        for (int k = 0; k < Vector256<double>.Count; k++)
+            m = Math.Max(m, max[k]);
+        var (tailMax, tailSum, tailSquares) = ScalarRowNorms(row[j..]);
+        return (Math.Max(m, tailMax), Vector256.Sum(sum) + tailSum, Vector256.Sum(squares) + tailSquares);
+    }
+
+    private static bool IsHost(Tensor t) =>
+        t.device_type == DeviceType.CPU && t.is_contiguous() && (t.dtype == ScalarType.Float32 || t.dtype == ScalarType.Float64);
+
+    private static void ToDoubles(ReadOnlySpan<byte> bytes, ScalarType dtype, Span<double> destination)
+    {
+        if (dtype == ScalarType.Float64)
+            MemoryMarshal.Cast<byte, double>(bytes).CopyTo(destination);
+        else
+        {
+            var f = MemoryMarshal.Cast<byte, float>(bytes);
+            for (int k = 0; k < destination.Length; k++)
+                destination[k] = f[k];
+        }
+    }
+
+    private const long SymmetricMinimum = 128;
+
+    /// <summary>
+    /// AB for a product known to be symmetric (a Gram matrix, or two commuting symmetric matrices): only the block lower
+    /// triangle is multiplied (row block k times the first k + 1 column blocks: 3 of 4 blocks with two row blocks, 10 of
+    /// 16 with four), and the rest is its mirror, so the result is exactly symmetric. Four blocks when the inner
+    /// dimension is at least twice the side (a wide layer's Gram matrix), two otherwise (at 256³ smaller blocks lose
+    /// more to the calls than they save; docs/results/foton-speed.md). Sides below 128: one product.
+    /// </summary>
+    internal static Tensor SymmetricProduct(Tensor a, Tensor b)
+    {
+        long n = a.shape[0];
+        int blocks = a.shape[1] >= 2 * n ? 4 : 2;
+        if (n < SymmetricMinimum || n % blocks != 0 || b.shape[1] != n)
+            return a.mm(b);
+        long bs = n / blocks;
+        var c = torch.empty([n, n], a.dtype, a.device);
+        for (int k = 0; k < blocks; k++)
+        {
+            using var target = c.narrow(0, k * bs, bs).narrow(1, 0, (k + 1) * bs);
+            using var rows = a.narrow(0, k * bs, bs);
+            using var columns = b.narrow(1, 0, (k + 1) * bs);
+            target.addmm_(rows, columns, beta: 0, alpha: 1);
+        }
+        for (int k = 1; k < blocks; k++)
+        {
+            using var upper = c.narrow(0, 0, k * bs).narrow(1, k * bs, bs);
+            using var lower = c.narrow(0, k * bs, bs).narrow(1, 0, k * bs);
+            upper.copy_(lower.t());
+        }
+        return c;
+    }
+}
