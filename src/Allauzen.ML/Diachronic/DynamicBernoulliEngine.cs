@@ -36,6 +36,13 @@ internal interface IDynamicBernoulliState : IDisposable
 
     /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
     void AdamStep(double lr);
+
+    /// <summary>
+    /// One training step: the parameters after <see cref="ComputeLossAndGradients"/> then <see cref="AdamStep"/>, with
+    /// the same bits; the gradient buffers are left unspecified. Returns the loss (the prior's value included only when
+    /// <paramref name="withLossValue"/>).
+    /// </summary>
+    double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue);
 }
 
 /// <summary>
@@ -47,7 +54,7 @@ internal interface IDynamicBernoulliState : IDisposable
 /// run word by word over the T rows of a word, in parallel over words (<c>Threads</c>; words are independent, so the
 /// result does not depend on the thread count).
 /// </summary>
-internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
+internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
 {
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
@@ -69,6 +76,8 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
         _gRho = new float[_rho.Length];
         _adamAlpha = new RowAdam(_alpha.Length);
         _adamRho = new RowAdam(_rho.Length);
+        _touchedRho = new byte[(long)slices * v];
+        _touchedAlpha = new byte[v];
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
@@ -107,74 +116,8 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
         Array.Clear(_gRho);
         if (TrainAlpha)
             Array.Clear(_gAlpha);
-        var ll = new double[batch.Count];
-        // Without α to train (the dynamic phase), a slice's terms read α and ρ_t and write only ρ_t's gradient rows: slices
-        // with distinct indices are independent, so they run on several threads with the very same operations per slice
-        // (same bits as one thread). Otherwise (α's shared gradient, or the static phase's slices all mapped to slice 0)
-        // they run one after the other.
-        bool parallel = !TrainAlpha && _o.Threads > 1 && batch.Count > 1 && batch.Select(b => b.Slice).Distinct().Count() == batch.Count;
-        if (parallel)
-        {
-            Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = _o.Threads },
-                j => ll[j] = SliceLogLikelihood(batch[j], new float[_k], new float[_k]));
-        }
-        else
-        {
-            var sigma = new float[_k];
-            var gSigma = new float[_k];
-            for (int j = 0; j < batch.Count; j++)
-                ll[j] = SliceLogLikelihood(batch[j], sigma, gSigma);
-        }
-        double loss = 0;
-        for (int j = 0; j < batch.Count; j++)
-        {
-            if (batch[j].Targets.Length > 0)
-                loss -= batch[j].Scale * ll[j];
-        }
-        return loss + AddPrior(withPriorValue);
-    }
-
-    /// <summary>One slice's minibatch log-likelihood; adds its gradient to ρ's rows of that slice (and α's when trained).</summary>
-    private double SliceLogLikelihood(DbeSliceBatch b, float[] sigma, float[] gSigma)
-    {
-        int k = _k;
-        int n = b.Targets.Length;
-        if (n == 0)
-            return 0;
-        int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
-        float scale = (float)b.Scale;
-        double ll = 0;
-        for (int i = 0; i < n; i++)
-        {
-            // σ_i = Σ_{j∈c_i} α_{w_j}
-            Array.Clear(sigma);
-            for (int c = 0; c < cs; c++)
-                TensorPrimitives.Add(sigma, _alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
-            Array.Clear(gSigma);
-            for (int q = -1; q < ns; q++)
-            {
-                // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
-                long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
-                var r = Row(_rho, b.Slice, w);
-                float eta = TensorPrimitives.Dot(r, sigma);
-                float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
-                ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
-                float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
-                if (TrainAlpha)
-                    TensorPrimitives.MultiplyAdd(r, g, gSigma, gSigma);
-                var gr = Row(_gRho, b.Slice, w);
-                TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
-            }
-            if (TrainAlpha)
-            {
-                for (int c = 0; c < cs; c++)
-                {
-                    var ga = _gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
-                    TensorPrimitives.Add(ga, gSigma, ga);
-                }
-            }
-        }
-        return ll;
+        _gradientsDense = true;
+        return NegativeLogLikelihood(batch, withValue: true) + AddPrior(withPriorValue);
     }
 
     /// <summary>Adds the prior's gradient (every row) and returns its value (0 unless <paramref name="withValue"/>).</summary>
@@ -397,18 +340,33 @@ internal sealed class DynamicBernoulliEngine : IDynamicBernoulliState
         }
         return new DiachronicFit(vectors, defined, 0, 0);
 
-        // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50 steps
+        // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50
+        // steps. The next minibatch is drawn on another thread while the current step runs: the draws depend only on the
+        // generator, which goes from batch to batch in the same order as drawing them in turn (the same batches, the same bits).
         void RunPhase(IDynamicBernoulliState state, string phase, int steps, double lr, ref SplitMix64 rng)
         {
+            bool staticPhase = phase == "static";
+            var batch = SampleBatch(streams, o, table, ref rng, staticPhase);
             for (int s = 0; s < steps; s++)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
-                var batch = SampleBatch(streams, o, table, ref rng, staticPhase: phase == "static");
+                Task<(List<DbeSliceBatch>, SplitMix64)>? next = null;
+                if (s + 1 < steps)
+                {
+                    var from = rng;
+                    next = Task.Run(() =>
+                    {
+                        var r = from;
+                        var b = SampleBatch(streams, o, table, ref r, staticPhase);
+                        return (b, r);
+                    });
+                }
                 bool report = o.Progress is not null && (s % 50 == 0 || s == steps - 1);
-                double loss = state.ComputeLossAndGradients(batch, report);
-                state.AdamStep(lr);
+                double loss = state.Step(batch, lr, report);
                 if (report)
                     o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
+                if (next is not null)
+                    (batch, rng) = next.GetAwaiter().GetResult();
             }
         }
     }

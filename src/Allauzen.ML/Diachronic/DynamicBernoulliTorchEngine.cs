@@ -207,6 +207,13 @@ internal sealed class DynamicBernoulliTorchEngine : IDynamicBernoulliState
     }
 
     /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
+    public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue)
+    {
+        double loss = ComputeLossAndGradients(batch, withLossValue);
+        AdamStep(lr);
+        return loss;
+    }
+
     public void AdamStep(double lr)
     {
         using var noGrad = torch.no_grad();

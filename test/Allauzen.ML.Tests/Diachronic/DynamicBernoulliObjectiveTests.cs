@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Allauzen.ML.Diachronic;
 
 namespace Allauzen.ML.Tests.Diachronic;
@@ -235,6 +236,104 @@ public sealed class DynamicBernoulliObjectiveTests
             rhos.Add(trainer.Rho);
         }
         CollectionAssert.AreEqual(rhos[0], rhos[1], "1 and 2 threads (over words, and over slices without α) give the same ρ");
+    }
+
+    [TestMethod]
+    [DataRow(DriftRegularizer.RandomWalk, false, 1)]
+    [DataRow(DriftRegularizer.RandomWalk, false, 2)]
+    [DataRow(DriftRegularizer.RandomWalk, true, 2)] // the static phase: α trained, every slice's minibatch on slice 0
+    [DataRow(DriftRegularizer.HardShrink, false, 2)]
+    [DataRow(DriftRegularizer.GroupLasso, false, 2)] // not fused: the two-call form itself
+    public void FusedStepGivesTheBitsOfComputeThenAdam(DriftRegularizer reg, bool staticPhase, int threads)
+    {
+        // The fused step (gradient rows formed per word, touched rows cleared, one pass) against ComputeLossAndGradients
+        // then AdamStep, over 7 steps with a reporting step in the middle (the switch from dense gradients back to the
+        // touched rows): the same operations in the same order, so bit identity on one machine.
+        const int v = 1200, k = 16;
+        int t = staticPhase ? 1 : 3;
+        var rng = new SplitMix64(11);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var streams = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 3000).Select(_ => rng.NextInt(v)).ToArray()).ToArray();
+        var table = Enumerable.Range(0, v / 2).ToArray(); // half the words are never negatives: untouched rows exist
+        var o = Options(reg);
+        o.Threads = threads;
+        o.BatchFraction = 0.05;
+        o.HardShrinkThreshold = 1e-3;
+        var (rf, rs) = (new SplitMix64(9), new SplitMix64(9));
+        using var fused = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = 10 };
+        using var twoCall = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = 10 };
+        for (int step = 0; step < 7; step++)
+        {
+            bool report = step == 3;
+            double lf = fused.Step(DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rf, staticPhase), 0.01, report);
+            double ls = twoCall.ComputeLossAndGradients(DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rs, staticPhase), report);
+            twoCall.AdamStep(0.01);
+            if (report)
+                Assert.AreEqual(ls, lf, "the reporting step's loss");
+        }
+        CollectionAssert.AreEqual(twoCall.Rho, fused.Rho, "ρ after 7 steps");
+        CollectionAssert.AreEqual(twoCall.Alpha, fused.Alpha, "α after 7 steps");
+        Assert.IsTrue(twoCall.Rho.Zip(rho).Any(p => p.First != p.Second), "the steps moved ρ");
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void LikelihoodKernelGivesTheTensorPrimitivesBits(bool trainAlpha)
+    {
+        // The engine's one-loop element-wise kernel against the TensorPrimitives calls it replaced (Add for σ and α's
+        // gradient, MultiplyAdd for the gradient rows, Dot for η), written out here as the reference: with no prior
+        // (λ₀ = λ = 0) the gradients are the likelihood's alone, and must be the same bits on one machine.
+        const int v = 400, k = 24, t = 3; // 24: vector parts and a scalar tail
+        var rng = new SplitMix64(21);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / 3)).ToArray();
+        var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / 3)).ToArray();
+        var streams = Enumerable.Range(0, t).Select(_ => Enumerable.Range(0, 500).Select(_ => rng.NextInt(v)).ToArray()).ToArray();
+        var o = Options();
+        o.PriorPrecision = 0;
+        o.BatchFraction = 0.2;
+        var r = new SplitMix64(4);
+        var batch = DynamicBernoulliEngine.SampleBatch(streams, o, Enumerable.Range(0, v).ToArray(), ref r, staticPhase: false);
+        using var engine = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = trainAlpha, Lambda = 0 };
+        engine.ComputeLossAndGradients(batch, withPriorValue: false);
+
+        var gRho = new float[rho.Length];
+        var gAlpha = new float[alpha.Length];
+        var sigma = new float[k];
+        var gSigma = new float[k];
+        foreach (var b in batch)
+        {
+            int n = b.Targets.Length, cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
+            float scale = (float)b.Scale;
+            for (int i = 0; i < n; i++)
+            {
+                Array.Clear(sigma);
+                for (int c = 0; c < cs; c++)
+                    TensorPrimitives.Add(sigma, alpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k), sigma);
+                Array.Clear(gSigma);
+                for (int q = -1; q < ns; q++)
+                {
+                    long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
+                    var row = rho.AsSpan((int)((b.Slice * v + w) * k), k);
+                    float eta = TensorPrimitives.Dot(row, sigma);
+                    float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
+                    float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e));
+                    TensorPrimitives.MultiplyAdd(row, g, gSigma, gSigma);
+                    var gr = gRho.AsSpan((int)((b.Slice * v + w) * k), k);
+                    TensorPrimitives.MultiplyAdd(sigma, g, gr, gr);
+                }
+                for (int c = 0; c < cs; c++)
+                {
+                    var ga = gAlpha.AsSpan((int)(b.Contexts[i * cs + c] * k), k);
+                    TensorPrimitives.Add(ga, gSigma, ga);
+                }
+            }
+        }
+        CollectionAssert.AreEqual(gRho, engine.GradRho, "ρ's likelihood gradient");
+        if (trainAlpha)
+            CollectionAssert.AreEqual(gAlpha, engine.GradAlpha, "α's likelihood gradient");
+        Assert.IsTrue(gRho.Any(x => x != 0), "the minibatch has a gradient");
     }
 
     private static double RelativeError(float[] analytic, double[] numeric)

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using Allauzen.ML.Diachronic;
+
+namespace Allauzen.ML.Benchmarks;
+
+/// <summary>
+/// Time per training step of the managed dynamic Bernoulli state on the injection case's corpus (the CI corpus,
+/// Data/debian-changelogs-ci.tsv.gz, 3 slices of 8 years from 1999, min count 5: V = 9,831; K = 64; default options),
+/// for the static phase (α trained, T = 1) and the dynamic phase (T = 3): the likelihood alone, the two-call form
+/// (<c>ComputeLossAndGradients</c> then <c>AdamStep</c>) and the fused <c>Step</c>, in alternating blocks of 10 steps in
+/// one process (medians of the blocks), so load changes hit both forms alike. Not BenchmarkDotNet: a step's state
+/// moves on. <c>--dbe-step [blocks=15] [threads=2]</c>
+/// </summary>
+public static class DynamicBernoulliStepProbe
+{
+    public static void Run(string[] args)
+    {
+        int blocks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
+        int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
+        if (args.Length > 3)
+            DynamicBernoulliEngine.PrefetchDistance = int.Parse(args[3], CultureInfo.InvariantCulture);
+        string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        var sliced = DatedCorpus.Bin(DatedCorpus.ReadTsv(path), 1999, 8, 3).Select(s => (s.Slice, s.Tokens)).ToList();
+        var corpus = DiachronicCorpus.Build(sliced, 3, 0, 1, minCount: 5, maxVocabulary: 0);
+        var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
+        int v = corpus.VocabularySize, k = o.Dimensions;
+        var rng = new SplitMix64(3);
+        var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
+        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        Console.WriteLine($"V = {v}, K = {k}, threads = {threads}, tokens kept per slice {string.Join("/", streams.Select(s => s.Length))}");
+        {
+            var probe = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false);
+            var rows = probe.Select(b => b.Targets.Concat(b.Negatives).Distinct().Count()).ToArray();
+            int words = probe.SelectMany(b => b.Targets.Concat(b.Negatives)).Distinct().Count();
+            Console.WriteLine($"one dynamic minibatch: targets {string.Join("/", probe.Select(b => b.Targets.Length))}; rows touched per slice {string.Join("/", rows)} of {v}; words touched in any slice {words}");
+        }
+        foreach (bool staticPhase in new[] { true, false })
+        {
+            int t = staticPhase ? 1 : 3;
+            var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+            var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+            using var twoCall = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+            using var fused = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
+            var times = new List<double>[4] { new(), new(), new(), new() };
+            var cpu = new List<double>[4] { new(), new(), new(), new() };
+            using var self = Process.GetCurrentProcess();
+            var sw = new Stopwatch();
+            for (int b = 0; b < blocks + 1; b++)
+            {
+                for (int form = 0; form < 4; form++)
+                {
+                    var batches = Enumerable.Range(0, 10).Select(_ => DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase)).ToList();
+                    self.Refresh();
+                    var cpu0 = self.TotalProcessorTime;
+                    sw.Restart();
+                    foreach (var batch in batches)
+                    {
+                        if (form == 0 || form == 3)
+                        {
+                            DynamicBernoulliEngine.PrefetchRows = form == 0;
+                            fused.NegativeLogLikelihood(batch, withValue: false);
+                            DynamicBernoulliEngine.PrefetchRows = true;
+                        }
+                        else if (form == 1)
+                        {
+                            twoCall.ComputeLossAndGradients(batch, withPriorValue: false);
+                            twoCall.AdamStep(o.DynamicLearningRate);
+                        }
+                        else
+                            fused.Step(batch, o.DynamicLearningRate, withLossValue: false);
+                    }
+                    sw.Stop();
+                    self.Refresh();
+                    if (b > 0) // block 0 warms up
+                    {
+                        times[form].Add(sw.Elapsed.TotalMilliseconds / 10);
+                        cpu[form].Add((self.TotalProcessorTime - cpu0).TotalMilliseconds / 10);
+                    }
+                }
+            }
+            double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{(staticPhase ? "static " : "dynamic")}: likelihood {Median(times[0]):F2} ms (without prefetch {Median(times[3]):F2}), two-call step {Median(times[1]):F2} ms, fused step {Median(times[2]):F2} ms per step (medians of {blocks} blocks of 10); fused/two-call {Median(times[2]) / Median(times[1]):F2}; CPU ms per step {Median(cpu[0]):F2} / {Median(cpu[1]):F2} / {Median(cpu[2]):F2}"));
+        }
+    }
+}
