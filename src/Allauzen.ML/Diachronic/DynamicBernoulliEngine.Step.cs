@@ -64,18 +64,34 @@ internal sealed partial class DynamicBernoulliEngine
             TensorPrimitives.MultiplyAdd(a, l0, ga, ga);
             _adamAlpha.Update(a, ga, w * k, tmp);
         }
+        // a touched row's gradient is formed in place in the gradient buffer, an untouched one from +0 in the scratch
         for (int t = 0; t < _t; t++)
-            TakeGradient(_gRho, _touchedRho, t * _v + w, g.AsSpan(t * k, k));
-        var g0 = g.AsSpan(0, k);
+        {
+            if (_touchedRho[t * _v + w] == 0)
+                g.AsSpan(t * k, k).Clear();
+        }
+        var g0 = GradientRow(0, w, g);
         TensorPrimitives.MultiplyAdd(Row(_rho, 0, w), l0, g0, g0);
         float lam = (float)Lambda;
         for (int t = 1; t < _t; t++)
-            RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), g.AsSpan(t * k, k), g.AsSpan((t - 1) * k, k), lam);
+            RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), GradientRow(t, w, g), GradientRow(t - 1, w, g), lam);
         for (int t = 0; t < _t; t++)
-            _adamRho.Update(Row(_rho, t, w), g.AsSpan(t * k, k), (t * _v + w) * k, tmp);
+        {
+            var gt = GradientRow(t, w, g);
+            _adamRho.Update(Row(_rho, t, w), gt, (t * _v + w) * k, tmp);
+            if (_touchedRho[t * _v + w] != 0)
+            {
+                gt.Clear();
+                _touchedRho[t * _v + w] = 0;
+            }
+        }
         if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
             HardShrink(w, tmp);
     }
+
+    /// <summary>Row (t, w) of ρ's gradient: the buffer's row when the minibatch touched it, else row t of <paramref name="scratch"/>.</summary>
+    private Span<float> GradientRow(int t, int w, float[] scratch) =>
+        _touchedRho[t * _v + w] != 0 ? _gRho.AsSpan((t * _v + w) * _k, _k) : scratch.AsSpan(t * _k, _k);
 
     /// <summary>Moves gradient row <paramref name="row"/> into <paramref name="into"/> and clears it if it was touched; else writes +0.</summary>
     private void TakeGradient(float[] grad, byte[] touched, int row, Span<float> into)

@@ -347,6 +347,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         {
             bool staticPhase = phase == "static";
             var batch = SampleBatch(streams, o, table, ref rng, staticPhase);
+            List<DbeSliceBatch>? spare = null; // the batch before the current one: its arrays take the next draws
             for (int s = 0; s < steps; s++)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
@@ -354,10 +355,11 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
                 if (s + 1 < steps)
                 {
                     var from = rng;
+                    var into = spare;
                     next = Task.Run(() =>
                     {
                         var r = from;
-                        var b = SampleBatch(streams, o, table, ref r, staticPhase);
+                        var b = SampleBatch(streams, o, table, ref r, staticPhase, into);
                         return (b, r);
                     });
                 }
@@ -366,7 +368,10 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
                 if (report)
                     o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
                 if (next is not null)
+                {
+                    spare = batch;
                     (batch, rng) = next.GetAwaiter().GetResult();
+                }
             }
         }
     }
@@ -391,10 +396,14 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     }
 
     /// <summary>From every slice, one contiguous window of n_t = ⌈N_t·fraction⌉ centres at a random offset.</summary>
-    internal static List<DbeSliceBatch> SampleBatch(int[][] streams, DiachronicEmbeddingsOptions o, int[] table, ref SplitMix64 rng, bool staticPhase)
+    /// <remarks>With <paramref name="reuse"/> (a batch this method returned for the same streams and options, no longer in
+    /// use), its arrays are filled again instead of allocated: the same draws, no new large-object arrays per step.</remarks>
+    internal static List<DbeSliceBatch> SampleBatch(int[][] streams, DiachronicEmbeddingsOptions o, int[] table, ref SplitMix64 rng, bool staticPhase,
+        List<DbeSliceBatch>? reuse = null)
     {
         int cs = o.ContextSize, half = cs / 2, ns = o.DynamicNegatives;
         var batch = new List<DbeSliceBatch>(streams.Length);
+        int reused = 0;
         for (int t = 0; t < streams.Length; t++)
         {
             var s = streams[t];
@@ -403,9 +412,11 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
                 continue;
             int n = Math.Max(1, Math.Min(centres, (int)Math.Ceiling(centres * o.BatchFraction)));
             int offset = centres == n ? 0 : rng.NextInt(centres - n + 1);
-            var tg = new long[n];
-            var cx = new long[n * cs];
-            var ng = new long[n * ns];
+            var old = reuse is not null && reused < reuse.Count ? reuse[reused++] : null;
+            bool fits = old is not null && old.Targets.Length == n && old.Contexts.Length == n * cs && old.Negatives.Length == n * ns;
+            var tg = fits ? old!.Targets : new long[n];
+            var cx = fits ? old!.Contexts : new long[n * cs];
+            var ng = fits ? old!.Negatives : new long[n * ns];
             for (int j = 0; j < n; j++)
             {
                 int i = offset + half + j;

@@ -336,6 +336,36 @@ public sealed class DynamicBernoulliObjectiveTests
         Assert.IsTrue(gRho.Any(x => x != 0), "the minibatch has a gradient");
     }
 
+    [TestMethod]
+    public void ReusedBatchArraysHoldTheSameDraws()
+    {
+        // Fit draws each minibatch into the arrays of the batch before last: the same ids and the same generator state
+        // as fresh arrays, and the arrays are really reused.
+        var rng = new SplitMix64(3);
+        var streams = Enumerable.Range(0, 3).Select(t => Enumerable.Range(0, 800 + 300 * t).Select(_ => rng.NextInt(50)).ToArray()).ToArray();
+        var table = Enumerable.Range(0, 50).ToArray();
+        var o = Options();
+        o.BatchFraction = 0.1;
+        var (fresh, reusing) = (new SplitMix64(8), new SplitMix64(8));
+        List<DbeSliceBatch>? spare = null;
+        for (int step = 0; step < 4; step++)
+        {
+            var a = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref fresh, staticPhase: false);
+            var b = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref reusing, staticPhase: false, spare);
+            Assert.HasCount(a.Count, b);
+            for (int j = 0; j < a.Count; j++)
+            {
+                CollectionAssert.AreEqual(a[j].Targets, b[j].Targets, $"step {step} slice {j}: targets");
+                CollectionAssert.AreEqual(a[j].Contexts, b[j].Contexts, $"step {step} slice {j}: contexts");
+                CollectionAssert.AreEqual(a[j].Negatives, b[j].Negatives, $"step {step} slice {j}: negatives");
+                if (spare is not null)
+                    Assert.AreSame(spare[j].Negatives, b[j].Negatives, "the spare batch's arrays are filled again");
+            }
+            Assert.AreEqual(fresh.Next(), reusing.Next(), "generator state");
+            spare = b;
+        }
+    }
+
     private static double RelativeError(float[] analytic, double[] numeric)
     {
         double num = 0, den = 0;
