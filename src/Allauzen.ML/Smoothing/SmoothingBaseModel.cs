@@ -81,6 +81,40 @@ internal abstract class SmoothingBaseModel : IDisposable
 
     public abstract void Dispose();
 
+    /// <summary>The exact first-layer noise shortcut for this model (<see cref="FirstLayerNoise"/>), or null; created on first use.</summary>
+    public FirstLayerNoise? FirstLayer
+    {
+        get
+        {
+            lock (_firstLayerLock)
+            {
+                if (!_firstLayerCreated)
+                {
+                    _firstLayer = CreateFirstLayer();
+                    _firstLayerCreated = true;
+                }
+                return _firstLayer;
+            }
+        }
+    }
+
+    private readonly Lock _firstLayerLock = new();
+    private FirstLayerNoise? _firstLayer;
+    private bool _firstLayerCreated;
+
+    /// <summary>The shortcut for this model, or null when its first layer does not allow it.</summary>
+    private protected abstract FirstLayerNoise? CreateFirstLayer();
+
+    /// <summary>Disposes the shortcut if it was created.</summary>
+    private protected void DisposeFirstLayer()
+    {
+        lock (_firstLayerLock)
+        {
+            _firstLayer?.Dispose();
+            _firstLayer = null;
+        }
+    }
+
     public static SmoothingBaseModel Create(IHostEnvironment env, RandomizedSmoothingOptions options, int featureCount)
     {
         if (options.BaseModelOnnxPath is { } path)
@@ -221,24 +255,7 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
         VotesOf(_model.ForwardLogits(x), count, votes, logits);
     }
 
-    /// <summary>The exact first-layer noise shortcut for this network, or null (created on first use).</summary>
-    public FirstLayerNoise? FirstLayer => _firstLayerCreated ? _firstLayer : CreateFirstLayer();
-
-    private FirstLayerNoise? _firstLayer;
-    private bool _firstLayerCreated;
-
-    private FirstLayerNoise? CreateFirstLayer()
-    {
-        lock (this)
-        {
-            if (!_firstLayerCreated)
-            {
-                _firstLayer = FirstLayerNoise.TryCreate(_model);
-                _firstLayerCreated = true;
-            }
-            return _firstLayer;
-        }
-    }
+    private protected override FirstLayerNoise? CreateFirstLayer() => FirstLayerNoise.TryCreate(_model);
 
     public override void Save(ModelPayloadWriter writer)
     {
@@ -250,7 +267,7 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
         writer.WriteBytes("base.payload", ModelPayloadWriter.Serialize(inner));
     }
 
-    public override void Dispose() => _firstLayer?.Dispose();
+    public override void Dispose() => DisposeFirstLayer();
 }
 
 /// <summary>An ONNX classifier run by ONNX Runtime; inputs are copied from the noise tensor.</summary>
@@ -263,6 +280,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     private readonly bool _probabilities;
     private readonly int _features;
     private readonly int _classes;
+    private readonly OnnxDevice _device;
     private float[] _buffer = [];
     private float[] _logits = [];
     private Tensor? _bufferTensor;
@@ -271,6 +289,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
         OnnxDevice device = default, Action<string>? warn = null)
     {
         _bytes = bytes;
+        _device = device;
         _probabilities = probabilities;
         _features = featureCount;
         (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(bytes, so),
@@ -365,16 +384,113 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     {
         var data = new Memory<float>(input, offset, count * _features);
         using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [count, _features]);
+        Run(_session, _input, _output, value, count, _classes, _probabilities, logits);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="session"/> on <paramref name="value"/> ([count, ·]) and writes its output [count, classes] into
+    /// <paramref name="logits"/>, as logits: log(max(p, 1e-30)) of probabilities when <paramref name="probabilities"/>.
+    /// </summary>
+    private static void Run(InferenceSession session, string input, string output, OrtValue value, int count, int classes, bool probabilities,
+        float[] logits)
+    {
         using var runOptions = new RunOptions();
-        using var results = _session.Run(runOptions, [_input], [value], [_output]);
+        using var results = session.Run(runOptions, [input], [value], [output]);
         var span = results[0].GetTensorDataAsSpan<float>();
-        if (span.Length != count * _classes)
-            throw new InvalidOperationException($"ONNX output tensor '{_output}' returned {span.Length} values for {count} rows; expected [{count}, {_classes}].");
+        if (span.Length != count * classes)
+            throw new InvalidOperationException($"ONNX output tensor '{output}' returned {span.Length} values for {count} rows; expected [{count}, {classes}].");
         span.CopyTo(logits);
-        if (_probabilities)
+        if (probabilities)
         {
-            for (int i = 0; i < count * _classes; i++)
+            for (int i = 0; i < count * classes; i++)
                 logits[i] = MathF.Log(Math.Max(logits[i], 1e-30f));
+        }
+    }
+
+    /// <summary>The serialized model.</summary>
+    internal byte[] Bytes => _bytes;
+
+    /// <summary>The input tensor's name.</summary>
+    internal string InputName => _input;
+
+    /// <summary>The output tensor's name.</summary>
+    internal string OutputName => _output;
+
+    /// <summary>The model's output (logits or probabilities, as it gives them) for rows x [N, d] (float32, CPU), as a CPU tensor.</summary>
+    internal Tensor RawOutputs(Tensor x)
+    {
+        int count = (int)x.shape[0];
+        var input = x.contiguous().data<float>().ToArray();
+        var output = new float[count * _classes];
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(input), [count, _features]);
+        Run(_session, _input, _output, value, count, _classes, probabilities: false, output);
+        return torch.tensor(output, [count, _classes]);
+    }
+
+    private protected override FirstLayerNoise? CreateFirstLayer() => FirstLayerNoise.TryCreate(this);
+
+    /// <summary>
+    /// A session on the rest of a split model, on the same execution provider as the base model's, or null when ONNX Runtime
+    /// does not accept it (the caller keeps the direct path).
+    /// </summary>
+    internal FirstLayerNoise.IRest? OpenRest(OnnxFirstLayerSplit split)
+    {
+        try
+        {
+            var (session, _) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(split.Rest, so),
+                e => new InvalidDataException(e.Message, e), ExecutionProvider == "CPU" ? null : _device.GpuDeviceId, fallbackToCpu: true, _ => { });
+            return new OnnxRest(session, split.RestInput, _output, split.Width, _classes, _probabilities);
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or OnnxRuntimeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The rest of a split ONNX classifier in its own session: first-layer outputs [N, h] → the classifier's output.</summary>
+    private sealed class OnnxRest(InferenceSession session, string input, string output, int width, int classes, bool probabilities)
+        : FirstLayerNoise.IRest
+    {
+        private float[] _logits = [];
+        private float[] _rows = [];
+        private Tensor? _rowsTensor;
+
+        /// <summary>Runs the session on the rows of y (copied by one native memcpy into a buffer ONNX Runtime reads in place).</summary>
+        private void Run(Tensor y, int count, bool transform, float[] into)
+        {
+            if (_rows.Length < count * width)
+            {
+                _rowsTensor?.Dispose();
+                _rows = GC.AllocateUninitializedArray<float>(count * width, pinned: true);
+                _rowsTensor = torch.frombuffer(_rows, torch.float32).DetachFromDisposeScope();
+            }
+            _rowsTensor!.narrow(0, 0, (long)count * width).view(count, width).copy_(y);
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(_rows, 0, count * width), [count, width]);
+            OnnxBaseModel.Run(session, input, output, value, count, classes, transform && probabilities, into);
+        }
+
+        public Tensor Output(Tensor y)
+        {
+            int count = (int)y.shape[0];
+            var raw = new float[count * classes];
+            Run(y, count, transform: false, raw);
+            return torch.tensor(raw, [count, classes]);
+        }
+
+        public void Classify(Tensor y, int count, long[] votes, float[]? logits)
+        {
+            if (_logits.Length < count * classes)
+                _logits = new float[count * classes];
+            Run(y, count, transform: true, _logits);
+            ArgMaxRows(_logits, count, classes, votes);
+            if (logits is not null)
+                Array.Copy(_logits, logits, count * classes);
+        }
+
+        public void Dispose()
+        {
+            _rowsTensor?.Dispose();
+            session.Dispose();
         }
     }
 
@@ -402,6 +518,7 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
 
     public override void Dispose()
     {
+        DisposeFirstLayer();
         _bufferTensor?.Dispose();
         _session.Dispose();
     }
