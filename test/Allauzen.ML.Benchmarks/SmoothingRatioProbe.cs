@@ -47,6 +47,7 @@ internal static class SmoothingRatioProbe
                 Console.WriteLine($"MLP ONNX certifier: {b.OnnxShortcut}");
                 Measure("MLP ONNX direct noise / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnxDirectNoise(), pairs, overlap);
                 Measure("MLP ONNX shortcut / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnx(), pairs, false);
+                Measure("MLP ONNX shortcut, rest on ORT's pool / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnxPooledRest(), pairs, false);
             }
             if (cnn)
             {

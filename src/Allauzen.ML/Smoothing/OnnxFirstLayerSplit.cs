@@ -26,8 +26,9 @@ internal sealed class OnnxFirstLayerSplit
 {
     private const string OnnxDomain = "ai.onnx";
 
-    private OnnxFirstLayerSplit(float[] weight, float[] bias, int width, int features, byte[] rest, string restInput)
+    private OnnxFirstLayerSplit(float[] weight, float[] bias, int width, int features, byte[] rest, string restInput, long restParameters)
     {
+        RestParameters = restParameters;
         Weight = weight;
         Bias = bias;
         Width = width;
@@ -53,6 +54,9 @@ internal sealed class OnnxFirstLayerSplit
 
     /// <summary>Name of the rest model's input (the first layer's output tensor).</summary>
     public string RestInput { get; }
+
+    /// <summary>Number of values in the rest model's initializers: about its multiply–adds per sample when it is dense.</summary>
+    public long RestParameters { get; }
 
     /// <summary>
     /// The split of <paramref name="model"/> (serialized ModelProto) at its first layer, for input tensor
@@ -246,7 +250,8 @@ internal sealed class OnnxFirstLayerSplit
         };
         restModel.OpsetImport.AddRange(proto.OpsetImport.Select(o => o.Clone()));
         restModel.Functions.AddRange(proto.Functions.Select(f => f.Clone()));
-        return new OnnxFirstLayerSplit(weight, bias, h, d, restModel.ToByteArray(), restInput);
+        long restParameters = rest.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b));
+        return new OnnxFirstLayerSplit(weight, bias, h, d, restModel.ToByteArray(), restInput, restParameters);
     }
 
     private static bool IsDefaultDomain(NodeProto node) => node.Domain is "" or OnnxDomain;

@@ -430,14 +430,31 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
     private protected override FirstLayerNoise? CreateFirstLayer() => FirstLayerNoise.TryCreate(this);
 
     /// <summary>
+    /// Whether the rest of a split model (first-layer shortcut) runs on the calling thread (one intra-op thread) or on ONNX
+    /// Runtime's pool, for shortcuts created from now on. Null (default): on the calling thread when the rest holds at most
+    /// h² parameters (less work per sample than the mixing product); measurements force either.
+    /// </summary>
+    internal static bool? RestOnCallingThread { get; set; }
+
+    /// <summary>
     /// A session on the rest of a split model, on the same execution provider as the base model's, or null when ONNX Runtime
     /// does not accept it (the caller keeps the direct path).
     /// </summary>
     internal FirstLayerNoise.IRest? OpenRest(OnnxFirstLayerSplit split)
     {
+        // A rest that does less work per sample than the shortcut's h × h mixing product (e.g. an MLP's last layer) runs on
+        // the calling thread: a pool's threads would only wake up, or spin, beside the noise and the mixing product.
+        bool small = RestOnCallingThread ?? split.RestParameters <= (long)split.Width * split.Width;
+        SessionOptions Options()
+        {
+            var options = NewSessionOptions();
+            if (small)
+                options.IntraOpNumThreads = 1;
+            return options;
+        }
         try
         {
-            var (session, _) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(split.Rest, so),
+            var (session, _) = OnnxSessions.Open("RandomizedSmoothing", Options, so => new InferenceSession(split.Rest, so),
                 e => new InvalidDataException(e.Message, e), ExecutionProvider == "CPU" ? null : _device.GpuDeviceId, fallbackToCpu: true, _ => { });
             return new OnnxRest(session, split.RestInput, _output, split.Width, _classes, _probabilities);
         }
