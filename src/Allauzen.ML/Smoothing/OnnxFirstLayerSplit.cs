@@ -238,6 +238,7 @@ internal sealed class OnnxFirstLayerSplit
                 rest.Input.Add(v.Clone()); // IR < 4 lists initializers among the inputs
         }
         rest.Initializer.AddRange(graph.Initializer.Where(t => used.Contains(t.Name)).Select(t => t.Clone()));
+        rest.SparseInitializer.AddRange(graph.SparseInitializer.Where(t => t.Values is { } v && used.Contains(v.Name)).Select(t => t.Clone()));
         rest.Output.Add(graph.Output.First(o => o.Name == output).Clone());
         var restModel = new ModelProto
         {

@@ -458,9 +458,9 @@ internal sealed class OnnxBaseModel : SmoothingBaseModel
                 e => new InvalidDataException(e.Message, e), ExecutionProvider == "CPU" ? null : _device.GpuDeviceId, fallbackToCpu: true, _ => { });
             return new OnnxRest(session, split.RestInput, _output, split.Width, _classes, _probabilities);
         }
-        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or OnnxRuntimeException)
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or OnnxRuntimeException or ArgumentException)
         {
-            return null;
+            return null; // ONNX Runtime does not accept the rest: keep the direct path
         }
     }
 
