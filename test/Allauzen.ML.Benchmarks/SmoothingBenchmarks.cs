@@ -21,7 +21,10 @@ namespace Allauzen.ML.Benchmarks;
 /// the exact first-layer noise shortcut, see FirstLayerNoise); CertifyCohenDirectNoise = the same with the
 /// shortcut off (d-dimensional noise added to the input).</item>
 /// <item>Category Onnx: baseline = ONNX Runtime forward of the exported model; CertifyCohenOnnx = the certifier
-/// with BaseModelOnnxPath (the ONNX model is opaque: direct noise only).</item>
+/// with BaseModelOnnxPath (its graph starts with a Gemm of h = 256 &lt; d = 784: the first-layer shortcut, the rest of the
+/// graph in its own session); CertifyCohenOnnxDirectNoise = the same with the shortcut off (the path every ONNX model
+/// took before session 8); CertifyCohenOnnxPooledRest = the shortcut with the rest of the graph on ONNX Runtime's thread
+/// pool instead of the calling thread.</item>
 /// <item>Categories TorchCnn and OnnxCnn: the same on a small LeNet-like CNN (two 3×3 convolutions of 16 channels with
 /// ReLU on the 28×28 image, 4×4 pooling, a 128-wide dense layer; a Lipschitz AOL network folded into plain Conv/Gemm
 /// weights), CnnRows × (n0 + CnnEstimation) samples in batches of CnnBatch. A convolution has no first-layer shortcut:
@@ -49,6 +52,8 @@ public class SmoothingBenchmarks
     private RandomizedSmoothingTransformer _certifier = null!;
     private RandomizedSmoothingTransformer _direct = null!;
     private RandomizedSmoothingTransformer _onnxCertifier = null!;
+    private RandomizedSmoothingTransformer _onnxDirect = null!;
+    private RandomizedSmoothingTransformer _onnxPooledRest = null!;
     private InferenceSession _session = null!;
     private float[] _onnxBatch = null!;
     private torch.Tensor _batch = null!;
@@ -79,6 +84,13 @@ public class SmoothingBenchmarks
         onnxOptions.OnnxOutputName = "Score.output";
         onnxOptions.BaseModelOutputsProbabilities = true;
         _onnxCertifier = _ml.Transforms.CertifyRandomizedSmoothing(onnxOptions).Fit(_rows);
+        _onnxDirect = _ml.Transforms.CertifyRandomizedSmoothing(onnxOptions).Fit(_rows);
+        _onnxDirect.Sampler.UseFirstLayerShortcut = false;
+        // The same shortcut with the rest of the graph on ONNX Runtime's thread pool (the default runs this small rest on the calling thread).
+        OnnxBaseModel.RestOnCallingThread = false;
+        _onnxPooledRest = _ml.Transforms.CertifyRandomizedSmoothing(onnxOptions).Fit(_rows);
+        _ = _onnxPooledRest.Sampler.Model.FirstLayer;
+        OnnxBaseModel.RestOnCallingThread = null;
         _session = new InferenceSession(_onnxPath);
         _onnxBatch = _batch.data<float>().ToArray();
 
@@ -182,6 +194,17 @@ public class SmoothingBenchmarks
     [Benchmark]
     [BenchmarkCategory("Onnx")]
     public double CertifyCohenOnnx() => SumRadii(_onnxCertifier, _rows);
+
+    [Benchmark]
+    [BenchmarkCategory("Onnx")]
+    public double CertifyCohenOnnxDirectNoise() => SumRadii(_onnxDirect, _rows);
+
+    [Benchmark]
+    [BenchmarkCategory("Onnx")]
+    public double CertifyCohenOnnxPooledRest() => SumRadii(_onnxPooledRest, _rows);
+
+    /// <summary>Whether the ONNX certifier takes the first-layer shortcut (its width), for the probe's header.</summary>
+    internal string OnnxShortcut => _onnxCertifier.Sampler.Model.FirstLayer is { } f ? $"first-layer shortcut, h = {f.Width}" : "no shortcut";
 
     private static double SumRadii(RandomizedSmoothingTransformer certifier, IDataView rows)
     {

@@ -4,7 +4,7 @@ using Allauzen.ML.Smoothing;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --smoothing-ratio [pairs] [serial] [overlap] [never-spin|spin-during-run] [mlp|cnn]</c>: the <see cref="SmoothingBenchmarks"/> cases
+/// <c>-- --smoothing-ratio [pairs] [serial] [overlap] [never-spin|spin-during-run] [mlp|cnn] [onnx]</c>: the <see cref="SmoothingBenchmarks"/> cases
 /// timed back to back in one process (the baseline, then each certifier variant), printing each round's time ratios,
 /// CPU-time ratios (process CPU time, every thread) and where the certifier's wall time went (noise, forward, votes),
 /// then the medians: on a shared machine the load changes between BenchmarkDotNet's separate blocks of iterations, and
@@ -15,7 +15,8 @@ namespace Allauzen.ML.Benchmarks;
 /// <c>overlap</c> also the double-buffered sampler (next batch's noise drawn on a worker thread during the forward pass),
 /// measured in the same rounds. <c>serial</c> draws the noise on the calling thread; by default the certifier's ONNX Runtime session
 /// waits as ONNX Runtime does by default (threads spin, also after a forward pass returns); <c>never-spin</c> makes them
-/// sleep whenever idle, <c>spin-during-run</c> lets them spin only until a pass returns. <c>mlp</c> or <c>cnn</c> keeps one base model.
+/// sleep whenever idle, <c>spin-during-run</c> lets them spin only until a pass returns. <c>mlp</c> or <c>cnn</c> keeps one base model,
+/// <c>onnx</c> only its ONNX cases (for the MLP: the direct-noise path and the first-layer shortcut, each against the raw ORT forward).
 /// </remarks>
 internal static class SmoothingRatioProbe
 {
@@ -29,6 +30,7 @@ internal static class SmoothingRatioProbe
             : flags.Contains("spin-during-run") ? OnnxBaseModel.SpinPolicy.DuringRun : OnnxBaseModel.SpinPolicy.OrtDefault;
         bool overlap = flags.Contains("overlap");
         bool mlp = !flags.Contains("cnn") || flags.Contains("mlp"), cnn = !flags.Contains("mlp") || flags.Contains("cnn");
+        bool torchCases = !flags.Contains("onnx");
         Console.WriteLine($"noise drawn {(SmoothingSampler.ParallelNoise ? "on all cores" : "on the calling thread")}; certifier's ONNX threads spin: " +
             $"{OnnxBaseModel.Spinning}; {Environment.ProcessorCount} cores; load {Load()}");
         var b = new SmoothingBenchmarks();
@@ -37,13 +39,20 @@ internal static class SmoothingRatioProbe
         {
             if (mlp)
             {
-                Measure("MLP Torch direct noise / raw forward", b.RawBatchedForward, () => b.CertifyCohenDirectNoise(), pairs, overlap);
-                Measure("MLP Torch shortcut / raw forward", b.RawBatchedForward, () => b.CertifyCohen(), pairs, false);
-                Measure("MLP ONNX / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnx(), pairs, overlap);
+                if (torchCases)
+                {
+                    Measure("MLP Torch direct noise / raw forward", b.RawBatchedForward, () => b.CertifyCohenDirectNoise(), pairs, overlap);
+                    Measure("MLP Torch shortcut / raw forward", b.RawBatchedForward, () => b.CertifyCohen(), pairs, false);
+                }
+                Console.WriteLine($"MLP ONNX certifier: {b.OnnxShortcut}");
+                Measure("MLP ONNX direct noise / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnxDirectNoise(), pairs, overlap);
+                Measure("MLP ONNX shortcut / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnx(), pairs, false);
+                Measure("MLP ONNX shortcut, rest on ORT's pool / raw ORT forward", b.RawOrtForward, () => b.CertifyCohenOnnxPooledRest(), pairs, false);
             }
             if (cnn)
             {
-                Measure("CNN Torch / raw forward", b.RawCnnForward, () => b.CertifyCnn(), pairs, overlap);
+                if (torchCases)
+                    Measure("CNN Torch / raw forward", b.RawCnnForward, () => b.CertifyCnn(), pairs, overlap);
                 Measure("CNN ONNX / raw ORT forward", b.RawCnnOrtForward, () => b.CertifyCnnOnnx(), pairs, overlap);
             }
         }

@@ -3,8 +3,6 @@ using Allauzen.ML.Onnx;
 using Allauzen.ML.Persistence;
 using Allauzen.ML.Torch;
 using Microsoft.ML;
-using Microsoft.ML.OnnxRuntime;
-using TensorElementDataType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -80,6 +78,40 @@ internal abstract class SmoothingBaseModel : IDisposable
     public abstract void Save(ModelPayloadWriter writer);
 
     public abstract void Dispose();
+
+    /// <summary>The exact first-layer noise shortcut for this model (<see cref="FirstLayerNoise"/>), or null; created on first use.</summary>
+    public FirstLayerNoise? FirstLayer
+    {
+        get
+        {
+            lock (_firstLayerLock)
+            {
+                if (!_firstLayerCreated)
+                {
+                    _firstLayer = CreateFirstLayer();
+                    _firstLayerCreated = true;
+                }
+                return _firstLayer;
+            }
+        }
+    }
+
+    private readonly Lock _firstLayerLock = new();
+    private FirstLayerNoise? _firstLayer;
+    private bool _firstLayerCreated;
+
+    /// <summary>The shortcut for this model, or null when its first layer does not allow it.</summary>
+    private protected abstract FirstLayerNoise? CreateFirstLayer();
+
+    /// <summary>Disposes the shortcut if it was created.</summary>
+    private protected void DisposeFirstLayer()
+    {
+        lock (_firstLayerLock)
+        {
+            _firstLayer?.Dispose();
+            _firstLayer = null;
+        }
+    }
 
     public static SmoothingBaseModel Create(IHostEnvironment env, RandomizedSmoothingOptions options, int featureCount)
     {
@@ -221,24 +253,7 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
         VotesOf(_model.ForwardLogits(x), count, votes, logits);
     }
 
-    /// <summary>The exact first-layer noise shortcut for this network, or null (created on first use).</summary>
-    public FirstLayerNoise? FirstLayer => _firstLayerCreated ? _firstLayer : CreateFirstLayer();
-
-    private FirstLayerNoise? _firstLayer;
-    private bool _firstLayerCreated;
-
-    private FirstLayerNoise? CreateFirstLayer()
-    {
-        lock (this)
-        {
-            if (!_firstLayerCreated)
-            {
-                _firstLayer = FirstLayerNoise.TryCreate(_model);
-                _firstLayerCreated = true;
-            }
-            return _firstLayer;
-        }
-    }
+    private protected override FirstLayerNoise? CreateFirstLayer() => FirstLayerNoise.TryCreate(_model);
 
     public override void Save(ModelPayloadWriter writer)
     {
@@ -250,159 +265,5 @@ internal sealed class TorchBaseModel : SmoothingBaseModel
         writer.WriteBytes("base.payload", ModelPayloadWriter.Serialize(inner));
     }
 
-    public override void Dispose() => _firstLayer?.Dispose();
-}
-
-/// <summary>An ONNX classifier run by ONNX Runtime; inputs are copied from the noise tensor.</summary>
-internal sealed class OnnxBaseModel : SmoothingBaseModel
-{
-    private readonly byte[] _bytes;
-    private readonly InferenceSession _session;
-    private readonly string _input;
-    private readonly string _output;
-    private readonly bool _probabilities;
-    private readonly int _features;
-    private readonly int _classes;
-    private float[] _buffer = [];
-    private float[] _logits = [];
-    private Tensor? _bufferTensor;
-
-    public OnnxBaseModel(byte[] bytes, string source, string? inputName, string? outputName, bool probabilities, int featureCount,
-        OnnxDevice device = default, Action<string>? warn = null)
-    {
-        _bytes = bytes;
-        _probabilities = probabilities;
-        _features = featureCount;
-        (_session, ExecutionProvider) = OnnxSessions.Open("RandomizedSmoothing", NewSessionOptions, so => new InferenceSession(bytes, so),
-            e => new InvalidDataException($"BaseModelOnnxPath: '{source}' is not a valid ONNX model: {e.Message}", e),
-            device.GpuDeviceId, device.FallbackToCpu, warn ?? (_ => { }));
-        _input = inputName ?? _session.InputMetadata.Keys.First();
-        _output = outputName ?? _session.OutputMetadata.Keys.First();
-        if (!_session.InputMetadata.TryGetValue(_input, out var inMeta))
-            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.OnnxInputName), _input,
-                $"ONNX model '{source}' has no input '{_input}'; inputs: {string.Join(", ", _session.InputMetadata.Keys)}.");
-        if (!_session.OutputMetadata.TryGetValue(_output, out var outMeta))
-            throw new ArgumentOutOfRangeException(nameof(RandomizedSmoothingOptions.OnnxOutputName), _output,
-                $"ONNX model '{source}' has no output '{_output}'; outputs: {string.Join(", ", _session.OutputMetadata.Keys)}.");
-        var inDims = inMeta.Dimensions;
-        if (inMeta.ElementDataType != TensorElementDataType.Float || inDims.Length != 2 || inDims[0] > 0 || (inDims[1] > 0 && inDims[1] != featureCount))
-            throw new ArgumentOutOfRangeException("inputSchema",
-                $"ONNX input tensor '{_input}' of '{source}': expected float [N, {featureCount}] with a free batch dimension N (the feature column has {featureCount} values), got {inMeta.ElementDataType} {Shape(inDims)}.");
-        var outDims = outMeta.Dimensions;
-        if (outMeta.ElementDataType != TensorElementDataType.Float || outDims.Length != 2 || outDims[0] > 0 || outDims[1] == 1)
-            throw new ArgumentOutOfRangeException("inputSchema",
-                $"ONNX output tensor '{_output}' of '{source}': expected float [N, K] (one score per class, K ≥ 2), got {outMeta.ElementDataType} {Shape(outDims)}.");
-        _classes = outDims[1] > 0 ? outDims[1] : ProbeClasses();
-        if (_classes < 2)
-            throw new ArgumentOutOfRangeException("inputSchema", $"ONNX output tensor '{_output}' of '{source}': expected [N, K] with K ≥ 2, got K = {_classes}.");
-        Classes = LabelNames.Default(_classes);
-        TorchRuntime.EnsureInitialized();
-    }
-
-    public override int FeatureCount => _features;
-
-    public override int ClassCount => _classes;
-
-    public override LabelNames Classes { get; }
-
-    /// <summary>How ONNX Runtime's intra-op threads wait, in the certifier's sessions created from now on.</summary>
-    internal enum SpinPolicy
-    {
-        /// <summary>They sleep whenever idle (<c>session.intra_op.allow_spinning = 0</c>): between two forward passes the
-        /// sampler draws noise on every core, and spinning threads compete for them; pays only on a loaded machine.</summary>
-        Never,
-        /// <summary>They spin between the parallel sections of a pass and sleep once it returns (<c>session.force_spinning_stop</c>).</summary>
-        DuringRun,
-        /// <summary>ONNX Runtime's default (the default here): they also spin for a while after a pass returns.</summary>
-        OrtDefault,
-    }
-
-    /// <summary>The wait policy of new sessions (<see cref="SpinPolicy.OrtDefault"/>; measurements switch it).</summary>
-    internal static SpinPolicy Spinning { get; set; } = SpinPolicy.OrtDefault;
-
-    private static SessionOptions NewSessionOptions()
-    {
-        var options = new SessionOptions();
-        if (Spinning == SpinPolicy.Never)
-            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        else if (Spinning == SpinPolicy.DuringRun)
-            options.AddSessionConfigEntry("session.force_spinning_stop", "1");
-        return options;
-    }
-
-    /// <summary>"CPU" or "CUDA:n": the ONNX Runtime provider that runs the base model.</summary>
-    public string ExecutionProvider { get; }
-
-    public override Device Device => torch.CPU;
-
-    public override bool RunsOffHost => ExecutionProvider != "CPU";
-
-    public override void Classify(Tensor x, int count, long[] votes, float[]? logits)
-    {
-        if (_buffer.Length < count * _features)
-        {
-            _bufferTensor?.Dispose();
-            _buffer = new float[count * _features];
-            // Shares _buffer's memory: copy_ is one native memcpy (the accessor's CopyTo goes element by element).
-            _bufferTensor = torch.frombuffer(_buffer, torch.float32).DetachFromDisposeScope();
-        }
-        _bufferTensor!.narrow(0, 0, (long)count * _features).view(count, _features).copy_(x);
-        Classify(_buffer, 0, count, votes, logits);
-    }
-
-    /// <summary>Runs the session on the host rows directly (no copy).</summary>
-    public override void Classify(float[] x, int offset, int count, long[] votes, float[]? logits)
-    {
-        if (_logits.Length < count * _classes)
-            _logits = new float[count * _classes];
-        Run(x, offset, count, _logits);
-        ArgMaxRows(_logits, count, _classes, votes);
-        if (logits is not null)
-            Array.Copy(_logits, logits, count * _classes);
-    }
-
-    private void Run(float[] input, int offset, int count, float[] logits)
-    {
-        var data = new Memory<float>(input, offset, count * _features);
-        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [count, _features]);
-        using var runOptions = new RunOptions();
-        using var results = _session.Run(runOptions, [_input], [value], [_output]);
-        var span = results[0].GetTensorDataAsSpan<float>();
-        if (span.Length != count * _classes)
-            throw new InvalidOperationException($"ONNX output tensor '{_output}' returned {span.Length} values for {count} rows; expected [{count}, {_classes}].");
-        span.CopyTo(logits);
-        if (_probabilities)
-        {
-            for (int i = 0; i < count * _classes; i++)
-                logits[i] = MathF.Log(Math.Max(logits[i], 1e-30f));
-        }
-    }
-
-    private int ProbeClasses()
-    {
-        var zeros = new float[_features];
-        var data = new Memory<float>(zeros);
-        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, [1, _features]);
-        using var runOptions = new RunOptions();
-        using var results = _session.Run(runOptions, [_input], [value], [_output]);
-        var shape = results[0].GetTensorTypeAndShape().Shape;
-        return shape.Length == 2 ? (int)shape[1] : -1;
-    }
-
-    private static string Shape(int[] dims) => "[" + string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "N")) + "]";
-
-    public override void Save(ModelPayloadWriter writer)
-    {
-        writer.WriteString("base.kind", "onnx");
-        writer.WriteInt64s("base.features", [_features]);
-        writer.WriteStrings("base.onnxNames", [_input, _output]);
-        writer.WriteString("base.probabilities", _probabilities ? "true" : "false");
-        writer.WriteBytes("base.onnx", _bytes);
-    }
-
-    public override void Dispose()
-    {
-        _bufferTensor?.Dispose();
-        _session.Dispose();
-    }
+    public override void Dispose() => DisposeFirstLayer();
 }

@@ -95,8 +95,8 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
     private readonly record struct Piece(int Row, int Phase, long First, int Length);
 
     /// <summary>
-    /// Whether the exact first-layer shortcut (<see cref="FirstLayerNoise"/>) may be used for Allauzen networks
-    /// that allow it (default true; tests turn it off to compare with the direct path).
+    /// Whether the exact first-layer shortcut (<see cref="FirstLayerNoise"/>) may be used for base models that allow it,
+    /// Allauzen networks and ONNX classifiers alike (default true; tests turn it off to compare with the direct path).
     /// </summary>
     internal bool UseFirstLayerShortcut { get; set; } = true;
 
@@ -112,7 +112,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
         TorchRuntime.EnsureInitialized();
         int d = model.FeatureCount, k = model.ClassCount;
         var device = model.Device;
-        var shortcut = UseFirstLayerShortcut && model is TorchBaseModel tm ? tm.FirstLayer : null;
+        var shortcut = UseFirstLayerShortcut ? model.FirstLayer : null;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         // Direct path: x + σε drawn straight into the forward pass's input buffer. Shortcut: noise of dimension h
@@ -192,7 +192,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                                 x.narrow(0, at, p.Length).add_(centres!.narrow(0, p.Row, 1));
                                 at += p.Length;
                             }
-                            SmoothingBaseModel.VotesOf(shortcut.Rest(x), count, votes, logits);
+                            shortcut.Classify(x, count, votes, logits);
                         }
                     }
                 }

@@ -25,7 +25,7 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     /// <summary>A 6-3-3 ReLU MLP with fixed weights: its first layer (h = 3) is narrower than the input (d = 6).</summary>
-    private static MlpTransformer TinyModel(MLContext ml)
+    internal static MlpTransformer TinyModel(MLContext ml)
     {
         TorchRuntime.EnsureInitialized();
         var net = new MlpNetwork(new MlpArchitecture(6, [3], 3, MlpActivation.Relu, 0));
@@ -45,7 +45,7 @@ public sealed class SmoothingShortcutAndLipschitzTests
         return new MlpTransformer(ml, net, "Features", LabelNames.Default(3), "Score", "PredictedLabel");
     }
 
-    private static IDataView TinyPoints(MLContext ml, float shift = 0) => ml.Data.LoadFromEnumerable(Enumerable.Range(0, 5).Select(i => new Row6
+    internal static IDataView TinyPoints(MLContext ml, float shift = 0) => ml.Data.LoadFromEnumerable(Enumerable.Range(0, 5).Select(i => new Row6
     {
         Features = [0.1f * i - 0.2f + shift, 0.05f * i, -0.1f, 0.2f - 0.05f * i, 0.0f, 0.1f],
     }));
@@ -94,7 +94,7 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     /// <summary>Pearson's chi-square homogeneity statistic of paired count vectors, summed over rows, with its degrees of freedom.</summary>
-    private static (double Statistic, int Df) ChiSquare(double[][] a, double[][] b)
+    internal static (double Statistic, int Df) ChiSquare(double[][] a, double[][] b)
     {
         double stat = 0;
         int df = 0;
@@ -117,7 +117,7 @@ public sealed class SmoothingShortcutAndLipschitzTests
     }
 
     /// <summary>The 0.999 quantile of χ²(df) (Wilson–Hilferty).</summary>
-    private static double ChiSquareQuantile999(int df)
+    internal static double ChiSquareQuantile999(int df)
     {
         double v = 2.0 / (9 * df);
         return df * Math.Pow(1 - v + 3.0902 * Math.Sqrt(v), 3);
