@@ -96,13 +96,6 @@ public enum DriftMeasure
     /// (at least 1) from the word's counts in the two slices: a frequent word's vectors wander further by optimiser noise alone.
     /// </summary>
     ScaledSquaredEuclidean,
-
-    /// <summary>
-    /// The part of the squared Euclidean distance that is not a change of length, 2‖v_from‖‖v_to‖(1 − cos(v_from, v_to))
-    /// = ‖v_to − v_from‖² − (‖v_to‖ − ‖v_from‖)², scaled by H^{1/4} as <see cref="ScaledSquaredEuclidean"/>: a vector that
-    /// only grows or shrinks (as a word's ρ does when its frequency changes) does not drift.
-    /// </summary>
-    ScaledAngular,
 }
 
 /// <summary>

@@ -166,7 +166,6 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
             {
                 DriftMeasure.SquaredEuclidean => SquaredDistance(w, fromSlice, toSlice),
                 DriftMeasure.ScaledSquaredEuclidean => SquaredDistance(w, fromSlice, toSlice) / Math.Pow(Evidence(w, fromSlice, toSlice), 0.25),
-                DriftMeasure.ScaledAngular => AngularDistance(w, fromSlice, toSlice) / Math.Pow(Evidence(w, fromSlice, toSlice), 0.25),
                 DriftMeasure.CosinePath => PathDistance(w, lo, hi),
                 _ => 1 - Cosine(w, fromSlice, w, toSlice),
             };
@@ -272,22 +271,6 @@ public sealed class DiachronicEmbeddingsTransformer : AllauzenTransformerBase, I
         for (int i = 0; i < k; i++)
             s += (double)(x[i] - y[i]) * (x[i] - y[i]);
         return s;
-    }
-
-    /// <summary>‖v_a − v_b‖² − (‖v_a‖ − ‖v_b‖)² = 2‖v_a‖‖v_b‖(1 − cos): the squared distance less its change of length (≥ 0).</summary>
-    private double AngularDistance(int w, int ta, int tb)
-    {
-        int k = Dimensions;
-        var x = _vectors[ta].AsSpan(w * k, k);
-        var y = _vectors[tb].AsSpan(w * k, k);
-        double xx = 0, yy = 0, xy = 0;
-        for (int i = 0; i < k; i++)
-        {
-            xx += (double)x[i] * x[i];
-            yy += (double)y[i] * y[i];
-            xy += (double)x[i] * y[i];
-        }
-        return Math.Max(0, 2 * (Math.Sqrt(xx * yy) - xy));
     }
 
     /// <summary>H = n_a·n_b / (n_a + n_b), at least 1: half the harmonic mean of the word's counts in slices a and b.</summary>
