@@ -93,7 +93,7 @@ public sealed class NeuralOdeEstimator : IEstimator<NeuralOdeTransformer>
         double lr = o.LearningRate ?? (o.Optimizer == OdeOptimizer.Lbfgs ? 1.0 : 1e-3);
         optim.Optimizer CreateOptimizer() => o.Optimizer == OdeOptimizer.Lbfgs
             ? optim.LBFGS(net.parameters(), lr, o.LbfgsIterations, o.LbfgsIterations * 5 / 4, 1e-5, 1e-9, 100)
-            : optim.Adam(net.parameters(), lr);
+            : new KeptAdam(net.parameters(), lr);
         var optimizer = CreateOptimizer();
         int activeRows = -1;
         var history = new List<NeuralOdeEpoch>();

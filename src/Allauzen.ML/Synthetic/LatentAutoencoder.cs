@@ -58,7 +58,7 @@ internal sealed class LatentAutoencoder
         var encoder = Stack([d, .. a.HiddenSizes, a.LatentDimension], "enc");
         var decoder = Stack(a.DecoderWidths, "dec");
         var parameters = encoder.parameters().Concat(decoder.parameters()).ToArray();
-        using var optimizer = torch.optim.Adam(parameters, o.LearningRate);
+        using var optimizer = new KeptAdam(parameters, o.LearningRate);
         var x = Standardise(torch.tensor(rows, [n, d]), mean, scale);
         var rng = new Random(o.Seed);
         var order = Enumerable.Range(0, n).ToArray();

@@ -160,12 +160,12 @@ internal static class TrainingLoop
         return s;
     }
 
-    /// <summary>Creates the optimizer the options name.</summary>
+    /// <summary>Creates the optimizer the options name (TorchSharp's, with its step's Scalars kept alive: <see cref="KeptAdam"/>).</summary>
     public static optim.Optimizer CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters, TorchTrainerOptions o) => o.Optimizer switch
     {
-        OptimizerKind.Sgd => optim.SGD(parameters, o.LearningRate, o.Momentum, 0, o.WeightDecay, false, false),
-        OptimizerKind.AdamW => optim.AdamW(parameters, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, false, false),
-        _ => optim.Adam(parameters, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay, false, false),
+        OptimizerKind.Sgd => new KeptSgd(parameters, o.LearningRate, o.Momentum, 0, o.WeightDecay),
+        OptimizerKind.AdamW => new KeptAdamW(parameters, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay),
+        _ => new KeptAdam(parameters, o.LearningRate, 0.9, 0.999, 1e-8, o.WeightDecay),
     };
 
     /// <summary>Sets the learning rate of every parameter group.</summary>
