@@ -69,9 +69,9 @@ internal sealed partial class DynamicBernoulliEngine
         int cs = b.Contexts.Length / n, ns = b.Negatives.Length / n;
         float scale = (float)b.Scale;
         double ll = 0;
-        var touched = _touchedRho.AsSpan(b.Slice * _v, _v);
         bool alpha = TrainAlpha;
         long sliceBase = (long)b.Slice * _v * k;
+        var etaBuffer = new float[ns + 1];
         int ahead = PrefetchDistance;
         for (int i = 0; i < Math.Min(ahead, n); i++)
             PrefetchTarget(b, i, cs, ns, sliceBase);
@@ -88,29 +88,29 @@ internal sealed partial class DynamicBernoulliEngine
                 AddInto(_alpha.AsSpan((int)(c * k), k), sigma);
             if (alpha)
                 gSigma.AsSpan().Clear();
+            // η of the positive and the negatives first (independent dot products, so they overlap), then their
+            // gradients, in the same order as one after the other (ρ does not change within the minibatch)
+            var etas = etaBuffer.AsSpan(0, ns + 1);
+            for (int q = -1; q < ns; q++)
+                etas[q + 1] = Dot(Row(_rho, b.Slice, q < 0 ? b.Targets[i] : b.Negatives[i * ns + q]), sigma);
             for (int q = -1; q < ns; q++)
             {
                 // q = −1: the positive term log σ(η), else a negative log σ(−η); dL/dη = −s·σ(−η) or s·σ(η)
                 long w = q < 0 ? b.Targets[i] : b.Negatives[i * ns + q];
-                var r = Row(_rho, b.Slice, w);
-                float eta = TensorPrimitives.Dot(r, sigma);
+                float eta = etas[q + 1];
                 float x = q < 0 ? eta : -eta, e = MathF.Exp(-Math.Abs(x));
                 if (withValue)
                     ll += Math.Min(x, 0) - MathF.Log(1 + e); // log σ(x), stable for either sign
                 float g = (q < 0 ? -scale : scale) * (x >= 0 ? e / (1 + e) : 1 / (1 + e)); // ∓s·σ(−x)
-                var gr = Row(_gRho, b.Slice, w);
                 if (alpha)
-                    MultiplyAddInto(r, g, gSigma); // gσ += g·ρ_w
+                    MultiplyAddInto(Row(_rho, b.Slice, w), g, gSigma); // gσ += g·ρ_w
+                var gr = Row(_gRho, b.Slice, w);
                 MultiplyAddInto(sigma, g, gr); // gρ_w += g·σ
-                touched[(int)w] = 1;
             }
             if (alpha)
             {
                 foreach (long c in contexts)
-                {
                     AddInto(gSigma, _gAlpha.AsSpan((int)(c * k), k));
-                    _touchedAlpha[c] = 1;
-                }
             }
         }
         return ll;
@@ -146,6 +146,29 @@ internal sealed partial class DynamicBernoulliEngine
     {
         for (int j = 0; j < k; j += 16)
             Sse.Prefetch0(row + j);
+    }
+
+    /// <summary>
+    /// x·y with the bits of <see cref="TensorPrimitives.Dot(ReadOnlySpan{float}, ReadOnlySpan{float})"/>, inlined: with 512-bit
+    /// vectors and 16 ≤ n ≤ 128, TensorPrimitives forms the products of the first vector, of the following whole vectors in
+    /// order and of the last vector's trailing lanes, adds them lane by lane into a zero accumulator in that order, then
+    /// sums the lanes (<see cref="Vector512.Sum{T}(Vector512{T})"/>); the same here, without the call. Other lengths and
+    /// machines call TensorPrimitives (<c>DotGivesTheBitsOfTensorPrimitives</c> checks every length on the machine it runs on).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        int n = x.Length;
+        if (!Vector512.IsHardwareAccelerated || n < 16 || n > 128 || y.Length != n)
+            return TensorPrimitives.Dot(x, y);
+        var acc = Vector512<float>.Zero + Vector512.Create(x) * Vector512.Create(y);
+        int whole = n / 16, trailing = n - whole * 16;
+        for (int j = 1; j < whole; j++)
+            acc += Vector512.Create(x[(16 * j)..]) * Vector512.Create(y[(16 * j)..]);
+        var end = Vector512.Create(x[(n - 16)..]) * Vector512.Create(y[(n - 16)..]);
+        acc += trailing == 0 ? Vector512<float>.Zero
+            : Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - trailing)).AsSingle(), end, Vector512<float>.Zero);
+        return Vector512.Sum(acc);
     }
 
     /// <summary>acc[i] = acc[i] + x[i] (TensorPrimitives.Add's operation).</summary>

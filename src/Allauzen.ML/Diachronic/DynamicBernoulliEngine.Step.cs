@@ -5,20 +5,21 @@ namespace Allauzen.ML.Diachronic;
 /// <summary>The fused training step of the managed dynamic Bernoulli state.</summary>
 internal sealed partial class DynamicBernoulliEngine
 {
-    // Rows whose gradient the likelihood wrote since the last fused step (ρ: slice-major T×V; α: V).
-    private readonly byte[] _touchedRho, _touchedAlpha;
-
-    // Whether the gradient buffers may hold non-zero rows not marked as touched (after ComputeLossAndGradients).
+    // Whether the gradient buffers may hold non-zero values at a step's start (after ComputeLossAndGradients).
     private bool _gradientsDense = true;
 
+    // Words per block of the fused pass: a block's T rows of ρ, its gradient and both moments stay in the core's L2.
+    private const int BlockWords = 32;
+
     /// <summary>
-    /// <see cref="ComputeLossAndGradients"/> then <see cref="AdamStep"/> in one pass over the words for the random-walk
-    /// and hard-shrink priors: per word, the gradient of each of its T rows is formed in a small buffer (the likelihood's
-    /// row if the minibatch touched it, else +0; then the prior's terms, with the operations and order of
-    /// <see cref="PriorOfWord"/>), the touched gradient rows are cleared for the next step, and Adam moves the rows. The
-    /// dense gradient clear and the separate prior and Adam passes over T×V×K floats are gone; the bits are those of the
-    /// two-call form (<c>FusedStepGivesTheBitsOfComputeThenAdam</c>). The other regularisers, and steps that report the
-    /// prior's value, take the two-call form.
+    /// <see cref="ComputeLossAndGradients"/> then <see cref="AdamStep"/> in one pass over blocks of words for the random-walk
+    /// and hard-shrink priors: the likelihood leaves its gradient in the (otherwise zero) gradient buffers; then, block
+    /// after block, the prior's terms are added in place (the operations and order of <see cref="PriorOfWord"/>, so the
+    /// same bits), Adam moves the block's rows, and the block's gradient is cleared for the next step. A block is
+    /// contiguous in every slice, so each operation runs over BlockWords·K floats at once: the dense gradient clear and
+    /// the separate prior and Adam passes over T×V×K floats are gone, and the per-row call overhead with them. The bits
+    /// are those of the two-call form (<c>FusedStepGivesTheBitsOfComputeThenAdam</c>). The other regularisers, and steps
+    /// that report the prior's value, take the two-call form.
     /// </summary>
     public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue)
     {
@@ -32,8 +33,6 @@ internal sealed partial class DynamicBernoulliEngine
         {
             Array.Clear(_gRho);
             Array.Clear(_gAlpha);
-            Array.Clear(_touchedRho);
-            Array.Clear(_touchedAlpha);
             _gradientsDense = false;
         }
         double loss = NegativeLogLikelihood(batch, withValue: false);
@@ -43,67 +42,44 @@ internal sealed partial class DynamicBernoulliEngine
         _adamRho.BeginStep(lr);
         ForWords((from, to) =>
         {
-            var g = new float[_t * _k];
-            var tmp = new float[_k];
-            for (int w = from; w < to; w++)
-                FusedWordStep(w, alpha, g, tmp);
+            for (int w0 = from; w0 < to; w0 += BlockWords)
+                FusedBlockStep(w0, Math.Min(to, w0 + BlockWords), alpha);
         });
         return loss;
     }
 
-    /// <summary>Word <paramref name="w"/>'s share of the fused step: gradient rows in <paramref name="g"/> (T×K), Adam, hard shrink.</summary>
-    private void FusedWordStep(int w, bool alpha, float[] g, float[] tmp)
+    /// <summary>Words [<paramref name="w0"/>, <paramref name="w1"/>)'s share of the fused step: prior terms into the gradient, Adam, hard shrink, gradient cleared.</summary>
+    private void FusedBlockStep(int w0, int w1, bool alpha)
     {
-        int k = _k;
+        int k = _k, len = (w1 - w0) * k;
         float l0 = (float)_o.PriorPrecision;
         if (alpha)
         {
-            var ga = g.AsSpan(0, k);
-            TakeGradient(_gAlpha, _touchedAlpha, w, ga);
-            var a = Row(_alpha, 0, w);
+            var a = _alpha.AsSpan(w0 * k, len);
+            var ga = _gAlpha.AsSpan(w0 * k, len);
             TensorPrimitives.MultiplyAdd(a, l0, ga, ga);
-            _adamAlpha.Update(a, ga, w * k, tmp);
+            _adamAlpha.Update(a, ga, w0 * k, ga);
+            ga.Clear();
         }
-        // a touched row's gradient is formed in place in the gradient buffer, an untouched one from +0 in the scratch
-        for (int t = 0; t < _t; t++)
-        {
-            if (_touchedRho[t * _v + w] == 0)
-                g.AsSpan(t * k, k).Clear();
-        }
-        var g0 = GradientRow(0, w, g);
-        TensorPrimitives.MultiplyAdd(Row(_rho, 0, w), l0, g0, g0);
+        var g0 = Block(_gRho, 0, w0, len);
+        TensorPrimitives.MultiplyAdd(Block(_rho, 0, w0, len), l0, g0, g0);
         float lam = (float)Lambda;
         for (int t = 1; t < _t; t++)
-            RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), GradientRow(t, w, g), GradientRow(t - 1, w, g), lam);
+            RandomWalkGradient(Block(_rho, t, w0, len), Block(_rho, t - 1, w0, len), Block(_gRho, t, w0, len), Block(_gRho, t - 1, w0, len), lam);
         for (int t = 0; t < _t; t++)
         {
-            var gt = GradientRow(t, w, g);
-            _adamRho.Update(Row(_rho, t, w), gt, (t * _v + w) * k, tmp);
-            if (_touchedRho[t * _v + w] != 0)
-            {
-                gt.Clear();
-                _touchedRho[t * _v + w] = 0;
-            }
+            var gt = Block(_gRho, t, w0, len);
+            _adamRho.Update(Block(_rho, t, w0, len), gt, (t * _v + w0) * k, gt);
+            gt.Clear();
         }
         if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
-            HardShrink(w, tmp);
-    }
-
-    /// <summary>Row (t, w) of ρ's gradient: the buffer's row when the minibatch touched it, else row t of <paramref name="scratch"/>.</summary>
-    private Span<float> GradientRow(int t, int w, float[] scratch) =>
-        _touchedRho[t * _v + w] != 0 ? _gRho.AsSpan((t * _v + w) * _k, _k) : scratch.AsSpan(t * _k, _k);
-
-    /// <summary>Moves gradient row <paramref name="row"/> into <paramref name="into"/> and clears it if it was touched; else writes +0.</summary>
-    private void TakeGradient(float[] grad, byte[] touched, int row, Span<float> into)
-    {
-        if (touched[row] == 0)
         {
-            into.Clear();
-            return;
+            float th = (float)_o.HardShrinkThreshold;
+            for (int t = 1; t < _t; t++)
+                HardShrink(Block(_rho, t - 1, w0, len), Block(_rho, t, w0, len), th);
         }
-        var src = grad.AsSpan(row * _k, _k);
-        src.CopyTo(into);
-        src.Clear();
-        touched[row] = 0;
     }
+
+    /// <summary>Slice <paramref name="t"/>'s rows of words [<paramref name="w0"/>, w0 + len/K) in a slice-major T×V×K array.</summary>
+    private Span<float> Block(float[] a, int t, int w0, int len) => a.AsSpan((t * _v + w0) * _k, len);
 }

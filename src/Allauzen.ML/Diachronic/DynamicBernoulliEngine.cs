@@ -76,8 +76,6 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         _gRho = new float[_rho.Length];
         _adamAlpha = new RowAdam(_alpha.Length);
         _adamRho = new RowAdam(_rho.Length);
-        _touchedRho = new byte[(long)slices * v];
-        _touchedAlpha = new byte[v];
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
@@ -260,14 +258,16 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     {
         float th = (float)_o.HardShrinkThreshold;
         for (int t = 1; t < _t; t++)
+            HardShrink(Row(_rho, t - 1, w), Row(_rho, t, w), th);
+    }
+
+    /// <summary>cur[i] = prev[i] + (|cur[i] − prev[i]| ≥ θ ? cur[i] − prev[i] : 0).</summary>
+    private static void HardShrink(ReadOnlySpan<float> prev, Span<float> cur, float th)
+    {
+        for (int i = 0; i < cur.Length; i++)
         {
-            var prev = Row(_rho, t - 1, w);
-            var cur = Row(_rho, t, w);
-            for (int i = 0; i < _k; i++)
-            {
-                float d = cur[i] - prev[i];
-                cur[i] = prev[i] + (Math.Abs(d) >= th ? d : 0);
-            }
+            float d = cur[i] - prev[i];
+            cur[i] = prev[i] + (Math.Abs(d) >= th ? d : 0);
         }
     }
 

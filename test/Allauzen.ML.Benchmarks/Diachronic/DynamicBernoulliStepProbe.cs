@@ -28,7 +28,7 @@ public static class DynamicBernoulliStepProbe
         var rng = new SplitMix64(3);
         var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
         var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
-        Console.WriteLine($"V = {v}, K = {k}, threads = {threads}, tokens kept per slice {string.Join("/", streams.Select(s => s.Length))}");
+        Console.WriteLine($"Vector512 accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; V = {v}, K = {k}, threads = {threads}, tokens kept per slice {string.Join("/", streams.Select(s => s.Length))}");
         {
             var probe = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false);
             var rows = probe.Select(b => b.Targets.Concat(b.Negatives).Distinct().Count()).ToArray();
