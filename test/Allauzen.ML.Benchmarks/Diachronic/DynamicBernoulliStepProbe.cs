@@ -16,6 +16,30 @@ public static class DynamicBernoulliStepProbe
 {
     public static void Run(string[] args)
     {
+        if (args.Contains("--adam"))
+        {
+            // RowAdam.Update alone over T×V×K floats, one thread, whole array vs rows of 64
+            int len = 3 * 9831 * 64;
+            var adam = new RowAdam(len);
+            var p = new float[len];
+            var g = Enumerable.Range(0, len).Select(i => (float)Math.Sin(i)).ToArray();
+            var sw0 = Stopwatch.StartNew();
+            foreach (int chunk in new[] { len, 2048, 64, len, 2048, 64 })
+            {
+                sw0.Restart();
+                for (int r = 0; r < 20; r++)
+                {
+                    adam.BeginStep(1e-3);
+                    for (int o0 = 0; o0 < len; o0 += chunk)
+                    {
+                        int n = Math.Min(chunk, len - o0);
+                        adam.Update(p.AsSpan(o0, n), g.AsSpan(o0, n), o0, g.AsSpan(o0, n));
+                    }
+                }
+                Console.WriteLine($"RowAdam.Update over {len} floats in pieces of {chunk}: {sw0.Elapsed.TotalMilliseconds / 20:F2} ms");
+            }
+            return;
+        }
         int blocks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
         int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
         if (args.Length > 3)
@@ -42,13 +66,13 @@ public static class DynamicBernoulliStepProbe
             var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
             using var twoCall = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
             using var fused = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
-            var times = new List<double>[4] { new(), new(), new(), new() };
-            var cpu = new List<double>[4] { new(), new(), new(), new() };
+            var times = new List<double>[5] { new(), new(), new(), new(), new() };
+            var cpu = new List<double>[5] { new(), new(), new(), new(), new() };
             using var self = Process.GetCurrentProcess();
             var sw = new Stopwatch();
             for (int b = 0; b < blocks + 1; b++)
             {
-                for (int form = 0; form < 4; form++)
+                for (int form = 0; form < 5; form++)
                 {
                     var batches = Enumerable.Range(0, 10).Select(_ => DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase)).ToList();
                     self.Refresh();
@@ -67,8 +91,10 @@ public static class DynamicBernoulliStepProbe
                             twoCall.ComputeLossAndGradients(batch, withPriorValue: false);
                             twoCall.AdamStep(o.DynamicLearningRate);
                         }
-                        else
+                        else if (form == 2)
                             fused.Step(batch, o.DynamicLearningRate, withLossValue: false);
+                        else
+                            fused.Step([], o.DynamicLearningRate, withLossValue: false); // the dense part alone
                     }
                     sw.Stop();
                     self.Refresh();
@@ -81,7 +107,7 @@ public static class DynamicBernoulliStepProbe
             }
             double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{(staticPhase ? "static " : "dynamic")}: likelihood {Median(times[0]):F2} ms (without prefetch {Median(times[3]):F2}), two-call step {Median(times[1]):F2} ms, fused step {Median(times[2]):F2} ms per step (medians of {blocks} blocks of 10); fused/two-call {Median(times[2]) / Median(times[1]):F2}; CPU ms per step {Median(cpu[0]):F2} / {Median(cpu[1]):F2} / {Median(cpu[2]):F2}"));
+                $"{(staticPhase ? "static " : "dynamic")}: likelihood {Median(times[0]):F2} ms (without prefetch {Median(times[3]):F2}), two-call step {Median(times[1]):F2} ms, fused step {Median(times[2]):F2} ms (its dense part alone {Median(times[4]):F2} ms) per step (medians of {blocks} blocks of 10); fused/two-call {Median(times[2]) / Median(times[1]):F2}; CPU ms per step {Median(cpu[0]):F2} / {Median(cpu[1]):F2} / {Median(cpu[2]):F2}"));
         }
     }
 }
