@@ -72,6 +72,7 @@ internal sealed partial class DynamicBernoulliEngine
         bool alpha = TrainAlpha;
         long sliceBase = (long)b.Slice * _v * k;
         var etaBuffer = new float[ns + 1];
+        var touched = _touchedRho.AsSpan(b.Slice * _v, _v);
         int ahead = PrefetchDistance;
         for (int i = 0; i < Math.Min(ahead, n); i++)
             PrefetchTarget(b, i, cs, ns, sliceBase);
@@ -106,11 +107,15 @@ internal sealed partial class DynamicBernoulliEngine
                     MultiplyAddInto(Row(_rho, b.Slice, w), g, gSigma); // gσ += g·ρ_w
                 var gr = Row(_gRho, b.Slice, w);
                 MultiplyAddInto(sigma, g, gr); // gρ_w += g·σ
+                touched[(int)w] = 1;
             }
             if (alpha)
             {
                 foreach (long c in contexts)
+                {
                     AddInto(gSigma, _gAlpha.AsSpan((int)(c * k), k));
+                    _touchedAlpha[c] = 1;
+                }
             }
         }
         return ll;

@@ -76,6 +76,8 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         _gRho = new float[_rho.Length];
         _adamAlpha = new RowAdam(_alpha.Length);
         _adamRho = new RowAdam(_rho.Length);
+        _touchedRho = new byte[(long)slices * v];
+        _touchedAlpha = new byte[v];
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
