@@ -60,6 +60,7 @@ internal sealed partial class DynamicBernoulliEngine
     /// element-wise sums and products run in one loop each, with the operations of the TensorPrimitives calls they
     /// replace (separately rounded, in the same order; the dot products are TensorPrimitives.Dot): the same bits.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     private double SliceLogLikelihood(DbeSliceBatch b, float[] sigma, float[] gSigma, bool withValue)
     {
         int k = _k;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Allauzen.ML.Diachronic;
@@ -56,6 +57,7 @@ internal sealed partial class DynamicBernoulliEngine
     }
 
     /// <summary>Words [<paramref name="w0"/>, <paramref name="w1"/>)'s share of the fused step: gradient rows gathered into <paramref name="g"/>, prior terms, Adam, hard shrink.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     private void FusedBlockStep(int w0, int w1, bool alpha, float[] g)
     {
         int k = _k, len = (w1 - w0) * k;

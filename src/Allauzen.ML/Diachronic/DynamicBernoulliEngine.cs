@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
 using Allauzen.ML.Torch;
@@ -211,6 +212,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     }
 
     /// <summary>g_cur += λ(cur − prev), g_prev −= λ(cur − prev), element by element (products and sums rounded separately).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     internal static void RandomWalkGradient(ReadOnlySpan<float> cur, ReadOnlySpan<float> prev, Span<float> gCur, Span<float> gPrev, float lam)
     {
         int i = 0, n = cur.Length;
@@ -400,6 +402,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     /// <summary>From every slice, one contiguous window of n_t = ⌈N_t·fraction⌉ centres at a random offset.</summary>
     /// <remarks>With <paramref name="reuse"/> (a batch this method returned for the same streams and options, no longer in
     /// use), its arrays are filled again instead of allocated: the same draws, no new large-object arrays per step.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     internal static List<DbeSliceBatch> SampleBatch(int[][] streams, DiachronicEmbeddingsOptions o, int[] table, ref SplitMix64 rng, bool staticPhase,
         List<DbeSliceBatch>? reuse = null)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -38,6 +39,7 @@ internal sealed class RowAdam
     /// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε) on the floats
     /// [<paramref name="offset"/>, offset + p.Length) of the moments; <paramref name="scratch"/> holds at least p.Length floats.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     public void Update(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)
     {
         // One pass per row, element by element, with the operations of the ten-pass TensorPrimitives form in the same

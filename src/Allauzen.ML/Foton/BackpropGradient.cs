@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,7 +12,8 @@ internal static class BackpropGradient
         using var grad = torch.enable_grad();
         var w = net.Weights.Select(t => t.detach().requires_grad_(true)).ToArray();
         var (_, y) = net.Forward(x, masks, weights: w);
-        var loss = nn.functional.cross_entropy(temperature * y!, labels);
+        using var k = new KeptScalars();
+        var loss = nn.functional.cross_entropy(k.Of(temperature) * y!, labels);
         var g = torch.autograd.grad([loss], w);
         return ([.. g], y!.detach());
     }

@@ -123,7 +123,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 storeActivations: !_o.RecomputeActivations);
         }
 
-        double loss = nn.functional.cross_entropy(_o.CeTemperature * logits, y, reduction: nn.Reduction.Sum).ToDouble();
+        using var k = new KeptScalars();
+        double loss = nn.functional.cross_entropy(k.Of(_o.CeTemperature) * logits, y, reduction: nn.Reduction.Sum).ToDouble();
         if (!double.IsFinite(loss))
             throw Diverged($"the training loss is {loss.ToString(CultureInfo.InvariantCulture)}");
         long correct = logits.argmax(1).eq(y).sum().ToInt64();
@@ -209,7 +210,8 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
         if (x.dtype != net.Weights[0].dtype)
             x = x.to(net.Weights[0].dtype);
         var (_, logits) = net.Forward(x, null);
-        double loss = nn.functional.cross_entropy(_o.CeTemperature * logits!, y, reduction: nn.Reduction.Sum).ToDouble();
+        using var k = new KeptScalars();
+        double loss = nn.functional.cross_entropy(k.Of(_o.CeTemperature) * logits!, y, reduction: nn.Reduction.Sum).ToDouble();
         long correct = logits!.argmax(1).eq(y).sum().ToInt64();
         return new BatchResult(loss, correct, (int)x.shape[0]);
     }

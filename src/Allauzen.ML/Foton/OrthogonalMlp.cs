@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -245,15 +246,19 @@ internal sealed class OrthogonalMlp : IDisposable
     /// subtracting two nearly equal activations (|H| ≫ |H − H̃|), which at depth 50 would cost three digits: ReLU and
     /// MaxMin give δÂ where both passes take the same branch, tanh uses tanh a − tanh b = tanh(a − b)(1 − tanh a tanh b).
     /// </summary>
-    public Tensor Difference(Tensor a, Tensor da, Tensor h) => Architecture.Activation switch
+    public Tensor Difference(Tensor a, Tensor da, Tensor h)
     {
-        FotonActivation.Identity => da,
-        FotonActivation.Tanh => da.tanh() * (1 - h * (a - da).tanh()),
-        FotonActivation.MaxMin => MaxMinDifference(a, a - da, da, h),
-        // relu(a) − relu(a − δ) = min(δ, a) − min(a, 0): δ exactly where both passes are positive, a where only the
-        // clean one is, δ − a where only the modulated one is, 0 where neither is (three element-wise passes).
-        _ => torch.minimum(da, a).sub_(a.clamp_max(0)),
-    };
+        using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
+        return Architecture.Activation switch
+        {
+            FotonActivation.Identity => da,
+            FotonActivation.Tanh => da.tanh() * (k.Of(1) - h * (a - da).tanh()),
+            FotonActivation.MaxMin => MaxMinDifference(a, a - da, da, h),
+            // relu(a) − relu(a − δ) = min(δ, a) − min(a, 0): δ exactly where both passes are positive, a where only the
+            // clean one is, δ − a where only the modulated one is, 0 where neither is (three element-wise passes).
+            _ => torch.minimum(da, a).sub_(a.clamp_max(k.Of(0))),
+        };
+    }
 
     /// <summary>
     /// tanh(a) − tanh(a − δ) from h = tanh(a) and δ alone, with one transcendental instead of two: with t = tanh δ,
@@ -266,8 +271,9 @@ internal sealed class OrthogonalMlp : IDisposable
     {
         using var one = torch.ones([], dtype: h.dtype, device: h.device);
         var t = da.tanh();
-        using var oneMinusH2 = torch.addcmul(one, h, h, value: -1.0);
-        using var den = torch.addcmul(one, h, t, value: -1.0);
+        using var k = new KeptScalars();
+        using var oneMinusH2 = torch.addcmul(one, h, h, value: k.Of(-1.0));
+        using var den = torch.addcmul(one, h, t, value: k.Of(-1.0));
         return t.mul_(oneMinusH2).div_(den);
     }
 

@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,8 +31,10 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
     /// <summary>Updates layer <paramref name="i"/> (of <paramref name="count"/>) in place.</summary>
     public void StepLayer(int i, int count, Tensor w, Tensor d, double lr)
     {
+        using var k = new KeptScalars(); // explicit Scalars, alive for the whole update (same values, same bits)
+        var one = k.Of(1);
         if (weightDecay > 0 && kind != OptimizerKind.AdamW)
-            d = d + weightDecay * w;
+            d = d.add(k.Of(weightDecay) * w, one);
         switch (kind)
         {
             case OptimizerKind.Sgd:
@@ -41,7 +44,7 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
                     if (_t == 1)
                         buf.copy_(d);
                     else
-                        buf.mul_(momentum).add_(d);
+                        buf.mul_(k.Of(momentum)).add_(d, one);
                     d = buf;
                 }
                 using (var step = (-lr).ToScalar())
@@ -49,13 +52,13 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
                 break;
             default:
                 if (kind == OptimizerKind.AdamW && weightDecay > 0)
-                    w.mul_(1 - lr * weightDecay);
+                    w.mul_(k.Of(1 - lr * weightDecay));
                 var m = State(ref _m, count, i, w);
                 var v = State(ref _v, count, i, w);
-                m.mul_(Beta1).add_((1 - Beta1) * d);
-                v.mul_(Beta2).add_((1 - Beta2) * d * d);
+                m.mul_(k.Of(Beta1)).add_(k.Of(1 - Beta1) * d, one);
+                v.mul_(k.Of(Beta2)).add_(k.Of(1 - Beta2) * d * d, one);
                 double c1 = 1 - Math.Pow(Beta1, _t), c2 = 1 - Math.Pow(Beta2, _t);
-                w.sub_(lr * (m / c1) / ((v / c2).sqrt() + Eps));
+                w.sub_(k.Of(lr) * (m / k.Of(c1)) / (v / k.Of(c2)).sqrt().add(k.Of(Eps), one));
                 break;
         }
     }

@@ -73,8 +73,9 @@ internal static class SlicedWassersteinFlow
         var Y = torch.tensor(y, [rows, dimensions]);
         var Th = torch.tensor(theta, [projections, dimensions]);
         var proj = torch.mm(Th, Y.t());
+        using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
         if (sigma > 0)
-            proj = proj + sigma * torch.randn([projections, rows], generator: gen);
+            proj = proj.add(k.Of(sigma) * torch.randn([projections, rows], generator: gen), k.Of(1));
         var q = Quantiles(proj, Percentiles(percentiles)).contiguous();
         return q.data<float>().ToArray();
     }
@@ -117,17 +118,19 @@ internal static class SlicedWassersteinFlow
     {
         long s = theta.shape[0], rows = x.shape[0];
         double dt = settings.StepSize, noise = Math.Sqrt(2 * dt * settings.Lambda);
+        using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
+        var one = k.Of(1);
         var x_proj = torch.mm(theta, x.t());                                 // S×n
         if (settings.Sigma > 0)
-            x_proj = x_proj + settings.Sigma * torch.randn([s, rows], generator: gen);
+            x_proj = x_proj.add(k.Of(settings.Sigma) * torch.randn([s, rows], generator: gen), one);
         var residual = pct.shape[0] >= 2 && rows >= 1
             ? TransportResiduals(x_proj.contiguous(), qTarget.contiguous(), pct.contiguous())
             : x_proj - Interpolate(pct.expand(s, pct.shape[0]), qTarget,
                 Interpolate(Quantiles(x_proj, pct), pct.expand(s, pct.shape[0]), x_proj));
-        var nabla = torch.mm(residual.t(), theta) / s;                       // n×d: mean_θ θ·(X̃_θ − q)
-        var next = x - dt * nabla;
+        var nabla = torch.mm(residual.t(), theta) / k.Of(s);                 // n×d: mean_θ θ·(X̃_θ − q)
+        var next = x - k.Of(dt) * nabla;
         if (noise > 0)
-            next = next + noise * torch.randn([rows, x.shape[1]], generator: gen);
+            next = next.add(k.Of(noise) * torch.randn([rows, x.shape[1]], generator: gen), one);
         return next;
     }
 
@@ -355,16 +358,17 @@ internal static class SlicedWassersteinFlow
     {
         long n = a.shape[1];
         var sorted = a.sort(1).Values;
-        var pos = p * (n - 1);
-        var lo = pos.floor().clamp(0, n - 1);
-        var hi = (lo + 1).clamp(0, n - 1);
+        using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
+        var pos = p * k.Of(n - 1);
+        var lo = pos.floor().clamp(k.Of(0), k.Of(n - 1));
+        var hi = lo.add(k.Of(1), k.Of(1)).clamp(k.Of(0), k.Of(n - 1));
         var w = (pos - lo).unsqueeze(0);
         long r = a.shape[0];
         var loI = lo.to(ScalarType.Int64).unsqueeze(0).expand(r, -1);
         var hiI = hi.to(ScalarType.Int64).unsqueeze(0).expand(r, -1);
         var s0 = sorted.gather(1, loI);
         var s1 = sorted.gather(1, hiI);
-        return s0 + w * (s1 - s0);
+        return s0.add(w * (s1 - s0), k.Of(1));
     }
 
     /// <summary>
@@ -377,13 +381,15 @@ internal static class SlicedWassersteinFlow
         if (m == 1)
             return ys.expand(xNew.shape[0], 1).expand(xNew.shape[0], xNew.shape[1]).clone();
         var xsC = xs.contiguous();
-        var ind = (torch.searchsorted(xsC, xNew.contiguous()) - 1).clamp(0, m - 2);
+        using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
+        var one = k.Of(1);
+        var ind = (torch.searchsorted(xsC, xNew.contiguous()) - k.Of(1)).clamp(k.Of(0), k.Of(m - 2));
         var x0 = xsC.gather(1, ind);
-        var x1 = xsC.gather(1, ind + 1);
+        var x1 = xsC.gather(1, ind.add(one, one));
         var ysC = ys.contiguous();
         var y0 = ysC.gather(1, ind);
-        var y1 = ysC.gather(1, ind + 1);
-        var slope = (y1 - y0) / (x1 - x0 + 1.1920929e-07f);
-        return y0 + slope * (xNew - x0);
+        var y1 = ysC.gather(1, ind.add(one, one));
+        var slope = (y1 - y0) / (x1 - x0).add(k.Of(KnotEpsilon), one);
+        return y0.add(slope * (xNew - x0), one);
     }
 }
