@@ -32,20 +32,30 @@ internal sealed class KeptAdam(IEnumerable<Parameter> parameters, double lr, dou
         param.addcdiv_(expAvg, denom, value: kept.Of(-(lr / biasCorrection1)));
     }
 
+    /// <summary>One Adam step on a group's parameters that have a gradient; <paramref name="state"/> counts the step and gives its moments.</summary>
+    internal static void StepGroup(IEnumerable<Parameter> parameters, double lr, double beta1, double beta2, double eps, double weightDecay,
+        bool decoupledDecay, Func<Parameter, (Tensor ExpAvg, Tensor ExpAvgSq, long Step)> state)
+    {
+        using var kept = new KeptScalars();
+        foreach (var param in parameters)
+        {
+            if (param.grad is null)
+                continue;
+            var (m, v, step) = state(param);
+            Step(param, m, v, step, lr, beta1, beta2, eps, weightDecay, decoupledDecay, kept);
+        }
+    }
+
     /// <inheritdoc/>
     public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(group =>
     {
         var o = (Options)group.Options;
-        using var kept = new KeptScalars();
-        foreach (var param in group.Parameters)
-        {
-            if (param.grad is null)
-                continue;
-            var state = (State)_state[param.Handle];
-            state.step += 1;
-            Step(param, state.exp_avg, state.exp_avg_sq, state.step, o.LearningRate!.Value, o.beta1!.Value, o.beta2!.Value, o.eps!.Value,
-                o.weight_decay!.Value, decoupledDecay: false, kept);
-        }
+        StepGroup(group.Parameters, o.LearningRate!.Value, o.beta1!.Value, o.beta2!.Value, o.eps!.Value, o.weight_decay!.Value,
+            decoupledDecay: false, p =>
+            {
+                var st = (State)_state[p.Handle]; // the step counter and the moments TorchSharp's own step would use
+                return (st.exp_avg, st.exp_avg_sq, ++st.step);
+            });
     }, closure);
 }
 
@@ -57,16 +67,12 @@ internal sealed class KeptAdamW(IEnumerable<Parameter> parameters, double lr, do
     public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(group =>
     {
         var o = (Options)group.Options;
-        using var kept = new KeptScalars();
-        foreach (var param in group.Parameters)
-        {
-            if (param.grad is null)
-                continue;
-            var state = (State)_state[param.Handle];
-            state.step += 1;
-            KeptAdam.Step(param, state.exp_avg, state.exp_avg_sq, state.step, o.LearningRate!.Value, o.beta1!.Value, o.beta2!.Value, o.eps!.Value,
-                o.weight_decay!.Value, decoupledDecay: true, kept);
-        }
+        KeptAdam.StepGroup(group.Parameters, o.LearningRate!.Value, o.beta1!.Value, o.beta2!.Value, o.eps!.Value, o.weight_decay!.Value,
+            decoupledDecay: true, p =>
+            {
+                var st = (State)_state[p.Handle]; // the step counter and the moments TorchSharp's own step would use
+                return (st.exp_avg, st.exp_avg_sq, ++st.step);
+            });
     }, closure);
 }
 
