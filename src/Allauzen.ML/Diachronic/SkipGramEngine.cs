@@ -124,6 +124,16 @@ internal sealed unsafe partial class SkipGramEngine
         long effective = 0;
         long done = 0;
         int next = -1;
+        var hot = HotWords(counts, ReplicaCount(threads, counts.Length));
+        int[]? slots = null;
+        if (hot.Length > 0)
+        {
+            slots = new int[counts.Length];
+            Array.Fill(slots, -1);
+            for (int s = 0; s < hot.Length; s++)
+                slots[hot[s]] = s;
+        }
+        var merge = new Lock();
         PrepareOnce();
         var sw = Stopwatch.StartNew();
         Exception? failure = null;
@@ -135,6 +145,12 @@ internal sealed unsafe partial class SkipGramEngine
                 var buf = new int[perPair ? MaxSentence(sentenceEnds) : maxJob];
                 var jobEnds = perPair ? [] : new int[maxJob];
                 long myEffective = 0;
+                var replicas = slots is null ? null : new RowReplicas(hot, K);
+                if (replicas is not null)
+                {
+                    lock (merge)
+                        replicas.Sync(this, add: false);
+                }
                 while (!cancel.IsCancellationRequested)
                 {
                     int j = Interlocked.Increment(ref next);
@@ -147,7 +163,13 @@ internal sealed unsafe partial class SkipGramEngine
                     var rng = new SplitMix64(Hash(seed, (ulong)epoch, (ulong)(j % jobs.Length)));
                     long words = perPair
                         ? RunJob(tokens, sentenceEnds, s0, s1, table, keep, window, negatives, lr, ref rng, neu, buf, out long trained)
-                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds, out trained);
+                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds,
+                            slots, replicas?.In, replicas?.Out, out trained);
+                    if (replicas is not null)
+                    {
+                        lock (merge)
+                            replicas.Sync(this, add: true);
+                    }
                     myEffective += trained;
                     long d = Interlocked.Add(ref done, words);
                     progress?.Invoke((double)d / totalWords, d / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
@@ -194,6 +216,7 @@ internal sealed unsafe partial class SkipGramEngine
             if (method.Name is nameof(RunJob) or nameof(RunJobWindow))
                 RuntimeHelpers.PrepareMethod(method.MethodHandle);
         }
+        RuntimeHelpers.PrepareMethod(typeof(RowReplicas).GetMethod(nameof(RowReplicas.Sync))!.MethodHandle);
     }
 
     // Fully optimised from the first call: a job is one call, so tiered compilation would run the first tens of jobs in
