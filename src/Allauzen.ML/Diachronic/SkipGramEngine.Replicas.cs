@@ -104,16 +104,28 @@ internal sealed unsafe partial class SkipGramEngine
         }
     }
 
-    /// <summary>The row of word <paramref name="w"/>: its replica when it has a slot, else the shared one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* RowOf(float* shared, float* replicas, int* slots, int w, int k)
+    /// <summary>Where the window loop finds a word's row: a type argument, so each choice is its own compiled loop.</summary>
+    internal interface IRowMap
     {
-        if (replicas != null)
+        /// <summary>The row of word <paramref name="w"/> in <paramref name="shared"/> or in the thread's replicas.</summary>
+        static abstract float* Row(float* shared, float* replicas, int* slots, int w, int k);
+    }
+
+    /// <summary>Every row is the shared one (one thread, or no replicas): the loop of the plain engine.</summary>
+    internal readonly struct SharedRows : IRowMap
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float* Row(float* shared, float* replicas, int* slots, int w, int k) => shared + (long)w * k;
+    }
+
+    /// <summary>A word with a replica slot uses the thread's copy, any other word the shared row.</summary>
+    internal readonly struct ReplicatedRows : IRowMap
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float* Row(float* shared, float* replicas, int* slots, int w, int k)
         {
             int s = slots[w];
-            if (s >= 0)
-                return replicas + (long)s * k;
+            return s >= 0 ? replicas + (long)s * k : shared + (long)w * k;
         }
-        return shared + (long)w * k;
     }
 }

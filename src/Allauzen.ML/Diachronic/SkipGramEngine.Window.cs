@@ -19,9 +19,10 @@ internal sealed unsafe partial class SkipGramEngine
     // The job is subsampled first into one stream (sentence ends kept); each window is drawn Lookahead windows before
     // it is trained, and the rows it will touch are prefetched then, so the cache misses overlap earlier windows' work.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private long RunJobWindow(int[] tokens, int[] ends, int s0, int s1, ulong[] aliasEntries, uint[] keep, int window, int negatives,
+    private long RunJobWindow<TRows>(int[] tokens, int[] ends, int s0, int s1, ulong[] aliasEntries, uint[] keep, int window, int negatives,
         float lr, ref SplitMix64 rng, int[] buf, int[] sentenceEnds, int[]? replicaSlots, float[]? inReplicas, float[]? outReplicas,
         out long trained)
+        where TRows : struct, IRowMap
     {
         const int Ring = 4, Lookahead = Ring - 1;
         int k = K;
@@ -80,17 +81,17 @@ internal sealed unsafe partial class SkipGramEngine
                     if (h > l)
                     {
                         t[m++] = word;
-                        Prefetch(RowOf(syn1, rout, slots, word, k), k);
+                        Prefetch(TRows.Row(syn1, rout, slots, word, k), k);
                         for (int d = 1; d <= negatives; d++)
                         {
                             int target = AliasTable.Sample(alias, aliasLength, rng.Next());
                             if (target == word)
                                 continue;
                             t[m++] = target;
-                            Prefetch(RowOf(syn1, rout, slots, target, k), k);
+                            Prefetch(TRows.Row(syn1, rout, slots, target, k), k);
                         }
                         for (int c = Math.Max(l, prefetched + 1); c <= h; c++)
-                            Prefetch(RowOf(syn0, rin, slots, stream[c], k), k);
+                            Prefetch(TRows.Row(syn0, rin, slots, stream[c], k), k);
                         prefetched = Math.Max(prefetched, h);
                     }
                     nt[slot] = m;
@@ -106,11 +107,11 @@ internal sealed unsafe partial class SkipGramEngine
                 for (int c = lo[ps]; c <= hi[ps]; c++)
                 {
                     if (c != pos)
-                        inRows[nc++] = RowOf(syn0, rin, slots, stream[c], k);
+                        inRows[nc++] = TRows.Row(syn0, rin, slots, stream[c], k);
                 }
                 int* ts = tg + ps * stride;
                 for (int j = 0; j < nts; j++)
-                    outRows[j] = RowOf(syn1, rout, slots, ts[j], k);
+                    outRows[j] = TRows.Row(syn1, rout, slots, ts[j], k);
                 WindowStep(inRows, nc, outRows, nts, k, lr, g, nv, exp);
             }
         }

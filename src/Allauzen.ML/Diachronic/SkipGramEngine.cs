@@ -163,8 +163,11 @@ internal sealed unsafe partial class SkipGramEngine
                     var rng = new SplitMix64(Hash(seed, (ulong)epoch, (ulong)(j % jobs.Length)));
                     long words = perPair
                         ? RunJob(tokens, sentenceEnds, s0, s1, table, keep, window, negatives, lr, ref rng, neu, buf, out long trained)
-                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds,
-                            slots, replicas?.In, replicas?.Out, out trained);
+                        : replicas is null
+                        ? RunJobWindow<SharedRows>(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf,
+                            jobEnds, null, null, null, out trained)
+                        : RunJobWindow<ReplicatedRows>(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng,
+                            buf, jobEnds, slots, replicas.In, replicas.Out, out trained);
                     if (replicas is not null)
                     {
                         lock (merge)
@@ -213,8 +216,13 @@ internal sealed unsafe partial class SkipGramEngine
             return;
         foreach (var method in typeof(SkipGramEngine).GetTypeInfo().DeclaredMethods)
         {
-            if (method.Name is nameof(RunJob) or nameof(RunJobWindow))
+            if (method.Name is nameof(RunJob))
                 RuntimeHelpers.PrepareMethod(method.MethodHandle);
+            if (method.Name is nameof(RunJobWindow))
+            {
+                RuntimeHelpers.PrepareMethod(method.MethodHandle, [typeof(SharedRows).TypeHandle]);
+                RuntimeHelpers.PrepareMethod(method.MethodHandle, [typeof(ReplicatedRows).TypeHandle]);
+            }
         }
         RuntimeHelpers.PrepareMethod(typeof(RowReplicas).GetMethod(nameof(RowReplicas.Sync))!.MethodHandle);
     }
