@@ -4,7 +4,7 @@ using Allauzen.ML.Diachronic;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --skipgram-speed [threads] [epochs] [runs] [window|pair|both|default] [shared|separate|plain|alternate] [replicated words]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|plain|alternate] [replicated words]</c>: skip-gram on the CI corpus with gensim's settings (as
 /// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
 /// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
 /// warm ones. Run it in fresh processes back to back for the run-to-run spread. The update rule (<see cref="SkipGramUpdate"/>)
@@ -14,14 +14,16 @@ namespace Allauzen.ML.Benchmarks;
 /// rows from the cost of two cores sharing caches and memory). With several threads the engine replicates the hot words'
 /// rows per thread (<see cref="SkipGramEngine.ReplicatedWords"/>, −1 = automatic, or the last argument); <c>plain</c> turns
 /// the replicas off (pure Hogwild), <c>alternate</c> runs without them on even runs and with them on odd runs (interleaved
-/// comparison in one process). Each line also gives the JIT work, the CPU time per thread group and the machine's busy and
+/// comparison in one process); threads <c>1/2</c> alternates one and two threads (the scaling as paired ratios). Each line also gives the JIT work, the CPU time per thread group and the machine's busy and
 /// stolen time during the run, to tell a slow run caused by this process from one caused by the machine.
 /// </summary>
 internal static class SkipGramSpeedProbe
 {
     public static void Run(string[] args)
     {
-        int threads = args.Length > 1 ? int.Parse(args[1]) : 1;
+        // "1/2": one thread on even runs, two on odd runs (the 1 → 2 scaling as paired ratios in one process)
+        var threadCounts = (args.Length > 1 ? args[1] : "1").Split('/').Select(int.Parse).ToArray();
+        int threads = threadCounts.Max();
         int epochs = args.Length > 2 ? int.Parse(args[2]) : 1;
         int runs = args.Length > 3 ? int.Parse(args[3]) : 1;
         string mode = args.Length > 4 ? args[4] : "default";
@@ -39,6 +41,7 @@ internal static class SkipGramSpeedProbe
         var perWall = new double[runs];
         for (int r = 0; r < runs; r++)
         {
+            threads = threadCounts[r % threadCounts.Length];
             engine.InitRows(0, corpus.VocabularySize, 1);
             engine.Update = mode switch
             {
@@ -90,7 +93,7 @@ internal static class SkipGramSpeedProbe
             Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")} replicated {(threads > 1 && engine.ReplicatedWords != 0 ? engine.ReplicatedWords.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
                 $"{stats.Seconds:F3} s, JIT during it {jitCount} methods {jit:F3} s, checksum {Checksum(engine):X16}; CPU by thread: {byThread}; machine busy {(busy1 - busy0) * 10} ms, steal {(steal1 - steal0) * 10} ms; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
-        if ((sharing == "alternate" || mode == "both") && runs >= 2)
+        if ((sharing == "alternate" || mode == "both" || threadCounts.Length == 2) && runs >= 2)
         {
             // each odd run against the even run before it: the machine's speed drifts, adjacent runs share most of it
             var cpuRatio = Enumerable.Range(0, runs / 2).Select(i => perCpu[2 * i + 1] / perCpu[2 * i]).ToArray();
