@@ -9,6 +9,8 @@ namespace Allauzen.ML.Diachronic;
 // instead trains on private copies of those rows (in its own L2) and, after each job, adds what it changed to the shared
 // rows under a lock and takes a fresh copy: the other threads' updates of a hot row reach a thread one job late
 // (≤ JobWords tokens), the rest of the vocabulary stays Hogwild. One thread never uses replicas (same bits as before).
+// Off by default: on the shared 2-core host (the two threads mostly time-sliced on one core) they cost ~8 % per CPU-s
+// and no gain could be measured (docs/results/skipgram-speed.md, session 8); the probe's `alternate` mode compares both.
 internal sealed unsafe partial class SkipGramEngine
 {
     /// <summary>Bytes of replicated rows per worker thread in automatic mode (copies and their bases, both matrices).</summary>
@@ -16,16 +18,16 @@ internal sealed unsafe partial class SkipGramEngine
 
     /// <summary>
     /// Most frequent words whose input and output rows each worker thread replicates when <c>threads</c> &gt; 1 under the
-    /// window rule: −1 (default) as many as fit <see cref="ReplicaBudgetBytes"/>, 0 none (plain Hogwild).
+    /// window rule: 0 (default) none (plain Hogwild), −1 as many as fit <see cref="ReplicaBudgetBytes"/>.
     /// </summary>
-    public int ReplicatedWords { get; set; } = -1;
+    public int ReplicatedWords { get; set; }
 
     /// <summary>The ids of the <paramref name="n"/> words of largest count (ties: smaller id first), zero counts excluded.</summary>
     internal static int[] HotWords(long[] counts, int n)
     {
-        n = Math.Min(n, counts.Count(c => c > 0));
         if (n <= 0)
             return [];
+        n = Math.Min(n, counts.Count(c => c > 0));
         var ids = Enumerable.Range(0, counts.Length).Where(w => counts[w] > 0).ToArray();
         Array.Sort(ids, (a, b) => counts[b] != counts[a] ? counts[b].CompareTo(counts[a]) : a.CompareTo(b));
         return ids[..n];

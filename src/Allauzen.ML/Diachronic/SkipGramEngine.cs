@@ -42,8 +42,9 @@ internal enum SkipGramUpdate
 /// (<see cref="Syn1"/>) matrices updated in place, one pair at a time, by Hogwild worker threads; SIMD dot
 /// products and fused axpy updates over <see cref="Vector{T}"/>; a sigmoid table; a unigram^0.75 table for
 /// negatives; word2vec's subsampling formula; a random effective window per position; linear learning-rate decay.
-/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ. <see cref="Update"/> selects
-/// window-batched updates (default) or word2vec's per-pair updates.
+/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ, and under the window rule each
+/// thread may train private replicas of the most frequent words' rows, merged after each job (<see cref="ReplicatedWords"/>).
+/// <see cref="Update"/> selects window-batched updates (default) or word2vec's per-pair updates.
 /// </summary>
 internal sealed unsafe partial class SkipGramEngine
 {

@@ -4,17 +4,17 @@ using Allauzen.ML.Diachronic;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|plain|alternate] [replicated words]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|replicas|alternate] [replicated words]</c>: skip-gram on the CI corpus with gensim's settings (as
 /// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
 /// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
 /// warm ones. Run it in fresh processes back to back for the run-to-run spread. The update rule (<see cref="SkipGramUpdate"/>)
 /// defaults to the engine's; <c>both</c> alternates per-pair and window-batched runs in this process (interleaved
 /// comparison under the same load). <c>separate</c> trains <c>threads</c> independent engines at once, one thread each
 /// (no row is shared between the threads: against <c>shared</c>, this separates Hogwild's cache-line traffic on common
-/// rows from the cost of two cores sharing caches and memory). With several threads the engine replicates the hot words'
-/// rows per thread (<see cref="SkipGramEngine.ReplicatedWords"/>, −1 = automatic, or the last argument); <c>plain</c> turns
-/// the replicas off (pure Hogwild), <c>alternate</c> runs without them on even runs and with them on odd runs (interleaved
-/// comparison in one process); threads <c>1/2</c> alternates one and two threads (the scaling as paired ratios). Each line also gives the JIT work, the CPU time per thread group and the machine's busy and
+/// rows from the cost of two cores sharing caches and memory). <c>shared</c> (the default) is the library's default, pure
+/// Hogwild; <c>replicas</c> turns on the engine's per-thread replicas of the hot words' rows
+/// (<see cref="SkipGramEngine.ReplicatedWords"/>: the last argument, −1 = as many as fit its budget); <c>alternate</c> runs
+/// without them on even runs and with them on odd runs (interleaved comparison in one process); threads <c>1/2</c> alternates one and two threads (the scaling as paired ratios). Each line also gives the JIT work, the CPU time per thread group and the machine's busy and
 /// stolen time during the run, to tell a slow run caused by this process from one caused by the machine.
 /// </summary>
 internal static class SkipGramSpeedProbe
@@ -29,7 +29,7 @@ internal static class SkipGramSpeedProbe
         string mode = args.Length > 4 ? args[4] : "default";
         string sharing = args.Length > 5 ? args[5] : "shared";
         bool separate = sharing == "separate";
-        int replicated = args.Length > 6 ? int.Parse(args[6]) : -1;
+        int replicated = args.Length > 6 ? int.Parse(args[6]) : -1; // -1: as many as fit the engine's budget
         string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
         var whole = DatedCorpus.ReadTsv(path).Select(s => (0, s.Tokens)).ToList();
         var corpus = DiachronicCorpus.Build(whole, 1, 0, 1, minCount: 5, maxVocabulary: 0);
@@ -50,8 +50,8 @@ internal static class SkipGramSpeedProbe
                 "both" => r % 2 == 0 ? SkipGramUpdate.PerPair : SkipGramUpdate.Window,
                 _ => engine.Update,
             };
-            // replicas of the hot rows (threads > 1): "plain" none, "alternate" none on even runs, else ReplicatedWords = arg 7
-            engine.ReplicatedWords = sharing == "plain" || (sharing == "alternate" && r % 2 == 0) ? 0 : replicated;
+            // replicas of the hot rows (threads > 1): "replicas", and "alternate" on odd runs, set ReplicatedWords = arg 7
+            engine.ReplicatedWords = sharing == "replicas" || (sharing == "alternate" && r % 2 == 1) ? replicated : 0;
             self.Refresh();
             var cpu0 = self.TotalProcessorTime;
             var jit0 = System.Runtime.JitInfo.GetCompilationTime(false);
