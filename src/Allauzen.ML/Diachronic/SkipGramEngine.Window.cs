@@ -19,10 +19,8 @@ internal sealed unsafe partial class SkipGramEngine
     // The job is subsampled first into one stream (sentence ends kept); each window is drawn Lookahead windows before
     // it is trained, and the rows it will touch are prefetched then, so the cache misses overlap earlier windows' work.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private long RunJobWindow<TRows>(int[] tokens, int[] ends, int s0, int s1, ulong[] aliasEntries, uint[] keep, int window, int negatives,
-        float lr, ref SplitMix64 rng, int[] buf, int[] sentenceEnds, int[]? replicaSlots, float[]? inReplicas, float[]? outReplicas,
-        out long trained)
-        where TRows : struct, IRowMap
+    private long RunJobWindow(int[] tokens, int[] ends, int s0, int s1, ulong[] aliasEntries, uint[] keep, int window, int negatives,
+        float lr, ref SplitMix64 rng, int[] buf, int[] sentenceEnds, out long trained)
     {
         const int Ring = 4, Lookahead = Ring - 1;
         int k = K;
@@ -41,8 +39,6 @@ internal sealed unsafe partial class SkipGramEngine
         fixed (int* tok = tokens, stream = buf, sEnds = sentenceEnds)
         fixed (uint* kp = keep)
         fixed (ulong* alias = aliasEntries)
-        fixed (int* slots = replicaSlots)
-        fixed (float* rin = inReplicas, rout = outReplicas)
         {
             // 1. subsample the job into one stream
             for (int s = s0; s < s1; s++)
@@ -81,17 +77,17 @@ internal sealed unsafe partial class SkipGramEngine
                     if (h > l)
                     {
                         t[m++] = word;
-                        Prefetch(TRows.Row(syn1, rout, slots, word, k), k);
+                        Prefetch(syn1 + (long)word * k, k);
                         for (int d = 1; d <= negatives; d++)
                         {
                             int target = AliasTable.Sample(alias, aliasLength, rng.Next());
                             if (target == word)
                                 continue;
                             t[m++] = target;
-                            Prefetch(TRows.Row(syn1, rout, slots, target, k), k);
+                            Prefetch(syn1 + (long)target * k, k);
                         }
                         for (int c = Math.Max(l, prefetched + 1); c <= h; c++)
-                            Prefetch(TRows.Row(syn0, rin, slots, stream[c], k), k);
+                            Prefetch(syn0 + (long)stream[c] * k, k);
                         prefetched = Math.Max(prefetched, h);
                     }
                     nt[slot] = m;
@@ -107,11 +103,11 @@ internal sealed unsafe partial class SkipGramEngine
                 for (int c = lo[ps]; c <= hi[ps]; c++)
                 {
                     if (c != pos)
-                        inRows[nc++] = TRows.Row(syn0, rin, slots, stream[c], k);
+                        inRows[nc++] = syn0 + (long)stream[c] * k;
                 }
                 int* ts = tg + ps * stride;
                 for (int j = 0; j < nts; j++)
-                    outRows[j] = TRows.Row(syn1, rout, slots, ts[j], k);
+                    outRows[j] = syn1 + (long)ts[j] * k;
                 WindowStep(inRows, nc, outRows, nts, k, lr, g, nv, exp);
             }
         }

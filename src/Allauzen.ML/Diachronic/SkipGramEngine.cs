@@ -42,9 +42,8 @@ internal enum SkipGramUpdate
 /// (<see cref="Syn1"/>) matrices updated in place, one pair at a time, by Hogwild worker threads; SIMD dot
 /// products and fused axpy updates over <see cref="Vector{T}"/>; a sigmoid table; a unigram^0.75 table for
 /// negatives; word2vec's subsampling formula; a random effective window per position; linear learning-rate decay.
-/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ, and under the window rule each
-/// thread may train private replicas of the most frequent words' rows, merged after each job (<see cref="ReplicatedWords"/>).
-/// <see cref="Update"/> selects window-batched updates (default) or word2vec's per-pair updates.
+/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ. <see cref="Update"/> selects
+/// window-batched updates (default) or word2vec's per-pair updates.
 /// </summary>
 internal sealed unsafe partial class SkipGramEngine
 {
@@ -125,16 +124,6 @@ internal sealed unsafe partial class SkipGramEngine
         long effective = 0;
         long done = 0;
         int next = -1;
-        var hot = HotWords(counts, ReplicaCount(threads, counts.Length));
-        int[]? slots = null;
-        if (hot.Length > 0)
-        {
-            slots = new int[counts.Length];
-            Array.Fill(slots, -1);
-            for (int s = 0; s < hot.Length; s++)
-                slots[hot[s]] = s;
-        }
-        var merge = new Lock();
         PrepareOnce();
         var sw = Stopwatch.StartNew();
         Exception? failure = null;
@@ -146,12 +135,6 @@ internal sealed unsafe partial class SkipGramEngine
                 var buf = new int[perPair ? MaxSentence(sentenceEnds) : maxJob];
                 var jobEnds = perPair ? [] : new int[maxJob];
                 long myEffective = 0;
-                var replicas = slots is null ? null : new RowReplicas(hot, K);
-                if (replicas is not null)
-                {
-                    lock (merge)
-                        replicas.Sync(this, add: false);
-                }
                 while (!cancel.IsCancellationRequested)
                 {
                     int j = Interlocked.Increment(ref next);
@@ -164,16 +147,7 @@ internal sealed unsafe partial class SkipGramEngine
                     var rng = new SplitMix64(Hash(seed, (ulong)epoch, (ulong)(j % jobs.Length)));
                     long words = perPair
                         ? RunJob(tokens, sentenceEnds, s0, s1, table, keep, window, negatives, lr, ref rng, neu, buf, out long trained)
-                        : replicas is null
-                        ? RunJobWindow<SharedRows>(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf,
-                            jobEnds, null, null, null, out trained)
-                        : RunJobWindow<ReplicatedRows>(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng,
-                            buf, jobEnds, slots, replicas.In, replicas.Out, out trained);
-                    if (replicas is not null)
-                    {
-                        lock (merge)
-                            replicas.Sync(this, add: true);
-                    }
+                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds, out trained);
                     myEffective += trained;
                     long d = Interlocked.Add(ref done, words);
                     progress?.Invoke((double)d / totalWords, d / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
@@ -217,15 +191,9 @@ internal sealed unsafe partial class SkipGramEngine
             return;
         foreach (var method in typeof(SkipGramEngine).GetTypeInfo().DeclaredMethods)
         {
-            if (method.Name is nameof(RunJob))
+            if (method.Name is nameof(RunJob) or nameof(RunJobWindow))
                 RuntimeHelpers.PrepareMethod(method.MethodHandle);
-            if (method.Name is nameof(RunJobWindow))
-            {
-                RuntimeHelpers.PrepareMethod(method.MethodHandle, [typeof(SharedRows).TypeHandle]);
-                RuntimeHelpers.PrepareMethod(method.MethodHandle, [typeof(ReplicatedRows).TypeHandle]);
-            }
         }
-        RuntimeHelpers.PrepareMethod(typeof(RowReplicas).GetMethod(nameof(RowReplicas.Sync))!.MethodHandle);
     }
 
     // Fully optimised from the first call: a job is one call, so tiered compilation would run the first tens of jobs in

@@ -4,18 +4,18 @@ using Allauzen.ML.Diachronic;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|replicas|alternate] [replicated words]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate]</c>: skip-gram on the CI corpus with gensim's settings (as
 /// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
 /// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
 /// warm ones. Run it in fresh processes back to back for the run-to-run spread. The update rule (<see cref="SkipGramUpdate"/>)
 /// defaults to the engine's; <c>both</c> alternates per-pair and window-batched runs in this process (interleaved
 /// comparison under the same load). <c>separate</c> trains <c>threads</c> independent engines at once, one thread each
 /// (no row is shared between the threads: against <c>shared</c>, this separates Hogwild's cache-line traffic on common
-/// rows from the cost of two cores sharing caches and memory). <c>shared</c> (the default) is the library's default, pure
-/// Hogwild; <c>replicas</c> turns on the engine's per-thread replicas of the hot words' rows
-/// (<see cref="SkipGramEngine.ReplicatedWords"/>: the last argument, −1 = as many as fit its budget); <c>alternate</c> runs
-/// without them on even runs and with them on odd runs (interleaved comparison in one process); threads <c>1/2</c> alternates one and two threads (the scaling as paired ratios). Each line also gives the JIT work, the CPU time per thread group and the machine's busy and
-/// stolen time during the run, to tell a slow run caused by this process from one caused by the machine.
+/// rows from the cost of two cores sharing caches and memory). Threads <c>1/2</c> alternates one and two threads (the
+/// scaling as paired ratios; <c>both</c> and <c>1/2</c> end with the median ratio of adjacent runs). Each line also gives
+/// the JIT work during the run, the CPU time of the process's other threads (tiered JIT, GC; the training threads have
+/// exited by then, their share is the rest) and the machine's busy and stolen time, to tell a slow run caused by this
+/// process from one caused by the machine.
 /// </summary>
 internal static class SkipGramSpeedProbe
 {
@@ -27,9 +27,7 @@ internal static class SkipGramSpeedProbe
         int epochs = args.Length > 2 ? int.Parse(args[2]) : 1;
         int runs = args.Length > 3 ? int.Parse(args[3]) : 1;
         string mode = args.Length > 4 ? args[4] : "default";
-        string sharing = args.Length > 5 ? args[5] : "shared";
-        bool separate = sharing == "separate";
-        int replicated = args.Length > 6 ? int.Parse(args[6]) : -1; // -1: as many as fit the engine's budget
+        bool separate = args.Length > 5 && args[5] == "separate";
         string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
         var whole = DatedCorpus.ReadTsv(path).Select(s => (0, s.Tokens)).ToList();
         var corpus = DiachronicCorpus.Build(whole, 1, 0, 1, minCount: 5, maxVocabulary: 0);
@@ -50,8 +48,6 @@ internal static class SkipGramSpeedProbe
                 "both" => r % 2 == 0 ? SkipGramUpdate.PerPair : SkipGramUpdate.Window,
                 _ => engine.Update,
             };
-            // replicas of the hot rows (threads > 1): "replicas", and "alternate" on odd runs, set ReplicatedWords = arg 7
-            engine.ReplicatedWords = sharing == "replicas" || (sharing == "alternate" && r % 2 == 1) ? replicated : 0;
             self.Refresh();
             var cpu0 = self.TotalProcessorTime;
             var jit0 = System.Runtime.JitInfo.GetCompilationTime(false);
@@ -61,13 +57,13 @@ internal static class SkipGramSpeedProbe
             SkipGramStats stats;
             if (separate)
             {
-                foreach (var e in others)
+                foreach (var e in others.Take(threads - 1))
                 {
                     e.InitRows(0, corpus.VocabularySize, 1);
                     e.Update = engine.Update;
                 }
                 var sw = Stopwatch.StartNew();
-                var ts = others.Select(e => new Thread(() => e.Train(tokens, ends, corpus.TotalCounts, epochs, 0.025, 1e-4, 5, 5, 1e-3, 1, 7))).ToArray();
+                var ts = others.Take(threads - 1).Select(e => new Thread(() => e.Train(tokens, ends, corpus.TotalCounts, epochs, 0.025, 1e-4, 5, 5, 1e-3, 1, 7))).ToArray();
                 foreach (var t in ts)
                     t.Start();
                 var own = engine.Train(tokens, ends, corpus.TotalCounts, epochs, 0.025, 1e-4, 5, 5, 1e-3, 1, 7);
@@ -90,10 +86,10 @@ internal static class SkipGramSpeedProbe
                 .Select(g => (g.Key, Ticks: g.Sum(t => t.Ticks))).Where(g => g.Ticks > 0).OrderByDescending(g => g.Ticks).Select(g => $"{g.Key} {g.Ticks * 10} ms"));
             perCpu[r] = stats.RawWords / cpu;
             perWall[r] = stats.RawWordsPerSecond;
-            Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")} replicated {(threads > 1 && engine.ReplicatedWords != 0 ? engine.ReplicatedWords.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
+            Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
                 $"{stats.Seconds:F3} s, JIT during it {jitCount} methods {jit:F3} s, checksum {Checksum(engine):X16}; CPU by thread: {byThread}; machine busy {(busy1 - busy0) * 10} ms, steal {(steal1 - steal0) * 10} ms; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
-        if ((sharing == "alternate" || mode == "both" || threadCounts.Length == 2) && runs >= 2)
+        if ((mode == "both" || threadCounts.Length == 2) && runs >= 2)
         {
             // each odd run against the even run before it: the machine's speed drifts, adjacent runs share most of it
             var cpuRatio = Enumerable.Range(0, runs / 2).Select(i => perCpu[2 * i + 1] / perCpu[2 * i]).ToArray();

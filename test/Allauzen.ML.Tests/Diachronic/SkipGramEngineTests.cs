@@ -100,24 +100,7 @@ public sealed class SkipGramEngineTests
     [TestMethod]
     public void WindowTrainingIsReproducibleOnOneThreadAndLearnsTheCooccurrences()
     {
-        var (tokens, ends, counts) = TwoTopics();
-        float[] Train(int threads)
-        {
-            var e = new SkipGramEngine(20, 16);
-            e.InitRows(0, 20, 1);
-            var stats = e.Train(tokens, ends, counts, 3, 0.025, 1e-4, 3, 5, 0, threads, 9);
-            Assert.AreEqual(tokens.Length * 3L, stats.EffectiveWords, "no subsampling: every token is trained on");
-            return e.Syn0;
-        }
-        var a = Train(1);
-        CollectionAssert.AreEqual(a, Train(1), "one thread: bit-identical");
-        AssertTopicsSeparate(a);
-        AssertTopicsSeparate(Train(2));
-    }
-
-    /// <summary>Two disjoint topics: words 0-9 only occur with each other, words 10-19 likewise (3,000 sentences of 8).</summary>
-    private static (int[] Tokens, int[] Ends, long[] Counts) TwoTopics()
-    {
+        // two disjoint topics: words 0-9 only occur with each other, words 10-19 likewise
         var r = new Random(4);
         var tokens = new List<int>();
         var ends = new List<int>();
@@ -131,123 +114,31 @@ public sealed class SkipGramEngineTests
         var counts = new long[20];
         foreach (int w in tokens)
             counts[w]++;
-        return (tokens.ToArray(), ends.ToArray(), counts);
-    }
-
-    private static void AssertTopicsSeparate(float[] m)
-    {
-        double within = 0, across = 0;
-        for (int x = 0; x < 20; x++)
+        float[] Train(int threads)
         {
-            for (int y = x + 1; y < 20; y++)
+            var e = new SkipGramEngine(20, 16);
+            e.InitRows(0, 20, 1);
+            var stats = e.Train(tokens.ToArray(), ends.ToArray(), counts, 3, 0.025, 1e-4, 3, 5, 0, threads, 9);
+            Assert.AreEqual(tokens.Count * 3L, stats.EffectiveWords, "no subsampling: every token is trained on");
+            return e.Syn0;
+        }
+        var a = Train(1);
+        CollectionAssert.AreEqual(a, Train(1), "one thread: bit-identical");
+        foreach (var m in new[] { a, Train(2) })
+        {
+            double within = 0, across = 0;
+            for (int x = 0; x < 20; x++)
             {
-                if (x / 10 == y / 10)
-                    within += Cosine(m, x, y, 16) / 90;
-                else
-                    across += Cosine(m, x, y, 16) / 100;
+                for (int y = x + 1; y < 20; y++)
+                {
+                    if (x / 10 == y / 10)
+                        within += Cosine(m, x, y, 16) / 90;
+                    else
+                        across += Cosine(m, x, y, 16) / 100;
+                }
             }
+            Assert.IsGreaterThan(across + 0.5, within, "same-topic words are closer than cross-topic words");
         }
-        Assert.IsGreaterThan(across + 0.5, within, "same-topic words are closer than cross-topic words");
-    }
-
-    [TestMethod]
-    public void ReplicasTrainLikeTheSharedRowsOnASingleJob()
-    {
-        // fewer tokens than one job: with two threads one worker trains it all, the other takes no job. Training the hot
-        // rows' replicas is the same arithmetic as training the shared rows; the merge adds (copy − start) to the shared
-        // row, exact for Syn1 (which starts at 0) and within one rounding of the sum for Syn0
-        const int v = 30, k = 37;
-        var r = new Random(6);
-        var tokens = new List<int>();
-        var ends = new List<int>();
-        for (int s = 0; s < 600; s++)
-        {
-            for (int i = 0; i < 12; i++)
-                tokens.Add((int)Math.Min(v - 1, Math.Floor(-Math.Log(1 - r.NextDouble()) * 6)));
-            ends.Add(tokens.Count);
-        }
-        Assert.IsLessThan(10_000, tokens.Count, "one job");
-        var counts = new long[v];
-        foreach (int w in tokens)
-            counts[w]++;
-        SkipGramEngine Train(int threads, int replicated)
-        {
-            var e = new SkipGramEngine(v, k) { ReplicatedWords = replicated };
-            e.InitRows(0, v, 2);
-            e.Train(tokens.ToArray(), ends.ToArray(), counts, 1, 0.025, 1e-4, 4, 5, 1e-2, threads, 3);
-            return e;
-        }
-        var one = Train(1, -1);
-        var plain = Train(2, 0);
-        CollectionAssert.AreEqual(one.Syn0, plain.Syn0, "no replicas: the same bits as one thread");
-        CollectionAssert.AreEqual(one.Syn1, plain.Syn1, "no replicas: the same bits as one thread");
-        CollectionAssert.AreEqual(one.Syn0, Train(1, 5).Syn0, "one thread never replicates");
-        var start = new SkipGramEngine(v, k);
-        start.InitRows(0, v, 2);
-        double syn0Ulp = FloatTolerance.Float32Epsilon * start.Syn0.Max(Math.Abs);
-        foreach (int replicated in new[] { 5, v })
-        {
-            var e = Train(2, replicated);
-            // |s + (c − s) − c| ≤ one rounding of the difference (≤ ulp(s)/2 when it is not exact) + one of the sum
-            FloatTolerance.AssertClose(one.Syn0, e.Syn0, 1, syn0Ulp, $"Syn0, {replicated} replicated words");
-            CollectionAssert.AreEqual(one.Syn1, e.Syn1, $"Syn1, {replicated} replicated words: 0 + (c − 0) = c");
-        }
-    }
-
-    [TestMethod]
-    public void ReplicaSyncAddsEveryThreadsChangesToTheSharedRows()
-    {
-        const int v = 6, k = 37;
-        var e = new SkipGramEngine(v, k);
-        e.InitRows(0, v, 1);
-        for (int i = 0; i < e.Syn1.Length; i++)
-            e.Syn1[i] = 0.01f * (i % 13);
-        var syn0 = (float[])e.Syn0.Clone();
-        var syn1 = (float[])e.Syn1.Clone();
-        int[] hot = [4, 1];
-        var a = new SkipGramEngine.RowReplicas(hot, k);
-        var b = new SkipGramEngine.RowReplicas(hot, k);
-        a.Sync(e, add: false);
-        b.Sync(e, add: false);
-        CollectionAssert.AreEqual(syn0.AsSpan(4 * k, k).ToArray(), a.In.AsSpan(0, k).ToArray(), "slot 0 copies word 4");
-        CollectionAssert.AreEqual(syn1.AsSpan(1 * k, k).ToArray(), b.Out.AsSpan(k, k).ToArray(), "slot 1 copies word 1");
-        // thread a moves its copies by +0.25, thread b by −0.125 (exact in float32 at these magnitudes), and a row
-        // that is not replicated is written directly in between
-        for (int i = 0; i < 2 * k; i++)
-        {
-            a.In[i] += 0.25f;
-            a.Out[i] += 0.25f;
-            b.In[i] -= 0.125f;
-            b.Out[i] -= 0.125f;
-        }
-        e.Syn0[2 * k] = 3f;
-        a.Sync(e, add: true);
-        b.Sync(e, add: true);
-        for (int w = 0; w < v; w++)
-        {
-            for (int c = 0; c < k; c++)
-            {
-                int i = w * k + c;
-                float shift = w is 4 or 1 ? 0.125f : 0f;
-                float expected0 = w == 2 && c == 0 ? 3f : w is 4 or 1 ? syn0[i] + 0.25f - 0.125f : syn0[i];
-                Assert.AreEqual(expected0, e.Syn0[i], 1e-6f, $"Syn0[{w}, {c}]");
-                Assert.AreEqual(syn1[i] + shift, e.Syn1[i], 1e-6f, $"Syn1[{w}, {c}]");
-            }
-        }
-        CollectionAssert.AreEqual(e.Syn0.AsSpan(4 * k, k).ToArray(), b.In.AsSpan(0, k).ToArray(), "after its merge a copy is the shared row");
-    }
-
-    [TestMethod]
-    [DataRow(0)]
-    [DataRow(5)]
-    [DataRow(-1)]
-    public void TwoThreadsLearnTheCooccurrencesWithAndWithoutReplicas(int replicated)
-    {
-        var (tokens, ends, counts) = TwoTopics();
-        var e = new SkipGramEngine(20, 16) { ReplicatedWords = replicated };
-        e.InitRows(0, 20, 1);
-        e.Train(tokens, ends, counts, 3, 0.025, 1e-4, 3, 5, 0, 2, 9);
-        AssertTopicsSeparate(e.Syn0);
     }
 
     /// <summary>Cosine of rows <paramref name="a"/> and <paramref name="b"/> of a row-major matrix of width <paramref name="k"/>.</summary>
