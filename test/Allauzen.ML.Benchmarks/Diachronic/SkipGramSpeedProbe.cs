@@ -4,15 +4,16 @@ using Allauzen.ML.Diachronic;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|alternate]</c>: skip-gram on the CI corpus with gensim's settings (as
 /// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
 /// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
 /// warm ones. Run it in fresh processes back to back for the run-to-run spread. The update rule (<see cref="SkipGramUpdate"/>)
 /// defaults to the engine's; <c>both</c> alternates per-pair and window-batched runs in this process (interleaved
 /// comparison under the same load). <c>separate</c> trains <c>threads</c> independent engines at once, one thread each
 /// (no row is shared between the threads: against <c>shared</c>, this separates Hogwild's cache-line traffic on common
-/// rows from the cost of two cores sharing caches and memory). Threads <c>1/2</c> alternates one and two threads (the
-/// scaling as paired ratios; <c>both</c> and <c>1/2</c> end with the median ratio of adjacent runs). Each line also gives
+/// rows from the cost of two cores sharing caches and memory; <c>alternate</c>: shared on even runs, separate on odd runs,
+/// paired in this process). Threads <c>1/2</c> alternates one and two threads (the
+/// scaling as paired ratios; <c>both</c>, <c>alternate</c> and <c>1/2</c> end with the median ratio of adjacent runs). Each line also gives
 /// the JIT work during the run, the CPU time of the process's other threads (tiered JIT, GC; the training threads have
 /// exited by then, their share is the rest) and the machine's busy and stolen time, to tell a slow run caused by this
 /// process from one caused by the machine.
@@ -27,19 +28,21 @@ internal static class SkipGramSpeedProbe
         int epochs = args.Length > 2 ? int.Parse(args[2]) : 1;
         int runs = args.Length > 3 ? int.Parse(args[3]) : 1;
         string mode = args.Length > 4 ? args[4] : "default";
-        bool separate = args.Length > 5 && args[5] == "separate";
+        string sharing = args.Length > 5 ? args[5] : "shared";
+        bool anySeparate = sharing is "separate" or "alternate";
         string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
         var whole = DatedCorpus.ReadTsv(path).Select(s => (0, s.Tokens)).ToList();
         var corpus = DiachronicCorpus.Build(whole, 1, 0, 1, minCount: 5, maxVocabulary: 0);
         var (tokens, ends) = corpus.Whole();
         var engine = new SkipGramEngine(corpus.VocabularySize, 100);
-        var others = Enumerable.Range(1, separate ? threads - 1 : 0).Select(_ => new SkipGramEngine(corpus.VocabularySize, 100)).ToArray();
+        var others = Enumerable.Range(1, anySeparate ? threads - 1 : 0).Select(_ => new SkipGramEngine(corpus.VocabularySize, 100)).ToArray();
         using var self = Process.GetCurrentProcess();
         var perCpu = new double[runs];
         var perWall = new double[runs];
         for (int r = 0; r < runs; r++)
         {
             threads = threadCounts[r % threadCounts.Length];
+            bool separate = sharing == "separate" || (sharing == "alternate" && r % 2 == 1);
             engine.InitRows(0, corpus.VocabularySize, 1);
             engine.Update = mode switch
             {
@@ -89,7 +92,7 @@ internal static class SkipGramSpeedProbe
             Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
                 $"{stats.Seconds:F3} s, JIT during it {jitCount} methods {jit:F3} s, checksum {Checksum(engine):X16}; CPU by thread: {byThread}; machine busy {(busy1 - busy0) * 10} ms, steal {(steal1 - steal0) * 10} ms; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
-        if ((mode == "both" || threadCounts.Length == 2) && runs >= 2)
+        if ((mode == "both" || sharing == "alternate" || threadCounts.Length == 2) && runs >= 2)
         {
             // each odd run against the even run before it: the machine's speed drifts, adjacent runs share most of it
             var cpuRatio = Enumerable.Range(0, runs / 2).Select(i => perCpu[2 * i + 1] / perCpu[2 * i]).ToArray();
