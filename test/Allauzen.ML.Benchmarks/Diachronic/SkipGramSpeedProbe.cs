@@ -4,7 +4,7 @@ using Allauzen.ML.Diachronic;
 namespace Allauzen.ML.Benchmarks;
 
 /// <summary>
-/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|alternate]</c>: skip-gram on the CI corpus with gensim's settings (as
+/// <c>-- --skipgram-speed [threads|1/2] [epochs] [runs] [window|pair|both|default] [shared|separate|alternate|unpadded|padding]</c>: skip-gram on the CI corpus with gensim's settings (as
 /// <see cref="DiachronicBenchmarks"/>), <c>runs</c> trainings in this one process from the same initial vectors; prints
 /// per run the raw words/s by wall time and by process CPU time, so a cold first run (JIT tiering) shows against the
 /// warm ones. Run it in fresh processes back to back for the run-to-run spread. The update rule (<see cref="SkipGramUpdate"/>)
@@ -12,7 +12,9 @@ namespace Allauzen.ML.Benchmarks;
 /// comparison under the same load). <c>separate</c> trains <c>threads</c> independent engines at once, one thread each
 /// (no row is shared between the threads: against <c>shared</c>, this separates Hogwild's cache-line traffic on common
 /// rows from the cost of two cores sharing caches and memory; <c>alternate</c>: shared on even runs, separate on odd runs,
-/// paired in this process). Threads <c>1/2</c> alternates one and two threads (the
+/// paired in this process; with several threads the window rule trains on 64-byte-aligned padded rows,
+/// <see cref="SkipGramEngine.PadRows"/>: <c>unpadded</c> turns that off, <c>padding</c> runs unpadded on even runs and
+/// padded on odd runs). Threads <c>1/2</c> alternates one and two threads (the
 /// scaling as paired ratios; <c>both</c>, <c>alternate</c> and <c>1/2</c> end with the median ratio of adjacent runs). Each line also gives
 /// the JIT work during the run, the CPU time of the process's other threads (tiered JIT, GC; the training threads have
 /// exited by then, their share is the rest) and the machine's busy and stolen time, to tell a slow run caused by this
@@ -43,6 +45,7 @@ internal static class SkipGramSpeedProbe
         {
             threads = threadCounts[r % threadCounts.Length];
             bool separate = sharing == "separate" || (sharing == "alternate" && r % 2 == 1);
+            engine.PadRows = sharing != "unpadded" && (sharing != "padding" || r % 2 == 1);
             engine.InitRows(0, corpus.VocabularySize, 1);
             engine.Update = mode switch
             {
@@ -89,10 +92,10 @@ internal static class SkipGramSpeedProbe
                 .Select(g => (g.Key, Ticks: g.Sum(t => t.Ticks))).Where(g => g.Ticks > 0).OrderByDescending(g => g.Ticks).Select(g => $"{g.Key} {g.Ticks * 10} ms"));
             perCpu[r] = stats.RawWords / cpu;
             perWall[r] = stats.RawWordsPerSecond;
-            Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
+            Console.WriteLine($"run {r} {engine.Update} threads {threads}{(separate ? " separate engines" : "")}{(threads > 1 && !engine.PadRows ? " unpadded rows" : "")} epochs {epochs}: {stats.RawWordsPerSecond:F0} words/s wall, {stats.RawWords / cpu:F0} words per CPU-s, " +
                 $"{stats.Seconds:F3} s, JIT during it {jitCount} methods {jit:F3} s, checksum {Checksum(engine):X16}; CPU by thread: {byThread}; machine busy {(busy1 - busy0) * 10} ms, steal {(steal1 - steal0) * 10} ms; load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
-        if ((mode == "both" || sharing == "alternate" || threadCounts.Length == 2) && runs >= 2)
+        if ((mode == "both" || sharing is "alternate" or "padding" || threadCounts.Length == 2) && runs >= 2)
         {
             // each odd run against the even run before it: the machine's speed drifts, adjacent runs share most of it
             var cpuRatio = Enumerable.Range(0, runs / 2).Select(i => perCpu[2 * i + 1] / perCpu[2 * i]).ToArray();
