@@ -15,7 +15,8 @@ namespace Allauzen.ML.Benchmarks;
 /// paired in this process; with several threads the window rule trains on 64-byte-aligned padded rows,
 /// <see cref="SkipGramEngine.PadRows"/>: <c>unpadded</c> turns that off, <c>padding</c> runs unpadded on even runs and
 /// padded on odd runs). Threads <c>1/2</c> alternates one and two threads (the
-/// scaling as paired ratios; <c>both</c>, <c>alternate</c> and <c>1/2</c> end with the median ratio of adjacent runs). Each line also gives
+/// scaling as paired ratios; <c>both</c>, <c>alternate</c>, <c>padding</c> and <c>1/2</c> end with the median ratio of
+/// adjacent runs, <c>1/2</c> also over the pairs whose two-thread run had a core per thread). Each line also gives
 /// the JIT work during the run, the CPU time of the process's other threads (tiered JIT, GC; the training threads have
 /// exited by then, their share is the rest) and the machine's busy and stolen time, to tell a slow run caused by this
 /// process from one caused by the machine.
@@ -103,6 +104,14 @@ internal static class SkipGramSpeedProbe
             Console.WriteLine($"odd / even runs, median of {cpuRatio.Length} adjacent pairs: words per CPU-s {Median(cpuRatio):F3} " +
                 $"(range {cpuRatio.Min():F3}-{cpuRatio.Max():F3}), wall words/s {Median(wallRatio):F3} ({wallRatio.Min():F3}-{wallRatio.Max():F3}); " +
                 $"medians even {Median(perCpu.Where((_, i) => i % 2 == 0)):F0} / odd {Median(perCpu.Where((_, i) => i % 2 == 1)):F0} words per CPU-s");
+            if (threadCounts.Length == 2 && threadCounts[1] > 1)
+            {
+                // on a shared host the odd run's threads only sometimes get a core each: keep the pairs where they did
+                // (process CPU time ≥ 0.9 × threads × wall time)
+                var coRunning = Enumerable.Range(0, runs / 2).Where(i => perWall[2 * i + 1] / perCpu[2 * i + 1] >= 0.9 * threadCounts[1]).ToArray();
+                Console.WriteLine($"pairs whose {threadCounts[1]}-thread run had a core per thread: {coRunning.Length} of {runs / 2}" + (coRunning.Length == 0 ? ""
+                    : $", wall words/s ratio median {Median(coRunning.Select(i => wallRatio[i])):F3} (range {coRunning.Min(i => wallRatio[i]):F3}-{coRunning.Max(i => wallRatio[i]):F3})"));
+            }
         }
     }
 
