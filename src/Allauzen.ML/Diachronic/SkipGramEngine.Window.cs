@@ -20,7 +20,8 @@ internal sealed unsafe partial class SkipGramEngine
     // it is trained, and the rows it will touch are prefetched then, so the cache misses overlap earlier windows' work.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private long RunJobWindow(int[] tokens, int[] ends, int s0, int s1, ulong[] aliasEntries, uint[] keep, int window, int negatives,
-        float lr, ref SplitMix64 rng, int[] buf, int[] sentenceEnds, out long trained)
+        float lr, ref SplitMix64 rng, int[] buf, int[] sentenceEnds, float[] inRowsArray, int inOffset, float[] outRowsArray,
+        int outOffset, int rowStride, out long trained)
     {
         const int Ring = 4, Lookahead = Ring - 1;
         int k = K;
@@ -35,11 +36,13 @@ internal sealed unsafe partial class SkipGramEngine
         int* tg = stackalloc int[Ring * stride];
         long words = 0;
         int n = 0, ns = 0;
-        fixed (float* syn0 = Syn0, syn1 = Syn1, exp = ExpTable)
+        fixed (float* in0 = inRowsArray, out0 = outRowsArray, exp = ExpTable)
         fixed (int* tok = tokens, stream = buf, sEnds = sentenceEnds)
         fixed (uint* kp = keep)
         fixed (ulong* alias = aliasEntries)
         {
+            // rows of `rowStride` floats (K, or K padded to 64 bytes) from the given offsets; the kernels touch K of them
+            float* syn0 = in0 + inOffset, syn1 = out0 + outOffset;
             // 1. subsample the job into one stream
             for (int s = s0; s < s1; s++)
             {
@@ -77,17 +80,17 @@ internal sealed unsafe partial class SkipGramEngine
                     if (h > l)
                     {
                         t[m++] = word;
-                        Prefetch(syn1 + (long)word * k, k);
+                        Prefetch(syn1 + (long)word * rowStride, k);
                         for (int d = 1; d <= negatives; d++)
                         {
                             int target = AliasTable.Sample(alias, aliasLength, rng.Next());
                             if (target == word)
                                 continue;
                             t[m++] = target;
-                            Prefetch(syn1 + (long)target * k, k);
+                            Prefetch(syn1 + (long)target * rowStride, k);
                         }
                         for (int c = Math.Max(l, prefetched + 1); c <= h; c++)
-                            Prefetch(syn0 + (long)stream[c] * k, k);
+                            Prefetch(syn0 + (long)stream[c] * rowStride, k);
                         prefetched = Math.Max(prefetched, h);
                     }
                     nt[slot] = m;
@@ -103,11 +106,11 @@ internal sealed unsafe partial class SkipGramEngine
                 for (int c = lo[ps]; c <= hi[ps]; c++)
                 {
                     if (c != pos)
-                        inRows[nc++] = syn0 + (long)stream[c] * k;
+                        inRows[nc++] = syn0 + (long)stream[c] * rowStride;
                 }
                 int* ts = tg + ps * stride;
                 for (int j = 0; j < nts; j++)
-                    outRows[j] = syn1 + (long)ts[j] * k;
+                    outRows[j] = syn1 + (long)ts[j] * rowStride;
                 WindowStep(inRows, nc, outRows, nts, k, lr, g, nv, exp);
             }
         }

@@ -42,8 +42,9 @@ internal enum SkipGramUpdate
 /// (<see cref="Syn1"/>) matrices updated in place, one pair at a time, by Hogwild worker threads; SIMD dot
 /// products and fused axpy updates over <see cref="Vector{T}"/>; a sigmoid table; a unigram^0.75 table for
 /// negatives; word2vec's subsampling formula; a random effective window per position; linear learning-rate decay.
-/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ. <see cref="Update"/> selects
-/// window-batched updates (default) or word2vec's per-pair updates.
+/// With one thread a run is bit-reproducible; with more, only the races of Hogwild differ (and the window rule then trains
+/// on cache-line-aligned copies of the rows, see <see cref="PadRows"/>). <see cref="Update"/> selects window-batched
+/// updates (default) or word2vec's per-pair updates.
 /// </summary>
 internal sealed unsafe partial class SkipGramEngine
 {
@@ -124,6 +125,8 @@ internal sealed unsafe partial class SkipGramEngine
         long effective = 0;
         long done = 0;
         int next = -1;
+        var (rows0, offset0, rows1, offset1) = threads > 1 && !perPair && PadRows ? PaddedCopies() : (Syn0, 0, Syn1, 0);
+        int stride = ReferenceEquals(rows0, Syn0) ? K : PaddedStride;
         PrepareOnce();
         var sw = Stopwatch.StartNew();
         Exception? failure = null;
@@ -147,7 +150,8 @@ internal sealed unsafe partial class SkipGramEngine
                     var rng = new SplitMix64(Hash(seed, (ulong)epoch, (ulong)(j % jobs.Length)));
                     long words = perPair
                         ? RunJob(tokens, sentenceEnds, s0, s1, table, keep, window, negatives, lr, ref rng, neu, buf, out long trained)
-                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds, out trained);
+                        : RunJobWindow(tokens, sentenceEnds, s0, s1, alias!.Entries, keep, window, negatives, lr, ref rng, buf, jobEnds,
+                            rows0, offset0, rows1, offset1, stride, out trained);
                     myEffective += trained;
                     long d = Interlocked.Add(ref done, words);
                     progress?.Invoke((double)d / totalWords, d / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
@@ -175,6 +179,8 @@ internal sealed unsafe partial class SkipGramEngine
                 t.Join();
         }
         sw.Stop();
+        if (!ReferenceEquals(rows0, Syn0))
+            CopyBack(rows0, offset0, rows1, offset1);
         if (failure is not null)
             throw new InvalidOperationException("Skip-gram training failed: " + failure.Message, failure);
         cancel.ThrowIfCancellationRequested();

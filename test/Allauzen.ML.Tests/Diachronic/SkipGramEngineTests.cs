@@ -141,6 +141,45 @@ public sealed class SkipGramEngineTests
         }
     }
 
+    [TestMethod]
+    [DataRow(37, 48)]
+    [DataRow(100, 112)]
+    public void PaddedRowsTrainLikeOneThreadOnASingleJob(int k, int stride)
+    {
+        // fewer tokens than one job: with two threads one worker trains it all on the padded, 64-byte-aligned copies of the
+        // rows, the other takes no job; the arithmetic per row is the same as one thread's in place, so the bits are equal.
+        // Two Train calls in a row: the second starts from the rows the first copied back. K = 37 runs the scalar tail.
+        const int v = 30;
+        var r = new Random(6);
+        var tokens = new List<int>();
+        var ends = new List<int>();
+        for (int s = 0; s < 600; s++)
+        {
+            for (int i = 0; i < 12; i++)
+                tokens.Add((int)Math.Min(v - 1, Math.Floor(-Math.Log(1 - r.NextDouble()) * 6)));
+            ends.Add(tokens.Count);
+        }
+        Assert.IsLessThan(10_000, tokens.Count, "one job");
+        var counts = new long[v];
+        foreach (int w in tokens)
+            counts[w]++;
+        SkipGramEngine Train(int threads, bool pad)
+        {
+            var e = new SkipGramEngine(v, k) { PadRows = pad };
+            e.InitRows(0, v, 2);
+            for (int call = 0; call < 2; call++)
+                e.Train(tokens.ToArray(), ends.ToArray(), counts, 1, 0.025, 1e-4, 4, 5, 1e-2, threads, (ulong)(3 + call));
+            return e;
+        }
+        var one = Train(1, true);
+        var padded = Train(2, true);
+        Assert.AreEqual(stride, padded.PaddedStride, "rows padded to a multiple of 16 floats (64 bytes)");
+        CollectionAssert.AreEqual(one.Syn0, padded.Syn0, "Syn0: padded rows, the same bits as one thread in place");
+        CollectionAssert.AreEqual(one.Syn1, padded.Syn1, "Syn1: padded rows, the same bits as one thread in place");
+        CollectionAssert.AreEqual(one.Syn0, Train(2, false).Syn0, "unpadded, two threads: the same bits");
+        Assert.IsTrue(one.Syn1.Any(x => x != 0), "the output rows were trained");
+    }
+
     /// <summary>Cosine of rows <paramref name="a"/> and <paramref name="b"/> of a row-major matrix of width <paramref name="k"/>.</summary>
     internal static double Cosine(float[] m, int a, int b, int k)
     {
