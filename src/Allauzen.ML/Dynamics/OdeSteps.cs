@@ -51,10 +51,10 @@ internal static class OdeSteps
     {
         using var kept = new KeptScalars();
         var f1 = f(x);
-        var f2 = f(x + kept.Of(h) * f1);
-        var f12 = f1 + f2;
-        var f3 = f(x + kept.Of(h / 4) * f12);
-        return (x + kept.Of(h / 2) * f12, x + kept.Of(h / 6) * (f12 + kept.Of(4) * f3));
+        var f2 = f(x.add(kept.Of(h) * f1, KeptScalars.One));
+        var f12 = f1.add(f2, KeptScalars.One);
+        var f3 = f(x.add(kept.Of(h / 4) * f12, KeptScalars.One));
+        return (x.add(kept.Of(h / 2) * f12, KeptScalars.One), x.add(kept.Of(h / 6) * f12.add(kept.Of(4) * f3, KeptScalars.One), KeptScalars.One));
     }
 
     /// <summary>
@@ -68,7 +68,7 @@ internal static class OdeSteps
         var hs = kept.Of(h);
         var y = x;
         for (int s = 0; s < steps; s++)
-            y = solver == OdeSolver.Euler ? y + hs * f(y) : Fehlberg32(f, y, h).A2;
+            y = solver == OdeSolver.Euler ? y.add(hs * f(y), KeptScalars.One) : Fehlberg32(f, y, h).A2;
         return y;
     }
 

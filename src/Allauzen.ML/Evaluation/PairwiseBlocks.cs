@@ -78,7 +78,7 @@ internal sealed class PairwiseBlocks : IDisposable
     {
         using var kept = new KeptScalars();
         var d2 = torch.addmm(_y2.narrow(0, j0, bj).unsqueeze(0), _x.narrow(0, i0, bi), _y.narrow(0, j0, bj).t(), beta: 1, alpha: -2);
-        d2.add_(_x2.narrow(0, i0, bi).unsqueeze(1)).clamp_min_(kept.Of(0));
+        d2.add_(_x2.narrow(0, i0, bi).unsqueeze(1), KeptScalars.One).clamp_min_(kept.Of(0));
         if (infiniteSelf && SameSet && i0 == j0)
             d2.diagonal().fill_(kept.Of(double.PositiveInfinity));
         return d2;
@@ -91,7 +91,7 @@ internal sealed class PairwiseBlocks : IDisposable
         target.copy_(_y2.narrow(0, j0, bj).unsqueeze(0));
         target.addmm_(_x.narrow(0, i0, bi), _y.narrow(0, j0, bj).t(), beta: 1, alpha: -2);
         using var kept = new KeptScalars();
-        target.add_(_x2.narrow(0, i0, bi).unsqueeze(1)).clamp_min_(kept.Of(0));
+        target.add_(_x2.narrow(0, i0, bi).unsqueeze(1), KeptScalars.One).clamp_min_(kept.Of(0));
     }
 
     /// <summary>A float32 tensor of c·‖·‖² + <paramref name="extra"/>·v for the given range, v = <paramref name="values"/>.</summary>

@@ -52,7 +52,7 @@ internal static class VectorSetMetrics
                     var d2 = blocks.SquaredDistances(i0, bi, j0, bj, infiniteSelf: excludeSelf);
                     var (vals, pos) = torch.cat([candV, d2], 1).topk(m, dim: 1, largest: false, sorted: false);
                     var previous = candI.gather(1, pos.clamp_max(mLast));
-                    var next = torch.where(pos < mCount, previous, pos - mCount + kept.Of(j0));
+                    var next = torch.where(pos < mCount, previous, (pos - mCount).add(kept.Of(j0), KeptScalars.One));
                     candV.Dispose();
                     candI.Dispose();
                     candV = vals.contiguous().DetachFromDisposeScope();
@@ -129,7 +129,7 @@ internal static class VectorSetMetrics
                 blocks.SquaredDistancesInto(d2, i0, bi, j0, bj);
                 // A: compare with r²(p) along the columns.
                 band.copy_(PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c).unsqueeze(1))
-                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c, r2P, u4).unsqueeze(0));
+                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c, r2P, u4).unsqueeze(0), KeptScalars.One);
                 diff.copy_(d2).sub_(PairwiseBlocks.Slice(r2P, j0, bj).unsqueeze(0));
                 Decide(q, p, diff, band, inside, i0, j0, (_, j) => r2P[j]);
                 count += (long)inside.sum(ScalarType.Float64).ToDouble();
@@ -137,7 +137,7 @@ internal static class VectorSetMetrics
                 Or(pCovered, j0, inside.amax(0));
                 // B: compare with r²(q) along the rows.
                 band.copy_(PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, c, r2Q, u4).unsqueeze(1))
-                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c).unsqueeze(0));
+                    .add_(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, c).unsqueeze(0), KeptScalars.One);
                 diff.copy_(d2).sub_(PairwiseBlocks.Slice(r2Q, i0, bi).unsqueeze(1));
                 Decide(q, p, diff, band, inside, i0, j0, (i, _) => r2Q[i]);
                 Or(pInQ, j0, inside.amax(0));
@@ -154,7 +154,7 @@ internal static class VectorSetMetrics
     private static void Decide(VectorSet rows, VectorSet cols, Tensor diff, Tensor band, Tensor inside, int i0, int j0, Func<int, int, double> r2)
     {
         using var kept = new KeptScalars();
-        inside.copy_(diff).add_(band).lt_(kept.Of(0));
+        inside.copy_(diff).add_(band, KeptScalars.One).lt_(kept.Of(0));
         var ambiguous = diff.abs_().le_(band);
         var where = Pairs(ambiguous);
         long n = where.Length / 2;
@@ -222,7 +222,7 @@ internal static class VectorSetMetrics
                 var d2 = blocks.SquaredDistances(i0, bi, j0, bj);
                 // sqrt amplifies the float32 error near 0: pairs inside the error band are summed exactly.
                 var near = d2 <= PairwiseBlocks.ToleranceVector(blocks.XNorms, i0, bi, blocks.Tolerance).unsqueeze(1)
-                    + PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, blocks.Tolerance).unsqueeze(0);
+                    .add(PairwiseBlocks.ToleranceVector(blocks.YNorms, j0, bj, blocks.Tolerance).unsqueeze(0), KeptScalars.One);
                 if (blocks.SameSet && i0 == j0)
                     near.diagonal().fill_(no);
                 var where = Pairs(near);
@@ -376,7 +376,7 @@ return PairwiseBlocks.ToArray<double>(torch.mm(xs, th).contiguous());
             {
                 using var inner = torch.NewDisposeScope();
                 var z = all.narrow(0, i0, Math.Min(blockSize, s.Rows - i0)).to_type(ScalarType.Float64) - mu;
-                scatter.add_(torch.mm(z.t(), z));
+                scatter.add_(torch.mm(z.t(), z), KeptScalars.One);
             }
         }
         var (u, sv, _) = torch.linalg.svd(scatter, fullMatrices: false);

@@ -29,7 +29,7 @@ internal static class GramIteration
             if (detachScale)
                 c = c.detach();
             g = g / c;
-            logScale = two * (logScale + c.log());
+            logScale = two * logScale.add(c.log(), KeptScalars.One);
             g = g.t().matmul(g);
         }
         var p = kept.Of(Math.Pow(2, -iterations));
@@ -50,7 +50,7 @@ internal static class GramIteration
         {
             var c = m.norm().clamp_min(tiny).detach();
             m = m / c;
-            logScale = two * (logScale + c.log());
+            logScale = two * logScale.add(c.log(), KeptScalars.One);
             m = m.matmul(m.t());
         }
         return (m, logScale);
@@ -89,7 +89,7 @@ internal static class GramIteration
             var v = torch.arange(zero, kept.Of(wf), one, dtype: ScalarType.Float64, device: kernel.device).view(1, wf, 1, 1);
             var a = torch.arange(zero, kept.Of(kh), one, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, kh, 1);
             var b = torch.arange(zero, kept.Of(kw), one, dtype: ScalarType.Float64, device: kernel.device).view(1, 1, 1, kw);
-            var turns = (u * a).remainder(h) / h + (v * b).remainder(w) / w;
+            var turns = ((u * a).remainder(h) / h).add((v * b).remainder(w) / w, KeptScalars.One);
             var phase = (turns * kept.Of(-2 * Math.PI)).reshape(height * wf, kh * kw);
             re = phase.cos().to(kernel.dtype).MoveToOuterDisposeScope();
             im = phase.sin().to(kernel.dtype).MoveToOuterDisposeScope();
@@ -129,7 +129,7 @@ internal static class GramIteration
         y = y * f.Inverse;
         var xt = x.transpose(1, 2);
         var m = torch.bmm(xt, y);
-        var gr = torch.bmm(xt, x) + torch.bmm(y.transpose(1, 2), y);
+        var gr = torch.bmm(xt, x).add(torch.bmm(y.transpose(1, 2), y), KeptScalars.One);
         var gi = m - m.transpose(1, 2);
         double logLower = double.NegativeInfinity;
         using var kept = new KeptScalars();
@@ -143,7 +143,7 @@ internal static class GramIteration
                 Tensor keep;
                 using (torch.no_grad())
                 {
-                    var logUpper = (squared.clamp_min(tiny).log() * half + logScale) * kept.Of(Math.Pow(2, -t));
+                    var logUpper = (squared.clamp_min(tiny).log() * half).add(logScale, KeptScalars.One) * kept.Of(Math.Pow(2, -t));
                     if (double.IsNegativeInfinity(logLower))
                         logLower = LogLowerBound(gr, gi, logScale, logUpper.argmax().item<long>(), t);
                     keep = (logUpper >= kept.Of(logLower + Math.Log(1 - 1e-4))).nonzero().squeeze(1);
@@ -159,13 +159,13 @@ internal static class GramIteration
             f = Rescale(squared, detachScale);
             gr = gr * f.Inverse;
             gi = gi * f.Inverse;
-            logScale = two * logScale + f.Log;                       // L ← 2(L + log c), log c = ½·log‖G‖²
+            logScale = (two * logScale).add(f.Log, KeptScalars.One);                      // L ← 2(L + log c), log c = ½·log‖G‖²
             var ab = torch.bmm(gr, gi);
             gr = torch.bmm(gr, gr) - torch.bmm(gi, gi);
             gi = ab - ab.transpose(1, 2);
         }
         var logFinal = SquaredFrobenius(gr, gi).clamp_min(tiny).log() * half;
-        return ((logFinal + logScale) * kept.Of(Math.Pow(2, -iterations))).exp().max();
+        return (logFinal.add(logScale, KeptScalars.One) * kept.Of(Math.Pow(2, -iterations))).exp().max();
     }
 
     /// <summary>
@@ -186,7 +186,7 @@ internal static class GramIteration
         {
             var c = kkt.norm().clamp_min(tiny);
             kkt = kkt / c;
-            logScale = two * (logScale + c.log());
+            logScale = two * logScale.add(c.log(), KeptScalars.One);
             kkt = SelfCorrelation(kkt);
         }
         var p = kept.Of(Math.Pow(2, -iterations));
@@ -229,17 +229,17 @@ internal static class GramIteration
         for (int i = 0; i < 12; i++)
         {
             var nx = a.mv(x) - b.mv(y);
-            var ny = b.mv(x) + a.mv(y);
-            var norm = (nx.square().sum() + ny.square().sum()).sqrt().clamp_min(tiny);
+            var ny = b.mv(x).add(a.mv(y), KeptScalars.One);
+            var norm = nx.square().sum().add(ny.square().sum(), KeptScalars.One).sqrt().clamp_min(tiny);
             x = nx / norm;
             y = ny / norm;
         }
-        double rq = (x.dot(a.mv(x) - b.mv(y)) + y.dot(b.mv(x) + a.mv(y))).item<double>();
+        double rq = x.dot(a.mv(x) - b.mv(y)).add(y.dot(b.mv(x).add(a.mv(y), KeptScalars.One)), KeptScalars.One).item<double>();
         return rq > 0 ? (Math.Log(rq) + logScale[j].detach().to(ScalarType.Float64).item<double>()) * Math.Pow(2, -t) : double.NegativeInfinity;
     }
 
     /// <summary>‖X + iY‖²_F of every matrix of a batch.</summary>
-    private static Tensor SquaredFrobenius(Tensor re, Tensor im) => re.square().sum([1, 2]) + im.square().sum([1, 2]);
+    private static Tensor SquaredFrobenius(Tensor re, Tensor im) => re.square().sum([1, 2]).add(im.square().sum([1, 2]), KeptScalars.One);
 
     /// <summary>From squared Frobenius norms: 1/c (shaped to broadcast over a batch of matrices) and log c² = 2·log c.</summary>
     private static (Tensor Inverse, Tensor Log) Rescale(Tensor squared, bool detach)

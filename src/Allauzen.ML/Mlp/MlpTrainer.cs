@@ -49,7 +49,7 @@ public sealed class MlpTrainer : TorchClassifierTrainerBase<MlpTransformer, MlpO
         {
             using var kept = new KeptScalars();
             var weight = kept.Of(lambda);
-            return n.LinearLayers().Select(l => weight * Lipschitz.GramIteration.Dense(l.Layer.weight!, 6, detachScale: true)).Aggregate((a, b) => a + b);
+            return n.LinearLayers().Select(l => weight * Lipschitz.GramIteration.Dense(l.Layer.weight!, 6, detachScale: true)).Aggregate((a, b) => a.add(b, KeptScalars.One));
         }
         return new BackpropStep<MlpNetwork>(net, TrainingLoop.CreateOptimizer(net.parameters(), o),
             (logits, y) => nn.functional.cross_entropy(logits, y), penalty);

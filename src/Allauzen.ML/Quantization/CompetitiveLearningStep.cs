@@ -145,7 +145,7 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
         {
             // The pull mean_{r in the largest cell} Σ_{i dead} D_ri (the cell counted in this batch, at least 1).
             var inLargest = win.eq(kept.Of(largest)).to_type(ScalarType.Float32).unsqueeze(1);
-            rowWeight = rowWeight + inLargest * deadMask * kept.Of(2) / inLargest.sum().clamp_min(kept.Of(1));
+            rowWeight = rowWeight.add(inLargest * deadMask * kept.Of(2) / inLargest.sum().clamp_min(kept.Of(1)), KeptScalars.One);
         }
         var gradPoints = d == 1 ? diff * rowWeight
             : (dimensionWeights is null ? diff * rowWeight.unsqueeze(2) : diff * rowWeight.unsqueeze(2) * dimensionWeights).reshape(-1, n * d);
@@ -192,7 +192,7 @@ internal sealed class CompetitiveLearningStep : BackpropStep<QuantizerNetwork>, 
         {
             // Win counts stay on the device; they are read once per epoch.
             _winCounts ??= torch.zeros(_wins.Length, ScalarType.Int64, device: win.device).DetachFromDisposeScope();
-            _winCounts.add_(win.bincount(null, _wins.Length));
+            _winCounts.add_(win.bincount(null, _wins.Length), KeptScalars.One);
         }
         var hits = logits.argmax(1).eq(win).sum();
         if (_onCpu)

@@ -164,10 +164,10 @@ public sealed class ConditionalQuantizationTransformer : AllauzenTransformerBase
         if (score is not null)
         {
             var standardised = p.unsqueeze(1).matmul(f).squeeze(1);                                 // Σ p_i f̃_i, [B, d]
-            var s = standardised * torch.tensor(_labelScale, [1, d], device: device) + torch.tensor(_labelMean, [1, d], device: device);
+            var s = (standardised * torch.tensor(_labelScale, [1, d], device: device)).add(torch.tensor(_labelMean, [1, d], device: device), KeptScalars.One);
             s.cpu().data<float>().CopyTo(score, 0, 0);
         }
-        var fl = f.reshape(count, n * d) * torch.tensor(Tile(_labelScale, n), device: device) + torch.tensor(Tile(_labelMean, n), device: device);
+        var fl = (f.reshape(count, n * d) * torch.tensor(Tile(_labelScale, n), device: device)).add(torch.tensor(Tile(_labelMean, n), device: device), KeptScalars.One);
         if (d == 1 && !net.Architecture.Sorted)
         {
             var (sorted, order) = fl.sort(1);

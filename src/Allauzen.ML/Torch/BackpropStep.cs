@@ -41,7 +41,7 @@ internal class BackpropStep<TNet> : ITrainStep, IDisposable
         _optimizer.zero_grad();
         var logits = net.forward(x);
         var loss = _loss(logits, y);
-        var objective = _penalty is null ? loss : loss + _penalty(net);
+        var objective = _penalty is null ? loss : loss.add(_penalty(net), KeptScalars.One);
         objective.backward();
         _optimizer.step();
         long correct;

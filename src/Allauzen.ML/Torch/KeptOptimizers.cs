@@ -28,7 +28,7 @@ internal sealed class KeptAdam(IEnumerable<Parameter> parameters, double lr, dou
             grad = grad.add(param, alpha: kept.Of(weightDecay));
         expAvg.mul_(kept.Of(beta1)).add_(grad, alpha: kept.Of(1 - beta1));
         expAvgSq.mul_(kept.Of(beta2)).addcmul_(grad, decoupledDecay ? grad : grad.conj(), value: kept.Of(1 - beta2));
-        var denom = (expAvgSq.sqrt() / kept.Of(Math.Sqrt(biasCorrection2))).add_(kept.Of(eps));
+        var denom = (expAvgSq.sqrt() / kept.Of(Math.Sqrt(biasCorrection2))).add_(kept.Of(eps), KeptScalars.One);
         param.addcdiv_(expAvg, denom, value: kept.Of(-(lr / biasCorrection1)));
     }
 

@@ -18,6 +18,14 @@ namespace Allauzen.ML.Torch;
 /// </remarks>
 internal sealed class KeptScalars : IDisposable
 {
+    /// <summary>
+    /// The integer Scalar 1, created once and never disposed (alive for the whole process): the <c>alpha</c> of a tensor
+    /// addition. TorchSharp's <c>a + b</c>, <c>a.add(b)</c>, <c>a.add_(b)</c>, <c>t + s</c> and <c>s + t</c> all call
+    /// <c>add(…, 1)</c> with a temporary Scalar made from the <c>int</c> 1, which the race above can free during the call;
+    /// <c>a.add(b, KeptScalars.One)</c> is the same native call with the same (int) alpha, so the same bits.
+    /// </summary>
+    internal static readonly Scalar One = 1.ToScalar();
+
     private readonly List<Scalar> _kept = new(4);
 
     /// <summary>A float64 Scalar, alive until <see cref="Dispose"/>.</summary>

@@ -128,7 +128,7 @@ internal sealed class CplDense(int features, int inner, ScalarType dtype = Scala
         return w.matmul(v).norm().item<double>();
     }
 
-    private protected override Tensor PotentialGradient(Tensor x) => F.relu(x.matmul(W.t()) + b).matmul(W);
+    private protected override Tensor PotentialGradient(Tensor x) => F.relu(x.matmul(W.t()).add(b, KeptScalars.One)).matmul(W);
 
     private protected override PlainLayer FoldResidual(Tensor w, Tensor bias, double step) => Residual.Dense(w, bias, step);
 }

@@ -26,7 +26,7 @@ internal sealed class LinearNormalized : LipschitzModule
         return P / P.norm(1, keepdim: true, p: 2).clamp_min(kept.Of(1e-12));
     }
 
-    public override Tensor forward(Tensor x) => x.matmul(Weight().t()) + b;
+    public override Tensor forward(Tensor x) => x.matmul(Weight().t()).add(b, KeptScalars.One);
 
     public override PlainLayer Fold()
     {

@@ -30,7 +30,7 @@ internal abstract class RescaledDense : LipschitzModule
 
     public override Tensor forward(Tensor x)
     {
-        var y = x.matmul(Weight().t()) + b;
+        var y = x.matmul(Weight().t()).add(b, KeptScalars.One);
         return _relu ? F.relu(y) : y;
     }
 
@@ -64,7 +64,7 @@ internal abstract class RescaledConv : LipschitzModule
         {
             nn.init.dirac_(p);
             using var kept = new KeptScalars();
-            p.add_(torch.randn_like(p) * kept.Of(0.01));
+            p.add_(torch.randn_like(p) * kept.Of(0.01), KeptScalars.One);
         }
         P = Param(p);
         b = Param(torch.zeros(outChannels, dtype: dtype));

@@ -49,7 +49,7 @@ internal sealed class SllDense : LipschitzModule
 
     public override Tensor forward(Tensor x)
     {
-        var res = F.relu(x.matmul(W.t()) + b) * T();
+        var res = F.relu(x.matmul(W.t()).add(b, KeptScalars.One)) * T();
         using var kept = new KeptScalars();
         return x - kept.Of(2) * res.matmul(W);
     }
@@ -114,7 +114,7 @@ internal sealed class SllConv : LipschitzModule
         {
             var c = kkt.norm().clamp_min(tiny).detach();
             kkt = kkt / c;
-            logScale = two * (logScale + c.log());
+            logScale = two * logScale.add(c.log(), KeptScalars.One);
             kkt = SelfCorrelation(kkt);
         }
         var p = kept.Of(Math.Pow(2, -(_n - 1)));

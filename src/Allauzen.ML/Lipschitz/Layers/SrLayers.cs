@@ -56,7 +56,7 @@ internal sealed class SrConv : RescaledConv
         {
             var c = kkt.norm().clamp_min(tiny).detach();
             kkt = kkt / c;
-            logScale = two * (logScale + c.log());
+            logScale = two * logScale.add(c.log(), KeptScalars.One);
             kkt = SelfCorrelation(kkt);
         }
         var p = kept.Of(Math.Pow(2, -_n));
