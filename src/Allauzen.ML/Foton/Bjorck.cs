@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -45,8 +46,11 @@ internal static partial class Bjorck
         }
         var sigma = u.t().mm(v).mm(s);
         v = v / sigma;
-        for (int k = 0; k < iterations; k++)
-            v = (1 + Beta) * v - Beta * v.mm(v.t().mm(v));
+        using (var kept = new KeptScalars())
+        {
+            for (int k = 0; k < iterations; k++)
+                v = kept.Of(1 + Beta) * v - kept.Of(Beta) * v.mm(v.t().mm(v));
+        }
         return (wide ? v.t() : v).contiguous().MoveToOuterDisposeScope();
     }
 
@@ -100,7 +104,7 @@ internal static partial class Bjorck
         while (iterations < maxIterations)
         {
             var r = g.neg();
-            r.diagonal().add_(one); // R = I − G
+            r.diagonal().add_(one, KeptScalars.One); // R = I − G
             // One host read: max|R|, the largest absolute row sum, ‖R‖_F and the largest row norm of R.
             var sv = Norms(r);
             double maxAbs = sv[0], rowNorm = sv[3], spectral = Math.Min(sv[1], sv[2]);
@@ -185,7 +189,7 @@ internal static partial class Bjorck
                 using Scalar c = TaylorCoefficients[j].ToScalar();
                 q.add_(powers[j - 1], alpha: c);
             }
-            q.diagonal().add_(one);
+            q.diagonal().add_(one, KeptScalars.One);
             if (z is null)
             {
                 using Scalar zs = zScale.ToScalar();

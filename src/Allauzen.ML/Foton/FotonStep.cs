@@ -1,3 +1,4 @@
+using Allauzen.ML.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -119,7 +120,7 @@ internal static class FotonStep
         using Scalar invBatch = (1.0 / divisor).ToScalar(), flip = (-rule.Sign).ToScalar(), sign = rule.Sign.ToScalar();
         var w = net.Weights;
         // PEPITA's first pre-synaptic factor is the modulated input itself, X̃ = X + E·Fᵀ.
-        using var xMod = rule.ModulatedPresynaptic ? x.add(e.mm(feedback).mul_(sign)) : null;
+        using var xMod = rule.ModulatedPresynaptic ? x.add(e.mm(feedback).mul_(sign), KeptScalars.One) : null;
         Tensor cur = x;          // the clean H_{i−1}
         Tensor? delta = null;    // D_{i−1} = H_{i−1} − H̃_{i−1}
         for (int i = 0; i < l; i++)

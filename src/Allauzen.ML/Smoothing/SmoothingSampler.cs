@@ -189,7 +189,7 @@ internal sealed class SmoothingSampler(SmoothingBaseModel model, double sigma, i
                             int at = 0;
                             foreach (var p in pending)
                             {
-                                x.narrow(0, at, p.Length).add_(centres!.narrow(0, p.Row, 1));
+                                x.narrow(0, at, p.Length).add_(centres!.narrow(0, p.Row, 1), KeptScalars.One);
                                 at += p.Length;
                             }
                             shortcut.Classify(x, count, votes, logits);
