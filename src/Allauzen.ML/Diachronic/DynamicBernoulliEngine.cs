@@ -252,13 +252,13 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
                 for (int t = 0; t < _t; t++)
                     _adamRho.Update(Row(_rho, t, w), Row(_gRho, t, w), (t * _v + w) * _k, tmp);
                 if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
-                    HardShrink(w, tmp);
+                    HardShrink(w);
             }
         });
     }
 
     /// <summary>Per-coordinate drifts |ρ_t − ρ_{t−1}| &lt; θ are set to zero, slice after slice.</summary>
-    private void HardShrink(int w, float[] delta)
+    private void HardShrink(int w)
     {
         float th = (float)_o.HardShrinkThreshold;
         for (int t = 1; t < _t; t++)

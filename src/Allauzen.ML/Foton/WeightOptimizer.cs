@@ -32,9 +32,8 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
     public void StepLayer(int i, int count, Tensor w, Tensor d, double lr)
     {
         using var k = new KeptScalars(); // explicit Scalars, alive for the whole update (same values, same bits)
-        var one = k.Of(1);
         if (weightDecay > 0 && kind != OptimizerKind.AdamW)
-            d = d.add(k.Of(weightDecay) * w, one);
+            d = d.add(k.Of(weightDecay) * w, KeptScalars.One);
         switch (kind)
         {
             case OptimizerKind.Sgd:
@@ -44,7 +43,7 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
                     if (_t == 1)
                         buf.copy_(d);
                     else
-                        buf.mul_(k.Of(momentum)).add_(d, one);
+                        buf.mul_(k.Of(momentum)).add_(d, KeptScalars.One);
                     d = buf;
                 }
                 using (var step = (-lr).ToScalar())
@@ -55,10 +54,10 @@ internal sealed class WeightOptimizer(OptimizerKind kind, double momentum, doubl
                     w.mul_(k.Of(1 - lr * weightDecay));
                 var m = State(ref _m, count, i, w);
                 var v = State(ref _v, count, i, w);
-                m.mul_(k.Of(Beta1)).add_(k.Of(1 - Beta1) * d, one);
-                v.mul_(k.Of(Beta2)).add_(k.Of(1 - Beta2) * d * d, one);
+                m.mul_(k.Of(Beta1)).add_(k.Of(1 - Beta1) * d, KeptScalars.One);
+                v.mul_(k.Of(Beta2)).add_(k.Of(1 - Beta2) * d * d, KeptScalars.One);
                 double c1 = 1 - Math.Pow(Beta1, _t), c2 = 1 - Math.Pow(Beta2, _t);
-                w.sub_(k.Of(lr) * (m / k.Of(c1)) / (v / k.Of(c2)).sqrt().add(k.Of(Eps), one));
+                w.sub_(k.Of(lr) * (m / k.Of(c1)) / (v / k.Of(c2)).sqrt().add(k.Of(Eps), KeptScalars.One));
                 break;
         }
     }

@@ -75,7 +75,7 @@ internal static class SlicedWassersteinFlow
         var proj = torch.mm(Th, Y.t());
         using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
         if (sigma > 0)
-            proj = proj.add(k.Of(sigma) * torch.randn([projections, rows], generator: gen), k.Of(1));
+            proj = proj.add(k.Of(sigma) * torch.randn([projections, rows], generator: gen), KeptScalars.One);
         var q = Quantiles(proj, Percentiles(percentiles)).contiguous();
         return q.data<float>().ToArray();
     }
@@ -119,10 +119,9 @@ internal static class SlicedWassersteinFlow
         long s = theta.shape[0], rows = x.shape[0];
         double dt = settings.StepSize, noise = Math.Sqrt(2 * dt * settings.Lambda);
         using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
-        var one = k.Of(1);
         var x_proj = torch.mm(theta, x.t());                                 // S×n
         if (settings.Sigma > 0)
-            x_proj = x_proj.add(k.Of(settings.Sigma) * torch.randn([s, rows], generator: gen), one);
+            x_proj = x_proj.add(k.Of(settings.Sigma) * torch.randn([s, rows], generator: gen), KeptScalars.One);
         var residual = pct.shape[0] >= 2 && rows >= 1
             ? TransportResiduals(x_proj.contiguous(), qTarget.contiguous(), pct.contiguous())
             : x_proj - Interpolate(pct.expand(s, pct.shape[0]), qTarget,
@@ -130,7 +129,7 @@ internal static class SlicedWassersteinFlow
         var nabla = torch.mm(residual.t(), theta) / k.Of(s);                 // n×d: mean_θ θ·(X̃_θ − q)
         var next = x - k.Of(dt) * nabla;
         if (noise > 0)
-            next = next.add(k.Of(noise) * torch.randn([rows, x.shape[1]], generator: gen), one);
+            next = next.add(k.Of(noise) * torch.randn([rows, x.shape[1]], generator: gen), KeptScalars.One);
         return next;
     }
 
@@ -361,14 +360,14 @@ internal static class SlicedWassersteinFlow
         using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
         var pos = p * k.Of(n - 1);
         var lo = pos.floor().clamp(k.Of(0), k.Of(n - 1));
-        var hi = lo.add(k.Of(1), k.Of(1)).clamp(k.Of(0), k.Of(n - 1));
+        var hi = lo.add(KeptScalars.One, KeptScalars.One).clamp(k.Of(0), k.Of(n - 1));
         var w = (pos - lo).unsqueeze(0);
         long r = a.shape[0];
         var loI = lo.to(ScalarType.Int64).unsqueeze(0).expand(r, -1);
         var hiI = hi.to(ScalarType.Int64).unsqueeze(0).expand(r, -1);
         var s0 = sorted.gather(1, loI);
         var s1 = sorted.gather(1, hiI);
-        return s0.add(w * (s1 - s0), k.Of(1));
+        return s0.add(w * (s1 - s0), KeptScalars.One);
     }
 
     /// <summary>
@@ -382,14 +381,13 @@ internal static class SlicedWassersteinFlow
             return ys.expand(xNew.shape[0], 1).expand(xNew.shape[0], xNew.shape[1]).clone();
         var xsC = xs.contiguous();
         using var k = new KeptScalars(); // explicit Scalars, alive during the calls (same values, same bits)
-        var one = k.Of(1);
-        var ind = (torch.searchsorted(xsC, xNew.contiguous()) - k.Of(1)).clamp(k.Of(0), k.Of(m - 2));
+        var ind = (torch.searchsorted(xsC, xNew.contiguous()) - KeptScalars.One).clamp(k.Of(0), k.Of(m - 2));
         var x0 = xsC.gather(1, ind);
-        var x1 = xsC.gather(1, ind.add(one, one));
+        var x1 = xsC.gather(1, ind.add(KeptScalars.One, KeptScalars.One));
         var ysC = ys.contiguous();
         var y0 = ysC.gather(1, ind);
-        var y1 = ysC.gather(1, ind.add(one, one));
-        var slope = (y1 - y0) / (x1 - x0).add(k.Of(KnotEpsilon), one);
-        return y0.add(slope * (xNew - x0), one);
+        var y1 = ysC.gather(1, ind.add(KeptScalars.One, KeptScalars.One));
+        var slope = (y1 - y0) / (x1 - x0).add(k.Of(KnotEpsilon), KeptScalars.One);
+        return y0.add(slope * (xNew - x0), KeptScalars.One);
     }
 }
