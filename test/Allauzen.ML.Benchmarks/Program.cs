@@ -11,6 +11,7 @@ if (args.Length > 0 && args[0] == "--foton-step")
     return;
 }
 if (args.Length > 1 && args[0] == "--ode-speed") { Allauzen.ML.Benchmarks.NeuralOdeSpeedProbe.Run(args); return; }
+if (args.Length > 0 && args[0] == "--dbe-fit") { Allauzen.ML.Benchmarks.DynamicBernoulliFitProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--dbe-step") { Allauzen.ML.Benchmarks.DynamicBernoulliStepProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--diachronic-memory") { Allauzen.ML.Benchmarks.DiachronicMemoryProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--noise-speed") { Allauzen.ML.Benchmarks.NoiseSpeedProbe.Run(args); return; }

@@ -293,8 +293,12 @@ public static class DiachronicSample
     private static void TraceDbe(DiachronicProgress value)
     {
         if (value.Phase is "static" or "dynamic")
-            Console.WriteLine($"  {value.Phase,-7} {value.Fraction.ToString("P0", CultureInfo.InvariantCulture)} loss/target {value.Loss.ToString("F5", CultureInfo.InvariantCulture)}");
+            Console.WriteLine($"  {value.Phase,-7} {value.Fraction.ToString("P0", CultureInfo.InvariantCulture)} loss/target {value.Loss.ToString("F5", CultureInfo.InvariantCulture)}" +
+                $"  at {TraceClock.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture)} s");
     }
+
+    /// <summary>Time since the process started the benchmark's first fit (the trace's time stamps).</summary>
+    private static readonly Stopwatch TraceClock = new();
 
     /// <summary>
     /// The drift-injection benchmark: bin, inject (seed 0), fit each model, rank the eligible words by first-last drift
@@ -365,7 +369,10 @@ public static class DiachronicSample
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
                 : injected;
             sw.Restart();
+            TraceClock.Restart();
             using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+            if (b.DbeTrace)
+                Console.WriteLine($"  fit done at {TraceClock.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture)} s");
             var ranked = control ? controlEligible : eligible;
             var ranking = m.GetDriftRanking(0, b.Slices - 1, 1).Where(x => ranked.Contains(x.Word)).Select(x => x.Word).ToList();
             double p = DriftInjection.PrecisionAtK(ranking, gold, gold.Count);

@@ -9,7 +9,7 @@ namespace Allauzen.ML.Diachronic;
 internal sealed partial class DynamicBernoulliEngine
 {
     /// <summary>
-    /// Adds the minibatch likelihood's gradient into the gradient rows it touches (marking them) and returns −Σ_t s_t·ll_t
+    /// Adds the minibatch likelihood's gradient into the gradient rows it touches and returns −Σ_t s_t·ll_t
     /// (0 when <paramref name="withValue"/> is false: the logarithms are skipped, the gradient is the same).
     /// </summary>
     internal double NegativeLogLikelihood(IReadOnlyList<DbeSliceBatch> batch, bool withValue = true)
@@ -73,16 +73,15 @@ internal sealed partial class DynamicBernoulliEngine
         bool alpha = TrainAlpha;
         long sliceBase = (long)b.Slice * _v * k;
         var etaBuffer = new float[ns + 1];
-        var touched = _touchedRho.AsSpan(b.Slice * _v, _v);
         int ahead = PrefetchDistance;
         for (int i = 0; i < Math.Min(ahead, n); i++)
-            PrefetchTarget(b, i, cs, ns, sliceBase);
+            PrefetchTarget(b, i, cs, ns, sliceBase, gradient: true);
         for (int i = 0; i < n; i++)
         {
             // The rows of the next target are scattered over the tables (cache misses): ask for them now, so that their
             // misses overlap with this target's arithmetic instead of following it.
             if (i + ahead < n)
-                PrefetchTarget(b, i + ahead, cs, ns, sliceBase);
+                PrefetchTarget(b, i + ahead, cs, ns, sliceBase, gradient: true);
             // σ_i = Σ_{j∈c_i} α_{w_j}
             var contexts = b.Contexts.AsSpan(i * cs, cs);
             sigma.AsSpan().Clear();
@@ -108,15 +107,11 @@ internal sealed partial class DynamicBernoulliEngine
                     MultiplyAddInto(Row(_rho, b.Slice, w), g, gSigma); // gσ += g·ρ_w
                 var gr = Row(_gRho, b.Slice, w);
                 MultiplyAddInto(sigma, g, gr); // gρ_w += g·σ
-                touched[(int)w] = 1;
             }
             if (alpha)
             {
                 foreach (long c in contexts)
-                {
                     AddInto(gSigma, _gAlpha.AsSpan((int)(c * k), k));
-                    _touchedAlpha[c] = 1;
-                }
             }
         }
         return ll;
@@ -128,8 +123,8 @@ internal sealed partial class DynamicBernoulliEngine
     /// <summary>How many targets ahead the likelihood prefetches.</summary>
     internal static int PrefetchDistance { get; set; } = 1;
 
-    /// <summary>Prefetches target <paramref name="i"/>'s rows: α of its contexts, ρ and ρ's gradient of its target and negatives.</summary>
-    private unsafe void PrefetchTarget(DbeSliceBatch b, int i, int cs, int ns, long sliceBase)
+    /// <summary>Prefetches target <paramref name="i"/>'s rows: α of its contexts, ρ of its target and negatives (and their gradient rows when <paramref name="gradient"/>).</summary>
+    private unsafe void PrefetchTarget(DbeSliceBatch b, int i, int cs, int ns, long sliceBase, bool gradient)
     {
         if (!Sse.IsSupported || !PrefetchRows)
             return;
@@ -142,7 +137,8 @@ internal sealed partial class DynamicBernoulliEngine
             {
                 long offset = sliceBase + (q < 0 ? b.Targets[i] : b.Negatives[i * ns + q]) * k;
                 PrefetchRow(rho + offset, k);
-                PrefetchRow(gRho + offset, k);
+                if (gradient)
+                    PrefetchRow(gRho + offset, k);
             }
         }
     }

@@ -77,8 +77,6 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         _gRho = new float[_rho.Length];
         _adamAlpha = new RowAdam(_alpha.Length);
         _adamRho = new RowAdam(_rho.Length);
-        _touchedRho = new byte[(long)slices * v];
-        _touchedAlpha = new byte[v];
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
             if (sliceCounts is null)
@@ -117,7 +115,6 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         Array.Clear(_gRho);
         if (TrainAlpha)
             Array.Clear(_gAlpha);
-        _gradientsDense = true;
         return NegativeLogLikelihood(batch, withValue: true) + AddPrior(withPriorValue);
     }
 
@@ -433,8 +430,12 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
                         cx[j * cs + c++] = s[i + d];
                 }
                 for (int q = 0; q < ns; q++)
-                    ng[j * ns + q] = table[rng.NextInt(table.Length)];
+                    ng[j * ns + q] = rng.NextInt(table.Length); // the table position; the word is looked up below
             }
+            // the negatives' words in a second pass: independent loads, so their cache misses overlap (the table is
+            // evicted by the step running beside the draw); the same draws in the same order as looking each one up at once
+            for (int x = 0; x < ng.Length; x++)
+                ng[x] = table[ng[x]];
             batch.Add(new DbeSliceBatch(staticPhase ? 0 : t, tg, cx, ng, centres / (double)n));
         }
         return batch;

@@ -14,6 +14,14 @@ namespace Allauzen.ML.Benchmarks;
 /// </summary>
 public static class DynamicBernoulliStepProbe
 {
+    /// <summary>The CI corpus in 3 slices of 8 years from 1999, min count 5 (V = 9,831).</summary>
+    internal static DiachronicCorpus CiCorpus()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
+        var sliced = DatedCorpus.Bin(DatedCorpus.ReadTsv(path), 1999, 8, 3).Select(s => (s.Slice, s.Tokens)).ToList();
+        return DiachronicCorpus.Build(sliced, 3, 0, 1, minCount: 5, maxVocabulary: 0);
+    }
+
     public static void Run(string[] args)
     {
         if (args.Contains("--adam"))
@@ -44,9 +52,7 @@ public static class DynamicBernoulliStepProbe
         int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
         if (args.Length > 3)
             DynamicBernoulliEngine.PrefetchDistance = int.Parse(args[3], CultureInfo.InvariantCulture);
-        string path = Path.Combine(AppContext.BaseDirectory, "Data", "debian-changelogs-ci.tsv.gz");
-        var sliced = DatedCorpus.Bin(DatedCorpus.ReadTsv(path), 1999, 8, 3).Select(s => (s.Slice, s.Tokens)).ToList();
-        var corpus = DiachronicCorpus.Build(sliced, 3, 0, 1, minCount: 5, maxVocabulary: 0);
+        var corpus = CiCorpus();
         var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
         int v = corpus.VocabularySize, k = o.Dimensions;
         var rng = new SplitMix64(3);
@@ -59,6 +65,21 @@ public static class DynamicBernoulliStepProbe
             int words = probe.SelectMany(b => b.Targets.Concat(b.Negatives)).Distinct().Count();
             Console.WriteLine($"one dynamic minibatch: targets {string.Join("/", probe.Select(b => b.Targets.Length))}; rows touched per slice {string.Join("/", rows)} of {v}; words touched in any slice {words}");
         }
+        {
+            // the minibatch draw alone (it runs on a third thread beside the step)
+            List<DbeSliceBatch>? spare = null;
+            var swb = Stopwatch.StartNew();
+            for (int rep = 0; rep < 3; rep++)
+            {
+                swb.Restart();
+                for (int s = 0; s < 200; s++)
+                {
+                    var drawn = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false, spare);
+                    spare = drawn;
+                }
+                Console.WriteLine($"one minibatch drawn in {swb.Elapsed.TotalMilliseconds / 200:F3} ms");
+            }
+        }
         foreach (bool staticPhase in new[] { true, false })
         {
             int t = staticPhase ? 1 : 3;
@@ -66,13 +87,13 @@ public static class DynamicBernoulliStepProbe
             var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
             using var twoCall = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
             using var fused = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = staticPhase, Lambda = o.DriftPrecision };
-            var times = new List<double>[5] { new(), new(), new(), new(), new() };
-            var cpu = new List<double>[5] { new(), new(), new(), new(), new() };
+            var times = new List<double>[6] { new(), new(), new(), new(), new(), new() };
+            var cpu = new List<double>[6] { new(), new(), new(), new(), new(), new() };
             using var self = Process.GetCurrentProcess();
             var sw = new Stopwatch();
             for (int b = 0; b < blocks + 1; b++)
             {
-                for (int form = 0; form < 5; form++)
+                for (int form = 0; form < 6; form++)
                 {
                     var batches = Enumerable.Range(0, 10).Select(_ => DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase)).ToList();
                     self.Refresh();
@@ -93,8 +114,13 @@ public static class DynamicBernoulliStepProbe
                         }
                         else if (form == 2)
                             fused.Step(batch, o.DynamicLearningRate, withLossValue: false);
-                        else
+                        else if (form == 4)
                             fused.Step([], o.DynamicLearningRate, withLossValue: false); // the dense part alone
+                        else
+                        {
+                            twoCall.ComputeLossAndGradients([], withPriorValue: false); // the two-call form's dense part alone
+                            twoCall.AdamStep(o.DynamicLearningRate);
+                        }
                     }
                     sw.Stop();
                     self.Refresh();
@@ -107,7 +133,7 @@ public static class DynamicBernoulliStepProbe
             }
             double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{(staticPhase ? "static " : "dynamic")}: likelihood {Median(times[0]):F2} ms (without prefetch {Median(times[3]):F2}), two-call step {Median(times[1]):F2} ms, fused step {Median(times[2]):F2} ms (its dense part alone {Median(times[4]):F2} ms) per step (medians of {blocks} blocks of 10); fused/two-call {Median(times[2]) / Median(times[1]):F2}; CPU ms per step {Median(cpu[0]):F2} / {Median(cpu[1]):F2} / {Median(cpu[2]):F2}"));
+                $"{(staticPhase ? "static " : "dynamic")}: likelihood {Median(times[0]):F2} ms (without prefetch {Median(times[3]):F2}), two-call step {Median(times[1]):F2} ms, fused step {Median(times[2]):F2} ms (its dense part alone {Median(times[4]):F2} ms; the two-call form's {Median(times[5]):F2} ms) per step (medians of {blocks} blocks of 10); fused/two-call {Median(times[2]) / Median(times[1]):F2}; CPU ms per step {Median(cpu[0]):F2} / {Median(cpu[1]):F2} / {Median(cpu[2]):F2}"));
         }
     }
 }

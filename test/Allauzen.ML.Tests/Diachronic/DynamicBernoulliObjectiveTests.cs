@@ -241,14 +241,17 @@ public sealed class DynamicBernoulliObjectiveTests
     [TestMethod]
     [DataRow(DriftRegularizer.RandomWalk, false, 1)]
     [DataRow(DriftRegularizer.RandomWalk, false, 2)]
+    [DataRow(DriftRegularizer.RandomWalk, true, 1)]
+    [DataRow(DriftRegularizer.RandomWalk, false, 3)]
     [DataRow(DriftRegularizer.RandomWalk, true, 2)] // the static phase: α trained, every slice's minibatch on slice 0
     [DataRow(DriftRegularizer.HardShrink, false, 2)]
     [DataRow(DriftRegularizer.GroupLasso, false, 2)] // not fused: the two-call form itself
     public void FusedStepGivesTheBitsOfComputeThenAdam(DriftRegularizer reg, bool staticPhase, int threads)
     {
-        // The fused step (gradient rows formed per word, touched rows cleared, one pass) against ComputeLossAndGradients
-        // then AdamStep, over 7 steps with a reporting step in the middle (the switch from dense gradients back to the
-        // touched rows): the same operations in the same order, so bit identity on one machine.
+        // The fused step (the targets' terms on 1–3 threads in chunks, their contributions sorted by block of words, each
+        // block's gradient rows formed in a small buffer, then prior and Adam word by word) against ComputeLossAndGradients
+        // then AdamStep, over 7 steps with a reporting step (the two-call form) in the middle: the same operations on
+        // every element in the same order, so bit identity on one machine.
         const int v = 1200, k = 16;
         int t = staticPhase ? 1 : 3;
         var rng = new SplitMix64(11);
