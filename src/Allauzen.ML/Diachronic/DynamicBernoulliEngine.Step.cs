@@ -43,10 +43,11 @@ internal sealed partial class DynamicBernoulliEngine
     /// rows never leave the cache, and no gradient array is cleared or read back. The other regularisers, and steps that
     /// report the loss, take the two-call form (<c>FusedStepGivesTheBitsOfComputeThenAdam</c> checks the bits).
     /// </summary>
-    public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue)
+    public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue, Action? alongside = null)
     {
         if (withLossValue || !FusedSteps || _o.DriftRegularizer is not (DriftRegularizer.RandomWalk or DriftRegularizer.HardShrink))
         {
+            alongside?.Invoke();
             double value = ComputeLossAndGradients(batch, withLossValue);
             AdamStep(lr);
             return value;
@@ -76,14 +77,23 @@ internal sealed partial class DynamicBernoulliEngine
         for (int j = 0; j < live.Length; j++)
             starts[j + 1] = starts[j] + live[j].Targets.Length;
         if (shards == 1)
+        {
+            alongside?.Invoke();
             TargetTerms(live, starts, 0, total, ns, cs, blocks, alpha, _shards[0]);
+        }
         else
         {
-            int taken = 0;
+            // piece −1 is the work alongside, taken first
+            int taken = alongside is null ? 0 : -1;
             Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
             {
                 for (int p = Interlocked.Increment(ref taken) - 1; p < shards; p = Interlocked.Increment(ref taken) - 1)
-                    TargetTerms(live, starts, (int)((long)total * p / shards), (int)((long)total * (p + 1) / shards), ns, cs, blocks, alpha, _shards[p]);
+                {
+                    if (p < 0)
+                        alongside!();
+                    else
+                        TargetTerms(live, starts, (int)((long)total * p / shards), (int)((long)total * (p + 1) / shards), ns, cs, blocks, alpha, _shards[p]);
+                }
             });
         }
         if (alpha)
@@ -252,8 +262,7 @@ internal sealed partial class DynamicBernoulliEngine
         for (int w = w0; w < w1; w++)
         {
             int r = (w - w0) * k;
-            var g0w = g.AsSpan(r, k);
-            TensorPrimitives.MultiplyAdd(Row(_rho, 0, w), l0, g0w, g0w);
+            MultiplyAddInto(Row(_rho, 0, w), l0, g.AsSpan(r, k)); // TensorPrimitives.MultiplyAdd's operations, inlined
             for (int t = 1; t < _t; t++)
                 RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), g.AsSpan(t * len + r, k), g.AsSpan((t - 1) * len + r, k), lam);
             for (int t = 0; t < _t; t++)

@@ -41,9 +41,10 @@ internal interface IDynamicBernoulliState : IDisposable
     /// <summary>
     /// One training step: the parameters after <see cref="ComputeLossAndGradients"/> then <see cref="AdamStep"/>, with
     /// the same bits; the gradient buffers are left unspecified. Returns the loss (the prior's value included only when
-    /// <paramref name="withLossValue"/>).
+    /// <paramref name="withLossValue"/>). <paramref name="alongside"/> (independent work: the next minibatch's draw) runs
+    /// to completion during the step, on one of the step's own threads when the step has several.
     /// </summary>
-    double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue);
+    double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue, Action? alongside = null);
 }
 
 /// <summary>
@@ -342,8 +343,10 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         return new DiachronicFit(vectors, defined, 0, 0);
 
         // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50
-        // steps. The next minibatch is drawn on another thread while the current step runs: the draws depend only on the
-        // generator, which goes from batch to batch in the same order as drawing them in turn (the same batches, the same bits).
+        // steps. The next minibatch is drawn during the current step, as one more piece of the step's parallel work (a
+        // third thread would be preempted in the middle of the step's parallel parts and hold them up): the draws depend
+        // only on the generator, which goes from batch to batch in the same order as drawing them in turn (the same
+        // batches, the same bits).
         void RunPhase(IDynamicBernoulliState state, string phase, int steps, double lr, ref SplitMix64 rng)
         {
             bool staticPhase = phase == "static";
@@ -352,26 +355,23 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
             for (int s = 0; s < steps; s++)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
-                Task<(List<DbeSliceBatch>, SplitMix64)>? next = null;
+                Action? draw = null;
+                List<DbeSliceBatch>? drawn = null;
+                var after = rng;
                 if (s + 1 < steps)
                 {
-                    var from = rng;
                     var into = spare;
-                    next = Task.Run(() =>
-                    {
-                        var r = from;
-                        var b = SampleBatch(streams, o, table, ref r, staticPhase, into);
-                        return (b, r);
-                    });
+                    draw = () => drawn = SampleBatch(streams, o, table, ref after, staticPhase, into);
                 }
                 bool report = o.Progress is not null && (s % 50 == 0 || s == steps - 1);
-                double loss = state.Step(batch, lr, report);
+                double loss = state.Step(batch, lr, report, draw);
                 if (report)
                     o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-                if (next is not null)
+                if (draw is not null)
                 {
                     spare = batch;
-                    (batch, rng) = next.GetAwaiter().GetResult();
+                    batch = drawn!;
+                    rng = after;
                 }
             }
         }

@@ -207,10 +207,13 @@ internal sealed class DynamicBernoulliTorchEngine : IDynamicBernoulliState
     }
 
     /// <summary>One dense Adam step on the trained parameters (in place), then the hard-shrink projection if chosen.</summary>
-    public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue)
+    public double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue, Action? alongside = null)
     {
+        // the draw on the host while the device works
+        var beside = alongside is null ? null : Task.Run(alongside);
         double loss = ComputeLossAndGradients(batch, withLossValue);
         AdamStep(lr);
+        beside?.GetAwaiter().GetResult();
         return loss;
     }
 
