@@ -81,6 +81,8 @@ public static class DiachronicSample
         "benchmark: pass the corpus line as OrderColumnName (sentences of a slice keep the corpus order instead of the hashed order)");
     private static readonly Option<int?> DbeNegatives = SampleCli.OptionalInt("--dbe-negatives", "DBE: negatives per target", min: 1);
     private static readonly Option<bool> DbeTrace = SampleCli.Option("--dbe-trace", false, "DBE: print the loss per target every 50 steps");
+    private static readonly Option<int> BenchRounds = SampleCli.Int("--bench-rounds", 1,
+        "benchmark: fit the models this many times in turn in one process and report each model's time against the first model's (median of the rounds)", min: 1);
     private static readonly Option<int?> AlignMin = SampleCli.OptionalInt("--align-min", "aligned model: minimum count of the alignment anchors");
     private static readonly Option<string?> MetricsOut = SampleCli.MetricsOut();
     private static readonly Option<string?> Output = SampleCli.Output("diachronic");
@@ -89,7 +91,7 @@ public static class DiachronicSample
     public static Command Command { get; } = SampleCli.Sample("diachronic",
         "Diachronic embeddings on Debian changelogs: top drifting words, neighbours per slice, drift plot, word2vec export, then the drift-injection benchmark.",
         Run, Corpus, Models, Epochs, MinCount, Dims, SkipReal, Speed, Threads, BenchWidth, BenchSlices, BenchFirstYear, Pairs, T0, T1, Chronology, BenchDims,
-        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeNegatives, DbeTrace, AlignMin, MetricsOut, Output);
+        BenchThreads, Verbose, PairsFile, Dump, DbeLambda, InjectSeed, DbeSample, DbeStatic, DbeDynamic, DbeRegularizer, DbeWeight, DbeLearningRate, DbeBatch, DbeSeed, DbeContext, DbeStaticLearningRate, OrderByLine, DbeNegatives, DbeTrace, BenchRounds, AlignMin, MetricsOut, Output);
 
     private static int Run(ParseResult args)
     {
@@ -154,6 +156,7 @@ public static class DiachronicSample
             DbeBatchFraction = args.GetValue(DbeBatch),
             AlignmentMinCount = args.GetValue(AlignMin),
             DbeTrace = args.GetValue(DbeTrace),
+            Rounds = args.GetValue(BenchRounds),
             DbeNegatives = args.GetValue(DbeNegatives),
         };
         foreach (var (key, value) in RunBenchmark(ml, dated, bench, args.GetValue(Models)!.Split(',')))
@@ -286,6 +289,8 @@ public static class DiachronicSample
         public int? AlignmentMinCount { get; set; }
         /// <summary>Prints the DBE loss per target every 50 steps (compare with dbe_reference.py --trace).</summary>
         public bool DbeTrace { get; set; }
+        /// <summary>Fits of every model, in turn, in one process (the time ratios' median over the rounds).</summary>
+        public int Rounds { get; set; } = 1;
         public int? DbeNegatives { get; set; }
     }
 
@@ -340,37 +345,19 @@ public static class DiachronicSample
             ? ml.Data.LoadFromEnumerable(inj.Sentences.Select((s, i) => new LineRow { Tokens = s.Tokens, Slice = s.Slice, Line = i }))
             : ml.Data.LoadFromEnumerable(inj.Sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }));
         var sw = new Stopwatch();
-        foreach (var name in models.Where(n => n.Length > 0))
+        var names = models.Where(n => n.Length > 0).ToList();
+        var seconds = names.ToDictionary(n => n, _ => new List<double>());
+        foreach (var name in names)
         {
             bool control = name == "control";
-            var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs);
-            o.Threads = b.Threads;
-            o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
-            if (b.OrderByLine && !control)
-                o.OrderColumnName = nameof(LineRow.Line);
-            if (name.StartsWith("dbe", StringComparison.Ordinal))
-            {
-                o.DriftPrecision = b.DbeLambda ?? o.DriftPrecision;
-                o.Subsampling = b.DbeSubsampling ?? o.Subsampling;
-                o.StaticSteps = b.DbeStaticSteps ?? o.StaticSteps;
-                o.DynamicSteps = b.DbeDynamicSteps ?? o.DynamicSteps;
-                o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
-                o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
-                o.Seed = b.DbeSeed ?? o.Seed;
-                o.DynamicLearningRate = b.DbeLearningRate ?? o.DynamicLearningRate;
-                o.BatchFraction = b.DbeBatchFraction ?? o.BatchFraction;
-                o.ContextSize = b.DbeContextSize ?? o.ContextSize;
-                o.StaticLearningRate = b.DbeStaticLearningRate ?? o.StaticLearningRate;
-                o.DynamicNegatives = b.DbeNegatives ?? o.DynamicNegatives;
-                if (b.DbeTrace)
-                    o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
-            }
+            var o = BenchmarkModelOptions(name, b);
             var data = control
                 ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice }))
                 : injected;
             sw.Restart();
             TraceClock.Restart();
             using var m = ml.Transforms.Text.DiachronicEmbeddings(o).Fit(data);
+            seconds[name].Add(sw.Elapsed.TotalSeconds);
             if (b.DbeTrace)
                 Console.WriteLine($"  fit done at {TraceClock.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture)} s");
             var ranked = control ? controlEligible : eligible;
@@ -391,7 +378,63 @@ public static class DiachronicSample
             metrics[$"p_at_2k_{name}"] = p;
             metrics[$"ap_{name}"] = Math.Round(ap, 3);
         }
+        // timing rounds after the first (scored) one: the same fits again, in turn, their times only
+        for (int round = 1; round < b.Rounds; round++)
+        {
+            foreach (var name in names)
+            {
+                var again = BenchmarkModelOptions(name, b);
+                var data = name == "control" ? ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Tokens = s.Tokens, Slice = s.Slice })) : injected;
+                sw.Restart();
+                using (ml.Transforms.Text.DiachronicEmbeddings(again).Fit(data))
+                    seconds[name].Add(sw.Elapsed.TotalSeconds);
+                Console.WriteLine($"  round {round + 1}: {name,-12} {seconds[name][^1]:F2} s");
+            }
+        }
+        if (b.Rounds > 1 && names.Count > 1)
+        {
+            // each model's fit time over the first model's, round by round (the same conditions within a round)
+            foreach (var name in names.Skip(1))
+            {
+                var ratios = seconds[name].Zip(seconds[names[0]], (x, y) => x / y).Order().ToList();
+                double median = ratios[ratios.Count / 2];
+                Console.WriteLine($"  time {name} / {names[0]}: median {median:F2} over {ratios.Count} rounds (sorted: {string.Join(" ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}); " +
+                    $"median times {Median(seconds[name]):F2} s / {Median(seconds[names[0]]):F2} s");
+                metrics[$"time_ratio_{name}"] = Math.Round(median, 3);
+            }
+        }
         return metrics;
+
+        static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+    }
+
+    /// <summary>A model's options for the benchmark (its settings, then the command line's overrides).</summary>
+    private static DiachronicEmbeddingsOptions BenchmarkModelOptions(string name, BenchmarkSettings b)
+    {
+        bool control = name == "control";
+        var o = BenchmarkOptions(control ? "aligned" : name, b.Dimensions, control ? 5 : b.Epochs);
+        o.Threads = b.Threads;
+        if (b.OrderByLine && !control)
+            o.OrderColumnName = nameof(LineRow.Line);
+        o.AlignmentMinCount = b.AlignmentMinCount ?? o.AlignmentMinCount;
+        if (name.StartsWith("dbe", StringComparison.Ordinal))
+        {
+            o.DriftPrecision = b.DbeLambda ?? o.DriftPrecision;
+            o.Subsampling = b.DbeSubsampling ?? o.Subsampling;
+            o.StaticSteps = b.DbeStaticSteps ?? o.StaticSteps;
+            o.DynamicSteps = b.DbeDynamicSteps ?? o.DynamicSteps;
+            o.DriftRegularizer = b.DbeRegularizer ?? o.DriftRegularizer;
+            o.DriftPenaltyWeight = b.DbePenaltyWeight ?? o.DriftPenaltyWeight;
+            o.Seed = b.DbeSeed ?? o.Seed;
+            o.DynamicLearningRate = b.DbeLearningRate ?? o.DynamicLearningRate;
+            o.BatchFraction = b.DbeBatchFraction ?? o.BatchFraction;
+            o.ContextSize = b.DbeContextSize ?? o.ContextSize;
+            o.StaticLearningRate = b.DbeStaticLearningRate ?? o.StaticLearningRate;
+            o.DynamicNegatives = b.DbeNegatives ?? o.DynamicNegatives;
+            if (b.DbeTrace)
+                o.Progress = new SyncProgress<DiachronicProgress>(TraceDbe);
+        }
+        return o;
     }
 
     /// <summary>The benchmark settings of each model.</summary>

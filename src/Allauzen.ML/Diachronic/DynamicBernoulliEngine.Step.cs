@@ -23,6 +23,9 @@ internal sealed partial class DynamicBernoulliEngine
 
     private StepShard[] _shards = [];
 
+    // The bias corrections of ρ's current Adam step.
+    private (float StepScale, float SqrtBiasCorrection2) _rhoStep;
+
     // The step's per-target values: σ_i (N×K), the coefficients dL/dη (N×(ns+1)) and, with α trained, gσ_i (N×K).
     private float[] _sigmas = [], _coefficients = [], _gSigmas = [];
 
@@ -98,7 +101,7 @@ internal sealed partial class DynamicBernoulliEngine
         }
         if (alpha)
             _adamAlpha.BeginStep(lr);
-        _adamRho.BeginStep(lr);
+        _rhoStep = _adamRho.BeginStep(lr);
         int threads = Math.Min(_o.Threads, Math.Max(1, _v / 256)), next = 0;
         // blocks handed out one at a time: the frequent words (low ids) carry most contributions
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
@@ -256,6 +259,20 @@ internal sealed partial class DynamicBernoulliEngine
                 MultiplyAddInto(_sigmas.AsSpan(c.Target * k, k), _coefficients[c.Coefficient], all.Slice(row, k)); // gρ_w += g·σ
             }
         }
+        PriorAdamShrink(w0, w1, len, g, _rhoStep.StepScale, _rhoStep.SqrtBiasCorrection2);
+    }
+
+    /// <summary>
+    /// Words [<paramref name="w0"/>, <paramref name="w1"/>) (a block of <paramref name="len"/>/K of them), whose likelihood
+    /// gradient rows are in <paramref name="g"/> (slice t at t·len): word by word, the prior's terms in the order of
+    /// <see cref="PriorOfWord"/>, Adam with the given step's bias corrections on the word's T rows (the order of
+    /// <see cref="AddPrior"/> and <see cref="AdamStep"/>, which streams ρ and the moments best), then the hard shrink.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
+    private void PriorAdamShrink(int w0, int w1, int len, float[] g, float scale, float bc)
+    {
+        int k = _k;
+        float l0 = (float)_o.PriorPrecision;
         float lam = (float)Lambda;
         bool shrink = _o.DriftRegularizer == DriftRegularizer.HardShrink;
         float th = (float)_o.HardShrinkThreshold;
@@ -266,10 +283,7 @@ internal sealed partial class DynamicBernoulliEngine
             for (int t = 1; t < _t; t++)
                 RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), g.AsSpan(t * len + r, k), g.AsSpan((t - 1) * len + r, k), lam);
             for (int t = 0; t < _t; t++)
-            {
-                var gt = g.AsSpan(t * len + r, k);
-                _adamRho.Update(Row(_rho, t, w), gt, (t * _v + w) * k, gt);
-            }
+                _adamRho.Update(Row(_rho, t, w), g.AsSpan(t * len + r, k), (t * _v + w) * k, scale, bc);
             if (shrink)
             {
                 for (int t = 1; t < _t; t++)

@@ -45,6 +45,12 @@ internal interface IDynamicBernoulliState : IDisposable
     /// to completion during the step, on one of the step's own threads when the step has several.
     /// </summary>
     double Step(IReadOnlyList<DbeSliceBatch> batch, double lr, bool withLossValue, Action? alongside = null);
+
+    /// <summary>
+    /// One <see cref="Step"/> per minibatch of <paramref name="batches"/>, in order, without the loss: the same bits as
+    /// the steps one by one. <paramref name="alongside"/> runs to completion during them.
+    /// </summary>
+    void Steps(IReadOnlyList<IReadOnlyList<DbeSliceBatch>> batches, double lr, Action? alongside = null);
 }
 
 /// <summary>
@@ -343,39 +349,79 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
         return new DiachronicFit(vectors, defined, 0, 0);
 
         // one phase: Adam steps on minibatches of every slice (all slices as slice 0 in the static phase), progress every 50
-        // steps. The next minibatch is drawn during the current step, as one more piece of the step's parallel work (a
-        // third thread would be preempted in the middle of the step's parallel parts and hold them up): the draws depend
-        // only on the generator, which goes from batch to batch in the same order as drawing them in turn (the same
-        // batches, the same bits).
+        // steps. The dynamic phase runs its steps in groups of GroupSteps (IDynamicBernoulliState.Steps: the same bits as
+        // one by one), a step that reports the loss alone. The minibatches of the next group are drawn during the current
+        // one, as one more piece of its parallel work (a third thread would be preempted in the middle of the steps'
+        // parallel parts and hold them up). The draws depend only on the generator, which goes from batch to batch in the
+        // order of drawing them one by one, and exactly `steps` are drawn per phase: the same batches, the same bits.
         void RunPhase(IDynamicBernoulliState state, string phase, int steps, double lr, ref SplitMix64 rng)
         {
             bool staticPhase = phase == "static";
-            var batch = SampleBatch(streams, o, table, ref rng, staticPhase);
-            List<DbeSliceBatch>? spare = null; // the batch before the current one: its arrays take the next draws
-            for (int s = 0; s < steps; s++)
+            int most = staticPhase ? 1 : Math.Max(1, GroupSteps);
+            var ready = new Queue<List<DbeSliceBatch>>();
+            var spent = new Stack<List<DbeSliceBatch>>(); // batches already used: their arrays take new draws
+            ready.Enqueue(SampleBatch(streams, o, table, ref rng, staticPhase));
+            int drawn = 1;
+            bool Reports(int s) => o.Progress is not null && (s % 50 == 0 || s == steps - 1);
+            for (int s = 0; s < steps;)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
-                Action? draw = null;
-                List<DbeSliceBatch>? drawn = null;
-                var after = rng;
-                if (s + 1 < steps)
+                bool report = Reports(s);
+                int group = report ? 1 : Math.Min(most, steps - s);
+                for (int r = s + 1; r < s + group; r++)
                 {
-                    var into = spare;
-                    draw = () => drawn = SampleBatch(streams, o, table, ref after, staticPhase, into);
+                    if (Reports(r))
+                    {
+                        group = r - s;
+                        break;
+                    }
                 }
-                bool report = o.Progress is not null && (s % 50 == 0 || s == steps - 1);
-                double loss = state.Step(batch, lr, report, draw);
-                if (report)
-                    o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / batch.Sum(b => b.Targets.Length * b.Scale)));
-                if (draw is not null)
+                while (ready.Count < group)
                 {
-                    spare = batch;
-                    batch = drawn!;
+                    ready.Enqueue(SampleBatch(streams, o, table, ref rng, staticPhase, spent.TryPop(out var old) ? old : null));
+                    drawn++;
+                }
+                var current = new List<List<DbeSliceBatch>>(group);
+                for (int u = 0; u < group; u++)
+                    current.Add(ready.Dequeue());
+                // the next group's batches, drawn alongside (never more than the phase's steps in all)
+                int want = Math.Min(most - ready.Count, steps - drawn);
+                Action? draw = null;
+                var fresh = new List<DbeSliceBatch>[Math.Max(0, want)];
+                var after = rng;
+                if (want > 0)
+                {
+                    var reuse = Enumerable.Range(0, want).Select(_ => spent.TryPop(out var old) ? old : null).ToArray();
+                    draw = () =>
+                    {
+                        for (int u = 0; u < fresh.Length; u++)
+                            fresh[u] = SampleBatch(streams, o, table, ref after, staticPhase, reuse[u]);
+                    };
+                }
+                if (group == 1)
+                {
+                    double loss = state.Step(current[0], lr, report, draw);
+                    if (report)
+                        o.Progress!.Report(new DiachronicProgress(phase, -1, (s + 1.0) / steps, 0, loss / current[0].Sum(b => b.Targets.Length * b.Scale)));
+                }
+                else
+                    state.Steps(current, lr, draw);
+                if (want > 0)
+                {
+                    foreach (var b in fresh)
+                        ready.Enqueue(b);
+                    drawn += want;
                     rng = after;
                 }
+                foreach (var b in current)
+                    spent.Push(b);
+                s += group;
             }
         }
     }
+
+    /// <summary>Steps per group in the dynamic phase (<see cref="IDynamicBernoulliState.Steps"/>; the speed probe's switch, the bits are the same).</summary>
+    internal static int GroupSteps { get; set; } = 4;
 
     /// <summary>Subsamples each slice once (Rudolph: keep with probability min(1, √(s/f_w)), f_w over in-vocabulary tokens).</summary>
     internal static int[][] Subsample(DiachronicCorpus corpus, double sample, ref SplitMix64 rng)

@@ -217,6 +217,12 @@ internal sealed class DynamicBernoulliTorchEngine : IDynamicBernoulliState
         return loss;
     }
 
+    public void Steps(IReadOnlyList<IReadOnlyList<DbeSliceBatch>> batches, double lr, Action? alongside = null)
+    {
+        for (int u = 0; u < batches.Count; u++)
+            Step(batches[u], lr, withLossValue: false, u == 0 ? alongside : null);
+    }
+
     public void AdamStep(double lr)
     {
         using var noGrad = torch.no_grad();

@@ -7,7 +7,7 @@ namespace Allauzen.ML.Diachronic;
 /// <summary>
 /// Adam (Kingma &amp; Ba 2015; PyTorch's <c>torch.optim.Adam</c> without weight decay: β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on a
 /// flat float32 parameter array, updated row by row so callers can run rows on several threads. A step is
-/// <see cref="BeginStep"/> (one global step count, hence one bias correction) followed by <see cref="Update"/> on the rows
+/// <see cref="BeginStep"/> (one global step count, hence one bias correction) followed by <see cref="Update(Span{float}, ReadOnlySpan{float}, int, Span{float})"/> on the rows
 /// to move: every row gives dense Adam; only the rows a minibatch touched gives lazy ("sparse") Adam, whose moments of
 /// untouched rows are neither decayed nor applied (PyTorch's <c>SparseAdam</c>).
 /// </summary>
@@ -27,28 +27,43 @@ internal sealed class RowAdam
     /// <summary>Steps begun so far.</summary>
     public int Step { get; private set; }
 
-    /// <summary>Starts step t + 1 with learning rate <paramref name="lr"/>: fixes the bias corrections of its row updates.</summary>
-    public void BeginStep(double lr)
+    /// <summary>
+    /// Starts step t + 1 with learning rate <paramref name="lr"/>: fixes the bias corrections of its row updates, and
+    /// returns them (for <see cref="Update(Span{float}, ReadOnlySpan{float}, int, float, float)"/> on rows that run several steps in one pass).
+    /// </summary>
+    public (float StepScale, float SqrtBiasCorrection2) BeginStep(double lr)
     {
         Step++;
         _stepScale = (float)(-lr / (1 - Math.Pow(Beta1, Step)));
         _sqrtBc2 = (float)Math.Sqrt(1 - Math.Pow(Beta2, Step));
+        return (_stepScale, _sqrtBc2);
     }
 
     /// <summary>
     /// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε) on the floats
     /// [<paramref name="offset"/>, offset + p.Length) of the moments; <paramref name="scratch"/> holds at least p.Length floats.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
     public void Update(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)
+    {
+        if (scratch.Length < p.Length)
+            throw new ArgumentException($"Scratch ({scratch.Length}) must hold the row's {p.Length} floats.");
+        Update(p, g, offset, _stepScale, _sqrtBc2);
+    }
+
+    /// <summary>
+    /// The update of a step begun earlier, whose <see cref="BeginStep"/> returned <paramref name="scale"/> and
+    /// <paramref name="bc"/>: a row may run several steps in a row this way, each with its own bias corrections.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
+    public void Update(Span<float> p, ReadOnlySpan<float> g, int offset, float scale, float bc)
     {
         // One pass per row, element by element, with the operations of the ten-pass TensorPrimitives form in the same
         // order (multiplies and adds rounded separately, never fused; √ and ÷ exactly rounded): the same bits.
         var m = _m.AsSpan(offset, p.Length);
         var v = _v.AsSpan(offset, p.Length);
-        if (g.Length < p.Length || scratch.Length < p.Length)
-            throw new ArgumentException($"Gradient ({g.Length}) and scratch ({scratch.Length}) must hold the row's {p.Length} floats.");
-        float b1 = Beta1, c1 = 1 - Beta1, b2 = Beta2, c2 = 1 - Beta2, bc = _sqrtBc2, eps = Epsilon, scale = _stepScale;
+        if (g.Length < p.Length)
+            throw new ArgumentException($"Gradient ({g.Length}) must hold the row's {p.Length} floats.");
+        float b1 = Beta1, c1 = 1 - Beta1, b2 = Beta2, c2 = 1 - Beta2, eps = Epsilon;
         int i = 0;
         if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
         {
@@ -77,7 +92,7 @@ internal sealed class RowAdam
         }
     }
 
-    /// <summary>The ten-pass form of <see cref="Update"/> (TensorPrimitives, one operation per pass): the reference the
+    /// <summary>The ten-pass form of <see cref="Update(Span{float}, ReadOnlySpan{float}, int, Span{float})"/> (TensorPrimitives, one operation per pass): the reference the
     /// tests compare the fused loop with, bit for bit.</summary>
     internal void UpdateByPasses(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)
     {

@@ -17,7 +17,8 @@ public static class DynamicBernoulliFitProbe
         var corpus = DynamicBernoulliStepProbe.CiCorpus();
         var forms = new (string Name, Action Set)[]
         {
-            ("fused", () => DynamicBernoulliEngine.FusedSteps = true),
+            ("fused, groups of 4", () => { DynamicBernoulliEngine.FusedSteps = true; DynamicBernoulliEngine.GroupSteps = 4; }),
+            ("fused, one by one", () => { DynamicBernoulliEngine.FusedSteps = true; DynamicBernoulliEngine.GroupSteps = 1; }),
             ("two-call", () => DynamicBernoulliEngine.FusedSteps = false),
         };
         var times = forms.Select(_ => new List<double>()).ToArray();
@@ -42,12 +43,13 @@ public static class DynamicBernoulliFitProbe
                 if (r > 0)
                     times[f].Add(total);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {r} {forms[f].Name,-9}: {total:F2} s (static phase ends at {staticEnd:F2} s); ρ checksum {fit.Vectors[^1].Take(1000).Sum():R}"));
+                    $"round {r} {forms[f].Name,-24}: {total:F2} s (static phase ends at {staticEnd:F2} s); ρ checksum {fit.Vectors[^1].Take(1000).Sum():R}"));
             }
         }
         for (int f = 0; f < forms.Length; f++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{forms[f].Name}: median {times[f].Order().ElementAt(times[f].Count / 2):F2} s"));
         DynamicBernoulliEngine.FusedSteps = true;
+        DynamicBernoulliEngine.GroupSteps = 4;
     }
 }
 

@@ -22,6 +22,46 @@ public static class DynamicBernoulliStepProbe
         return DiachronicCorpus.Build(sliced, 3, 0, 1, minCount: 5, maxVocabulary: 0);
     }
 
+    /// <summary>
+    /// The dynamic phase's steps one by one against groups of 2, 4 and 8 (<c>Steps</c>), on the same minibatches, in
+    /// alternating blocks of 8 steps: <c>--dbe-step --group [blocks=15] [threads=2]</c>. The engines end with the same ρ (checked).
+    /// </summary>
+    private static void Groups(string[] args)
+    {
+        int blocks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
+        int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
+        var corpus = CiCorpus();
+        var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
+        int v = corpus.VocabularySize, k = o.Dimensions;
+        var rng = new SplitMix64(3);
+        var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
+        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var rho = Enumerable.Range(0, 3 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        int[] sizes = [1, 2, 4, 8];
+        var engines = sizes.Select(_ => new DynamicBernoulliEngine(v, k, 3, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision }).ToArray();
+        var times = sizes.Select(_ => new List<double>()).ToArray();
+        var sw = new Stopwatch();
+        for (int b = 0; b < blocks + 1; b++)
+        {
+            var batches = Enumerable.Range(0, 8).Select(_ => (IReadOnlyList<DbeSliceBatch>)DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false)).ToList();
+            for (int f = 0; f < sizes.Length; f++)
+            {
+                sw.Restart();
+                for (int u = 0; u < 8; u += sizes[f])
+                    engines[f].Steps(batches.Skip(u).Take(sizes[f]).ToList(), o.DynamicLearningRate);
+                if (b > 0)
+                    times[f].Add(sw.Elapsed.TotalMilliseconds / 8);
+            }
+        }
+        double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+        bool same = engines.All(e => e.Rho.AsSpan().SequenceEqual(engines[0].Rho));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"dynamic step, ms (median of {blocks} blocks of 8 steps; threads {threads}): {string.Join(", ", sizes.Select((g, f) => $"groups of {g} {Median(times[f]):F2}"))}; same ρ: {same}"));
+        foreach (var e in engines)
+            e.Dispose();
+    }
+
     public static void Run(string[] args)
     {
         if (args.Contains("--adam"))
@@ -46,6 +86,11 @@ public static class DynamicBernoulliStepProbe
                 }
                 Console.WriteLine($"RowAdam.Update over {len} floats in pieces of {chunk}: {sw0.Elapsed.TotalMilliseconds / 20:F2} ms");
             }
+            return;
+        }
+        if (args.Contains("--group"))
+        {
+            Groups(args.Where(a => a != "--group").ToArray());
             return;
         }
         int blocks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;

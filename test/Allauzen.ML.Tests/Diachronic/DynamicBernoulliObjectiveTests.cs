@@ -340,6 +340,77 @@ public sealed class DynamicBernoulliObjectiveTests
     }
 
     [TestMethod]
+    [DataRow(DriftRegularizer.RandomWalk, 1)]
+    [DataRow(DriftRegularizer.RandomWalk, 2)]
+    [DataRow(DriftRegularizer.HardShrink, 2)]
+    [DataRow(DriftRegularizer.GroupLasso, 2)] // not grouped: the steps one by one
+    public void GroupedStepsGiveTheBitsOfStepsOneByOne(DriftRegularizer reg, int threads)
+    {
+        // The dynamic phase's groups (every step of a block of words before the next block: η from the block's current
+        // rows, gradient rows, prior, Adam with each step's bias corrections) against Step after Step, over groups of
+        // 3, 1, 5 and 2 steps: the same operations on every element in the same order, so bit identity on one machine.
+        const int v = 1200, k = 16, t = 3;
+        var rng = new SplitMix64(12);
+        var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var rho = Enumerable.Range(0, t * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
+        var streams = Enumerable.Range(0, t).Select(s => Enumerable.Range(0, 2000 + 900 * s).Select(_ => rng.NextInt(v)).ToArray()).ToArray();
+        var table = Enumerable.Range(0, v / 2).ToArray(); // half the words are never negatives
+        var o = Options(reg);
+        o.Threads = threads;
+        o.BatchFraction = 0.05;
+        o.HardShrinkThreshold = 1e-3;
+        using var grouped = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = false, Lambda = 10 };
+        using var single = new DynamicBernoulliEngine(v, k, t, o, alpha, rho) { TrainAlpha = false, Lambda = 10 };
+        var r = new SplitMix64(5);
+        int alongside = 0;
+        foreach (int size in new[] { 3, 1, 5, 2 })
+        {
+            var batches = Enumerable.Range(0, size).Select(_ => (IReadOnlyList<DbeSliceBatch>)DynamicBernoulliEngine.SampleBatch(streams, o, table, ref r, staticPhase: false)).ToList();
+            grouped.Steps(batches, 0.01, () => Interlocked.Increment(ref alongside));
+            foreach (var batch in batches)
+                single.Step(batch, 0.01, withLossValue: false);
+        }
+        Assert.AreEqual(4, alongside, "the work alongside runs once per group");
+        CollectionAssert.AreEqual(single.Rho, grouped.Rho, "ρ after 11 steps");
+        Assert.IsTrue(single.Rho.Zip(rho).Any(p => p.First != p.Second), "the steps moved ρ");
+    }
+
+    [TestMethod]
+    public void FitGivesTheSameBitsInGroupsAndReportingStepsAsOneByOne()
+    {
+        // Fit with the dynamic phase in groups of 8 (the default is 4), with and without progress reports (a reporting step
+        // runs alone and cuts a group), against groups of 1: the same minibatches drawn in the same order, the same ρ.
+        var rng = new SplitMix64(21);
+        string[] words = Enumerable.Range(0, 300).Select(i => $"w{i}").ToArray();
+        var sentences = Enumerable.Range(0, 900).Select(i => (Slice: i % 3, Tokens: Enumerable.Range(0, 12).Select(_ => words[(int)Math.Min(299, Math.Abs(rng.NextGaussian()) * 60)]).ToArray())).ToList();
+        var corpus = DiachronicCorpus.Build(sentences, 3, 0, 1, minCount: 2, maxVocabulary: 0);
+        float[][] Fit(int group, bool progress)
+        {
+            int before = DynamicBernoulliEngine.GroupSteps;
+            DynamicBernoulliEngine.GroupSteps = group;
+            try
+            {
+                var o = new DiachronicEmbeddingsOptions
+                {
+                    Model = DiachronicModel.DynamicBernoulli, Dimensions = K, StaticSteps = 7, DynamicSteps = 61, BatchFraction = 0.05,
+                    Progress = progress ? new Progress<DiachronicProgress>() : null,
+                };
+                return DynamicBernoulliEngine.Fit(corpus, o).Vectors;
+            }
+            finally
+            {
+                DynamicBernoulliEngine.GroupSteps = before;
+            }
+        }
+        var one = Fit(1, progress: false);
+        for (int t = 0; t < 3; t++)
+        {
+            CollectionAssert.AreEqual(one[t], Fit(8, progress: false)[t], $"slice {t}, groups of 8");
+            CollectionAssert.AreEqual(one[t], Fit(8, progress: true)[t], $"slice {t}, groups of 8 cut by the reporting steps");
+        }
+    }
+
+    [TestMethod]
     public void ReusedBatchArraysHoldTheSameDraws()
     {
         // Fit draws each minibatch into the arrays of the batch before last: the same ids and the same generator state
