@@ -128,20 +128,7 @@ internal sealed partial class DynamicBernoulliEngine
         if (shard.Start.Length < blocks + 1)
             shard.Start = new int[blocks + 1];
         var start = shard.Start.AsSpan(0, blocks + 1);
-        start.Clear();
-        for (int j = 0; j < batch.Length; j++)
-        {
-            var b = batch[j];
-            int i0 = Math.Max(from, starts[j]) - starts[j], i1 = Math.Min(to, starts[j + 1]) - starts[j];
-            for (int i = i0; i < i1; i++)
-            {
-                start[(int)(b.Targets[i] >> BlockShift) + 1]++;
-                for (int q = 0; q < ns; q++)
-                    start[(int)(b.Negatives[i * ns + q] >> BlockShift) + 1]++;
-            }
-        }
-        for (int x = 1; x <= blocks; x++)
-            start[x] += start[x - 1];
+        CountTermsByBlock(batch, starts, from, to, ns, start);
         if (shard.Terms.Length < start[blocks])
             shard.Terms = new Term[Math.Max(start[blocks], shard.Terms.Length * 3 / 2)];
         Span<int> fill = blocks + 1 <= 1024 ? stackalloc int[blocks + 1] : new int[blocks + 1];
@@ -169,6 +156,28 @@ internal sealed partial class DynamicBernoulliEngine
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <paramref name="start"/>[b] := the number of terms (target and negatives) of targets [<paramref name="from"/>,
+    /// <paramref name="to"/>) whose word lies in a block before b: where block b's terms start once filed in order.
+    /// </summary>
+    private static void CountTermsByBlock(DbeSliceBatch[] batch, int[] starts, int from, int to, int ns, Span<int> start)
+    {
+        start.Clear();
+        for (int j = 0; j < batch.Length; j++)
+        {
+            var b = batch[j];
+            int i0 = Math.Max(from, starts[j]) - starts[j], i1 = Math.Min(to, starts[j + 1]) - starts[j];
+            for (int i = i0; i < i1; i++)
+            {
+                start[(int)(b.Targets[i] >> BlockShift) + 1]++;
+                for (int q = 0; q < ns; q++)
+                    start[(int)(b.Negatives[i * ns + q] >> BlockShift) + 1]++;
+            }
+        }
+        for (int x = 2; x < start.Length; x++)
+            start[x] += start[x - 1];
     }
 
     /// <summary>How many terms ahead the grouped pass prefetches σ's rows (the speed probe's switch; the bits are the same).</summary>

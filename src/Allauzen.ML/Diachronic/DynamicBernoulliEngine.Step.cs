@@ -135,28 +135,22 @@ internal sealed partial class DynamicBernoulliEngine
         }
         var rhoStart = shard.RhoStart.AsSpan(0, blocks + 1);
         var alphaStart = shard.AlphaStart.AsSpan(0, blocks + 1);
-        rhoStart.Clear();
+        CountTermsByBlock(batch, starts, from, to, ns, rhoStart);
         alphaStart.Clear();
-        for (int j = 0; j < batch.Length; j++)
+        if (alpha)
         {
-            var b = batch[j];
-            int i0 = Math.Max(from, starts[j]) - starts[j], i1 = Math.Min(to, starts[j + 1]) - starts[j];
-            for (int i = i0; i < i1; i++)
+            for (int j = 0; j < batch.Length; j++)
             {
-                rhoStart[(int)(b.Targets[i] >> BlockShift) + 1]++;
-                for (int q = 0; q < ns; q++)
-                    rhoStart[(int)(b.Negatives[i * ns + q] >> BlockShift) + 1]++;
-                if (alpha)
+                var b = batch[j];
+                int i0 = Math.Max(from, starts[j]) - starts[j], i1 = Math.Min(to, starts[j + 1]) - starts[j];
+                for (int i = i0; i < i1; i++)
                 {
                     for (int c = 0; c < cs; c++)
                         alphaStart[(int)(b.Contexts[i * cs + c] >> BlockShift) + 1]++;
                 }
             }
-        }
-        for (int x = 1; x <= blocks; x++)
-        {
-            rhoStart[x] += rhoStart[x - 1];
-            alphaStart[x] += alphaStart[x - 1];
+            for (int x = 2; x <= blocks; x++)
+                alphaStart[x] += alphaStart[x - 1];
         }
         if (shard.Rho.Length < rhoStart[blocks])
             shard.Rho = new Contribution[Math.Max(rhoStart[blocks], shard.Rho.Length * 3 / 2)];

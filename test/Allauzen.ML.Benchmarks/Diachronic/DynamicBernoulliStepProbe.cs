@@ -14,6 +14,16 @@ namespace Allauzen.ML.Benchmarks;
 /// </summary>
 public static class DynamicBernoulliStepProbe
 {
+    /// <summary>Default options with K = 64 and <paramref name="threads"/> threads, the CI corpus's size and subsampled slices, the negative table, a generator.</summary>
+    private static (DiachronicEmbeddingsOptions O, int V, int K, int[][] Streams, int[] Table, SplitMix64 Rng) Setup(int threads)
+    {
+        var corpus = CiCorpus();
+        var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
+        var rng = new SplitMix64(3);
+        var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
+        return (o, corpus.VocabularySize, o.Dimensions, streams, SkipGramEngine.BuildNegativeTable(corpus.TotalCounts), rng);
+    }
+
     /// <summary>The CI corpus in 3 slices of 8 years from 1999, min count 5 (V = 9,831).</summary>
     internal static DiachronicCorpus CiCorpus()
     {
@@ -30,12 +40,7 @@ public static class DynamicBernoulliStepProbe
     {
         int blocks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
         int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
-        var corpus = CiCorpus();
-        var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
-        int v = corpus.VocabularySize, k = o.Dimensions;
-        var rng = new SplitMix64(3);
-        var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
-        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        var (o, v, k, streams, table, rng) = Setup(threads);
         var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var rho = Enumerable.Range(0, 3 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         int[] sizes = [1, 2, 4, 8];
@@ -97,12 +102,7 @@ public static class DynamicBernoulliStepProbe
         int threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
         if (args.Length > 3)
             DynamicBernoulliEngine.PrefetchDistance = int.Parse(args[3], CultureInfo.InvariantCulture);
-        var corpus = CiCorpus();
-        var o = new DiachronicEmbeddingsOptions { Model = DiachronicModel.DynamicBernoulli, Dimensions = 64, Threads = threads };
-        int v = corpus.VocabularySize, k = o.Dimensions;
-        var rng = new SplitMix64(3);
-        var streams = DynamicBernoulliEngine.Subsample(corpus, o.Subsampling, ref rng);
-        var table = SkipGramEngine.BuildNegativeTable(corpus.TotalCounts);
+        var (o, v, k, streams, table, rng) = Setup(threads);
         Console.WriteLine($"Vector512 accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; V = {v}, K = {k}, threads = {threads}, tokens kept per slice {string.Join("/", streams.Select(s => s.Length))}");
         {
             var probe = DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false);
