@@ -273,11 +273,16 @@ internal sealed partial class DynamicBernoulliEngine
         for (int w = w0; w < w1; w++)
         {
             int r = (w - w0) * k;
-            MultiplyAddInto(Row(_rho, 0, w), l0, g.AsSpan(r, k)); // TensorPrimitives.MultiplyAdd's operations, inlined
-            for (int t = 1; t < _t; t++)
-                RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), g.AsSpan(t * len + r, k), g.AsSpan((t - 1) * len + r, k), lam);
-            for (int t = 0; t < _t; t++)
-                _adamRho.Update(Row(_rho, t, w), g.AsSpan(t * len + r, k), (t * _v + w) * k, scale, bc);
+            if (FusedPriorAdam)
+                _adamRho.RandomWalkUpdate(_rho, _v * k, w * k, k, _t, g, r, len, l0, lam, scale, bc);
+            else
+            {
+                MultiplyAddInto(Row(_rho, 0, w), l0, g.AsSpan(r, k)); // TensorPrimitives.MultiplyAdd's operations, inlined
+                for (int t = 1; t < _t; t++)
+                    RandomWalkGradient(Row(_rho, t, w), Row(_rho, t - 1, w), g.AsSpan(t * len + r, k), g.AsSpan((t - 1) * len + r, k), lam);
+                for (int t = 0; t < _t; t++)
+                    _adamRho.Update(Row(_rho, t, w), g.AsSpan(t * len + r, k), (t * _v + w) * k, scale, bc);
+            }
             if (shrink)
             {
                 for (int t = 1; t < _t; t++)
@@ -285,6 +290,9 @@ internal sealed partial class DynamicBernoulliEngine
             }
         }
     }
+
+    /// <summary>Whether the prior and Adam run as one kernel per word (<see cref="RowAdam.RandomWalkUpdate"/>; the probe's switch, the bits are the same).</summary>
+    internal static bool FusedPriorAdam { get; set; } = true;
 
     /// <summary>Whether <see cref="Step"/> may take the fused form (the speed probe's A/B switch; the bits are the same).</summary>
     internal static bool FusedSteps { get; set; } = true;

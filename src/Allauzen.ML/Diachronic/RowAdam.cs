@@ -92,6 +92,81 @@ internal sealed class RowAdam
         }
     }
 
+    /// <summary>
+    /// The random-walk prior's gradient and Adam on the <paramref name="slices"/> rows of one word in one pass, element by
+    /// element: row t of the word is <paramref name="p"/>[t·<paramref name="stride"/> + <paramref name="offset"/> + i] (and
+    /// of the moments at the same index), its likelihood gradient <paramref name="g"/>[<paramref name="gOffset"/> +
+    /// t·<paramref name="gStride"/> + i], i &lt; <paramref name="k"/>. Per element the operations and their order are those of
+    /// MultiplyAdd(ρ₀, λ₀) into g₀, then for t = 1…T−1 g_t += λ(ρ_t − ρ_{t−1}), g_{t−1} −= λ(ρ_t − ρ_{t−1}) (from the rows
+    /// before the step), then <see cref="Update(Span{float}, ReadOnlySpan{float}, int, float, float)"/> on each row: the
+    /// same bits, without writing the gradient back or passing over the rows twice. <paramref name="g"/> is left unspecified.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
+    public void RandomWalkUpdate(Span<float> p, int stride, int offset, int k, int slices, Span<float> g, int gOffset, int gStride,
+        float l0, float lam, float scale, float bc)
+    {
+        var m = _m.AsSpan();
+        var v = _v.AsSpan();
+        float nlam = -lam, b1 = Beta1, c1 = 1 - Beta1, b2 = Beta2, c2 = 1 - Beta2, eps = Epsilon;
+        int i = 0, width = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated && k >= width)
+        {
+            var vl0 = new Vector<float>(l0); var vlam = new Vector<float>(lam); var vnlam = new Vector<float>(nlam);
+            var vb1 = new Vector<float>(b1); var vc1 = new Vector<float>(c1); var vb2 = new Vector<float>(b2);
+            var vc2 = new Vector<float>(c2); var vbc = new Vector<float>(bc); var veps = new Vector<float>(eps);
+            var vscale = new Vector<float>(scale);
+            for (; i <= k - width; i += width)
+            {
+                int at = offset + i;
+                var prev = new Vector<float>(p[at..]);
+                var gPrev = prev * vl0 + new Vector<float>(g[(gOffset + i)..]);
+                for (int t = 1; t <= slices; t++)
+                {
+                    var cur = Vector<float>.Zero;
+                    var gCur = Vector<float>.Zero;
+                    if (t < slices)
+                    {
+                        cur = new Vector<float>(p[(at + stride)..]);
+                        var d = cur - prev;
+                        gCur = d * vlam + new Vector<float>(g[(gOffset + t * gStride + i)..]);
+                        gPrev = d * vnlam + gPrev;
+                    }
+                    // row t − 1's gradient is complete: its Adam step
+                    var mi = gPrev * vc1 + new Vector<float>(m[at..]) * vb1;
+                    var vi = gPrev * gPrev * vc2 + new Vector<float>(v[at..]) * vb2;
+                    var step = mi / (Vector.SquareRoot(vi) / vbc + veps);
+                    (step * vscale + prev).CopyTo(p[at..]);
+                    mi.CopyTo(m[at..]);
+                    vi.CopyTo(v[at..]);
+                    (prev, gPrev, at) = (cur, gCur, at + stride);
+                }
+            }
+        }
+        for (; i < k; i++)
+        {
+            int at = offset + i;
+            float prev = p[at];
+            float gPrev = prev * l0 + g[gOffset + i];
+            for (int t = 1; t <= slices; t++)
+            {
+                float cur = 0, gCur = 0;
+                if (t < slices)
+                {
+                    cur = p[at + stride];
+                    float d = cur - prev;
+                    gCur = d * lam + g[gOffset + t * gStride + i];
+                    gPrev = d * nlam + gPrev;
+                }
+                float mi = gPrev * c1 + m[at] * b1;
+                float vi = gPrev * gPrev * c2 + v[at] * b2;
+                p[at] = mi / (MathF.Sqrt(vi) / bc + eps) * scale + prev;
+                m[at] = mi;
+                v[at] = vi;
+                (prev, gPrev, at) = (cur, gCur, at + stride);
+            }
+        }
+    }
+
     /// <summary>The ten-pass form of <see cref="Update(Span{float}, ReadOnlySpan{float}, int, Span{float})"/> (TensorPrimitives, one operation per pass): the reference the
     /// tests compare the fused loop with, bit for bit.</summary>
     internal void UpdateByPasses(Span<float> p, ReadOnlySpan<float> g, int offset, Span<float> scratch)

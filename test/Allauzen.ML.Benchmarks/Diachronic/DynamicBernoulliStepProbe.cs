@@ -43,7 +43,8 @@ public static class DynamicBernoulliStepProbe
         var (o, v, k, streams, table, rng) = Setup(threads);
         var alpha = Enumerable.Range(0, v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
         var rho = Enumerable.Range(0, 3 * v * k).Select(_ => (float)(rng.NextGaussian() / k)).ToArray();
-        int[] sizes = [1, 2, 4, 8];
+        int[] sizes = [1, 2, 4, 8, 4];
+        bool[] fusedKernel = [true, true, true, true, false]; // the last: groups of 4 with the prior and Adam as separate passes
         var engines = sizes.Select(_ => new DynamicBernoulliEngine(v, k, 3, o, alpha, rho) { TrainAlpha = false, Lambda = o.DriftPrecision }).ToArray();
         var times = sizes.Select(_ => new List<double>()).ToArray();
         var sw = new Stopwatch();
@@ -52,6 +53,7 @@ public static class DynamicBernoulliStepProbe
             var batches = Enumerable.Range(0, 8).Select(_ => (IReadOnlyList<DbeSliceBatch>)DynamicBernoulliEngine.SampleBatch(streams, o, table, ref rng, staticPhase: false)).ToList();
             for (int f = 0; f < sizes.Length; f++)
             {
+                DynamicBernoulliEngine.FusedPriorAdam = fusedKernel[f];
                 sw.Restart();
                 for (int u = 0; u < 8; u += sizes[f])
                     engines[f].Steps(batches.Skip(u).Take(sizes[f]).ToList(), o.DynamicLearningRate);
@@ -59,10 +61,11 @@ public static class DynamicBernoulliStepProbe
                     times[f].Add(sw.Elapsed.TotalMilliseconds / 8);
             }
         }
+        DynamicBernoulliEngine.FusedPriorAdam = true;
         double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
         bool same = engines.All(e => e.Rho.AsSpan().SequenceEqual(engines[0].Rho));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"dynamic step, ms (median of {blocks} blocks of 8 steps; threads {threads}): {string.Join(", ", sizes.Select((g, f) => $"groups of {g} {Median(times[f]):F2}"))}; same ρ: {same}"));
+            $"dynamic step, ms (median of {blocks} blocks of 8 steps; threads {threads}): {string.Join(", ", sizes.Select((g, f) => $"groups of {g}{(fusedKernel[f] ? "" : " (prior and Adam apart)")} {Median(times[f]):F2}"))}; same ρ: {same}"));
         foreach (var e in engines)
             e.Dispose();
     }
