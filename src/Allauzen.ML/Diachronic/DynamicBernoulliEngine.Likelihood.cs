@@ -14,6 +14,7 @@ internal sealed partial class DynamicBernoulliEngine
     /// </summary>
     internal double NegativeLogLikelihood(IReadOnlyList<DbeSliceBatch> batch, bool withValue = true)
     {
+        EnsureGradients();
         var ll = new double[batch.Count];
         // Without α to train (the dynamic phase), a slice's terms read α and ρ_t and write only ρ_t's gradient rows: slices
         // with distinct indices are independent, so each runs whole on one thread with the very same operations (same bits

@@ -100,7 +100,7 @@ internal sealed partial class DynamicBernoulliEngine
             });
         }
         if (alpha)
-            _adamAlpha.BeginStep(lr);
+            AdamAlpha.BeginStep(lr);
         _rhoStep = _adamRho.BeginStep(lr);
         int threads = Math.Min(_o.Threads, Math.Max(1, _v / 256)), next = 0;
         // blocks handed out one at a time: the frequent words (low ids) carry most contributions
@@ -239,7 +239,7 @@ internal sealed partial class DynamicBernoulliEngine
             }
             var a = _alpha.AsSpan(w0 * k, len);
             TensorPrimitives.MultiplyAdd(a, l0, ga, ga);
-            _adamAlpha.Update(a, ga, w0 * k, ga);
+            AdamAlpha.Update(a, ga, w0 * k, ga);
         }
         var all = g.AsSpan(0, _t * len);
         all.Clear();

@@ -67,22 +67,26 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     private readonly int _v, _k, _t;
     private readonly DiachronicEmbeddingsOptions _o;
     private readonly float[]? _freqWeight;
-    private readonly float[] _alpha, _rho, _gAlpha, _gRho;
-    private readonly RowAdam _adamAlpha, _adamRho;
+    private readonly float[] _alpha, _rho;
+    // the gradient arrays and α's moments, allocated at their first use: the fused steps need no gradient array, and
+    // the dynamic phase never moves α
+    private float[] _gAlpha = [], _gRho = [];
+    private RowAdam? _adamAlphaState;
+    private readonly RowAdam _adamRho;
 
-    /// <summary>Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values.</summary>
+    /// <summary>
+    /// Creates the state; <paramref name="alpha0"/> (V×K) and <paramref name="rho0"/> (T×V×K) are the initial values,
+    /// copied, or taken over when <paramref name="adopt"/> (the caller no longer uses them).
+    /// </summary>
     public DynamicBernoulliEngine(int v, int k, int slices, DiachronicEmbeddingsOptions options, float[] alpha0, float[] rho0,
-        long[][]? sliceCounts = null)
+        long[][]? sliceCounts = null, bool adopt = false)
     {
         _v = v;
         _k = k;
         _t = slices;
         _o = options;
-        _alpha = (float[])alpha0.Clone();
-        _rho = (float[])rho0.Clone();
-        _gAlpha = new float[_alpha.Length];
-        _gRho = new float[_rho.Length];
-        _adamAlpha = new RowAdam(_alpha.Length);
+        _alpha = adopt ? alpha0 : (float[])alpha0.Clone();
+        _rho = adopt ? rho0 : (float[])rho0.Clone();
         _adamRho = new RowAdam(_rho.Length);
         if (options.DriftRegularizer == DriftRegularizer.FrequencyAware && slices > 1)
         {
@@ -105,9 +109,22 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
 
     public float[] Rho => (float[])_rho.Clone();
 
-    public float[] GradAlpha => (float[])_gAlpha.Clone();
+    public float[] GradAlpha => (float[])EnsureGradients()._gAlpha.Clone();
 
-    public float[] GradRho => (float[])_gRho.Clone();
+    public float[] GradRho => (float[])EnsureGradients()._gRho.Clone();
+
+    private RowAdam AdamAlpha => _adamAlphaState ??= new RowAdam(_alpha.Length);
+
+    /// <summary>Allocates the gradient arrays (zero) at their first use.</summary>
+    private DynamicBernoulliEngine EnsureGradients()
+    {
+        if (_gRho.Length != _rho.Length)
+        {
+            _gAlpha = new float[_alpha.Length];
+            _gRho = new float[_rho.Length];
+        }
+        return this;
+    }
 
     public void SetParameters(float[]? alpha, float[]? rho)
     {
@@ -119,6 +136,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
 
     public double ComputeLossAndGradients(IReadOnlyList<DbeSliceBatch> batch, bool withPriorValue = true)
     {
+        EnsureGradients();
         Array.Clear(_gRho);
         if (TrainAlpha)
             Array.Clear(_gAlpha);
@@ -242,9 +260,10 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
 
     public void AdamStep(double lr)
     {
+        EnsureGradients();
         bool alpha = TrainAlpha;
         if (alpha)
-            _adamAlpha.BeginStep(lr);
+            AdamAlpha.BeginStep(lr);
         _adamRho.BeginStep(lr);
         ForWords((from, to) =>
         {
@@ -252,7 +271,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
             for (int w = from; w < to; w++)
             {
                 if (alpha)
-                    _adamAlpha.Update(Row(_alpha, 0, w), Row(_gAlpha, 0, w), w * _k, tmp);
+                    AdamAlpha.Update(Row(_alpha, 0, w), Row(_gAlpha, 0, w), w * _k, tmp);
                 for (int t = 0; t < _t; t++)
                     _adamRho.Update(Row(_rho, t, w), Row(_gRho, t, w), (t * _v + w) * _k, tmp);
                 if (_o.DriftRegularizer == DriftRegularizer.HardShrink)
@@ -299,7 +318,7 @@ internal sealed partial class DynamicBernoulliEngine : IDynamicBernoulliState
     /// <summary>The managed state on the CPU, the TorchSharp state on another device.</summary>
     internal static IDynamicBernoulliState Create(int v, int k, int slices, DiachronicEmbeddingsOptions o, float[] alpha0, float[] rho0,
         long[][]? sliceCounts = null) => TorchDevice.Resolve(o.Device) == "cpu"
-        ? new DynamicBernoulliEngine(v, k, slices, o, alpha0, rho0, sliceCounts)
+        ? new DynamicBernoulliEngine(v, k, slices, o, alpha0, rho0, sliceCounts, adopt: true)
         : new DynamicBernoulliTorchEngine(v, k, slices, o, alpha0, rho0, sliceCounts);
 
     /// <summary>Bytes of model state for V words, K dimensions and T slices (parameters, gradients, two Adam moments, a temporary, drift buffer).</summary>
