@@ -36,8 +36,7 @@ internal sealed partial class DynamicBernoulliEngine
         int steps = batches.Count;
         if (steps == 1 || TrainAlpha || !FusedSteps || _o.DriftRegularizer is not (DriftRegularizer.RandomWalk or DriftRegularizer.HardShrink))
         {
-            for (int u = 0; u < steps; u++)
-                Step(batches[u], lr, withLossValue: false, u == 0 ? alongside : null);
+            OneByOne();
             return;
         }
         var live = batches.Select(b => b.Where(x => x.Targets.Length > 0).ToArray()).ToArray();
@@ -58,6 +57,11 @@ internal sealed partial class DynamicBernoulliEngine
                 starts[u][j + 1] = starts[u][j] + n;
             }
             sigmaBase[u + 1] = sigmaBase[u] + starts[u][^1];
+        }
+        if ((long)sigmaBase[steps] * _k > int.MaxValue / 2)
+        {
+            OneByOne(); // σ of every step at once would not fit one array
+            return;
         }
         Grow(ref _sigmas, (long)sigmaBase[steps] * _k);
         int blocks = (_v + BlockWords - 1) >> BlockShift;
@@ -115,6 +119,13 @@ internal sealed partial class DynamicBernoulliEngine
             for (int b = Interlocked.Increment(ref next) - 1; b < blocks; b = Interlocked.Increment(ref next) - 1)
                 GroupBlockSteps(b, chunks, corrections, g);
         });
+
+        // the steps one by one (the same bits)
+        void OneByOne()
+        {
+            for (int u = 0; u < steps; u++)
+                Step(batches[u], lr, withLossValue: false, u == 0 ? alongside : null);
+        }
     }
 
     /// <summary>
