@@ -23,9 +23,6 @@ internal sealed partial class DynamicBernoulliEngine
 
     private StepShard[] _shards = [];
 
-    // The bias corrections of ρ's current Adam step.
-    private (float StepScale, float SqrtBiasCorrection2) _rhoStep;
-
     // The step's per-target values: σ_i (N×K), the coefficients dL/dη (N×(ns+1)) and, with α trained, gσ_i (N×K).
     private float[] _sigmas = [], _coefficients = [], _gSigmas = [];
 
@@ -101,14 +98,14 @@ internal sealed partial class DynamicBernoulliEngine
         }
         if (alpha)
             AdamAlpha.BeginStep(lr);
-        _rhoStep = _adamRho.BeginStep(lr);
+        var (scale, bc) = _adamRho.BeginStep(lr);
         int threads = Math.Min(_o.Threads, Math.Max(1, _v / 256)), next = 0;
         // blocks handed out one at a time: the frequent words (low ids) carry most contributions
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
         {
             var g = new float[_t * BlockWords * _k];
             for (int b = Interlocked.Increment(ref next) - 1; b < blocks; b = Interlocked.Increment(ref next) - 1)
-                FusedBlockStep(b, shards, ns, alpha, g);
+                FusedBlockStep(b, shards, alpha, g, scale, bc);
         });
         return 0;
     }
@@ -220,7 +217,7 @@ internal sealed partial class DynamicBernoulliEngine
 
     /// <summary>Block <paramref name="block"/>'s share of the fused step: its gradient rows formed from the contributions, prior terms, Adam, hard shrink.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimised at once: a fit is too short for tiered JIT to pay off
-    private void FusedBlockStep(int block, int shards, int ns, bool alpha, float[] g)
+    private void FusedBlockStep(int block, int shards, bool alpha, float[] g, float scale, float bc)
     {
         int k = _k, w0 = block << BlockShift, w1 = Math.Min(_v, w0 + BlockWords), len = (w1 - w0) * k;
         float l0 = (float)_o.PriorPrecision;
@@ -253,7 +250,7 @@ internal sealed partial class DynamicBernoulliEngine
                 MultiplyAddInto(_sigmas.AsSpan(c.Target * k, k), _coefficients[c.Coefficient], all.Slice(row, k)); // gρ_w += g·σ
             }
         }
-        PriorAdamShrink(w0, w1, len, g, _rhoStep.StepScale, _rhoStep.SqrtBiasCorrection2);
+        PriorAdamShrink(w0, w1, len, g, scale, bc);
     }
 
     /// <summary>
