@@ -102,7 +102,9 @@ internal static partial class Bjorck
     private const long SymmetricMinimum = 128;
 
     /// <summary>
-    /// AB for a product known to be symmetric (a Gram matrix, or two commuting symmetric matrices): only the block lower
+    /// AB for a product known to be symmetric (a Gram matrix, or two commuting symmetric matrices). Where MKL's triangular
+    /// product is available (<see cref="Torch.MklTriangularProduct"/>: the lower triangle alone, half the multiply-adds)
+    /// it computes it. Otherwise only the block lower
     /// triangle is multiplied (row block k times the first k + 1 column blocks: 3 of 4 blocks with two row blocks, 10 of
     /// 16 with four), and the rest is its mirror, so the result is exactly symmetric. Four blocks when the inner
     /// dimension is at least twice the side (a wide layer's Gram matrix), two otherwise (at 256³ smaller blocks lose
@@ -110,6 +112,8 @@ internal static partial class Bjorck
     /// </summary>
     internal static Tensor SymmetricProduct(Tensor a, Tensor b)
     {
+        if (Torch.MklTriangularProduct.TryMultiply(a, b) is { } triangular)
+            return triangular;
         long n = a.shape[0];
         int blocks = a.shape[1] >= 2 * n ? 4 : 2;
         if (n < SymmetricMinimum || n % blocks != 0 || b.shape[1] != n)

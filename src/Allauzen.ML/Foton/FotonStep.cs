@@ -142,10 +142,10 @@ internal static class FotonStep
                 else
                     da = MaskedLinear(net, i, delta!, w[i], m);
                 Tensor h, d;
-                if (keepH && TanhFastPathApplies(da))
+                if (keepH && StoredTanhDifference(stored[i]!, da) is { } fromStored)
                 {
                     h = stored[i]!;
-                    d = OrthogonalMlp.TanhDifference(h, da);
+                    d = fromStored;
                 }
                 else
                 {
@@ -184,12 +184,19 @@ internal static class FotonStep
     }
 
     /// <summary>
-    /// <see cref="OrthogonalMlp.TanhDifference"/> is accurate (absolute error below 1e-6 from H's own float32 rounding)
-    /// while |δÂ| ≤ 1; one host read per layer.
+    /// <see cref="OrthogonalMlp.TanhDifference"/> from the stored H, or <see langword="null"/> where it is not accurate: it
+    /// is (absolute error below 1e-6 from H's own float32 rounding) while |δÂ| ≤ 1. Host float32 tensors check the bound
+    /// inside the one-pass kernel; others with one host read per layer.
     /// </summary>
-    private static bool TanhFastPathApplies(Tensor da)
+    private static Tensor? StoredTanhDifference(Tensor h, Tensor da)
     {
-        using var max = da.abs().max();
-        return max.ToDouble() <= 1.0;
+        if (TanhDifferenceKernel.Applies(h, da))
+            return TanhDifferenceKernel.Compute(h, da, maxStep: 1f);
+        using (var max = da.abs().max())
+        {
+            if (!(max.ToDouble() <= 1.0))
+                return null;
+        }
+        return OrthogonalMlp.TanhDifference(h, da);
     }
 }

@@ -136,6 +136,25 @@ public static class FotonStepProbe
             }
             return;
         }
+        if (mode == "projection-loop")
+        {
+            // ProjectWarm alone on a 256×256 orthonormal matrix after a step of relative size η, in a loop (for a profiler).
+            double eta = args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0.01;
+            int repetitions = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 2000;
+            var q = torch.linalg.qr(torch.randn(256, 256)).Q.contiguous();
+            var noise = torch.randn(256, 256).mul_(eta / 16);
+            var w = torch.empty_like(q);
+            int iterations = 0;
+            var sw = Stopwatch.StartNew();
+            for (int k = 0; k < repetitions; k++)
+            {
+                using var scope = torch.NewDisposeScope();
+                w.copy_(q).add_(noise);
+                iterations = Bjorck.ProjectWarm(w, 10, 4e-6, out _);
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {eta:G2}: ProjectWarm {sw.Elapsed.TotalMilliseconds / repetitions:F3} ms, {iterations} iteration(s)"));
+            return;
+        }
         if (mode == "decompose")
         {
             Decompose(arch, xs, ys, batch, dropout, steps);

@@ -1,0 +1,190 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Torch;
+
+/// <summary>
+/// Products whose result is known to be symmetric (a Gram matrix WWᵀ, or the product of two commuting symmetric
+/// matrices) computed with half the multiply-adds: MKL's triangular product <c>gemmt</c> fills one triangle of C = A·B,
+/// and the other is mirrored, so the result is exactly symmetric. libtorch exposes no such operator, but the Linux x64
+/// libtorch CPU build links MKL and exports its internal BLAS layer; <c>mkl_blas_sgemmt</c> / <c>mkl_blas_dgemmt</c> take
+/// the Fortran BLAS arguments (<c>uplo, transa, transb, n, k, alpha, a, lda, b, ldb, beta, c, ldc</c>) with 64-bit integers.
+/// </summary>
+/// <remarks>
+/// These are not public MKL entry points, so they are used only where they were checked: Linux x64, the libtorch
+/// versions in <see cref="VerifiedLibtorch"/>, the symbol present in the <c>libtorch_cpu</c> that TorchSharp loaded, and
+/// a probe at first use that compares a product against <c>torch.mm</c> (float32 and float64). Anywhere else, or with the
+/// environment variable <c>ALLAUZEN_ML_MKL_GEMMT=0</c>, <see cref="TryMultiply"/> returns <see langword="false"/> and the
+/// caller computes the product its own way. Integers are passed as 64-bit values: an implementation reading 32-bit
+/// integers reads the same (little-endian) low halves.
+/// </remarks>
+internal static unsafe class MklTriangularProduct
+{
+    /// <summary>libtorch versions (TorchSharp's <c>torch.__version__</c> prefix) on which the entry points were checked.</summary>
+    internal static readonly string[] VerifiedLibtorch = ["2.10."];
+
+    private const string DisableVariable = "ALLAUZEN_ML_MKL_GEMMT";
+
+    private static readonly Lazy<Entry> s_entry = new(Resolve, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>Set to <see langword="false"/> to force the fallback (tests compare both paths). Defaults to on.</summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable(DisableVariable) != "0";
+
+    /// <summary>Whether the triangular product is usable in this process (resolved and probed once).</summary>
+    internal static bool IsAvailable => Enabled && s_entry.Value.Probed;
+
+    /// <summary>Why the triangular product is not used, for diagnostics; <see langword="null"/> when it is.</summary>
+    internal static string? UnavailableReason => !Enabled ? $"{DisableVariable}=0" : s_entry.Value.Reason;
+
+    private sealed record Entry(IntPtr Single, IntPtr Double, bool Probed, string? Reason);
+
+    /// <summary>
+    /// C = A·B for n×k <paramref name="a"/> and k×n <paramref name="b"/> whose product is symmetric (the caller's
+    /// guarantee): the lower triangle is multiplied, the upper one mirrored. Returns <see langword="null"/> when the
+    /// triangular product does not apply (not available, not a CPU float32/float64 pair, an operand without a unit
+    /// stride, or a non-square result).
+    /// </summary>
+    internal static Tensor? TryMultiply(Tensor a, Tensor b)
+    {
+        if (!IsAvailable)
+            return null;
+        return Multiply(s_entry.Value, a, b);
+    }
+
+    private static Tensor? Multiply(Entry entry, Tensor a, Tensor b)
+    {
+        if (a.dim() != 2 || b.dim() != 2 || a.device_type != DeviceType.CPU || b.device_type != DeviceType.CPU
+            || a.dtype != b.dtype || (a.dtype != ScalarType.Float32 && a.dtype != ScalarType.Float64))
+            return null;
+        long n = a.shape[0], k = a.shape[1];
+        if (b.shape[0] != k || b.shape[1] != n || n == 0 || k == 0)
+            return null;
+        // Column-major BLAS sees a row-major n×n C as Cᵀ = Bᵀ·Aᵀ: Bᵀ is the first operand, Aᵀ the second; the upper
+        // triangle of Cᵀ is the lower triangle of C.
+        bool okB = Operand(b, out byte transB, out long ldb, out var baseB);
+        bool okA = Operand(a, out byte transA, out long lda, out var baseA);
+        using var _a = baseA;
+        using var _b = baseB;
+        if (!okA || !okB)
+            return null;
+        var c = torch.empty([n, n], a.dtype, a.device);
+        byte upper = (byte)'U';
+        long ldc = n;
+        fixed (byte* pa = baseA!.bytes)
+        fixed (byte* pb = baseB!.bytes)
+        fixed (byte* pc = c.bytes)
+        {
+            if (a.dtype == ScalarType.Float32)
+            {
+                float one = 1, zero = 0;
+                ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, float*, byte*, long*, byte*, long*, float*, byte*, long*, void>)entry.Single)(
+                    &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
+                MirrorLower(new Span<float>(pc, checked((int)(n * n))), (int)n);
+            }
+            else
+            {
+                double one = 1, zero = 0;
+                ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, double*, byte*, long*, byte*, long*, double*, byte*, long*, void>)entry.Double)(
+                    &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
+                MirrorLower(new Span<double>(pc, checked((int)(n * n))), (int)n);
+            }
+        }
+        return c;
+    }
+
+    /// <summary>
+    /// The column-major form of a row-major operand X: with a unit column stride X's memory is Xᵀ column-major (no
+    /// transpose, leading dimension = row stride); with a unit row stride it is X column-major (transpose). The
+    /// returned tensor is a contiguous view whose first element is X's (the caller disposes it).
+    /// </summary>
+    private static bool Operand(Tensor x, out byte transpose, out long leading, out Tensor? contiguous)
+    {
+        var strides = x.stride();
+        long rows = x.shape[0], columns = x.shape[1];
+        if (strides[1] == 1 && strides[0] == columns)
+        {
+            (transpose, leading, contiguous) = ((byte)'N', Math.Max(1, columns), x.alias());
+            return true;
+        }
+        if (strides[0] == 1 && strides[1] == rows)
+        {
+            (transpose, leading, contiguous) = ((byte)'T', Math.Max(1, rows), x.t());
+            return true;
+        }
+        (transpose, leading, contiguous) = (0, 0, null);
+        return false;
+    }
+
+    /// <summary>Copies the lower triangle of a row-major n×n matrix onto its upper triangle, by 32×32 tiles.</summary>
+    private static void MirrorLower<T>(Span<T> c, int n)
+    {
+        const int Tile = 32;
+        for (int bi = 0; bi < n; bi += Tile)
+        {
+            int iEnd = Math.Min(n, bi + Tile);
+            for (int bj = 0; bj <= bi; bj += Tile)
+            {
+                int jEnd = Math.Min(n, bj + Tile);
+                for (int i = bi; i < iEnd; i++)
+                {
+                    int rowI = i * n;
+                    for (int j = bj; j < jEnd && j < i; j++)
+                        c[j * n + i] = c[rowI + j];
+                }
+            }
+        }
+    }
+
+    private static Entry Resolve()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+            return new(0, 0, false, "not Linux x64");
+        try
+        {
+            TorchRuntime.EnsureInitialized();
+            string version = torch.__version__;
+            if (!VerifiedLibtorch.Any(v => version.StartsWith(v, StringComparison.Ordinal)))
+                return new(0, 0, false, $"libtorch {version} is not a checked version ({string.Join(", ", VerifiedLibtorch)})");
+            var directory = TorchRuntime.NativeDirectory;
+            IntPtr library = 0;
+            bool loaded = (directory is not null && NativeLibrary.TryLoad(Path.Combine(directory, "libtorch_cpu.so"), out library))
+                || NativeLibrary.TryLoad("libtorch_cpu.so", out library);
+            if (!loaded)
+                return new(0, 0, false, "libtorch_cpu.so not found");
+            if (!NativeLibrary.TryGetExport(library, "mkl_blas_sgemmt", out var single)
+                || !NativeLibrary.TryGetExport(library, "mkl_blas_dgemmt", out var dbl))
+                return new(0, 0, false, "libtorch_cpu.so exports no MKL gemmt");
+            var entry = new Entry(single, dbl, true, null);
+            string? failure = Probe(entry, ScalarType.Float32, 1e-5) ?? Probe(entry, ScalarType.Float64, 1e-12);
+            return failure is null ? entry : new(0, 0, false, failure);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new(0, 0, false, e.Message);
+        }
+    }
+
+    /// <summary>A 70×45 Gram matrix and a product of two commuting symmetric matrices, against torch.mm.</summary>
+    private static string? Probe(Entry entry, ScalarType dtype, double tolerance)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var generator = new Generator(12345);
+        var w = torch.randn([70, 45], dtype, generator: generator);
+        var s = w.mm(w.t());
+        foreach (var (a, b) in new[] { (w, w.t()), (w.t(), w), (s, s.mm(s)) })
+        {
+            var expected = a.mm(b);
+            using var actual = Multiply(entry, a, b);
+            if (actual is null)
+                return "the probe's operands were refused";
+            double scale = Max(expected.abs());
+            double error = Max((actual - expected).abs());
+            if (!(error <= tolerance * Math.Max(1, scale) * a.shape[1]) || Max((actual - actual.t()).abs()) != 0)
+                return $"the probe's {dtype} product differs from torch.mm by {error:G3}";
+        }
+        return null;
+    }
+
+    private static double Max(Tensor t) => t.max().to(ScalarType.Float64).item<double>();
+}

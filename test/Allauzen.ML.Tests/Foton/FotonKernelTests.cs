@@ -1,0 +1,137 @@
+using System.Runtime.InteropServices;
+using Allauzen.ML.Foton;
+using Allauzen.ML.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Allauzen.ML.Tests.Foton;
+
+/// <summary>
+/// The FOTON step's host kernels: the one-pass tanh difference and the triangular (symmetric) products of the
+/// projection, each against an exact or libtorch computation.
+/// </summary>
+[TestClass]
+public sealed class FotonKernelTests
+{
+    [TestMethod]
+    public void TanhDifferenceKernel_MatchesFloat64_AndEveryLaneGivesTheScalarBits()
+    {
+        var rng = new Random(7);
+        int n = 10_007; // not a multiple of the vector width: the scalar tail runs too
+        var a = new double[n];
+        var step = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            a[i] = rng.NextDouble() * 24 - 12;
+            // Steps over 12 decades, both signs, up to |δ| = 1, and some around the Taylor/exponential switch (1/8).
+            step[i] = i % 10 == 0 ? (rng.NextDouble() * 0.02 + 0.115) * (rng.Next(2) * 2 - 1)
+                : (rng.NextDouble() * 2 - 1) * Math.Pow(10, -12 * rng.NextDouble());
+        }
+        var h = a.Select(v => (float)Math.Tanh(v)).ToArray();
+        var da = step.Select(v => (float)v).ToArray();
+        var d = new float[n];
+        Assert.IsTrue(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f));
+        double maxAbs = 0, maxRel = 0;
+        var one = new float[1];
+        for (int i = 0; i < n; i++)
+        {
+            // The exact value of what the kernel computes for the float32 inputs it saw, t(1 − h²)/(1 − ht), t = tanh δ,
+            // in float64 (h's own rounding is part of the input; the identity with tanh(a) − tanh(a − δ) is tested in
+            // FotonFastPathTests through OrthogonalMlp.TanhDifference).
+            double hi = h[i], t = Math.Tanh(da[i]), exact = t * (1 - hi * hi) / (1 - hi * t);
+            double error = Math.Abs(d[i] - exact);
+            maxAbs = Math.Max(maxAbs, error);
+            maxRel = Math.Max(maxRel, error / Math.Max(Math.Abs(exact), 1e-30));
+            Assert.IsTrue(TanhDifferenceKernel.Compute(h.AsSpan(i, 1), da.AsSpan(i, 1), one));
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(d[i]), BitConverter.SingleToInt32Bits(one[0]), $"element {i}: vector and scalar bits");
+        }
+        // A few float32 roundings: ≤ 1e-6 relative (e^{2δ} − 1 near the switch at |δ| = 1/8 loses three bits), ≤ 1e-7 absolute.
+        Assert.IsLessThanOrEqualTo(1e-6, maxRel, $"max relative error {maxRel:G3}");
+        Assert.IsLessThanOrEqualTo(1e-7, maxAbs, $"max absolute error {maxAbs:G3}");
+    }
+
+    [TestMethod]
+    public void TanhDifferenceKernel_RefusesStepsAboveTheBoundAndNaN_ButComputesLargeStepsWhenUnbounded()
+    {
+        var h = new float[20];
+        var da = new float[20];
+        var d = new float[20];
+        da[13] = 1.5f;
+        Assert.IsFalse(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f), "a vector lane above the bound");
+        da[13] = 0;
+        da[19] = float.NaN;
+        Assert.IsFalse(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f), "NaN in the scalar tail");
+        da[19] = 0;
+        // Unbounded: large steps saturate to ±1 (tanh 0 − tanh(−δ) = tanh δ), no overflow.
+        da[0] = 60;
+        da[1] = -60;
+        da[2] = 3;
+        Assert.IsTrue(TanhDifferenceKernel.Compute(h, da, d));
+        Assert.AreEqual(1f, d[0]);
+        Assert.AreEqual(-1f, d[1]);
+        Assert.AreEqual(Math.Tanh(3), d[2], 2e-7);
+        Assert.ThrowsExactly<ArgumentException>(() => TanhDifferenceKernel.Compute(h, da.AsSpan(1), d));
+    }
+
+    [TestMethod]
+    public void TriangularProduct_GivesTorchMmWithinFloat32Rounding_ExactlySymmetric_ForEveryOperandLayout()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var g = new Generator(21, torch.CPU);
+        if (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
+            Assert.IsTrue(MklTriangularProduct.IsAvailable, $"the served libtorch has MKL's gemmt: {MklTriangularProduct.UnavailableReason}");
+        if (!MklTriangularProduct.IsAvailable)
+            return; // elsewhere the fallback (blocked products) is what Bjorck.SymmetricProduct runs; tested below
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float64 })
+        {
+            var wide = torch.randn([96, 250], dtype, generator: g);
+            var square = wide.mm(wide.t());
+            var cases = new (string Name, Tensor A, Tensor B)[]
+            {
+                ("W·Wᵀ", wide, wide.t()),
+                ("Wᵀ·W", wide.t(), wide),
+                ("S·S²", square, square.mm(square)),
+                ("Wᵀ·W contiguous copies", wide.t().contiguous(), wide.contiguous()),
+            };
+            foreach (var (name, a, b) in cases)
+            {
+                var expected = a.mm(b);
+                var actual = MklTriangularProduct.TryMultiply(a, b);
+                Assert.IsNotNull(actual, name);
+                // Each entry is a k-term dot product: both results are within k·ε·Σ|aᵢ||bᵢ| of the exact one.
+                double eps = dtype == ScalarType.Float32 ? 6e-8 : 1.2e-16;
+                var bound = a.abs().mm(b.abs()) * (2 * a.shape[1] * eps);
+                Assert.IsTrue((actual! - expected).abs().le(bound).all().ToBoolean(), $"{dtype} {name}");
+                Assert.AreEqual(0.0, (actual - actual.t()).abs().max().ToDouble(), $"{dtype} {name}: exactly symmetric");
+            }
+            // Not applicable: non-square result, a strided (sliced) operand, a dtype mix.
+            Assert.IsNull(MklTriangularProduct.TryMultiply(wide, wide.t().narrow(1, 0, 50)));
+            Assert.IsNull(MklTriangularProduct.TryMultiply(wide.narrow(1, 0, 100), wide.t().narrow(0, 0, 100)));
+        }
+        Assert.IsNull(MklTriangularProduct.TryMultiply(torch.randn(8, 8), torch.randn(8, 8, ScalarType.Float64)));
+    }
+
+    [TestMethod]
+    public void SymmetricProduct_WithAndWithoutTheTriangularProduct_AgreesWithinFloat32Rounding()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var g = new Generator(22, torch.CPU);
+        var wide = torch.randn([256, 784], generator: g);
+        var gram = Bjorck.SymmetricProduct(wide, wide.t());
+        bool enabled = MklTriangularProduct.Enabled;
+        Tensor blocked;
+        try
+        {
+            MklTriangularProduct.Enabled = false;
+            blocked = Bjorck.SymmetricProduct(wide, wide.t());
+        }
+        finally
+        {
+            MklTriangularProduct.Enabled = enabled;
+        }
+        var bound = wide.abs().mm(wide.abs().t()) * (2 * 784 * 6e-8);
+        Assert.IsTrue((gram - blocked).abs().le(bound).all().ToBoolean());
+        Assert.AreEqual(0.0, (blocked - blocked.t()).abs().max().ToDouble());
+        Assert.AreEqual(0.0, (gram - gram.t()).abs().max().ToDouble());
+    }
+}
