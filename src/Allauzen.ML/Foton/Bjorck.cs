@@ -85,28 +85,22 @@ internal static partial class Bjorck
     /// </remarks>
     public static int ProjectWarm(Tensor w, int maxIterations, double tolerance, out double errorBound, int order = 2)
     {
-        using var scope = torch.NewDisposeScope();
-        bool wide = w.shape[0] < w.shape[1];
         // Everything runs on the small n×n side: P = WWᵀ (wide) or WᵀW (tall) is formed once; the iteration keeps
         // Z (a polynomial in P, so symmetric and commuting with P) and G = ZPZ, the Gram matrix of the projected
         // weights W·Z (tall) or Z·W (wide), and W is multiplied by Z once at the end. A second iteration costs three
         // n×n products instead of a second Gram matrix and application on the big side (for the wide 784→256 first
-        // layer each of those is three n³ products).
-        var g = wide ? SymmetricProduct(w, w.t()) : SymmetricProduct(w.t(), w);
-        Tensor? z = null;
+        // layer each of those is three n³ products). Host float32 weights keep the small side in host memory with
+        // MKL's products (HostSide); anything else in libtorch tensors (TorchSide). Both take the same decisions.
+        using ISmallSide side = (ISmallSide?)HostSide.TryCreate(w) ?? new TorchSide(w);
         double zScale = 1; // Z = zScale·I until the first step
         int iterations = 0;
         errorBound = double.PositiveInfinity;
         bool checkedScale = false;
         double estimate = double.PositiveInfinity; // estimated ‖R‖₂, for choosing degrees only (never for the bound)
-        // Scalars held in locals for the whole loop: an implicit temporary may be finalised during the native call.
-        using Scalar one = 1.0.ToScalar();
         while (iterations < maxIterations)
         {
-            var r = g.neg();
-            r.diagonal().add_(one, KeptScalars.One); // R = I − G
-            // One host read: max|R|, the largest absolute row sum, ‖R‖_F and the largest row norm of R.
-            var sv = Norms(r);
+            // R = I − G, and one read: max|R|, the largest absolute row sum, ‖R‖_F and the largest row norm of R.
+            var sv = side.Residual();
             double maxAbs = sv[0], rowNorm = sv[3], spectral = Math.Min(sv[1], sv[2]);
             if (!double.IsFinite(sv[1]) || !double.IsFinite(sv[2]))
             {
@@ -130,14 +124,13 @@ internal static partial class Bjorck
                 // stopping rule below is proven whatever they are.
                 if (order != 1 && spectral > CentringThreshold)
                 {
-                    var (lo, hi) = ExtremeEigenvalues(g);
+                    var (lo, hi) = side.ExtremeEigenvalues();
                     double radius = (hi - lo) / (hi + lo);
                     if (lo > 0 && radius < 0.8)
                     {
                         // Centred, σ² ≤ 1.8 up to the estimate's error: no divergence, so no Gershgorin scale.
                         double c = 2 / (lo + hi);
-                        using Scalar cs = c.ToScalar();
-                        g = g.mul(cs);
+                        side.ScaleGram(c);
                         zScale = Math.Sqrt(c);
                         // Lanczos Ritz values lie inside the spectrum, so the true radius can be a little larger.
                         estimate = 1.1 * radius + 0.01;
@@ -149,8 +142,7 @@ internal static partial class Bjorck
                 double gershgorin = 1 + sv[1];
                 if (gershgorin > (order == 1 ? 2.5 : 2.0))
                 {
-                    using Scalar inverse = (1 / gershgorin).ToScalar();
-                    g = g.mul(inverse);
+                    side.ScaleGram(1 / gershgorin);
                     zScale = Math.Sqrt(1 / gershgorin);
                     continue;
                 }
@@ -161,7 +153,6 @@ internal static partial class Bjorck
             // largest row norm of R^j (R^j symmetric): |(R^(a+b))ᵢₗ| = |⟨row i of R^a, row l of R^b⟩| ≤ ρ_a ρ_b, and
             // higher powers add factors ‖R‖₂ ≤ s. The degree grows (one n×n product each) until that bound is within
             // tolerance, or up to the degree that the estimated ‖R‖₂ says is cheapest overall (PlanDegree).
-            var powers = new List<Tensor> { r };
             var rho = new List<double> { 0, rowNorm }; // rho[j] for R^j
             int degree = 1;
             errorBound = ResidualBound(1, rho, spectral);
@@ -171,47 +162,22 @@ internal static partial class Bjorck
             int cap = order == 1 ? 1 : Math.Max(PlanDegree(estimate, tolerance, high), spectral < 0.5 ? high : order);
             while (errorBound > tolerance && degree < cap)
             {
-                var power = SymmetricProduct(powers[^1], r);
-                powers.Add(power);
+                var norms = side.NextPower();
                 degree++;
-                var norms = Norms(power);
                 rho.Add(norms[3]);
                 spectral = Math.Min(spectral, Math.Pow(norms[2], 1.0 / degree));
                 errorBound = ResidualBound(degree, rho, spectral);
             }
             estimate = ResidualNorm(degree, Math.Min(estimate, spectral));
-            // q = p_k(R) = I + Σ_{j=1..k} c_j R^j, accumulated into the highest power.
-            Tensor q;
-            using (Scalar top = TaylorCoefficients[degree].ToScalar())
-                q = powers[^1].mul(top);
-            for (int j = degree - 1; j >= 1; j--)
-            {
-                using Scalar c = TaylorCoefficients[j].ToScalar();
-                q.add_(powers[j - 1], alpha: c);
-            }
-            q.diagonal().add_(one, KeptScalars.One);
-            if (z is null)
-            {
-                using Scalar zs = zScale.ToScalar();
-                z = zScale == 1 ? q : q.mul(zs);
-            }
-            else
-                z = SymmetricProduct(z, q);
+            // q = p_k(R) = I + Σ_{j=1..k} c_j R^j; Z = zScale·q at the first step, Z·q after.
+            side.Combine(TaylorCoefficients.AsSpan(0, degree + 1));
+            side.Accumulate(zScale);
             iterations++;
             if (errorBound <= tolerance || iterations >= maxIterations)
                 break;
-            g = SymmetricProduct(SymmetricProduct(q, g), q); // the new Gram matrix, for the next iteration only
+            side.NextGram(); // q·G·q, the new Gram matrix, for the next iteration only
         }
-        if (z is not null)
-        {
-            using var projected = wide ? z.mm(w) : w.mm(z);
-            w.copy_(projected);
-        }
-        else if (zScale != 1)
-        {
-            using Scalar zs = zScale.ToScalar();
-            w.mul_(zs);
-        }
+        side.Apply(zScale);
         return iterations;
     }
 
@@ -295,6 +261,22 @@ internal static partial class Bjorck
                 using var copy = p.to(ScalarType.Float64).cpu().contiguous();
                 ToDoubles(copy.bytes, ScalarType.Float64, a.AsSpan(0, n * n));
             }
+            return Lanczos(a, n);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(a);
+        }
+    }
+
+    /// <summary><see cref="ExtremeEigenvalues(Tensor)"/> for a row-major n×n float32 matrix in host memory.</summary>
+    private static (double Lo, double Hi) ExtremeEigenvalues(ReadOnlySpan<float> p, int n)
+    {
+        var a = ArrayPool<double>.Shared.Rent(n * n);
+        try
+        {
+            for (int k = 0; k < n * n; k++)
+                a[k] = p[k];
             return Lanczos(a, n);
         }
         finally

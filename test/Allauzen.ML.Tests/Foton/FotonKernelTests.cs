@@ -134,4 +134,47 @@ public sealed class FotonKernelTests
         Assert.AreEqual(0.0, (blocked - blocked.t()).abs().max().ToDouble());
         Assert.AreEqual(0.0, (gram - gram.t()).abs().max().ToDouble());
     }
+
+    [TestMethod]
+    public void WarmProjection_OnTheHostSide_GivesTheTorchSidesIterationsAndWeights_WithinFloat32Rounding()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        using var g = new Generator(23, torch.CPU);
+        if (!MklTriangularProduct.IsAvailable)
+            return; // then both runs below would take the torch side
+        // Wide (the 784 → 256 first layer), square, tall and tiny (the output layer) weights, after steps of each size,
+        // including ones that need the centring and a second iteration.
+        foreach (var (rows, columns) in new[] { (256, 784), (256, 256), (300, 64), (10, 256) })
+        {
+            bool wide = rows < columns;
+            var q = torch.linalg.qr(torch.randn([Math.Max(rows, columns), Math.Min(rows, columns)], ScalarType.Float64, generator: g)).Q;
+            var start = (wide ? q.t() : q).contiguous();
+            foreach (double size in new[] { 1e-3, 1e-2, 1e-1, 0.4 })
+            {
+                var w0 = (start + torch.randn(start.shape, ScalarType.Float64, generator: g) * (size / Math.Sqrt(Math.Min(rows, columns)))).to(ScalarType.Float32);
+                var host = w0.clone();
+                var reference = w0.clone();
+                int hostIterations = Bjorck.ProjectWarm(host, 20, 4e-6, out double hostBound);
+                int torchIterations;
+                double torchBound;
+                MklTriangularProduct.Enabled = false;
+                try
+                {
+                    torchIterations = Bjorck.ProjectWarm(reference, 20, 4e-6, out torchBound);
+                }
+                finally
+                {
+                    MklTriangularProduct.Enabled = true;
+                }
+                string where = $"{rows}×{columns}, step {size}";
+                Assert.AreEqual(torchIterations, hostIterations, where);
+                Assert.AreEqual(torchBound, hostBound, 1e-3 * torchBound + 1e-9, where);
+                // Both are the same polynomial in P applied once, in float32: entries agree to a few float32 roundings.
+                double difference = (host - reference).abs().max().ToDouble();
+                Assert.IsLessThanOrEqualTo(1e-6, difference, $"{where}: max weight difference {difference:G3}");
+                Assert.IsLessThanOrEqualTo(4e-6 + 2e-6, Bjorck.OrthogonalityError(host.to(ScalarType.Float64)), where);
+            }
+        }
+    }
 }

@@ -37,7 +37,7 @@ internal static unsafe class MklTriangularProduct
     /// <summary>Why the triangular product is not used, for diagnostics; <see langword="null"/> when it is.</summary>
     internal static string? UnavailableReason => !Enabled ? $"{DisableVariable}=0" : s_entry.Value.Reason;
 
-    private sealed record Entry(IntPtr Single, IntPtr Double, bool Probed, string? Reason);
+    private sealed record Entry(IntPtr Single, IntPtr Double, bool Probed, string? Reason, IntPtr General = 0);
 
     /// <summary>
     /// C = A·B for n×k <paramref name="a"/> and k×n <paramref name="b"/> whose product is symmetric (the caller's
@@ -80,17 +80,72 @@ internal static unsafe class MklTriangularProduct
                 float one = 1, zero = 0;
                 ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, float*, byte*, long*, byte*, long*, float*, byte*, long*, void>)entry.Single)(
                     &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
-                MirrorLower(new Span<float>(pc, checked((int)(n * n))), (int)n);
+                MirrorLower((float*)pc, (int)n);
             }
             else
             {
                 double one = 1, zero = 0;
                 ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, double*, byte*, long*, byte*, long*, double*, byte*, long*, void>)entry.Double)(
                     &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
-                MirrorLower(new Span<double>(pc, checked((int)(n * n))), (int)n);
+                MirrorLower((double*)pc, (int)n);
             }
         }
         return c;
+    }
+
+    /// <summary>
+    /// Host float32 memory: the lower triangle of the row-major n×n C = A·B (A n×k, B k×n, both row-major and contiguous,
+    /// each given as stored or as the transpose of what is stored: a stored k×n matrix for A, n×k for B). The upper
+    /// triangle is not written. Only when <see cref="IsAvailable"/>.
+    /// </summary>
+    internal static void LowerProduct(float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed) =>
+        LowerProduct(s_entry.Value, c, n, k, a, aTransposed, b, bTransposed);
+
+    private static void LowerProduct(Entry entry, float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed)
+    {
+        // Column-major: Cᵀ = Bᵀ·Aᵀ, whose upper triangle is C's lower one. A stored row-major X is Xᵀ column-major.
+        byte upper = (byte)'U', transB = bTransposed ? (byte)'T' : (byte)'N', transA = aTransposed ? (byte)'T' : (byte)'N';
+        long ldb = bTransposed ? k : n, lda = aTransposed ? n : k, ldc = n;
+        float one = 1, zero = 0;
+        ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, float*, float*, long*, float*, long*, float*, float*, long*, void>)entry.Single)(
+            &upper, &transB, &transA, &n, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
+    }
+
+    /// <summary>
+    /// Host float32 memory: the row-major rows×columns C = A·B (A rows×k, B k×columns, row-major and contiguous), through
+    /// MKL's <c>sgemm</c>. Only when <see cref="IsAvailable"/>.
+    /// </summary>
+    internal static void Product(float* c, long rows, long columns, long k, float* a, float* b) =>
+        Product(s_entry.Value, c, rows, columns, k, a, b);
+
+    private static void Product(Entry entry, float* c, long rows, long columns, long k, float* a, float* b)
+    {
+        // Column-major: Cᵀ = Bᵀ·Aᵀ. Integers as 64-bit values: an LP64 sgemm reads their (same) low halves.
+        byte none = (byte)'N';
+        float one = 1, zero = 0;
+        ((delegate* unmanaged<byte*, byte*, long*, long*, long*, float*, float*, long*, float*, long*, float*, float*, long*, void>)entry.General)(
+            &none, &none, &columns, &rows, &k, &one, b, &columns, a, &k, &zero, c, &columns);
+    }
+
+    /// <summary>Copies the lower triangle of a row-major n×n matrix onto its upper triangle, by 32×32 tiles.</summary>
+    internal static void MirrorLower<T>(T* c, int n) where T : unmanaged
+    {
+        const int Tile = 32;
+        for (int bi = 0; bi < n; bi += Tile)
+        {
+            int iEnd = Math.Min(n, bi + Tile);
+            for (int bj = 0; bj <= bi; bj += Tile)
+            {
+                int jEnd = Math.Min(n, bj + Tile);
+                for (int i = bi; i < iEnd; i++)
+                {
+                    T* row = c + (long)i * n;
+                    int end = Math.Min(jEnd, i);
+                    for (int j = bj; j < end; j++)
+                        c[(long)j * n + i] = row[j];
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -116,26 +171,6 @@ internal static unsafe class MklTriangularProduct
         return false;
     }
 
-    /// <summary>Copies the lower triangle of a row-major n×n matrix onto its upper triangle, by 32×32 tiles.</summary>
-    private static void MirrorLower<T>(Span<T> c, int n)
-    {
-        const int Tile = 32;
-        for (int bi = 0; bi < n; bi += Tile)
-        {
-            int iEnd = Math.Min(n, bi + Tile);
-            for (int bj = 0; bj <= bi; bj += Tile)
-            {
-                int jEnd = Math.Min(n, bj + Tile);
-                for (int i = bi; i < iEnd; i++)
-                {
-                    int rowI = i * n;
-                    for (int j = bj; j < jEnd && j < i; j++)
-                        c[j * n + i] = c[rowI + j];
-                }
-            }
-        }
-    }
-
     private static Entry Resolve()
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -153,10 +188,11 @@ internal static unsafe class MklTriangularProduct
             if (!loaded)
                 return new(0, 0, false, "libtorch_cpu.so not found");
             if (!NativeLibrary.TryGetExport(library, "mkl_blas_sgemmt", out var single)
-                || !NativeLibrary.TryGetExport(library, "mkl_blas_dgemmt", out var dbl))
-                return new(0, 0, false, "libtorch_cpu.so exports no MKL gemmt");
-            var entry = new Entry(single, dbl, true, null);
-            string? failure = Probe(entry, ScalarType.Float32, 1e-5) ?? Probe(entry, ScalarType.Float64, 1e-12);
+                || !NativeLibrary.TryGetExport(library, "mkl_blas_dgemmt", out var dbl)
+                || !NativeLibrary.TryGetExport(library, "sgemm_", out var general))
+                return new(0, 0, false, "libtorch_cpu.so exports no MKL gemmt or sgemm_");
+            var entry = new Entry(single, dbl, true, null, general);
+            string? failure = Probe(entry, ScalarType.Float32, 1e-5) ?? Probe(entry, ScalarType.Float64, 1e-12) ?? ProbeHost(entry);
             return failure is null ? entry : new(0, 0, false, failure);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -182,6 +218,40 @@ internal static unsafe class MklTriangularProduct
             double error = Max((actual - expected).abs());
             if (!(error <= tolerance * Math.Max(1, scale) * a.shape[1]) || Max((actual - actual.t()).abs()) != 0)
                 return $"the probe's {dtype} product differs from torch.mm by {error:G3}";
+        }
+        return null;
+    }
+
+    /// <summary>The raw host products against torch.mm: a 33×20 Gram matrix (stored and transposed operands) and a 33×20·20×17 product.</summary>
+    private static string? ProbeHost(Entry entry)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var generator = new Generator(54321);
+        var w = torch.randn([33, 20], generator: generator);
+        var v = torch.randn([20, 17], generator: generator);
+        var lower = new float[33 * 33];
+        var general = new float[33 * 17];
+        var wt = w.t().contiguous();
+        fixed (byte* pw = w.bytes)
+        fixed (byte* pwt = wt.bytes)
+        fixed (byte* pv = v.bytes)
+        fixed (float* pl = lower)
+        fixed (float* pg = general)
+        {
+            LowerProduct(entry, pl, 33, 20, (float*)pw, false, (float*)pw, true);
+            MirrorLower(pl, 33);
+            var gram = torch.tensor(lower, [33, 33]);
+            LowerProduct(entry, pl, 33, 20, (float*)pwt, true, (float*)pwt, false);
+            MirrorLower(pl, 33);
+            var transposed = torch.tensor(lower, [33, 33]);
+            Product(entry, pg, 33, 17, 20, (float*)pw, (float*)pv);
+            var product = torch.tensor(general, [33, 17]);
+            double scale = Max(w.abs()) * Max(w.abs()) * 20;
+            var expected = w.mm(w.t());
+            double error = Math.Max(Max((gram - expected).abs()), Max((transposed - expected).abs()));
+            error = Math.Max(error, Max((product - w.mm(v)).abs()));
+            if (!(error <= 1e-5 * scale))
+                return $"the probe's host products differ from torch.mm by {error:G3}";
         }
         return null;
     }
