@@ -66,6 +66,7 @@ internal static partial class Bjorck
 
         private Span<float> S(float[] pinned) => pinned.AsSpan(0, _n * _n);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
         public double[] Residual()
         {
             var r = S(_ws.Power(0));
@@ -167,6 +168,7 @@ internal static partial class Bjorck
         }
 
         /// <summary>y = c·x, element by element (x and y may be the same span).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
         private static void Scale(ReadOnlySpan<float> x, float c, Span<float> y)
         {
             int i = 0;
@@ -181,6 +183,7 @@ internal static partial class Bjorck
         }
 
         /// <summary>y += c·x, element by element.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
         private static void AddScaled(Span<float> y, float c, ReadOnlySpan<float> x)
         {
             int i = 0;

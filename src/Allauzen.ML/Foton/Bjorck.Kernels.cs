@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -30,6 +31,7 @@ internal static partial class Bjorck
 
     private delegate (double MaxAbs, double Sum, double Squares) RowNormsOf<T>(ReadOnlySpan<T> row);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     private static double[] HostNorms<T>(ReadOnlySpan<T> r, int m, RowNormsOf<T>? rowNorms = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -63,6 +65,7 @@ internal static partial class Bjorck
     }
 
     /// <summary>A float32 row's max |x|, Σ|x| and Σx², accumulated in float64 eight lanes at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     private static (double MaxAbs, double Sum, double Squares) RowNorms(ReadOnlySpan<float> row)
     {
         if (!Vector256.IsHardwareAccelerated || row.Length < Vector256<float>.Count)

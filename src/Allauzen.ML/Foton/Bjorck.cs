@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Allauzen.ML.Torch;
 using System.Buffers;
 using System.Numerics;
@@ -270,6 +271,7 @@ internal static partial class Bjorck
     }
 
     /// <summary><see cref="ExtremeEigenvalues(Tensor)"/> for a row-major n×n float32 matrix in host memory.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     private static (double Lo, double Hi) ExtremeEigenvalues(ReadOnlySpan<float> p, int n)
     {
         var a = ArrayPool<double>.Shared.Rent(n * n);
@@ -285,6 +287,7 @@ internal static partial class Bjorck
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     private static (double Lo, double Hi) Lanczos(double[] a, int n)
     {
         int m = Math.Min(LanczosSteps, n);
@@ -414,6 +417,7 @@ internal static partial class Bjorck
         return bound;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     private static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
         var acc = Vector<double>.Zero;

@@ -50,6 +50,7 @@ internal static class TanhDifferenceKernel
     }
 
     /// <summary>The kernel on spans (tests call it directly); false when some |δ| exceeds <paramref name="maxStep"/> or is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     public static bool Compute(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep = float.PositiveInfinity)
     {
         if (h.Length != da.Length || d.Length != h.Length)
