@@ -83,7 +83,7 @@ internal static partial class Bjorck
             Scale(S(_ws.G), cs, S(_ws.G));
         }
 
-        public (double Lo, double Hi) ExtremeEigenvalues() => Bjorck.ExtremeEigenvalues(S(_ws.G), _n);
+        public (double Lo, double Hi) ExtremeEigenvalues() => Bjorck.ExtremeEigenvalues(_ws.G, _n);
 
         public double[] NextPower()
         {

@@ -270,25 +270,50 @@ internal static partial class Bjorck
         }
     }
 
-    /// <summary><see cref="ExtremeEigenvalues(Tensor)"/> for a row-major n×n float32 matrix in host memory.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
-    private static (double Lo, double Hi) ExtremeEigenvalues(ReadOnlySpan<float> p, int n)
+    /// <summary>
+    /// <see cref="ExtremeEigenvalues(Tensor)"/> for a row-major n×n float32 matrix in host memory: the products with
+    /// the Lanczos vectors in float32 (each row a float32 dot product with the vector rounded to float32; the
+    /// recurrence in float64). The estimates only choose the centring scale and the degrees, never the bound.
+    /// </summary>
+    private static (double Lo, double Hi) ExtremeEigenvalues(float[] p, int n)
     {
-        var a = ArrayPool<double>.Shared.Rent(n * n);
-        try
+        var single = new float[n];
+        return Lanczos(n, (q, w) =>
         {
-            for (int k = 0; k < n * n; k++)
-                a[k] = p[k];
-            return Lanczos(a, n);
-        }
-        finally
-        {
-            ArrayPool<double>.Shared.Return(a);
-        }
+            for (int i = 0; i < n; i++)
+                single[i] = (float)q[i];
+            for (int i = 0; i < n; i++)
+                w[i] = DotSingle(p.AsSpan(i * n, n), single);
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
-    private static (double Lo, double Hi) Lanczos(double[] a, int n)
+    private static float DotSingle(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
+                acc += Vector256.Create(x.Slice(i, Vector256<float>.Count)) * Vector256.Create(y.Slice(i, Vector256<float>.Count));
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < x.Length; i++)
+            sum += x[i] * y[i];
+        return sum;
+    }
+
+    private static (double Lo, double Hi) Lanczos(double[] a, int n) =>
+        Lanczos(n, (q, w) =>
+        {
+            for (int i = 0; i < n; i++)
+                w[i] = Dot(a.AsSpan(i * n, n), q);
+        });
+
+    /// <summary>Lanczos steps with the matrix given by its product with a vector (<paramref name="multiply"/>(q, w): w = A·q).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    private static (double Lo, double Hi) Lanczos(int n, Action<double[], double[]> multiply)
     {
         int m = Math.Min(LanczosSteps, n);
         var alpha = new double[m];
@@ -304,8 +329,12 @@ internal static partial class Bjorck
         int steps = m;
         for (int j = 0; j < m; j++)
         {
-            for (int i = 0; i < n; i++)
-                wv[i] = Dot(a.AsSpan(i * n, n), q) - (j > 0 ? beta[j - 1] * prev[i] : 0);
+            multiply(q, wv);
+            if (j > 0)
+            {
+                for (int i = 0; i < n; i++)
+                    wv[i] -= beta[j - 1] * prev[i];
+            }
             double al = 0;
             for (int i = 0; i < n; i++)
                 al += q[i] * wv[i];

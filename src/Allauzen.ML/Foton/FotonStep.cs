@@ -87,8 +87,26 @@ internal static class FotonStep
         for (int i = 0; i < l; i++)
         {
             using var scope = torch.NewDisposeScope();
-            var a = MaskedLinear(net, i, cur, w[i], mask(i));
-            var next = net.Activate(a);
+            var m = mask(i);
+            Tensor a, next;
+            if (keepH)
+            {
+                // Only H is kept: for host float32, tanh(M ⊙ A) in one pass (TanhKernels).
+                a = net.Linear(i, cur, w[i]);
+                if (TanhKernels.Applies(a, m))
+                    next = TanhKernels.Tanh(a, m);
+                else
+                {
+                    if (m is not null)
+                        a.mul_(m);
+                    next = net.Activate(a);
+                }
+            }
+            else
+            {
+                a = MaskedLinear(net, i, cur, w[i], m);
+                next = net.Activate(a);
+            }
             if (storeActivations || i == 0)
             {
                 var keep = keepH ? next : a;
@@ -190,8 +208,8 @@ internal static class FotonStep
     /// </summary>
     private static Tensor? StoredTanhDifference(Tensor h, Tensor da)
     {
-        if (TanhDifferenceKernel.Applies(h, da))
-            return TanhDifferenceKernel.Compute(h, da, maxStep: 1f);
+        if (TanhKernels.Applies(h, da))
+            return TanhKernels.Compute(h, da, maxStep: 1f);
         using (var max = da.abs().max())
         {
             if (!(max.ToDouble() <= 1.0))

@@ -266,12 +266,12 @@ internal sealed class OrthogonalMlp : IDisposable
     /// keeps full relative precision for small δ). Five element-wise passes (tanh, two fused multiply-adds, a product,
     /// a quotient). H's own float32 rounding (≤ 6e-8) enters through 1 − h² and 1 − ht, amplified by at most
     /// 2/(1 − |t|): below 1e-6 for |δ| ≤ 1, the range the caller allows. Host float32 tensors take the one-pass kernel
-    /// (<see cref="TanhDifferenceKernel"/>: (1 − h)(1 + h) instead of 1 − h², the same bound).
+    /// (<see cref="TanhKernels"/>: (1 − h)(1 + h) instead of 1 − h², the same bound).
     /// </summary>
     public static Tensor TanhDifference(Tensor h, Tensor da)
     {
-        if (TanhDifferenceKernel.Applies(h, da))
-            return TanhDifferenceKernel.Compute(h, da)!;
+        if (TanhKernels.Applies(h, da))
+            return TanhKernels.Compute(h, da)!;
         using var one = torch.ones([], dtype: h.dtype, device: h.device);
         var t = da.tanh();
         using var k = new KeptScalars();

@@ -30,7 +30,7 @@ public sealed class FotonKernelTests
         var h = a.Select(v => (float)Math.Tanh(v)).ToArray();
         var da = step.Select(v => (float)v).ToArray();
         var d = new float[n];
-        Assert.IsTrue(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f));
+        Assert.IsTrue(TanhKernels.Compute(h, da, d, maxStep: 1f));
         double maxAbs = 0, maxRel = 0;
         var one = new float[1];
         for (int i = 0; i < n; i++)
@@ -42,7 +42,7 @@ public sealed class FotonKernelTests
             double error = Math.Abs(d[i] - exact);
             maxAbs = Math.Max(maxAbs, error);
             maxRel = Math.Max(maxRel, error / Math.Max(Math.Abs(exact), 1e-30));
-            Assert.IsTrue(TanhDifferenceKernel.Compute(h.AsSpan(i, 1), da.AsSpan(i, 1), one));
+            Assert.IsTrue(TanhKernels.Compute(h.AsSpan(i, 1), da.AsSpan(i, 1), one));
             Assert.AreEqual(BitConverter.SingleToInt32Bits(d[i]), BitConverter.SingleToInt32Bits(one[0]), $"element {i}: vector and scalar bits");
         }
         // A few float32 roundings: ≤ 1e-6 relative (e^{2δ} − 1 near the switch at |δ| = 1/8 loses three bits), ≤ 1e-7 absolute.
@@ -57,20 +57,59 @@ public sealed class FotonKernelTests
         var da = new float[20];
         var d = new float[20];
         da[13] = 1.5f;
-        Assert.IsFalse(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f), "a vector lane above the bound");
+        Assert.IsFalse(TanhKernels.Compute(h, da, d, maxStep: 1f), "a vector lane above the bound");
         da[13] = 0;
         da[19] = float.NaN;
-        Assert.IsFalse(TanhDifferenceKernel.Compute(h, da, d, maxStep: 1f), "NaN in the scalar tail");
+        Assert.IsFalse(TanhKernels.Compute(h, da, d, maxStep: 1f), "NaN in the scalar tail");
         da[19] = 0;
         // Unbounded: large steps saturate to ±1 (tanh 0 − tanh(−δ) = tanh δ), no overflow.
         da[0] = 60;
         da[1] = -60;
         da[2] = 3;
-        Assert.IsTrue(TanhDifferenceKernel.Compute(h, da, d));
+        Assert.IsTrue(TanhKernels.Compute(h, da, d));
         Assert.AreEqual(1f, d[0]);
         Assert.AreEqual(-1f, d[1]);
         Assert.AreEqual(Math.Tanh(3), d[2], 2e-7);
-        Assert.ThrowsExactly<ArgumentException>(() => TanhDifferenceKernel.Compute(h, da.AsSpan(1), d));
+        Assert.ThrowsExactly<ArgumentException>(() => TanhKernels.Compute(h, da.AsSpan(1), d));
+    }
+
+    [TestMethod]
+    public void TanhKernel_MatchesFloat64_WithAndWithoutMask_AndEveryLaneGivesTheScalarBits()
+    {
+        var rng = new Random(8);
+        int n = 4_099;
+        var a = new float[n];
+        var mask = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            // Saturated, mid-range, around the Taylor/exponential switch (1/8) and tiny pre-activations.
+            a[i] = (i % 4) switch
+            {
+                0 => (float)(rng.NextDouble() * 40 - 20),
+                1 => (float)(rng.NextDouble() * 4 - 2),
+                2 => (float)((rng.NextDouble() * 0.02 + 0.115) * (rng.Next(2) * 2 - 1)),
+                _ => (float)((rng.NextDouble() * 2 - 1) * Math.Pow(10, -10 * rng.NextDouble())),
+            };
+            mask[i] = rng.Next(10) == 0 ? 0f : 1f / 0.9f;
+        }
+        var h = new float[n];
+        var one = new float[1];
+        foreach (bool masked in new[] { false, true })
+        {
+            TanhKernels.Tanh(a, masked ? mask : default, h);
+            double maxRel = 0;
+            for (int i = 0; i < n; i++)
+            {
+                float x = masked ? a[i] * mask[i] : a[i];
+                double exact = Math.Tanh(x);
+                maxRel = Math.Max(maxRel, Math.Abs(h[i] - exact) / Math.Max(Math.Abs(exact), 1e-30));
+                TanhKernels.Tanh(a.AsSpan(i, 1), masked ? mask.AsSpan(i, 1) : default, one);
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(h[i]), BitConverter.SingleToInt32Bits(one[0]), $"element {i}: vector and scalar bits");
+            }
+            // A few float32 roundings (e^{2x} − 1 near the switch at |x| = 1/8 loses three bits); saturation gives ±1 exactly.
+            Assert.IsLessThanOrEqualTo(1e-6, maxRel, $"masked {masked}: max relative error {maxRel:G3}");
+        }
+        Assert.ThrowsExactly<ArgumentException>(() => TanhKernels.Tanh(a, mask.AsSpan(1), h));
     }
 
     [TestMethod]

@@ -7,7 +7,9 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Foton;
 
 /// <summary>
-/// The tanh difference d = tanh(a) − tanh(a − δ) = t(1 − h²)/(1 − ht), t = tanh δ, h = tanh a, in one pass over host
+/// tanh and the tanh difference in one pass over host float32 memory. tanh x = N/D with N = e^{2x} − 1, D = e^{2x} + 1
+/// (or N the odd Taylor polynomial of tanh and D = 1 for |x| &lt; 1/8, where e^{2x} − 1 would cancel). The difference
+/// d = tanh(a) − tanh(a − δ) = t(1 − h²)/(1 − ht), t = tanh δ, h = tanh a, in one pass over host
 /// float32 memory: t is formed as N/D (N = e^{2δ} − 1, D = e^{2δ} + 1, or N = the odd Taylor polynomial of tanh and D = 1
 /// for |δ| &lt; 1/8, where e^{2δ} − 1 would cancel), so that d = N(1 − h)(1 + h)/(D − hN) takes one division. libtorch
 /// needs five element-wise passes and a transcendental pass for the same (<see cref="OrthogonalMlp.TanhDifference"/>).
@@ -19,7 +21,7 @@ namespace Allauzen.ML.Foton;
 /// operations (no fused multiply-adds), so the result does not depend on the vector width; the relative error of d is
 /// a few float32 roundings (the accuracy test bounds it against float64).
 /// </remarks>
-internal static class TanhDifferenceKernel
+internal static class TanhKernels
 {
     private const float SmallStep = 0.125f;
     private const float Log2E = 1.44269504088896341f;
@@ -29,10 +31,10 @@ internal static class TanhDifferenceKernel
     private const float T3 = -1f / 3, T5 = 2f / 15, T7 = -17f / 315, T9 = 62f / 2835;
     private const float E2 = 1f / 2, E3 = 1f / 6, E4 = 1f / 24, E5 = 1f / 120, E6 = 1f / 720, E7 = 1f / 5040;
 
-    /// <summary>Whether the kernel applies: host float32 tensors of the same shape, both contiguous.</summary>
-    public static bool Applies(Tensor h, Tensor da) =>
-        h.device_type == DeviceType.CPU && da.device_type == DeviceType.CPU && h.dtype == ScalarType.Float32 && da.dtype == ScalarType.Float32
-        && h.is_contiguous() && da.is_contiguous() && h.shape.SequenceEqual(da.shape) && h.numel() <= int.MaxValue;
+    /// <summary>Whether the kernels apply: host float32 tensors of the same shape, all contiguous (a null one is ignored).</summary>
+    public static bool Applies(Tensor h, Tensor? da) =>
+        h.device_type == DeviceType.CPU && h.dtype == ScalarType.Float32 && h.is_contiguous() && h.numel() <= int.MaxValue
+        && (da is null || (da.device_type == DeviceType.CPU && da.dtype == ScalarType.Float32 && da.is_contiguous() && h.shape.SequenceEqual(da.shape)));
 
     /// <summary>
     /// d for every element, into a new tensor; with <paramref name="maxStep"/> set, returns <see langword="null"/> as soon
@@ -82,7 +84,7 @@ internal static class TanhDifferenceKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Difference(Vector256<float> h, Vector256<float> x)
+    private static (Vector256<float> N, Vector256<float> D) Fraction(Vector256<float> x)
     {
         var one = Vector256<float>.One;
         // Taylor branch: tanh x = x(1 + x²(−1/3 + x²(2/15 + x²(−17/315 + x²·62/2835)))).
@@ -97,12 +99,18 @@ internal static class TanhDifferenceKernel
         var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
         var e = p * scale;
         var small = Vector256.LessThan(Vector256.Abs(x), Vector256.Create(SmallStep));
-        var num = Vector256.ConditionalSelect(small, poly, e - one);
-        var den = Vector256.ConditionalSelect(small, one, e + one);
+        return (Vector256.ConditionalSelect(small, poly, e - one), Vector256.ConditionalSelect(small, one, e + one));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Difference(Vector256<float> h, Vector256<float> x)
+    {
+        var one = Vector256<float>.One;
+        var (num, den) = Fraction(x);
         return num * ((one - h) * (one + h)) / (den - h * num);
     }
 
-    private static float Difference(float h, float x)
+    private static (float N, float D) Fraction(float x)
     {
         float x2 = x * x;
         float poly = x + x * x2 * (T3 + x2 * (T5 + x2 * (T7 + x2 * T9)));
@@ -112,8 +120,47 @@ internal static class TanhDifferenceKernel
         float p = 1 + r * (1 + r * (E2 + r * (E3 + r * (E4 + r * (E5 + r * (E6 + r * E7))))));
         float e = p * BitConverter.Int32BitsToSingle(((int)k + 127) << 23);
         bool small = Math.Abs(x) < SmallStep;
-        float num = small ? poly : e - 1;
-        float den = small ? 1 : e + 1;
+        return small ? (poly, 1) : (e - 1, e + 1);
+    }
+
+    private static float Difference(float h, float x)
+    {
+        var (num, den) = Fraction(x);
         return num * ((1 - h) * (1 + h)) / (den - h * num);
+    }
+
+    /// <summary>tanh(a) (times <paramref name="mask"/> first, when given: tanh(m·a)) into a new tensor; see <see cref="Applies"/>.</summary>
+    public static Tensor Tanh(Tensor a, Tensor? mask)
+    {
+        var h = torch.empty_like(a);
+        Tanh(MemoryMarshal.Cast<byte, float>(a.bytes), mask is null ? default : MemoryMarshal.Cast<byte, float>(mask.bytes),
+            MemoryMarshal.Cast<byte, float>(h.bytes));
+        return h;
+    }
+
+    /// <summary>h = tanh(m·a) element by element (m = 1 when <paramref name="mask"/> is empty).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    public static void Tanh(ReadOnlySpan<float> a, ReadOnlySpan<float> mask, Span<float> h)
+    {
+        if (a.Length != h.Length || (!mask.IsEmpty && mask.Length != a.Length))
+            throw new ArgumentException($"The spans' lengths differ: a {a.Length}, mask {mask.Length}, h {h.Length}.");
+        bool masked = !mask.IsEmpty;
+        int n = a.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            {
+                var x = Vector256.Create(a.Slice(i, Vector256<float>.Count));
+                if (masked)
+                    x *= Vector256.Create(mask.Slice(i, Vector256<float>.Count));
+                var (num, den) = Fraction(x);
+                (num / den).CopyTo(h.Slice(i, Vector256<float>.Count));
+            }
+        }
+        for (; i < n; i++)
+        {
+            var (num, den) = Fraction(masked ? a[i] * mask[i] : a[i]);
+            h[i] = num / den;
+        }
     }
 }
