@@ -91,10 +91,10 @@ internal static class FotonStep
             Tensor a, next;
             if (keepH)
             {
-                // Only H is kept: for host float32, tanh(M ⊙ A) in one pass (TanhKernels).
+                // Only H is kept: for host float32, tanh(M ⊙ A) in one pass (ActivationKernels).
                 a = net.Linear(i, cur, w[i]);
-                if (TanhKernels.Applies(a, m))
-                    next = TanhKernels.Tanh(a, m);
+                if (ActivationKernels.Applies(a, m))
+                    next = ActivationKernels.Tanh(a, m);
                 else
                 {
                     if (m is not null)
@@ -135,7 +135,7 @@ internal static class FotonStep
         int l = net.OutputIndex;
         bool keepH = storeActivations && net.Architecture.Activation == FotonActivation.Tanh;
         // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
-        using Scalar invBatch = (1.0 / divisor).ToScalar(), flip = (-rule.Sign).ToScalar(), sign = rule.Sign.ToScalar();
+        using Scalar flip = (-rule.Sign).ToScalar(), sign = rule.Sign.ToScalar();
         var w = net.Weights;
         // PEPITA's first pre-synaptic factor is the modulated input itself, X̃ = X + E·Fᵀ.
         using var xMod = rule.ModulatedPresynaptic ? x.add(e.mm(feedback).mul_(sign), KeptScalars.One) : null;
@@ -172,7 +172,7 @@ internal static class FotonStep
                     h = keepH ? stored[i]! : net.Activate(a);
                     d = net.Difference(a, da, h);
                 }
-                apply(i, net.OuterProduct(i, d, Presynaptic(rule, i, x, xMod, cur, delta)).mul_(invBatch));
+                apply(i, net.OuterProduct(i, d, Presynaptic(rule, i, x, xMod, cur, delta), 1.0 / divisor));
                 nextCur = (ReferenceEquals(h, stored[i]) ? h.alias() : h).MoveToOuterDisposeScope();
                 nextDelta = d.MoveToOuterDisposeScope();
             }
@@ -185,7 +185,7 @@ internal static class FotonStep
             delta = nextDelta;
         }
         using (var scope = torch.NewDisposeScope())
-            apply(l, net.OuterProduct(l, e, Presynaptic(rule, l, x, xMod, cur, delta)).mul_(invBatch));
+            apply(l, net.OuterProduct(l, e, Presynaptic(rule, l, x, xMod, cur, delta), 1.0 / divisor));
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
         delta?.Dispose();
@@ -208,8 +208,8 @@ internal static class FotonStep
     /// </summary>
     private static Tensor? StoredTanhDifference(Tensor h, Tensor da)
     {
-        if (TanhKernels.Applies(h, da))
-            return TanhKernels.Compute(h, da, maxStep: 1f);
+        if (ActivationKernels.Applies(h, da))
+            return ActivationKernels.Compute(h, da, maxStep: 1f);
         using (var max = da.abs().max())
         {
             if (!(max.ToDouble() <= 1.0))

@@ -256,6 +256,7 @@ internal sealed class OrthogonalMlp : IDisposable
             FotonActivation.MaxMin => MaxMinDifference(a, a - da, da, h),
             // relu(a) − relu(a − δ) = min(δ, a) − min(a, 0): δ exactly where both passes are positive, a where only the
             // clean one is, δ − a where only the modulated one is, 0 where neither is (three element-wise passes).
+            _ when ActivationKernels.Applies(a, da) => ActivationKernels.ReluDifference(a, da),
             _ => torch.minimum(da, a).sub_(a.clamp_max(k.Of(0))),
         };
     }
@@ -266,12 +267,12 @@ internal sealed class OrthogonalMlp : IDisposable
     /// keeps full relative precision for small δ). Five element-wise passes (tanh, two fused multiply-adds, a product,
     /// a quotient). H's own float32 rounding (≤ 6e-8) enters through 1 − h² and 1 − ht, amplified by at most
     /// 2/(1 − |t|): below 1e-6 for |δ| ≤ 1, the range the caller allows. Host float32 tensors take the one-pass kernel
-    /// (<see cref="TanhKernels"/>: (1 − h)(1 + h) instead of 1 − h², the same bound).
+    /// (<see cref="ActivationKernels"/>: (1 − h)(1 + h) instead of 1 − h², the same bound).
     /// </summary>
     public static Tensor TanhDifference(Tensor h, Tensor da)
     {
-        if (TanhKernels.Applies(h, da))
-            return TanhKernels.Compute(h, da)!;
+        if (ActivationKernels.Applies(h, da))
+            return ActivationKernels.Compute(h, da)!;
         using var one = torch.ones([], dtype: h.dtype, device: h.device);
         var t = da.tanh();
         using var k = new KeptScalars();
@@ -333,6 +334,22 @@ internal sealed class OrthogonalMlp : IDisposable
             return d.t().mm(pre);
         var g = Architecture.Conv(i);
         return g.OutputRows(d).t().mm(g.Patches(pre));
+    }
+
+    /// <summary>
+    /// <see cref="OuterProduct(int, Tensor, Tensor)"/> times <paramref name="scale"/>: for a dense float32 layer the scale is the product's
+    /// own factor (one pass over the result fewer than multiplying it afterwards; libtorch applies a double factor to
+    /// float32 in float32 either way).
+    /// </summary>
+    public Tensor OuterProduct(int i, Tensor d, Tensor pre, double scale)
+    {
+        if (i >= Architecture.ConvCount && d.dtype == ScalarType.Float32)
+        {
+            var result = torch.empty([d.shape[1], pre.shape[1]], d.dtype, d.device);
+            return result.addmm_(d.t(), pre, beta: 0, alpha: (float)scale);
+        }
+        using Scalar factor = scale.ToScalar();
+        return OuterProduct(i, d, pre).mul_(factor);
     }
 
     public void Dispose()

@@ -30,7 +30,7 @@ public sealed class FotonKernelTests
         var h = a.Select(v => (float)Math.Tanh(v)).ToArray();
         var da = step.Select(v => (float)v).ToArray();
         var d = new float[n];
-        Assert.IsTrue(TanhKernels.Compute(h, da, d, maxStep: 1f));
+        Assert.IsTrue(ActivationKernels.Compute(h, da, d, maxStep: 1f));
         double maxAbs = 0, maxRel = 0;
         var one = new float[1];
         for (int i = 0; i < n; i++)
@@ -42,7 +42,7 @@ public sealed class FotonKernelTests
             double error = Math.Abs(d[i] - exact);
             maxAbs = Math.Max(maxAbs, error);
             maxRel = Math.Max(maxRel, error / Math.Max(Math.Abs(exact), 1e-30));
-            Assert.IsTrue(TanhKernels.Compute(h.AsSpan(i, 1), da.AsSpan(i, 1), one));
+            Assert.IsTrue(ActivationKernels.Compute(h.AsSpan(i, 1), da.AsSpan(i, 1), one));
             Assert.AreEqual(BitConverter.SingleToInt32Bits(d[i]), BitConverter.SingleToInt32Bits(one[0]), $"element {i}: vector and scalar bits");
         }
         // A few float32 roundings: ≤ 1e-6 relative (e^{2δ} − 1 near the switch at |δ| = 1/8 loses three bits), ≤ 1e-7 absolute.
@@ -57,20 +57,20 @@ public sealed class FotonKernelTests
         var da = new float[20];
         var d = new float[20];
         da[13] = 1.5f;
-        Assert.IsFalse(TanhKernels.Compute(h, da, d, maxStep: 1f), "a vector lane above the bound");
+        Assert.IsFalse(ActivationKernels.Compute(h, da, d, maxStep: 1f), "a vector lane above the bound");
         da[13] = 0;
         da[19] = float.NaN;
-        Assert.IsFalse(TanhKernels.Compute(h, da, d, maxStep: 1f), "NaN in the scalar tail");
+        Assert.IsFalse(ActivationKernels.Compute(h, da, d, maxStep: 1f), "NaN in the scalar tail");
         da[19] = 0;
         // Unbounded: large steps saturate to ±1 (tanh 0 − tanh(−δ) = tanh δ), no overflow.
         da[0] = 60;
         da[1] = -60;
         da[2] = 3;
-        Assert.IsTrue(TanhKernels.Compute(h, da, d));
+        Assert.IsTrue(ActivationKernels.Compute(h, da, d));
         Assert.AreEqual(1f, d[0]);
         Assert.AreEqual(-1f, d[1]);
         Assert.AreEqual(Math.Tanh(3), d[2], 2e-7);
-        Assert.ThrowsExactly<ArgumentException>(() => TanhKernels.Compute(h, da.AsSpan(1), d));
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.Compute(h, da.AsSpan(1), d));
     }
 
     [TestMethod]
@@ -96,20 +96,38 @@ public sealed class FotonKernelTests
         var one = new float[1];
         foreach (bool masked in new[] { false, true })
         {
-            TanhKernels.Tanh(a, masked ? mask : default, h);
+            ActivationKernels.Tanh(a, masked ? mask : default, h);
             double maxRel = 0;
             for (int i = 0; i < n; i++)
             {
                 float x = masked ? a[i] * mask[i] : a[i];
                 double exact = Math.Tanh(x);
                 maxRel = Math.Max(maxRel, Math.Abs(h[i] - exact) / Math.Max(Math.Abs(exact), 1e-30));
-                TanhKernels.Tanh(a.AsSpan(i, 1), masked ? mask.AsSpan(i, 1) : default, one);
+                ActivationKernels.Tanh(a.AsSpan(i, 1), masked ? mask.AsSpan(i, 1) : default, one);
                 Assert.AreEqual(BitConverter.SingleToInt32Bits(h[i]), BitConverter.SingleToInt32Bits(one[0]), $"element {i}: vector and scalar bits");
             }
             // A few float32 roundings (e^{2x} − 1 near the switch at |x| = 1/8 loses three bits); saturation gives ±1 exactly.
             Assert.IsLessThanOrEqualTo(1e-6, maxRel, $"masked {masked}: max relative error {maxRel:G3}");
         }
-        Assert.ThrowsExactly<ArgumentException>(() => TanhKernels.Tanh(a, mask.AsSpan(1), h));
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.Tanh(a, mask.AsSpan(1), h));
+    }
+
+    [TestMethod]
+    public void ReluDifferenceKernel_GivesLibtorchsThreePassesBitForBit()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var g = new Generator(9, torch.CPU);
+        // Both signs, exact zeros in a and δ, and a = δ (the branches' boundaries); 1,001 elements (a scalar tail).
+        var a = torch.randn([1001], generator: g);
+        var da = torch.randn([1001], generator: g) * 0.5;
+        a[7] = 0f; da[8] = 0f; a[9] = 0f; da[9] = 0f; da[10] = a[10]; a[11] = -0f; da[12] = -0f;
+        var expected = torch.minimum(da, a).sub_(a.clamp_max(0));
+        var actual = ActivationKernels.ReluDifference(a, da);
+        var e = expected.data<float>().ToArray();
+        var f = actual.data<float>().ToArray();
+        for (int i = 0; i < e.Length; i++)
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(e[i]), BitConverter.SingleToInt32Bits(f[i]), $"element {i}: {e[i]} vs {f[i]}");
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.ReluDifference(new float[3], new float[2], new float[3]));
     }
 
     [TestMethod]

@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace Allauzen.ML.Foton;
 
 /// <summary>
-/// tanh and the tanh difference in one pass over host float32 memory. tanh x = N/D with N = e^{2x} − 1, D = e^{2x} + 1
+/// The FOTON step's activations in one pass over host float32 memory: the ReLU difference, tanh and the tanh
+/// difference. tanh and the tanh difference: tanh x = N/D with N = e^{2x} − 1, D = e^{2x} + 1
 /// (or N the odd Taylor polynomial of tanh and D = 1 for |x| &lt; 1/8, where e^{2x} − 1 would cancel). The difference
 /// d = tanh(a) − tanh(a − δ) = t(1 − h²)/(1 − ht), t = tanh δ, h = tanh a, in one pass over host
 /// float32 memory: t is formed as N/D (N = e^{2δ} − 1, D = e^{2δ} + 1, or N = the odd Taylor polynomial of tanh and D = 1
@@ -21,7 +22,7 @@ namespace Allauzen.ML.Foton;
 /// operations (no fused multiply-adds), so the result does not depend on the vector width; the relative error of d is
 /// a few float32 roundings (the accuracy test bounds it against float64).
 /// </remarks>
-internal static class TanhKernels
+internal static class ActivationKernels
 {
     private const float SmallStep = 0.125f;
     private const float Log2E = 1.44269504088896341f;
@@ -162,5 +163,37 @@ internal static class TanhKernels
             var (num, den) = Fraction(masked ? a[i] * mask[i] : a[i]);
             h[i] = num / den;
         }
+    }
+
+    /// <summary>
+    /// relu(a) − relu(a − δ) = min(δ, a) − min(a, 0) into a new tensor (δ where both passes are positive, a where only
+    /// the clean one is, δ − a where only the modulated one is, 0 where neither is; the same values as libtorch's three
+    /// passes). See <see cref="Applies"/>.
+    /// </summary>
+    public static Tensor ReluDifference(Tensor a, Tensor da)
+    {
+        var d = torch.empty_like(a);
+        ReluDifference(MemoryMarshal.Cast<byte, float>(a.bytes), MemoryMarshal.Cast<byte, float>(da.bytes), MemoryMarshal.Cast<byte, float>(d.bytes));
+        return d;
+    }
+
+    /// <summary>d = min(δ, a) − min(a, 0) element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    public static void ReluDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> da, Span<float> d)
+    {
+        if (a.Length != da.Length || d.Length != a.Length)
+            throw new ArgumentException($"The spans' lengths differ: a {a.Length}, δ {da.Length}, d {d.Length}.");
+        int n = a.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            {
+                var x = Vector256.Create(a.Slice(i, Vector256<float>.Count));
+                var step = Vector256.Create(da.Slice(i, Vector256<float>.Count));
+                (Vector256.Min(step, x) - Vector256.Min(x, Vector256<float>.Zero)).CopyTo(d.Slice(i, Vector256<float>.Count));
+            }
+        }
+        for (; i < n; i++)
+            d[i] = MathF.Min(da[i], a[i]) - MathF.Min(a[i], 0f);
     }
 }
