@@ -5,11 +5,13 @@ using BenchmarkDotNet.Running;
 // Skip-gram words/s per run, wall and CPU time: -- --skipgram-speed [threads] [epochs] [runs]
 // Smoothing time ratios, baseline and certifier interleaved in pairs: -- --smoothing-ratio [pairs] [serial]
 // Per-step FOTON probes (not BenchmarkDotNet): -- --foton-step time|memory [depth] [backprop|store|recompute]
+// FOTON/backprop epoch ratio, median over alternating pairs: -- --foton-epochs [pairs] [depth]
 if (args.Length > 0 && args[0] == "--foton-step")
 {
     Allauzen.ML.Benchmarks.FotonStepProbe.Run(args);
     return;
 }
+if (args.Length > 0 && args[0] == "--foton-epochs") { Allauzen.ML.Benchmarks.FotonEpochRatioProbe.Run(args); return; }
 if (args.Length > 1 && args[0] == "--ode-speed") { Allauzen.ML.Benchmarks.NeuralOdeSpeedProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--dbe-fit") { Allauzen.ML.Benchmarks.DynamicBernoulliFitProbe.Run(args); return; }
 if (args.Length > 0 && args[0] == "--dbe-step") { Allauzen.ML.Benchmarks.DynamicBernoulliStepProbe.Run(args); return; }

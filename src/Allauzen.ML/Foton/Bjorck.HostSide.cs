@@ -102,8 +102,9 @@ internal static partial class Bjorck
             Scale(S(_ws.Power(degree - 1)), top, q);
             for (int j = degree - 1; j >= 1; j--)
                 AddScaled(q, (float)coefficients[j], S(_ws.Power(j - 1)));
+            float c0 = (float)coefficients[0];
             for (int i = 0; i < _n; i++)
-                q[i * _n + i] += 1f;
+                q[i * _n + i] += c0;
             _powerCount = 0;
         }
 

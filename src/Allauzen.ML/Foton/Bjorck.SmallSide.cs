@@ -89,7 +89,13 @@ internal static partial class Bjorck
                 using Scalar c = coefficients[j].ToScalar();
                 q.add_(_powers[j - 1], alpha: c);
             }
-            q.diagonal().add_(_one, KeptScalars.One);
+            if (coefficients[0] == 1)
+                q.diagonal().add_(_one, KeptScalars.One);
+            else
+            {
+                using Scalar c0 = coefficients[0].ToScalar();
+                q.diagonal().add_(c0);
+            }
             _q = q;
             _powers.Clear();
         }

@@ -169,9 +169,19 @@ internal static partial class Bjorck
                 spectral = Math.Min(spectral, Math.Pow(norms[2], 1.0 / degree));
                 errorBound = ResidualBound(degree, rho, spectral);
             }
-            estimate = ResidualNorm(degree, Math.Min(estimate, spectral));
-            // q = p_k(R) = I + Σ_{j=1..k} c_j R^j; Z = zScale·q at the first step, Z·q after.
-            side.Combine(TaylorCoefficients.AsSpan(0, degree + 1));
+            double spectrum = Math.Min(estimate, spectral);
+            estimate = ResidualNorm(degree, spectrum);
+            // q = p_k(R) = Σ_{j=0..k} c_j R^j; Z = zScale·q at the first step, Z·q after. A step that will not be the last
+            // takes the degree-k polynomial fitted to the whole estimated spectrum instead of the Taylor one (fitted at
+            // R = 0): no bound is taken from it, and the next step measures the Gram matrix it leaves (FittedStep).
+            ReadOnlySpan<double> coefficients = TaylorCoefficients.AsSpan(0, degree + 1);
+            if (order != 1 && errorBound > tolerance && iterations + 1 < maxIterations
+                && FittedStep(degree, spectrum) is { } fitted && fitted.Residual < estimate)
+            {
+                coefficients = fitted.Coefficients;
+                estimate = fitted.Residual;
+            }
+            side.Combine(coefficients);
             side.Accumulate(zScale);
             iterations++;
             if (errorBound <= tolerance || iterations >= maxIterations)
