@@ -19,7 +19,7 @@ internal static partial class Bjorck
     /// computed from the Gram matrix the fitted step leaves, measured and not predicted; the radius (the smaller of the
     /// Lanczos estimate and the proven bound on ‖R‖₂) only chooses the polynomial.
     /// </remarks>
-    private static (double[] Coefficients, double Residual)? FittedStep(int degree, double radius)
+    internal static (double[] Coefficients, double Residual)? FittedStep(int degree, double radius)
     {
         if (degree < 1 || !(radius > 1e-3 && radius < 0.95))
             return null;

@@ -199,7 +199,7 @@ internal static partial class Bjorck
     private const int LanczosSteps = 12;
 
     /// <summary>max |q_k(x)| over |x| ≤ s: the spectral norm of the residual after a degree-k step from ‖R‖₂ = s.</summary>
-    private static double ResidualNorm(int k, double s)
+    internal static double ResidualNorm(int k, double s)
     {
         double Eval(double x)
         {

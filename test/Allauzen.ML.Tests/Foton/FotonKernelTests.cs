@@ -234,4 +234,52 @@ public sealed class FotonKernelTests
             }
         }
     }
+
+    [TestMethod]
+    public void FittedStep_LeavesASmallerResidualThanTaylorOverTheInterval_AsReported()
+    {
+        foreach (double radius in new[] { 0.05, 0.2, 0.45, 0.8 })
+        {
+            for (int degree = 1; degree <= 4; degree++)
+            {
+                var fit = Bjorck.FittedStep(degree, radius);
+                Assert.IsNotNull(fit, $"radius {radius}, degree {degree}");
+                var (c, reported) = fit.Value;
+                // The residual 1 − (1 − r)p(r)² over |r| ≤ radius, on a grid eight times finer than the fit's own check.
+                double worst = 0;
+                for (int i = 0; i <= 2048; i++)
+                {
+                    double r = radius * (i / 1024.0 - 1), p = 0;
+                    for (int j = c.Length - 1; j >= 0; j--)
+                        p = p * r + c[j];
+                    worst = Math.Max(worst, Math.Abs(1 - (1 - r) * p * p));
+                }
+                Assert.AreEqual(reported, worst, 0.05 * worst, $"radius {radius}, degree {degree}: reported residual");
+                double taylor = Bjorck.ResidualNorm(degree, radius);
+                Assert.IsLessThan(0.9 * taylor, worst, $"radius {radius}, degree {degree}: fitted {worst:G3}, Taylor {taylor:G3}");
+            }
+        }
+        Assert.IsNull(Bjorck.FittedStep(2, 0.99), "no fit where the spectrum may reach 0");
+    }
+
+    [TestMethod]
+    public void WarmProjection_WithFittedSteps_StillMeetsTheToleranceInFloat64()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        using var g = new Generator(24, torch.CPU);
+        foreach (var (rows, columns) in new[] { (64, 160), (96, 96) })
+        {
+            var q = torch.linalg.qr(torch.randn([Math.Max(rows, columns), Math.Min(rows, columns)], ScalarType.Float64, generator: g)).Q;
+            var start = (rows < columns ? q.t() : q).contiguous();
+            foreach (double size in new[] { 0.2, 0.5 })
+            {
+                var w = start + torch.randn(start.shape, ScalarType.Float64, generator: g) * (size / Math.Sqrt(Math.Min(rows, columns)));
+                int iterations = Bjorck.ProjectWarm(w, 20, 1e-9, out double bound);
+                Assert.IsGreaterThanOrEqualTo(2, iterations, $"{rows}×{columns}, step {size}: a fitted step was taken");
+                Assert.IsLessThanOrEqualTo(1e-9, bound);
+                Assert.IsLessThanOrEqualTo(1e-9, Bjorck.OrthogonalityError(w), $"{rows}×{columns}, step {size}");
+            }
+        }
+    }
 }
