@@ -8,9 +8,11 @@ namespace Allauzen.ML.Tests.Foton;
 
 /// <summary>
 /// The FOTON step's host kernels: the one-pass tanh difference and the triangular (symmetric) products of the
-/// projection, each against an exact or libtorch computation.
+/// projection, each against an exact or libtorch computation. Not in parallel with other tests: two of them switch MKL's
+/// triangular product off for a moment (a process-wide switch).
 /// </summary>
 [TestClass]
+[DoNotParallelize]
 public sealed class FotonKernelTests
 {
     [TestMethod]
