@@ -169,34 +169,27 @@ internal static partial class Bjorck
         }
 
         /// <summary>y = c·x, element by element (x and y may be the same span).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
-        private static void Scale(ReadOnlySpan<float> x, float c, Span<float> y)
-        {
-            int i = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                var cv = Vector256.Create(c);
-                for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-                    (Vector256.Create(x.Slice(i, Vector256<float>.Count)) * cv).CopyTo(y.Slice(i, Vector256<float>.Count));
-            }
-            for (; i < x.Length; i++)
-                y[i] = x[i] * c;
-        }
+        private static void Scale(ReadOnlySpan<float> x, float c, Span<float> y) => Multiply(x, c, y, accumulate: false);
 
         /// <summary>y += c·x, element by element.</summary>
+        private static void AddScaled(Span<float> y, float c, ReadOnlySpan<float> x) => Multiply(x, c, y, accumulate: true);
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
-        private static void AddScaled(Span<float> y, float c, ReadOnlySpan<float> x)
+        private static void Multiply(ReadOnlySpan<float> x, float c, Span<float> y, bool accumulate)
         {
             int i = 0;
             if (Vector256.IsHardwareAccelerated)
             {
                 var cv = Vector256.Create(c);
                 for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-                    (Vector256.Create(y.Slice(i, Vector256<float>.Count)) + cv * Vector256.Create(x.Slice(i, Vector256<float>.Count)))
-                        .CopyTo(y.Slice(i, Vector256<float>.Count));
+                {
+                    var product = cv * Vector256.Create(x.Slice(i, Vector256<float>.Count));
+                    var target = y.Slice(i, Vector256<float>.Count);
+                    (accumulate ? Vector256.Create(target) + product : product).CopyTo(target);
+                }
             }
             for (; i < x.Length; i++)
-                y[i] += c * x[i];
+                y[i] = accumulate ? y[i] + c * x[i] : c * x[i];
         }
 
         /// <summary>Pinned n×n buffers: G, the powers of R (R itself first, allocated at first use), q, Z and a scratch matrix.</summary>
