@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -61,33 +62,25 @@ internal static unsafe class MklTriangularProduct
         long n = a.shape[0], k = a.shape[1];
         if (b.shape[0] != k || b.shape[1] != n || n == 0 || k == 0)
             return null;
-        // Column-major BLAS sees a row-major n×n C as Cᵀ = Bᵀ·Aᵀ: Bᵀ is the first operand, Aᵀ the second; the upper
-        // triangle of Cᵀ is the lower triangle of C.
-        bool okB = Operand(b, out byte transB, out long ldb, out var baseB);
-        bool okA = Operand(a, out byte transA, out long lda, out var baseA);
-        using var _a = baseA;
-        using var _b = baseB;
+        bool okB = Operand(b, out bool bTransposed, out var storedB);
+        bool okA = Operand(a, out bool aTransposed, out var storedA);
+        using var _a = storedA;
+        using var _b = storedB;
         if (!okA || !okB)
             return null;
         var c = torch.empty([n, n], a.dtype, a.device);
-        byte upper = (byte)'U';
-        long ldc = n;
-        fixed (byte* pa = baseA!.bytes)
-        fixed (byte* pb = baseB!.bytes)
+        fixed (byte* pa = storedA!.bytes)
+        fixed (byte* pb = storedB!.bytes)
         fixed (byte* pc = c.bytes)
         {
             if (a.dtype == ScalarType.Float32)
             {
-                float one = 1, zero = 0;
-                ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, float*, byte*, long*, byte*, long*, float*, byte*, long*, void>)entry.Single)(
-                    &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
+                LowerProduct(entry.Single, (float*)pc, n, k, (float*)pa, aTransposed, (float*)pb, bTransposed);
                 MirrorLower((float*)pc, (int)n);
             }
             else
             {
-                double one = 1, zero = 0;
-                ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, double*, byte*, long*, byte*, long*, double*, byte*, long*, void>)entry.Double)(
-                    &upper, &transB, &transA, &n, &k, &one, pb, &ldb, pa, &lda, &zero, pc, &ldc);
+                LowerProduct(entry.Double, (double*)pc, n, k, (double*)pa, aTransposed, (double*)pb, bTransposed);
                 MirrorLower((double*)pc, (int)n);
             }
         }
@@ -100,15 +93,17 @@ internal static unsafe class MklTriangularProduct
     /// triangle is not written. Only when <see cref="IsAvailable"/>.
     /// </summary>
     internal static void LowerProduct(float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed) =>
-        LowerProduct(s_entry.Value, c, n, k, a, aTransposed, b, bTransposed);
+        LowerProduct(s_entry.Value.Single, c, n, k, a, aTransposed, b, bTransposed);
 
-    private static void LowerProduct(Entry entry, float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed)
+    /// <summary>MKL's gemmt (<paramref name="gemmt"/>, of T's precision) on the lower triangle, as <see cref="LowerProduct(float*, long, long, float*, bool, float*, bool)"/>.</summary>
+    private static void LowerProduct<T>(IntPtr gemmt, T* c, long n, long k, T* a, bool aTransposed, T* b, bool bTransposed)
+        where T : unmanaged, INumberBase<T>
     {
         // Column-major: Cᵀ = Bᵀ·Aᵀ, whose upper triangle is C's lower one. A stored row-major X is Xᵀ column-major.
         byte upper = (byte)'U', transB = bTransposed ? (byte)'T' : (byte)'N', transA = aTransposed ? (byte)'T' : (byte)'N';
         long ldb = bTransposed ? k : n, lda = aTransposed ? n : k, ldc = n;
-        float one = 1, zero = 0;
-        ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, float*, float*, long*, float*, long*, float*, float*, long*, void>)entry.Single)(
+        T one = T.One, zero = T.Zero;
+        ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, T*, T*, long*, T*, long*, T*, T*, long*, void>)gemmt)(
             &upper, &transB, &transA, &n, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
     }
 
@@ -151,25 +146,24 @@ internal static unsafe class MklTriangularProduct
     }
 
     /// <summary>
-    /// The column-major form of a row-major operand X: with a unit column stride X's memory is Xᵀ column-major (no
-    /// transpose, leading dimension = row stride); with a unit row stride it is X column-major (transpose). The
-    /// returned tensor is a contiguous view whose first element is X's (the caller disposes it).
+    /// The stored form of a 2-D operand X: X itself when row-major contiguous, or the contiguous matrix whose transpose
+    /// X is (a transposed view); the returned tensor is a view (the caller disposes it). False for any other layout.
     /// </summary>
-    private static bool Operand(Tensor x, out byte transpose, out long leading, out Tensor? contiguous)
+    private static bool Operand(Tensor x, out bool transposed, out Tensor? stored)
     {
         var strides = x.stride();
         long rows = x.shape[0], columns = x.shape[1];
         if (strides[1] == 1 && strides[0] == columns)
         {
-            (transpose, leading, contiguous) = ((byte)'N', Math.Max(1, columns), x.alias());
+            (transposed, stored) = (false, x.alias());
             return true;
         }
         if (strides[0] == 1 && strides[1] == rows)
         {
-            (transpose, leading, contiguous) = ((byte)'T', Math.Max(1, rows), x.t());
+            (transposed, stored) = (true, x.t());
             return true;
         }
-        (transpose, leading, contiguous) = (0, 0, null);
+        (transposed, stored) = (false, null);
         return false;
     }
 
@@ -240,10 +234,10 @@ internal static unsafe class MklTriangularProduct
         fixed (float* pl = lower)
         fixed (float* pg = general)
         {
-            LowerProduct(entry, pl, 33, 20, (float*)pw, false, (float*)pw, true);
+            LowerProduct(entry.Single, pl, 33, 20, (float*)pw, false, (float*)pw, true);
             MirrorLower(pl, 33);
             var gram = torch.tensor(lower, [33, 33]);
-            LowerProduct(entry, pl, 33, 20, (float*)pwt, true, (float*)pwt, false);
+            LowerProduct(entry.Single, pl, 33, 20, (float*)pwt, true, (float*)pwt, false);
             MirrorLower(pl, 33);
             var transposed = torch.tensor(lower, [33, 33]);
             Product(entry, pg, 33, 17, 20, (float*)pw, (float*)pv);
