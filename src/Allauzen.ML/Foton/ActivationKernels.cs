@@ -88,19 +88,38 @@ internal static class ActivationKernels
     private static (Vector256<float> N, Vector256<float> D) Fraction(Vector256<float> x)
     {
         var one = Vector256<float>.One;
-        // Taylor branch: tanh x = x(1 + x²(−1/3 + x²(2/15 + x²(−17/315 + x²·62/2835)))).
+        var small = Vector256.LessThan(Vector256.Abs(x), Vector256.Create(SmallStep));
+        // A vector whose lanes all take one branch computes that branch alone (the same operations per lane, so the same
+        // values): the modulated pass's steps δ are mostly small, the clean pass's pre-activations mostly not.
+        uint lanes = Vector256.ExtractMostSignificantBits(small); // compared as bits (an all-ones float lane is a NaN)
+        if (lanes == 0xFFu)
+            return (TaylorTanh(x), one);
+        var e = ExpTwice(x);
+        if (lanes == 0)
+            return (e - one, e + one);
+        return (Vector256.ConditionalSelect(small, TaylorTanh(x), e - one), Vector256.ConditionalSelect(small, one, e + one));
+    }
+
+    /// <summary>The Taylor branch: tanh x = x(1 + x²(−1/3 + x²(2/15 + x²(−17/315 + x²·62/2835)))).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TaylorTanh(Vector256<float> x)
+    {
         var x2 = x * x;
-        var poly = x + x * x2 * (Vector256.Create(T3) + x2 * (Vector256.Create(T5) + x2 * (Vector256.Create(T7) + x2 * Vector256.Create(T9))));
-        // e^z, z = 2x clamped.
+        return x + x * x2 * (Vector256.Create(T3) + x2 * (Vector256.Create(T5) + x2 * (Vector256.Create(T7) + x2 * Vector256.Create(T9))));
+    }
+
+    /// <summary>e^z, z = 2x clamped to ±40.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpTwice(Vector256<float> x)
+    {
+        var one = Vector256<float>.One;
         var z = Vector256.Min(Vector256.Max(x + x, Vector256.Create(-ClampZ)), Vector256.Create(ClampZ));
         var k = Vector256.Round(z * Vector256.Create(Log2E));
         var r = (z - k * Vector256.Create(Ln2Hi)) - k * Vector256.Create(Ln2Lo);
         var p = one + r * (one + r * (Vector256.Create(E2) + r * (Vector256.Create(E3) + r * (Vector256.Create(E4)
             + r * (Vector256.Create(E5) + r * (Vector256.Create(E6) + r * Vector256.Create(E7)))))));
         var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
-        var e = p * scale;
-        var small = Vector256.LessThan(Vector256.Abs(x), Vector256.Create(SmallStep));
-        return (Vector256.ConditionalSelect(small, poly, e - one), Vector256.ConditionalSelect(small, one, e + one));
+        return p * scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -32,6 +32,11 @@ internal static partial class Bjorck
         private readonly Workspace _ws;
         private int _powerCount;
         private bool _hasZ;
+        private bool _zInQ; // Z is the first step's q, held in Q's buffer
+        // Which of G and R = I − G hold the current Gram matrix: the first residual comes straight from the product
+        // (R = I − W·Wᵀ, α = −1 and β = 1 onto the identity), and G is formed from it only where it is needed (the
+        // centring, the scale, the next iteration's Gram matrix); after those R is formed from G again.
+        private bool _gramCurrent, _residualCurrent;
 
         private HostSide(Tensor w, Workspace ws)
         {
@@ -40,13 +45,18 @@ internal static partial class Bjorck
             _n = (int)Math.Min(w.shape[0], w.shape[1]);
             _k = Math.Max(w.shape[0], w.shape[1]);
             _ws = ws;
+            var r = S(ws.Power(0));
+            r.Clear();
+            for (int i = 0; i < _n; i++)
+                r[i * _n + i] = 1f;
             fixed (byte* pw = w.bytes)
             {
-                // Wide W (n×k): G = W·Wᵀ; tall W (k×n): G = Wᵀ·W.
+                // Wide W (n×k): R = I − W·Wᵀ; tall W (k×n): R = I − Wᵀ·W.
                 var weights = (float*)pw;
-                MklTriangularProduct.LowerProduct(P(ws.G), _n, _k, weights, !_wide, weights, _wide);
+                MklTriangularProduct.LowerProduct(P(ws.Power(0)), _n, _k, weights, !_wide, weights, _wide, alpha: -1f, beta: 1f);
             }
-            MklTriangularProduct.MirrorLower(P(ws.G), _n);
+            MklTriangularProduct.MirrorLower(P(ws.Power(0)), _n);
+            _residualCurrent = true;
         }
 
         public static HostSide? TryCreate(Tensor w)
@@ -70,20 +80,45 @@ internal static partial class Bjorck
         public double[] Residual()
         {
             var r = S(_ws.Power(0));
-            Scale(S(_ws.G), -1f, r);
-            for (int i = 0; i < _n; i++)
-                r[i * _n + i] += 1f;
+            if (!_residualCurrent)
+            {
+                Complement(S(_ws.G), r);
+                _residualCurrent = true;
+            }
             _powerCount = 1;
             return HostNorms(r, _n, RowNorms);
         }
 
         public void ScaleGram(double c)
         {
+            EnsureGram();
             float cs = (float)c; // libtorch's float32 mul by a double Scalar multiplies by the float32 value
             Scale(S(_ws.G), cs, S(_ws.G));
+            _residualCurrent = false;
         }
 
-        public (double Lo, double Hi) ExtremeEigenvalues() => Bjorck.ExtremeEigenvalues(_ws.G, _n);
+        public (double Lo, double Hi) ExtremeEigenvalues()
+        {
+            EnsureGram();
+            return Bjorck.ExtremeEigenvalues(_ws.G, _n);
+        }
+
+        /// <summary>G = I − R where only R is current. Exact where R's diagonal came from 1 − G_ii with G_ii in [½, 2] (Sterbenz).</summary>
+        private void EnsureGram()
+        {
+            if (_gramCurrent)
+                return;
+            Complement(S(_ws.Power(0)), S(_ws.G));
+            _gramCurrent = true;
+        }
+
+        /// <summary>y = I − x: the negation, and 1 added on the diagonal.</summary>
+        private void Complement(ReadOnlySpan<float> x, Span<float> y)
+        {
+            Scale(x, -1f, y);
+            for (int i = 0; i < _n; i++)
+                y[i * _n + i] += 1f;
+        }
 
         public double[] NextPower()
         {
@@ -96,6 +131,12 @@ internal static partial class Bjorck
 
         public void Combine(ReadOnlySpan<double> coefficients)
         {
+            if (_zInQ)
+            {
+                // Z moves to its own buffer before q is overwritten.
+                (_ws.Z, _ws.Q) = (_ws.Q, _ws.Z);
+                _zInQ = false;
+            }
             int degree = coefficients.Length - 1;
             var q = S(_ws.Q);
             float top = (float)coefficients[degree];
@@ -112,14 +153,12 @@ internal static partial class Bjorck
         {
             if (!_hasZ)
             {
+                // Z = zScale·q; for zScale = 1, q's buffer serves as Z's until the next Combine (no copy).
                 _hasZ = true;
-                float zs = (float)zScale;
-                var q = S(_ws.Q);
-                var z = S(_ws.Z);
                 if (zScale == 1)
-                    q.CopyTo(z);
+                    _zInQ = true;
                 else
-                    Scale(q, zs, z);
+                    Scale(S(_ws.Q), (float)zScale, S(_ws.Z));
                 return;
             }
             MklTriangularProduct.LowerProduct(P(_ws.T), _n, _n, P(_ws.Z), false, P(_ws.Q), false);
@@ -129,6 +168,8 @@ internal static partial class Bjorck
 
         public void NextGram()
         {
+            EnsureGram();
+            _residualCurrent = false;
             MklTriangularProduct.LowerProduct(P(_ws.T), _n, _n, P(_ws.Q), false, P(_ws.G), false);
             MklTriangularProduct.MirrorLower(P(_ws.T), _n);
             MklTriangularProduct.LowerProduct(P(_ws.G), _n, _n, P(_ws.T), false, P(_ws.Q), false);
@@ -145,6 +186,7 @@ internal static partial class Bjorck
                 Scale(w, (float)zScale, w);
                 return;
             }
+            var z = _zInQ ? _ws.Q : _ws.Z;
             var projected = ArrayPool<float>.Shared.Rent(w.Length);
             try
             {
@@ -152,9 +194,9 @@ internal static partial class Bjorck
                 fixed (float* pp = projected)
                 {
                     if (_wide)
-                        MklTriangularProduct.Product(pp, _n, _k, _n, P(_ws.Z), pw); // Z·W, n×k
+                        MklTriangularProduct.Product(pp, _n, _k, _n, P(z), pw); // Z·W, n×k
                     else
-                        MklTriangularProduct.Product(pp, _k, _n, _n, pw, P(_ws.Z)); // W·Z, k×n
+                        MklTriangularProduct.Product(pp, _k, _n, _n, pw, P(z)); // W·Z, k×n
                 }
                 projected.AsSpan(0, w.Length).CopyTo(w);
             }

@@ -25,8 +25,11 @@ public sealed class FotonKernelTests
         for (int i = 0; i < n; i++)
         {
             a[i] = rng.NextDouble() * 24 - 12;
-            // Steps over 12 decades, both signs, up to |δ| = 1, and some around the Taylor/exponential switch (1/8).
-            step[i] = i % 10 == 0 ? (rng.NextDouble() * 0.02 + 0.115) * (rng.Next(2) * 2 - 1)
+            // Steps over 12 decades, both signs, up to |δ| = 1, and some around the Taylor/exponential switch (1/8); one
+            // stretch of large steps only and one of small steps only, so that whole vectors take each branch alone.
+            step[i] = i is >= 4000 and < 4400 ? (rng.NextDouble() * 0.8 + 0.2) * (rng.Next(2) * 2 - 1)
+                : i is >= 6000 and < 6400 ? (rng.NextDouble() * 2 - 1) * 0.1
+                : i % 10 == 0 ? (rng.NextDouble() * 0.02 + 0.115) * (rng.Next(2) * 2 - 1)
                 : (rng.NextDouble() * 2 - 1) * Math.Pow(10, -12 * rng.NextDouble());
         }
         var h = a.Select(v => (float)Math.Tanh(v)).ToArray();
@@ -130,6 +133,37 @@ public sealed class FotonKernelTests
         for (int i = 0; i < e.Length; i++)
             Assert.AreEqual(BitConverter.SingleToInt32Bits(e[i]), BitConverter.SingleToInt32Bits(f[i]), $"element {i}: {e[i]} vs {f[i]}");
         Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.ReluDifference(new float[3], new float[2], new float[3]));
+    }
+
+    [TestMethod]
+    public unsafe void MirrorLower_CopiesTheLowerTriangleOntoTheUpper_ForEverySizeAndBothPrecisions()
+    {
+        var rng = new Random(3);
+        // Multiples of eight take the 8×8 register transpose (float32 with AVX), the others the tiles.
+        foreach (int n in new[] { 1, 5, 8, 16, 24, 33, 64, 256 })
+        {
+            var f = new float[n * n];
+            var d = new double[n * n];
+            for (int k = 0; k < f.Length; k++)
+                d[k] = f[k] = (float)(rng.NextDouble() * 2 - 1);
+            var lowerF = (float[])f.Clone();
+            var lowerD = (double[])d.Clone();
+            fixed (float* pf = f)
+                MklTriangularProduct.MirrorLower(pf, n);
+            fixed (double* pd = d)
+                MklTriangularProduct.MirrorLower(pd, n);
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j <= i; j++)
+                {
+                    // The lower triangle and the diagonal are untouched; each upper entry is its mirror's value.
+                    Assert.AreEqual(lowerF[i * n + j], f[i * n + j], $"float n={n} ({i},{j})");
+                    Assert.AreEqual(lowerF[i * n + j], f[j * n + i], $"float n={n} ({j},{i})");
+                    Assert.AreEqual(lowerD[i * n + j], d[i * n + j], $"double n={n} ({i},{j})");
+                    Assert.AreEqual(lowerD[i * n + j], d[j * n + i], $"double n={n} ({j},{i})");
+                }
+            }
+        }
     }
 
     [TestMethod]

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -75,12 +76,12 @@ internal static unsafe class MklTriangularProduct
         {
             if (a.dtype == ScalarType.Float32)
             {
-                LowerProduct(entry.Single, (float*)pc, n, k, (float*)pa, aTransposed, (float*)pb, bTransposed);
+                LowerProduct(entry.Single, (float*)pc, n, k, (float*)pa, aTransposed, (float*)pb, bTransposed, 1f, 0f);
                 MirrorLower((float*)pc, (int)n);
             }
             else
             {
-                LowerProduct(entry.Double, (double*)pc, n, k, (double*)pa, aTransposed, (double*)pb, bTransposed);
+                LowerProduct(entry.Double, (double*)pc, n, k, (double*)pa, aTransposed, (double*)pb, bTransposed, 1d, 0d);
                 MirrorLower((double*)pc, (int)n);
             }
         }
@@ -90,21 +91,23 @@ internal static unsafe class MklTriangularProduct
     /// <summary>
     /// Host float32 memory: the lower triangle of the row-major n×n C = A·B (A n×k, B k×n, both row-major and contiguous,
     /// each given as stored or as the transpose of what is stored: a stored k×n matrix for A, n×k for B). The upper
-    /// triangle is not written. Only when <see cref="IsAvailable"/>.
+    /// triangle is not written. With <paramref name="alpha"/> and <paramref name="beta"/>: C ← α·A·B + β·C on the lower
+    /// triangle (C's lower triangle is read when β ≠ 0). Only when <see cref="IsAvailable"/>.
     /// </summary>
-    internal static void LowerProduct(float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed) =>
-        LowerProduct(s_entry.Value.Single, c, n, k, a, aTransposed, b, bTransposed);
+    internal static void LowerProduct(float* c, long n, long k, float* a, bool aTransposed, float* b, bool bTransposed,
+        float alpha = 1, float beta = 0) =>
+        LowerProduct(s_entry.Value.Single, c, n, k, a, aTransposed, b, bTransposed, alpha, beta);
 
-    /// <summary>MKL's gemmt (<paramref name="gemmt"/>, of T's precision) on the lower triangle, as <see cref="LowerProduct(float*, long, long, float*, bool, float*, bool)"/>.</summary>
-    private static void LowerProduct<T>(IntPtr gemmt, T* c, long n, long k, T* a, bool aTransposed, T* b, bool bTransposed)
+    /// <summary>MKL's gemmt (<paramref name="gemmt"/>, of T's precision) on the lower triangle, as <see cref="LowerProduct(float*, long, long, float*, bool, float*, bool, float, float)"/>.</summary>
+    private static void LowerProduct<T>(IntPtr gemmt, T* c, long n, long k, T* a, bool aTransposed, T* b, bool bTransposed,
+        T alpha, T beta)
         where T : unmanaged, INumberBase<T>
     {
         // Column-major: Cᵀ = Bᵀ·Aᵀ, whose upper triangle is C's lower one. A stored row-major X is Xᵀ column-major.
         byte upper = (byte)'U', transB = bTransposed ? (byte)'T' : (byte)'N', transA = aTransposed ? (byte)'T' : (byte)'N';
         long ldb = bTransposed ? k : n, lda = aTransposed ? n : k, ldc = n;
-        T one = T.One, zero = T.Zero;
         ((delegate* unmanaged<byte*, byte*, byte*, long*, long*, T*, T*, long*, T*, long*, T*, T*, long*, void>)gemmt)(
-            &upper, &transB, &transA, &n, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
+            &upper, &transB, &transA, &n, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
     }
 
     /// <summary>
@@ -123,10 +126,18 @@ internal static unsafe class MklTriangularProduct
             &none, &none, &columns, &rows, &k, &one, b, &columns, a, &k, &zero, c, &columns);
     }
 
-    /// <summary>Copies the lower triangle of a row-major n×n matrix onto its upper triangle, by 32×32 tiles.</summary>
+    /// <summary>
+    /// Copies the lower triangle of a row-major n×n matrix onto its upper triangle: float32 with AVX and n a multiple of
+    /// eight by 8×8 blocks transposed in registers, anything else by 32×32 tiles. Either way a plain copy of values.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     internal static void MirrorLower<T>(T* c, int n) where T : unmanaged
     {
+        if (typeof(T) == typeof(float) && Avx.IsSupported && n % 8 == 0)
+        {
+            MirrorLowerBlocks((float*)c, n);
+            return;
+        }
         const int Tile = 32;
         for (int bi = 0; bi < n; bi += Tile)
         {
@@ -141,6 +152,62 @@ internal static unsafe class MklTriangularProduct
                     for (int j = bj; j < end; j++)
                         c[(long)j * n + i] = row[j];
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="MirrorLower{T}"/> for float32, n a multiple of 8: every 8×8 block below the diagonal is loaded as eight
+    /// rows, transposed with unpacks, shuffles and lane permutes, and stored as the mirrored block's eight rows; the
+    /// diagonal blocks element by element.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MirrorLowerBlocks(float* c, int n)
+    {
+        for (int bi = 0; bi < n; bi += 8)
+        {
+            float* rows = c + (long)bi * n;
+            for (int bj = 0; bj < bi; bj += 8)
+            {
+                float* src = rows + bj;
+                var r0 = Avx.LoadVector256(src);
+                var r1 = Avx.LoadVector256(src + n);
+                var r2 = Avx.LoadVector256(src + 2L * n);
+                var r3 = Avx.LoadVector256(src + 3L * n);
+                var r4 = Avx.LoadVector256(src + 4L * n);
+                var r5 = Avx.LoadVector256(src + 5L * n);
+                var r6 = Avx.LoadVector256(src + 6L * n);
+                var r7 = Avx.LoadVector256(src + 7L * n);
+                var t0 = Avx.UnpackLow(r0, r1);
+                var t1 = Avx.UnpackHigh(r0, r1);
+                var t2 = Avx.UnpackLow(r2, r3);
+                var t3 = Avx.UnpackHigh(r2, r3);
+                var t4 = Avx.UnpackLow(r4, r5);
+                var t5 = Avx.UnpackHigh(r4, r5);
+                var t6 = Avx.UnpackLow(r6, r7);
+                var t7 = Avx.UnpackHigh(r6, r7);
+                var u0 = Avx.Shuffle(t0, t2, 0x44);
+                var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                var u2 = Avx.Shuffle(t1, t3, 0x44);
+                var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                var u4 = Avx.Shuffle(t4, t6, 0x44);
+                var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                var u6 = Avx.Shuffle(t5, t7, 0x44);
+                var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                float* dst = c + (long)bj * n + bi;
+                Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+                Avx.Store(dst + n, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(dst + 2L * n, Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(dst + 3L * n, Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(dst + 4L * n, Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(dst + 5L * n, Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(dst + 6L * n, Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(dst + 7L * n, Avx.Permute2x128(u3, u7, 0x31));
+            }
+            for (int i = bi + 1; i < bi + 8; i++)
+            {
+                for (int j = bi; j < i; j++)
+                    c[(long)j * n + i] = c[(long)i * n + j];
             }
         }
     }
@@ -218,7 +285,7 @@ internal static unsafe class MklTriangularProduct
         return null;
     }
 
-    /// <summary>The raw host products against torch.mm: a 33×20 Gram matrix (stored and transposed operands) and a 33×20·20×17 product.</summary>
+    /// <summary>The raw host products against torch.mm: a 33×20 Gram matrix (stored and transposed operands, and I − WWᵀ with α = −1, β = 1) and a 33×20·20×17 product.</summary>
     private static string? ProbeHost(Entry entry)
     {
         using var scope = torch.NewDisposeScope();
@@ -234,18 +301,26 @@ internal static unsafe class MklTriangularProduct
         fixed (float* pl = lower)
         fixed (float* pg = general)
         {
-            LowerProduct(entry.Single, pl, 33, 20, (float*)pw, false, (float*)pw, true);
+            LowerProduct(entry.Single, pl, 33, 20, (float*)pw, false, (float*)pw, true, 1f, 0f);
             MirrorLower(pl, 33);
             var gram = torch.tensor(lower, [33, 33]);
-            LowerProduct(entry.Single, pl, 33, 20, (float*)pwt, true, (float*)pwt, false);
+            LowerProduct(entry.Single, pl, 33, 20, (float*)pwt, true, (float*)pwt, false, 1f, 0f);
             MirrorLower(pl, 33);
             var transposed = torch.tensor(lower, [33, 33]);
+            // α = −1, β = 1 onto the identity: I − W·Wᵀ (the projection's residual in one product).
+            Array.Clear(lower);
+            for (int i = 0; i < 33; i++)
+                lower[i * 33 + i] = 1;
+            LowerProduct(entry.Single, pl, 33, 20, (float*)pw, false, (float*)pw, true, -1f, 1f);
+            MirrorLower(pl, 33);
+            var residual = torch.tensor(lower, [33, 33]);
             Product(entry, pg, 33, 17, 20, (float*)pw, (float*)pv);
             var product = torch.tensor(general, [33, 17]);
             double scale = Max(w.abs()) * Max(w.abs()) * 20;
             var expected = w.mm(w.t());
             double error = Math.Max(Max((gram - expected).abs()), Max((transposed - expected).abs()));
             error = Math.Max(error, Max((product - w.mm(v)).abs()));
+            error = Math.Max(error, Max((residual - (torch.eye(33) - expected)).abs()));
             if (!(error <= 1e-5 * scale))
                 return $"the probe's host products differ from torch.mm by {error:G3}";
         }
