@@ -62,16 +62,27 @@ internal static class FotonStep
     /// <param name="apply">Receives (i, G_i) in layer order, input side first; G_i is disposed when it returns.</param>
     /// <param name="rule">FOTON (default) or PEPITA; a FOTON rule with the sign flipped is the tests' negative control.</param>
     /// <param name="storeActivations">Keep one tensor per hidden layer from the clean pass (default) or recompute the clean pass in the sweep.</param>
+    /// <param name="inPlace">Plain SGD inside the local update (see <see cref="InPlaceSgd"/>); null: every G_i goes to <paramref name="apply"/>.</param>
     public static Tensor Run(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask, Tensor feedback, double temperature,
-        double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true)
+        double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true, InPlaceSgd? inPlace = null)
     {
         rule ??= ForwardOnlyRule.Foton;
         var stored = CleanPass(net, x, mask, storeActivations, out var y);
         using Scalar tau = temperature.ToScalar();
         using var e = nn.functional.softmax(y.mul(tau), 1).sub_(targets);
-        ModulatedPassAndUpdates(net, x, e, mask, feedback, rule, stored, storeActivations, divisor, apply);
+        ModulatedPassAndUpdates(net, x, e, mask, feedback, rule, stored, storeActivations, divisor, apply, inPlace);
         return y;
     }
+
+    /// <summary>
+    /// Plain SGD (no momentum, no weight decay) applied inside the local update: W_i ← W_i − η·G_i as one
+    /// multiply-accumulate into the weights (G_i = Dᵀ·pre/B is never formed: no update tensor and no optimizer pass),
+    /// then <paramref name="Updated"/>(i) (the trainer's projection). Dense float32 layers only; the others go through
+    /// the step's callback as before. Same update as the callback with SGD, up to float32 rounding.
+    /// </summary>
+    /// <param name="LearningRate">η.</param>
+    /// <param name="Updated">Called with i once W_i holds its update.</param>
+    internal sealed record InPlaceSgd(double LearningRate, Action<int> Updated);
 
     /// <summary>
     /// Step 1: the clean pass. Returns what the sweep keeps per hidden layer (H_i for tanh and Â_i otherwise when
@@ -130,8 +141,16 @@ internal static class FotonStep
     /// handed to <paramref name="apply"/> at once; then G_L = Eᵀ·pre_L/B.
     /// </summary>
     private static void ModulatedPassAndUpdates(OrthogonalMlp net, Tensor x, Tensor e, Func<int, Tensor?> mask, Tensor feedback,
-        ForwardOnlyRule rule, Tensor?[] stored, bool storeActivations, double divisor, Action<int, Tensor> apply)
+        ForwardOnlyRule rule, Tensor?[] stored, bool storeActivations, double divisor, Action<int, Tensor> apply, InPlaceSgd? inPlace)
     {
+        void Hand(int i, Tensor d, Tensor pre)
+        {
+            if (inPlace is not null && net.TryAddOuterProduct(i, d, pre, -inPlace.LearningRate / divisor))
+                inPlace.Updated(i);
+            else
+                apply(i, net.OuterProduct(i, d, pre, 1.0 / divisor));
+        }
+
         int l = net.OutputIndex;
         bool keepH = storeActivations && net.Architecture.Activation == FotonActivation.Tanh;
         // Scalars held in locals for the whole sweep (an implicit temporary may be finalised during the native call).
@@ -172,7 +191,7 @@ internal static class FotonStep
                     h = keepH ? stored[i]! : net.Activate(a);
                     d = net.Difference(a, da, h);
                 }
-                apply(i, net.OuterProduct(i, d, Presynaptic(rule, i, x, xMod, cur, delta), 1.0 / divisor));
+                Hand(i, d, Presynaptic(rule, i, x, xMod, cur, delta));
                 nextCur = (ReferenceEquals(h, stored[i]) ? h.alias() : h).MoveToOuterDisposeScope();
                 nextDelta = d.MoveToOuterDisposeScope();
             }
@@ -185,7 +204,7 @@ internal static class FotonStep
             delta = nextDelta;
         }
         using (var scope = torch.NewDisposeScope())
-            apply(l, net.OuterProduct(l, e, Presynaptic(rule, l, x, xMod, cur, delta), 1.0 / divisor));
+            Hand(l, e, Presynaptic(rule, l, x, xMod, cur, delta));
         if (!ReferenceEquals(cur, x))
             cur.Dispose();
         delta?.Dispose();

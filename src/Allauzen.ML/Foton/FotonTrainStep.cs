@@ -119,8 +119,13 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
             // The reference divides the forward-only updates by the configured batch size, also on an epoch's last, partial batch.
             double divisor = _o.ScaleByConfiguredBatchSize ? Math.Max(b, _o.BatchSize) : b;
             var rule = _o.Algorithm == FotonAlgorithm.Pepita ? ForwardOnlyRule.Pepita : ForwardOnlyRule.Foton;
+            // Plain SGD goes into the weights inside the local update (no update tensor, no optimizer pass); anything that
+            // needs G_i itself (momentum, weight decay, Adam, the alignment probe) takes it through Update.
+            var inPlace = probe is null && _o.Optimizer == OptimizerKind.Sgd && _o.Momentum == 0 && _o.WeightDecay == 0
+                ? new FotonStep.InPlaceSgd(_lr, i => { if (project) ProjectLayer(i); })
+                : null;
             logits = FotonStep.Run(net, x, targets, masks.Layer, _feedback!, _o.CeTemperature, divisor, Update, rule,
-                storeActivations: !_o.RecomputeActivations);
+                storeActivations: !_o.RecomputeActivations, inPlace: inPlace);
         }
 
         using var k = new KeptScalars();

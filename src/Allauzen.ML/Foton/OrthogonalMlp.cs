@@ -352,6 +352,19 @@ internal sealed class OrthogonalMlp : IDisposable
         return OuterProduct(i, d, pre).mul_(factor);
     }
 
+    /// <summary>
+    /// W_i += <paramref name="scale"/>·Dᵀ·pre in place, as one product-accumulate, for a dense float32 layer (returns
+    /// false, and changes nothing, for any other layer).
+    /// </summary>
+    public bool TryAddOuterProduct(int i, Tensor d, Tensor pre, double scale)
+    {
+        var w = Weights[i];
+        if (i < Architecture.ConvCount || w.dtype != ScalarType.Float32 || d.dtype != ScalarType.Float32 || pre.dtype != ScalarType.Float32)
+            return false;
+        w.addmm_(d.t(), pre, beta: 1, alpha: (float)scale);
+        return true;
+    }
+
     public void Dispose()
     {
         foreach (var w in Weights)

@@ -37,6 +37,48 @@ public sealed class FotonFastPathTests
     }
 
     [TestMethod]
+    [DataRow(FotonActivation.Tanh)]
+    [DataRow(FotonActivation.Relu)]
+    public void InPlaceSgd_GivesTheOptimizersSgdStep_WithinFloat32Rounding_AndHandsOverEveryLayerInOrder(FotonActivation activation)
+    {
+        // The trainer's plain-SGD path adds −η/B·Dᵀ·pre into W_i in one product instead of forming G_i and calling the
+        // optimizer: the same weights up to float32 rounding (a few ulps of the update), every layer handed over once,
+        // input side first, and nothing through the G_i callback.
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var arch = new FotonArchitecture(48, [32, 32, 24], 10, activation);
+        var x = torch.randn([40, 48], generator: new Generator(3, torch.CPU));
+        var labels = torch.randint(10, [40], generator: new Generator(4, torch.CPU));
+        var t = nn.functional.one_hot(labels, 10).to(ScalarType.Float32);
+        const double lr = 0.5, divisor = 64;
+        OrthogonalMlp Fresh()
+        {
+            using var g = new Generator(5, torch.CPU);
+            torch.random.manual_seed(5);
+            return OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+        }
+        using var viaOptimizer = Fresh();
+        using var inPlace = Fresh();
+        using var optimizer = new WeightOptimizer(OptimizerKind.Sgd, 0, 0);
+        optimizer.BeginStep();
+        FotonStep.Run(viaOptimizer, x, t, _ => null, viaOptimizer.FTranspose(), 1.0, divisor,
+            (i, gi) => optimizer.StepLayer(i, viaOptimizer.Weights.Length, viaOptimizer.Weights[i], gi, lr));
+        var order = new List<int>();
+        FotonStep.Run(inPlace, x, t, _ => null, inPlace.FTranspose(), 1.0, divisor,
+            (i, _) => Assert.Fail($"layer {i} went through the G_i callback"), inPlace: new FotonStep.InPlaceSgd(lr, order.Add));
+        CollectionAssert.AreEqual(Enumerable.Range(0, inPlace.Weights.Length).ToList(), order);
+        using var fresh = Fresh();
+        for (int i = 0; i < inPlace.Weights.Length; i++)
+        {
+            var change = (viaOptimizer.Weights[i] - fresh.Weights[i]).abs().max().ToDouble();
+            var difference = (inPlace.Weights[i] - viaOptimizer.Weights[i]).abs().max().ToDouble();
+            Assert.IsGreaterThan(1e-4, change, $"layer {i} moved");
+            // Rounding: |W| ≤ 1 and the update's own product, both in float32: well below 1e-6.
+            Assert.IsLessThanOrEqualTo(1e-6, difference, $"layer {i}");
+        }
+    }
+
+    [TestMethod]
     [DataRow(FotonAlgorithm.Foton)]
     [DataRow(FotonAlgorithm.Pepita)]
     public void PartialBatch_StepIsScaledByRowsOverBatchSize_AsTheReference(FotonAlgorithm algorithm)
