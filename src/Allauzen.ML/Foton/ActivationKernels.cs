@@ -41,23 +41,32 @@ internal static class ActivationKernels
     /// d for every element, into a new tensor; with <paramref name="maxStep"/> set, returns <see langword="null"/> as soon
     /// as |δ| exceeds it (or is NaN) anywhere. The caller checks <see cref="Applies"/> first.
     /// </summary>
-    public static Tensor? Compute(Tensor h, Tensor da, float maxStep = float.PositiveInfinity)
+    /// <param name="h">tanh of the clean pre-activation.</param>
+    /// <param name="da">The step δ, or with <paramref name="mask"/> the unmasked step (δ = mask ⊙ da, one rounding, as libtorch's product).</param>
+    /// <param name="maxStep">The largest |δ| allowed.</param>
+    /// <param name="mask">The dropout mask (null: none); the caller checks <see cref="Applies"/> for it too.</param>
+    public static Tensor? Compute(Tensor h, Tensor da, float maxStep = float.PositiveInfinity, Tensor? mask = null)
     {
         var d = torch.empty_like(h);
         bool ok = Compute(MemoryMarshal.Cast<byte, float>(h.bytes), MemoryMarshal.Cast<byte, float>(da.bytes),
-            MemoryMarshal.Cast<byte, float>(d.bytes), maxStep);
+            MemoryMarshal.Cast<byte, float>(d.bytes), maxStep, mask is null ? default : MemoryMarshal.Cast<byte, float>(mask.bytes));
         if (ok)
             return d;
         d.Dispose();
         return null;
     }
 
-    /// <summary>The kernel on spans (tests call it directly); false when some |δ| exceeds <paramref name="maxStep"/> or is NaN.</summary>
+    /// <summary>
+    /// The kernel on spans (tests call it directly); false when some |δ| exceeds <paramref name="maxStep"/> or is NaN.
+    /// With a non-empty <paramref name="mask"/>, δ = mask ⊙ da element by element first.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
-    public static bool Compute(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep = float.PositiveInfinity)
+    public static bool Compute(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep = float.PositiveInfinity,
+        ReadOnlySpan<float> mask = default)
     {
-        if (h.Length != da.Length || d.Length != h.Length)
-            throw new ArgumentException($"The spans' lengths differ: h {h.Length}, δ {da.Length}, d {d.Length}.");
+        if (h.Length != da.Length || d.Length != h.Length || (!mask.IsEmpty && mask.Length != h.Length))
+            throw new ArgumentException($"The spans' lengths differ: h {h.Length}, δ {da.Length}, d {d.Length}, mask {mask.Length}.");
+        bool masked = !mask.IsEmpty;
         int n = h.Length, i = 0;
         bool check = !float.IsPositiveInfinity(maxStep);
         if (Vector256.IsHardwareAccelerated)
@@ -67,6 +76,8 @@ internal static class ActivationKernels
             for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             {
                 var x = Vector256.Create(da.Slice(i, Vector256<float>.Count));
+                if (masked)
+                    x *= Vector256.Create(mask.Slice(i, Vector256<float>.Count));
                 if (check)
                     violated |= ~Vector256.LessThanOrEqual(Vector256.Abs(x), limit); // NaN fails "≤ limit" too
                 Difference(Vector256.Create(h.Slice(i, Vector256<float>.Count)), x).CopyTo(d.Slice(i, Vector256<float>.Count));
@@ -76,7 +87,7 @@ internal static class ActivationKernels
         }
         for (; i < n; i++)
         {
-            float x = da[i];
+            float x = masked ? da[i] * mask[i] : da[i];
             if (check && !(Math.Abs(x) <= maxStep))
                 return false;
             d[i] = Difference(h[i], x);

@@ -167,6 +167,8 @@ internal static class FotonStep
             {
                 var m = mask(i);
                 Tensor da;
+                // For the tanh kernel the mask goes into its pass (one element-wise pass fewer): da stays unmasked until then.
+                bool unmasked = false;
                 if (i == 0)
                 {
                     // δÂ_0 = M_0 ⊙ (X − X̃)·W_0ᵀ = −sign·M_0 ⊙ E·(Fᵀ W_0ᵀ): the C rows of Fᵀ go through the first layer's map.
@@ -176,16 +178,23 @@ internal static class FotonStep
                     if (m is not null)
                         da.mul_(m);
                 }
+                else if (keepH && m is not null && ActivationKernels.Applies(stored[i]!, m))
+                {
+                    da = net.Linear(i, delta!, w[i]);
+                    unmasked = true;
+                }
                 else
                     da = MaskedLinear(net, i, delta!, w[i], m);
                 Tensor h, d;
-                if (keepH && StoredTanhDifference(stored[i]!, da) is { } fromStored)
+                if (keepH && StoredTanhDifference(stored[i]!, da, unmasked ? m : null) is { } fromStored)
                 {
                     h = stored[i]!;
                     d = fromStored;
                 }
                 else
                 {
+                    if (unmasked)
+                        da.mul_(m!);
                     // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
                     var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], m);
                     h = keepH ? stored[i]! : net.Activate(a);
@@ -223,12 +232,15 @@ internal static class FotonStep
     /// <summary>
     /// <see cref="OrthogonalMlp.TanhDifference"/> from the stored H, or <see langword="null"/> where it is not accurate: it
     /// is (absolute error below 1e-6 from H's own float32 rounding) while |δÂ| ≤ 1. Host float32 tensors check the bound
-    /// inside the one-pass kernel; others with one host read per layer.
+    /// inside the one-pass kernel; others with one host read per layer. With <paramref name="mask"/>, δÂ = mask ⊙ da is
+    /// formed inside the kernel; where the kernel does not apply, null (the caller masks da and takes the general path).
     /// </summary>
-    private static Tensor? StoredTanhDifference(Tensor h, Tensor da)
+    private static Tensor? StoredTanhDifference(Tensor h, Tensor da, Tensor? mask = null)
     {
-        if (ActivationKernels.Applies(h, da))
-            return ActivationKernels.Compute(h, da, maxStep: 1f);
+        if (ActivationKernels.Applies(h, da) && (mask is null || ActivationKernels.Applies(h, mask)))
+            return ActivationKernels.Compute(h, da, maxStep: 1f, mask);
+        if (mask is not null)
+            return null;
         using (var max = da.abs().max())
         {
             if (!(max.ToDouble() <= 1.0))

@@ -248,6 +248,22 @@ public sealed class FotonFastPathTests
         {
             double diff = (stored[i] - recomputed[i]).abs().max().ToDouble(), scale = recomputed[i].abs().max().ToDouble();
             Assert.AreEqual(0.0, diff, 1e-6 * scale, $"layer {i}: {diff:G3} of {scale:G3}");
+        }        // And a deeper float32 tanh network with dropout (the kernel forms M ⊙ δÂ in its own pass for layers ≥ 1): the
+        // stored sweep gives the recomputing sweep's updates (exact general path) within float32 rounding.
+        var deep = new FotonArchitecture(24, [20, 20, 16], 4, FotonActivation.Tanh);
+        torch.random.manual_seed(4);
+        using var deepNet = OrthogonalMlp.Create(deep, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+        var xs = torch.randn([32, 24], generator: g);
+        var ts = nn.functional.one_hot(torch.randint(4, [32], generator: g), 4).to(ScalarType.Float32);
+        var masks = deep.HiddenSizes.Select(w => torch.bernoulli(torch.full([32, w], 0.8f), generator: g) / 0.8f).ToArray();
+        var fd = deepNet.FTranspose();
+        var withMask = TwoPassOracle.Run(deepNet, xs, ts, i => masks[i], fd, 1.0, storeActivations: true).G;
+        var general = TwoPassOracle.Run(deepNet, xs, ts, i => masks[i], fd, 1.0, storeActivations: false).G;
+        for (int i = 0; i < withMask.Length; i++)
+        {
+            double diff = (withMask[i] - general[i]).abs().max().ToDouble(), scale = general[i].abs().max().ToDouble();
+            Assert.IsGreaterThan(0.0, scale, $"deep layer {i} has an update");
+            Assert.AreEqual(0.0, diff, 1e-5 * scale, $"deep layer {i}: {diff:G3} of {scale:G3}");
         }
     }
 

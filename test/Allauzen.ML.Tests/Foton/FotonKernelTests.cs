@@ -53,6 +53,17 @@ public sealed class FotonKernelTests
         // A few float32 roundings: ≤ 1e-6 relative (e^{2δ} − 1 near the switch at |δ| = 1/8 loses three bits), ≤ 1e-7 absolute.
         Assert.IsLessThanOrEqualTo(1e-6, maxRel, $"max relative error {maxRel:G3}");
         Assert.IsLessThanOrEqualTo(1e-7, maxAbs, $"max absolute error {maxAbs:G3}");
+        // With a dropout mask (0 or 1/0.9) the kernel forms δ = mask·da itself: the bits of the premultiplied input.
+        var mask = Enumerable.Range(0, n).Select(i => i % 7 == 3 ? 0f : 1f / 0.9f).ToArray();
+        var premultiplied = da.Select((v, i) => v * mask[i]).ToArray();
+        var expected = new float[n];
+        var masked = new float[n];
+        Assert.IsTrue(ActivationKernels.Compute(h, premultiplied, expected, maxStep: 1.2f));
+        Assert.IsTrue(ActivationKernels.Compute(h, da, masked, maxStep: 1.2f, mask));
+        for (int i = 0; i < n; i++)
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(masked[i]), $"masked element {i}");
+        // The bound applies to the masked step: |da| = 1.1 passes 1.2 alone, and fails it once scaled by 1/0.9.
+        Assert.IsFalse(ActivationKernels.Compute([0f], [1.1f], new float[1], maxStep: 1.2f, [1f / 0.9f]));
     }
 
     [TestMethod]
