@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,16 +58,47 @@ internal static class ActivationKernels
     }
 
     /// <summary>
+    /// <see cref="Compute(Tensor, Tensor, float, Tensor?)"/> with the dropout mask given as keep bytes (1 kept, 0 dropped)
+    /// and its scale 1/(1 − p): the same values as the float mask keep·scale, without forming it.
+    /// </summary>
+    public static Tensor? Compute(Tensor h, Tensor da, float maxStep, ReadOnlySpan<byte> keep, float scale)
+    {
+        var hs = MemoryMarshal.Cast<byte, float>(h.bytes);
+        if (keep.Length != hs.Length)
+            throw new ArgumentException($"The keep mask has {keep.Length} elements, h {hs.Length}.");
+        var d = torch.empty_like(h);
+        bool ok = ComputeCore(hs, MemoryMarshal.Cast<byte, float>(da.bytes), MemoryMarshal.Cast<byte, float>(d.bytes), maxStep,
+            new KeepMask(keep, scale));
+        if (ok)
+            return d;
+        d.Dispose();
+        return null;
+    }
+
+    /// <summary>
     /// The kernel on spans (tests call it directly); false when some |δ| exceeds <paramref name="maxStep"/> or is NaN.
     /// With a non-empty <paramref name="mask"/>, δ = mask ⊙ da element by element first.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     public static bool Compute(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep = float.PositiveInfinity,
         ReadOnlySpan<float> mask = default)
     {
         if (h.Length != da.Length || d.Length != h.Length || (!mask.IsEmpty && mask.Length != h.Length))
             throw new ArgumentException($"The spans' lengths differ: h {h.Length}, δ {da.Length}, d {d.Length}, mask {mask.Length}.");
-        bool masked = !mask.IsEmpty;
+        return mask.IsEmpty ? ComputeCore(h, da, d, maxStep, default(NoMask)) : ComputeCore(h, da, d, maxStep, new FloatMask(mask));
+    }
+
+    /// <summary>The kernel with the keep bytes of a dropout mask and its scale (see <see cref="Compute(Tensor, Tensor, float, ReadOnlySpan{byte}, float)"/>).</summary>
+    public static bool Compute(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep, ReadOnlySpan<byte> keep, float scale)
+    {
+        if (h.Length != da.Length || d.Length != h.Length || keep.Length != h.Length)
+            throw new ArgumentException($"The spans' lengths differ: h {h.Length}, δ {da.Length}, d {d.Length}, keep {keep.Length}.");
+        return ComputeCore(h, da, d, maxStep, new KeepMask(keep, scale));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    private static bool ComputeCore<TMask>(ReadOnlySpan<float> h, ReadOnlySpan<float> da, Span<float> d, float maxStep, TMask mask)
+        where TMask : IMask, allows ref struct
+    {
         int n = h.Length, i = 0;
         bool check = !float.IsPositiveInfinity(maxStep);
         if (Vector256.IsHardwareAccelerated)
@@ -76,8 +108,8 @@ internal static class ActivationKernels
             for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             {
                 var x = Vector256.Create(da.Slice(i, Vector256<float>.Count));
-                if (masked)
-                    x *= Vector256.Create(mask.Slice(i, Vector256<float>.Count));
+                if (mask.Masked)
+                    x *= mask.Vector(i);
                 if (check)
                     violated |= ~Vector256.LessThanOrEqual(Vector256.Abs(x), limit); // NaN fails "≤ limit" too
                 Difference(Vector256.Create(h.Slice(i, Vector256<float>.Count)), x).CopyTo(d.Slice(i, Vector256<float>.Count));
@@ -87,12 +119,74 @@ internal static class ActivationKernels
         }
         for (; i < n; i++)
         {
-            float x = masked ? da[i] * mask[i] : da[i];
+            float x = mask.Masked ? da[i] * mask.Scalar(i) : da[i];
             if (check && !(Math.Abs(x) <= maxStep))
                 return false;
             d[i] = Difference(h[i], x);
         }
         return true;
+    }
+
+    /// <summary>A dropout mask as the kernels read it: eight lanes at a time, or one element.</summary>
+    private interface IMask
+    {
+        /// <summary>False: no mask (the kernels skip the product).</summary>
+        bool Masked { get; }
+
+        /// <summary>Elements i … i + 7.</summary>
+        Vector256<float> Vector(int i);
+
+        /// <summary>Element i.</summary>
+        float Scalar(int i);
+    }
+
+    private readonly ref struct NoMask : IMask
+    {
+        public bool Masked => false;
+
+        public Vector256<float> Vector(int i) => Vector256<float>.One;
+
+        public float Scalar(int i) => 1f;
+    }
+
+    private readonly ref struct FloatMask : IMask
+    {
+        private readonly ReadOnlySpan<float> _mask;
+
+        public FloatMask(ReadOnlySpan<float> mask) => _mask = mask;
+
+        public bool Masked => true;
+
+        public Vector256<float> Vector(int i) => Vector256.Create(_mask.Slice(i, Vector256<float>.Count));
+
+        public float Scalar(int i) => _mask[i];
+    }
+
+    /// <summary>Keep bytes (0 or 1) times the scale: the values of <see cref="DropoutMasks"/>' float mask, formed in registers.</summary>
+    private readonly ref struct KeepMask : IMask
+    {
+        private readonly ReadOnlySpan<byte> _keep;
+        private readonly float _scale;
+
+        public KeepMask(ReadOnlySpan<byte> keep, float scale)
+        {
+            _keep = keep;
+            _scale = scale;
+        }
+
+        public bool Masked => true;
+
+        public Vector256<float> Vector(int i)
+        {
+            Vector256<int> lanes;
+            if (Avx2.IsSupported)
+                lanes = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(MemoryMarshal.Read<ulong>(_keep.Slice(i, 8))).AsByte());
+            else
+                lanes = Vector256.Create(_keep[i], _keep[i + 1], _keep[i + 2], _keep[i + 3], _keep[i + 4], _keep[i + 5], _keep[i + 6], (int)_keep[i + 7]);
+            return Vector256.ConvertToSingle(lanes) * Vector256.Create(_scale);
+        }
+
+        public float Scalar(int i) => _keep[i] * _scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -169,28 +263,51 @@ internal static class ActivationKernels
         return h;
     }
 
+    /// <summary>tanh(keep·scale·a) into a new tensor, the mask given as keep bytes (see <see cref="Compute(Tensor, Tensor, float, ReadOnlySpan{byte}, float)"/>).</summary>
+    public static Tensor Tanh(Tensor a, ReadOnlySpan<byte> keep, float scale)
+    {
+        var h = torch.empty_like(a);
+        Tanh(MemoryMarshal.Cast<byte, float>(a.bytes), keep, scale, MemoryMarshal.Cast<byte, float>(h.bytes));
+        return h;
+    }
+
     /// <summary>h = tanh(m·a) element by element (m = 1 when <paramref name="mask"/> is empty).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
     public static void Tanh(ReadOnlySpan<float> a, ReadOnlySpan<float> mask, Span<float> h)
     {
         if (a.Length != h.Length || (!mask.IsEmpty && mask.Length != a.Length))
             throw new ArgumentException($"The spans' lengths differ: a {a.Length}, mask {mask.Length}, h {h.Length}.");
-        bool masked = !mask.IsEmpty;
+        if (mask.IsEmpty)
+            TanhCore(a, h, default(NoMask));
+        else
+            TanhCore(a, h, new FloatMask(mask));
+    }
+
+    /// <summary>h = tanh(keep·scale·a) element by element (keep bytes 0 or 1).</summary>
+    public static void Tanh(ReadOnlySpan<float> a, ReadOnlySpan<byte> keep, float scale, Span<float> h)
+    {
+        if (a.Length != h.Length || keep.Length != a.Length)
+            throw new ArgumentException($"The spans' lengths differ: a {a.Length}, keep {keep.Length}, h {h.Length}.");
+        TanhCore(a, h, new KeepMask(keep, scale));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    private static void TanhCore<TMask>(ReadOnlySpan<float> a, Span<float> h, TMask mask) where TMask : IMask, allows ref struct
+    {
         int n = a.Length, i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             {
                 var x = Vector256.Create(a.Slice(i, Vector256<float>.Count));
-                if (masked)
-                    x *= Vector256.Create(mask.Slice(i, Vector256<float>.Count));
+                if (mask.Masked)
+                    x *= mask.Vector(i);
                 var (num, den) = Fraction(x);
                 (num / den).CopyTo(h.Slice(i, Vector256<float>.Count));
             }
         }
         for (; i < n; i++)
         {
-            var (num, den) = Fraction(masked ? a[i] * mask[i] : a[i]);
+            var (num, den) = Fraction(mask.Masked ? a[i] * mask.Scalar(i) : a[i]);
             h[i] = num / den;
         }
     }

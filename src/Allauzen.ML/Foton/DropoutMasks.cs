@@ -69,6 +69,23 @@ internal sealed class DropoutMasks : IDisposable
             return mask.to(_dtype, _device);
     }
 
+    /// <summary>
+    /// Layer <paramref name="i"/>'s keep bytes (1 kept, 0 dropped; [batch, width] row-major) and the scale 1/(1 − p) in
+    /// float32, for the host float32 kernels that form keep·scale in registers: the values of <see cref="Layer"/>'s
+    /// mask, without a tensor. False without dropout, or when the masks are not host float32.
+    /// </summary>
+    public bool TryKeep(int i, out ReadOnlySpan<byte> keep, out float scale)
+    {
+        keep = default;
+        scale = 0;
+        if (_p == 0 || _device.type != DeviceType.CPU || _dtype != ScalarType.Float32)
+            return false;
+        long width = _offsets[i + 1] - _offsets[i];
+        keep = KeepBytes(i, checked((int)(_batch * width)));
+        scale = (float)(1 / (1 - _p));
+        return true;
+    }
+
     /// <summary>Every hidden layer's scaled mask (for the autograd pass); null without dropout.</summary>
     public Tensor?[]? All() => _p == 0 ? null : [.. Enumerable.Range(0, _drawn.Length).Select(Layer)];
 

@@ -63,14 +63,16 @@ internal static class FotonStep
     /// <param name="rule">FOTON (default) or PEPITA; a FOTON rule with the sign flipped is the tests' negative control.</param>
     /// <param name="storeActivations">Keep one tensor per hidden layer from the clean pass (default) or recompute the clean pass in the sweep.</param>
     /// <param name="inPlace">Plain SGD inside the local update (see <see cref="InPlaceSgd"/>); null: every G_i goes to <paramref name="apply"/>.</param>
+    /// <param name="keep">The same masks as <paramref name="mask"/>, as keep bytes: the host float32 tanh kernels read them instead of the float masks (no mask tensor).</param>
     public static Tensor Run(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask, Tensor feedback, double temperature,
-        double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true, InPlaceSgd? inPlace = null)
+        double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true, InPlaceSgd? inPlace = null,
+        DropoutMasks? keep = null)
     {
         rule ??= ForwardOnlyRule.Foton;
-        var stored = CleanPass(net, x, mask, storeActivations, out var y);
+        var stored = CleanPass(net, x, mask, keep, storeActivations, out var y);
         using Scalar tau = temperature.ToScalar();
         using var e = nn.functional.softmax(y.mul(tau), 1).sub_(targets);
-        ModulatedPassAndUpdates(net, x, e, mask, feedback, rule, stored, storeActivations, divisor, apply, inPlace);
+        ModulatedPassAndUpdates(net, x, e, mask, keep, feedback, rule, stored, storeActivations, divisor, apply, inPlace);
         return y;
     }
 
@@ -88,7 +90,7 @@ internal static class FotonStep
     /// Step 1: the clean pass. Returns what the sweep keeps per hidden layer (H_i for tanh and Â_i otherwise when
     /// storing; only Â_0 when not) and the logits.
     /// </summary>
-    private static Tensor?[] CleanPass(OrthogonalMlp net, Tensor x, Func<int, Tensor?> mask, bool storeActivations, out Tensor y)
+    private static Tensor?[] CleanPass(OrthogonalMlp net, Tensor x, Func<int, Tensor?> mask, DropoutMasks? keep, bool storeActivations, out Tensor y)
     {
         int l = net.OutputIndex;
         bool keepH = storeActivations && net.Architecture.Activation == FotonActivation.Tanh;
@@ -98,32 +100,37 @@ internal static class FotonStep
         for (int i = 0; i < l; i++)
         {
             using var scope = torch.NewDisposeScope();
-            var m = mask(i);
             Tensor a, next;
             if (keepH)
             {
-                // Only H is kept: for host float32, tanh(M ⊙ A) in one pass (ActivationKernels).
+                // Only H is kept: for host float32, tanh(M ⊙ A) in one pass (ActivationKernels), M from the keep bytes.
                 a = net.Linear(i, cur, w[i]);
-                if (ActivationKernels.Applies(a, m))
-                    next = ActivationKernels.Tanh(a, m);
+                if (keep is not null && ActivationKernels.Applies(a, null) && keep.TryKeep(i, out var bytes, out float scale))
+                    next = ActivationKernels.Tanh(a, bytes, scale);
                 else
                 {
-                    if (m is not null)
-                        a.mul_(m);
-                    next = net.Activate(a);
+                    var m = mask(i);
+                    if (ActivationKernels.Applies(a, m))
+                        next = ActivationKernels.Tanh(a, m);
+                    else
+                    {
+                        if (m is not null)
+                            a.mul_(m);
+                        next = net.Activate(a);
+                    }
                 }
             }
             else
             {
-                a = MaskedLinear(net, i, cur, w[i], m);
+                a = MaskedLinear(net, i, cur, w[i], mask(i));
                 next = net.Activate(a);
             }
             if (storeActivations || i == 0)
             {
-                var keep = keepH ? next : a;
-                if (ReferenceEquals(keep, next) || ReferenceEquals(next, a))
+                var kept = keepH ? next : a;
+                if (ReferenceEquals(kept, next) || ReferenceEquals(next, a))
                     next = next.alias(); // the running activation and the stored tensor are disposed separately
-                stored[i] = keep.MoveToOuterDisposeScope();
+                stored[i] = kept.MoveToOuterDisposeScope();
             }
             next.MoveToOuterDisposeScope();
             if (!ReferenceEquals(cur, x))
@@ -140,7 +147,7 @@ internal static class FotonStep
     /// Steps 3–5, layer by layer: the modulated pass as differences D_i = H_i − H̃_i and G_i = D_iᵀ·pre_{i}/B, each
     /// handed to <paramref name="apply"/> at once; then G_L = Eᵀ·pre_L/B.
     /// </summary>
-    private static void ModulatedPassAndUpdates(OrthogonalMlp net, Tensor x, Tensor e, Func<int, Tensor?> mask, Tensor feedback,
+    private static void ModulatedPassAndUpdates(OrthogonalMlp net, Tensor x, Tensor e, Func<int, Tensor?> mask, DropoutMasks? keep, Tensor feedback,
         ForwardOnlyRule rule, Tensor?[] stored, bool storeActivations, double divisor, Action<int, Tensor> apply, InPlaceSgd? inPlace)
     {
         void Hand(int i, Tensor d, Tensor pre)
@@ -165,28 +172,46 @@ internal static class FotonStep
             Tensor nextCur, nextDelta;
             using (var scope = torch.NewDisposeScope())
             {
-                var m = mask(i);
+                // The mask as a tensor only where it is needed: for the tanh kernel it goes into the kernel's pass (one
+                // element-wise pass fewer), from the keep bytes when given (no mask tensor), and da stays unmasked until then.
+                Tensor? m = null;
+                bool haveMask = false;
+                Tensor? Mask()
+                {
+                    if (!haveMask)
+                        (m, haveMask) = (mask(i), true);
+                    return m;
+                }
+                ReadOnlySpan<byte> bytes = default;
+                float scale = 0;
                 Tensor da;
-                // For the tanh kernel the mask goes into its pass (one element-wise pass fewer): da stays unmasked until then.
-                bool unmasked = false;
+                bool unmasked = false, fromBytes = false;
                 if (i == 0)
                 {
                     // δÂ_0 = M_0 ⊙ (X − X̃)·W_0ᵀ = −sign·M_0 ⊙ E·(Fᵀ W_0ᵀ): the C rows of Fᵀ go through the first layer's map.
                     da = e.mm(net.Linear(0, feedback, w[0]));
                     if (rule.Sign != -1)
                         da.mul_(flip);
-                    if (m is not null)
-                        da.mul_(m);
+                    if (Mask() is { } m0)
+                        da.mul_(m0);
                 }
-                else if (keepH && m is not null && ActivationKernels.Applies(stored[i]!, m))
+                else if (keepH && keep is not null && ActivationKernels.Applies(stored[i]!, null) && keep.TryKeep(i, out bytes, out scale))
+                {
+                    da = net.Linear(i, delta!, w[i]);
+                    unmasked = fromBytes = true;
+                }
+                else if (keepH && Mask() is { } mi && ActivationKernels.Applies(stored[i]!, mi))
                 {
                     da = net.Linear(i, delta!, w[i]);
                     unmasked = true;
                 }
                 else
-                    da = MaskedLinear(net, i, delta!, w[i], m);
+                    da = MaskedLinear(net, i, delta!, w[i], Mask());
                 Tensor h, d;
-                if (keepH && StoredTanhDifference(stored[i]!, da, unmasked ? m : null) is { } fromStored)
+                var fromStored = !keepH ? null
+                    : fromBytes ? StoredTanhDifference(stored[i]!, da, bytes, scale)
+                    : StoredTanhDifference(stored[i]!, da, unmasked ? Mask() : null);
+                if (fromStored is not null)
                 {
                     h = stored[i]!;
                     d = fromStored;
@@ -194,9 +219,9 @@ internal static class FotonStep
                 else
                 {
                     if (unmasked)
-                        da.mul_(m!);
+                        da.mul_(Mask()!);
                     // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
-                    var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], m);
+                    var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], Mask());
                     h = keepH ? stored[i]! : net.Activate(a);
                     d = net.Difference(a, da, h);
                 }
@@ -248,4 +273,8 @@ internal static class FotonStep
         }
         return OrthogonalMlp.TanhDifference(h, da);
     }
+
+    /// <summary>The same with the mask as keep bytes and scale (host float32 only; null where the kernel does not apply).</summary>
+    private static Tensor? StoredTanhDifference(Tensor h, Tensor da, ReadOnlySpan<byte> keep, float scale) =>
+        ActivationKernels.Applies(h, da) ? ActivationKernels.Compute(h, da, 1f, keep, scale) : null;
 }

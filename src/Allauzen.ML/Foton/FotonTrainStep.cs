@@ -125,7 +125,7 @@ internal sealed class FotonTrainStep : ITrainStep, IDisposable
                 ? new FotonStep.InPlaceSgd(_lr, i => { if (project) ProjectLayer(i); })
                 : null;
             logits = FotonStep.Run(net, x, targets, masks.Layer, _feedback!, _o.CeTemperature, divisor, Update, rule,
-                storeActivations: !_o.RecomputeActivations, inPlace: inPlace);
+                storeActivations: !_o.RecomputeActivations, inPlace: inPlace, keep: masks);
         }
 
         using var k = new KeptScalars();

@@ -42,6 +42,52 @@ public sealed class FotonDropoutMaskTests
     }
 
     [TestMethod]
+    public void KeepBytes_GiveTheFloatMasksValues_AndTheSweepReadingThem_GivesTheSameUpdatesBitForBit()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        const double p = 0.2;
+        const int batch = 24;
+        var arch = new FotonArchitecture(20, [16, 16, 12], 4, FotonActivation.Tanh);
+        long[] offsets = [0, 16, 32, 44];
+        using var masks = new DropoutMasks(p, 3, 2, batch, offsets, ScalarType.Float32, torch.CPU);
+        for (int layer = 0; layer < 3; layer++)
+        {
+            Assert.IsTrue(masks.TryKeep(layer, out var keep, out float scale));
+            var floats = masks.Layer(layer)!.data<float>().ToArray();
+            Assert.HasCount(floats.Length, keep.ToArray());
+            for (int e = 0; e < floats.Length; e++)
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(floats[e]), BitConverter.SingleToInt32Bits(keep[e] * scale), $"layer {layer}, element {e}");
+        }
+        using (var none = new DropoutMasks(0, 3, 2, batch, offsets, ScalarType.Float32, torch.CPU))
+            Assert.IsFalse(none.TryKeep(0, out _, out _), "no dropout, no keep bytes");
+        using (var doubles = new DropoutMasks(p, 3, 2, batch, offsets, ScalarType.Float64, torch.CPU))
+            Assert.IsFalse(doubles.TryKeep(0, out _, out _), "float64 masks go through the tensors");
+
+        // The FOTON sweep (tanh, stored activations, float32: the kernels) reading the keep bytes instead of the float
+        // masks computes the same products of the same values: identical updates.
+        using var g = new Generator(8, torch.CPU);
+        torch.random.manual_seed(8);
+        using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+        var x = torch.randn([batch, 20], generator: g);
+        var t = nn.functional.one_hot(torch.randint(4, [batch], generator: g), 4).to(ScalarType.Float32);
+        var f = net.FTranspose();
+        Tensor[] Updates(DropoutMasks? keep)
+        {
+            var updates = new Tensor[net.Weights.Length];
+            FotonStep.Run(net, x, t, masks.Layer, f, 1.0, batch, (i, gi) => updates[i] = gi.clone().DetachFromDisposeScope(), keep: keep);
+            return updates;
+        }
+        var fromFloats = Updates(null);
+        var fromBytes = Updates(masks);
+        for (int i = 0; i < fromFloats.Length; i++)
+        {
+            Assert.IsGreaterThan(0.0, fromFloats[i].abs().max().ToDouble(), $"layer {i} has an update");
+            Assert.IsTrue(fromFloats[i].eq(fromBytes[i]).all().ToBoolean(), $"layer {i}: bit for bit");
+        }
+    }
+
+    [TestMethod]
     public void KeepFraction_IsOneMinusP_AndMasksDifferAcrossLayersAndSteps()
     {
         using var scope = torch.NewDisposeScope();

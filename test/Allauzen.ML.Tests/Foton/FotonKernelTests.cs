@@ -62,6 +62,12 @@ public sealed class FotonKernelTests
         Assert.IsTrue(ActivationKernels.Compute(h, da, masked, maxStep: 1.2f, mask));
         for (int i = 0; i < n; i++)
             Assert.AreEqual(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(masked[i]), $"masked element {i}");
+        // The same mask as keep bytes and scale (no float mask): the same bits.
+        var keep = mask.Select(v => v == 0 ? (byte)0 : (byte)1).ToArray();
+        var fromBytes = new float[n];
+        Assert.IsTrue(ActivationKernels.Compute(h, da, fromBytes, 1.2f, keep, 1f / 0.9f));
+        for (int i = 0; i < n; i++)
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(fromBytes[i]), $"keep-byte element {i}");
         // The bound applies to the masked step: |da| = 1.1 passes 1.2 alone, and fails it once scaled by 1/0.9.
         Assert.IsFalse(ActivationKernels.Compute([0f], [1.1f], new float[1], maxStep: 1.2f, [1f / 0.9f]));
     }
@@ -125,7 +131,14 @@ public sealed class FotonKernelTests
             // A few float32 roundings (e^{2x} − 1 near the switch at |x| = 1/8 loses three bits); saturation gives ±1 exactly.
             Assert.IsLessThanOrEqualTo(1e-6, maxRel, $"masked {masked}: max relative error {maxRel:G3}");
         }
+        // The mask as keep bytes and scale: the float mask's bits.
+        ActivationKernels.Tanh(a, mask, h);
+        var fromBytes = new float[n];
+        ActivationKernels.Tanh(a, mask.Select(v => v == 0 ? (byte)0 : (byte)1).ToArray(), 1f / 0.9f, fromBytes);
+        for (int i = 0; i < n; i++)
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(h[i]), BitConverter.SingleToInt32Bits(fromBytes[i]), $"keep-byte element {i}");
         Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.Tanh(a, mask.AsSpan(1), h));
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.Tanh(a, new byte[n - 1], 1f, h));
     }
 
     [TestMethod]
