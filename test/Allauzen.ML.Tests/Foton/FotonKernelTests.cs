@@ -160,6 +160,33 @@ public sealed class FotonKernelTests
     }
 
     [TestMethod]
+    public void LanczosProduct_OfASymmetricMatrix_MatchesFloat64_ForSizesAroundTheVectorWidth()
+    {
+        // The centring's Lanczos steps multiply by P as Σ_j q_j·(row j of P) (P symmetric): against the float64 product.
+        var rng = new Random(11);
+        foreach (int n in new[] { 1, 3, 7, 8, 13, 64, 256 })
+        {
+            var p = new float[n * n];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j <= i; j++)
+                    p[i * n + j] = p[j * n + i] = (float)(rng.NextDouble() * 2 - 1);
+            var q = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var w = Enumerable.Repeat(float.NaN, n).ToArray(); // overwritten, not accumulated into
+            Bjorck.SymmetricProduct(p, n, q, w);
+            for (int i = 0; i < n; i++)
+            {
+                double exact = 0, scale = 0;
+                for (int j = 0; j < n; j++)
+                {
+                    exact += (double)p[i * n + j] * q[j];
+                    scale += Math.Abs((double)p[i * n + j] * q[j]);
+                }
+                Assert.AreEqual(exact, w[i], 2 * n * 6e-8 * scale + 1e-30, $"n={n}, row {i}");
+            }
+        }
+    }
+
+    [TestMethod]
     public unsafe void MirrorLower_CopiesTheLowerTriangleOntoTheUpper_ForEverySizeAndBothPrecisions()
     {
         var rng = new Random(3);
