@@ -313,6 +313,89 @@ internal static class ActivationKernels
     }
 
     /// <summary>
+    /// A ReLU layer's clean pass in one pass over host float32 memory: Â = M ⊙ A in place (M = keep·scale, the values of
+    /// the float mask) and H = relu(Â) into a new tensor, as libtorch's <c>mul_</c> and <c>relu</c> (relu's vector form
+    /// max(0, x): −0 and NaN pass through).
+    /// </summary>
+    public static Tensor MaskRelu(Tensor a, ReadOnlySpan<byte> keep, float scale)
+    {
+        var h = torch.empty_like(a);
+        MaskRelu(MemoryMarshal.Cast<byte, float>(a.bytes), keep, scale, MemoryMarshal.Cast<byte, float>(h.bytes));
+        return h;
+    }
+
+    /// <summary>a ← keep·scale·a and h = relu(a), element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    public static void MaskRelu(Span<float> a, ReadOnlySpan<byte> keep, float scale, Span<float> h)
+    {
+        if (keep.Length != a.Length || h.Length != a.Length)
+            throw new ArgumentException($"The spans' lengths differ: a {a.Length}, keep {keep.Length}, h {h.Length}.");
+        var mask = new KeepMask(keep, scale);
+        int n = a.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            {
+                var x = Vector256.Create(a.Slice(i, Vector256<float>.Count)) * mask.Vector(i);
+                x.CopyTo(a.Slice(i, Vector256<float>.Count));
+                Relu(x).CopyTo(h.Slice(i, Vector256<float>.Count));
+            }
+        }
+        for (; i < n; i++)
+        {
+            float x = a[i] * mask.Scalar(i);
+            a[i] = x;
+            h[i] = 0f > x ? 0f : x;
+        }
+    }
+
+    /// <summary>
+    /// A ReLU layer's modulated pass in one pass: d = min(M ⊙ δ, Â) − min(Â, 0) (as <see cref="ReluDifference(Tensor, Tensor)"/>
+    /// on the masked step) and the clean output H = relu(Â) (the next layer's pre-synaptic factor), into new tensors;
+    /// M = keep·scale. <paramref name="a"/> is the stored masked pre-activation Â.
+    /// </summary>
+    public static (Tensor D, Tensor H) ReluDifferenceAndOutput(Tensor a, Tensor da, ReadOnlySpan<byte> keep, float scale)
+    {
+        var d = torch.empty_like(a);
+        var h = torch.empty_like(a);
+        ReluDifferenceAndOutput(MemoryMarshal.Cast<byte, float>(a.bytes), MemoryMarshal.Cast<byte, float>(da.bytes), keep, scale,
+            MemoryMarshal.Cast<byte, float>(d.bytes), MemoryMarshal.Cast<byte, float>(h.bytes));
+        return (d, h);
+    }
+
+    /// <summary>d = min(keep·scale·δ, a) − min(a, 0) and h = relu(a), element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a hot loop: optimised from the first call
+    public static void ReluDifferenceAndOutput(ReadOnlySpan<float> a, ReadOnlySpan<float> da, ReadOnlySpan<byte> keep, float scale,
+        Span<float> d, Span<float> h)
+    {
+        if (da.Length != a.Length || keep.Length != a.Length || d.Length != a.Length || h.Length != a.Length)
+            throw new ArgumentException($"The spans' lengths differ: a {a.Length}, δ {da.Length}, keep {keep.Length}, d {d.Length}, h {h.Length}.");
+        var mask = new KeepMask(keep, scale);
+        int n = a.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            {
+                var x = Vector256.Create(a.Slice(i, Vector256<float>.Count));
+                var step = Vector256.Create(da.Slice(i, Vector256<float>.Count)) * mask.Vector(i);
+                (Vector256.Min(step, x) - Vector256.Min(x, Vector256<float>.Zero)).CopyTo(d.Slice(i, Vector256<float>.Count));
+                Relu(x).CopyTo(h.Slice(i, Vector256<float>.Count));
+            }
+        }
+        for (; i < n; i++)
+        {
+            float x = a[i], step = da[i] * mask.Scalar(i);
+            d[i] = MathF.Min(step, x) - MathF.Min(x, 0f);
+            h[i] = 0f > x ? 0f : x;
+        }
+    }
+
+    /// <summary>max(0, x) as libtorch's vector relu computes it: x unless 0 &gt; x (so −0 and NaN pass through).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Relu(Vector256<float> x) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256<float>.Zero, x), Vector256<float>.Zero, x);
+
+    /// <summary>
     /// relu(a) − relu(a − δ) = min(δ, a) − min(a, 0) into a new tensor (δ where both passes are positive, a where only
     /// the clean one is, δ − a where only the modulated one is, 0 where neither is; the same values as libtorch's three
     /// passes). See <see cref="Applies"/>.

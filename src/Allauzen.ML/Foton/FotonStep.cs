@@ -122,8 +122,16 @@ internal static class FotonStep
             }
             else
             {
-                a = MaskedLinear(net, i, cur, w[i], mask(i));
-                next = net.Activate(a);
+                a = net.Linear(i, cur, w[i]);
+                if (net.Architecture.Activation == FotonActivation.Relu && keep is not null && ActivationKernels.Applies(a, null)
+                    && keep.TryKeep(i, out var bytes, out float scale))
+                    next = ActivationKernels.MaskRelu(a, bytes, scale); // Â = M ⊙ A in place, H = relu(Â): one pass
+                else
+                {
+                    if (mask(i) is { } m)
+                        a.mul_(m);
+                    next = net.Activate(a);
+                }
             }
             if (storeActivations || i == 0)
             {
@@ -172,8 +180,9 @@ internal static class FotonStep
             Tensor nextCur, nextDelta;
             using (var scope = torch.NewDisposeScope())
             {
-                // The mask as a tensor only where it is needed: for the tanh kernel it goes into the kernel's pass (one
-                // element-wise pass fewer), from the keep bytes when given (no mask tensor), and da stays unmasked until then.
+                // The mask as a tensor only where it is needed. da is formed unmasked; the host kernels (tanh with stored
+                // H, ReLU with stored Â) apply the mask in their own pass, from the keep bytes when given (no mask
+                // tensor at all), and anything else masks da here.
                 Tensor? m = null;
                 bool haveMask = false;
                 Tensor? Mask()
@@ -182,48 +191,50 @@ internal static class FotonStep
                         (m, haveMask) = (mask(i), true);
                     return m;
                 }
-                ReadOnlySpan<byte> bytes = default;
-                float scale = 0;
                 Tensor da;
-                bool unmasked = false, fromBytes = false;
                 if (i == 0)
                 {
                     // δÂ_0 = M_0 ⊙ (X − X̃)·W_0ᵀ = −sign·M_0 ⊙ E·(Fᵀ W_0ᵀ): the C rows of Fᵀ go through the first layer's map.
                     da = e.mm(net.Linear(0, feedback, w[0]));
                     if (rule.Sign != -1)
                         da.mul_(flip);
-                    if (Mask() is { } m0)
-                        da.mul_(m0);
                 }
-                else if (keepH && keep is not null && ActivationKernels.Applies(stored[i]!, null) && keep.TryKeep(i, out bytes, out scale))
-                {
+                else
                     da = net.Linear(i, delta!, w[i]);
-                    unmasked = fromBytes = true;
+                bool relu = net.Architecture.Activation == FotonActivation.Relu && !keepH && stored[i] is not null;
+                ReadOnlySpan<byte> kb = default;
+                float ks = 0;
+                bool bytes = (keepH || relu) && keep is not null && ActivationKernels.Applies(stored[i]!, da)
+                    && keep.TryKeep(i, out kb, out ks);
+                Tensor? h = null, d = null;
+                if (bytes && keepH)
+                {
+                    d = ActivationKernels.Compute(stored[i]!, da, 1f, kb, ks); // null where some |δ| > 1: the general path
+                    h = d is null ? null : stored[i];
                 }
+                else if (bytes)
+                    (d, h) = ActivationKernels.ReluDifferenceAndOutput(stored[i]!, da, kb, ks);
                 else if (keepH && Mask() is { } mi && ActivationKernels.Applies(stored[i]!, mi))
                 {
-                    da = net.Linear(i, delta!, w[i]);
-                    unmasked = true;
+                    d = StoredTanhDifference(stored[i]!, da, mi);
+                    h = d is null ? null : stored[i];
                 }
-                else
-                    da = MaskedLinear(net, i, delta!, w[i], Mask());
-                Tensor h, d;
-                var fromStored = !keepH ? null
-                    : fromBytes ? StoredTanhDifference(stored[i]!, da, bytes, scale)
-                    : StoredTanhDifference(stored[i]!, da, unmasked ? Mask() : null);
-                if (fromStored is not null)
+                if (d is null || h is null)
                 {
-                    h = stored[i]!;
-                    d = fromStored;
-                }
-                else
-                {
-                    if (unmasked)
-                        da.mul_(Mask()!);
-                    // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
-                    var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], Mask());
-                    h = keepH ? stored[i]! : net.Activate(a);
-                    d = net.Difference(a, da, h);
+                    if (Mask() is { } mm)
+                        da.mul_(mm);
+                    if (keepH && StoredTanhDifference(stored[i]!, da) is { } fromStored)
+                    {
+                        h = stored[i]!;
+                        d = fromStored;
+                    }
+                    else
+                    {
+                        // The clean pre-activation: stored (Â_i), or recomputed from the clean H_{i−1} (W_i is not updated yet).
+                        var a = stored[i] is Tensor si && !keepH ? si : MaskedLinear(net, i, cur, w[i], Mask());
+                        h = keepH ? stored[i]! : net.Activate(a);
+                        d = net.Difference(a, da, h);
+                    }
                 }
                 Hand(i, d, Presynaptic(rule, i, x, xMod, cur, delta));
                 nextCur = (ReferenceEquals(h, stored[i]) ? h.alias() : h).MoveToOuterDisposeScope();
@@ -273,8 +284,4 @@ internal static class FotonStep
         }
         return OrthogonalMlp.TanhDifference(h, da);
     }
-
-    /// <summary>The same with the mask as keep bytes and scale (host float32 only; null where the kernel does not apply).</summary>
-    private static Tensor? StoredTanhDifference(Tensor h, Tensor da, ReadOnlySpan<byte> keep, float scale) =>
-        ActivationKernels.Applies(h, da) ? ActivationKernels.Compute(h, da, 1f, keep, scale) : null;
 }

@@ -64,26 +64,29 @@ public sealed class FotonDropoutMaskTests
         using (var doubles = new DropoutMasks(p, 3, 2, batch, offsets, ScalarType.Float64, torch.CPU))
             Assert.IsFalse(doubles.TryKeep(0, out _, out _), "float64 masks go through the tensors");
 
-        // The FOTON sweep (tanh, stored activations, float32: the kernels) reading the keep bytes instead of the float
-        // masks computes the same products of the same values: identical updates.
+        // The FOTON sweep (float32, stored activations: the host kernels, tanh and ReLU) reading the keep bytes instead of
+        // the float masks computes the same products of the same values: identical updates.
         using var g = new Generator(8, torch.CPU);
-        torch.random.manual_seed(8);
-        using var net = OrthogonalMlp.Create(arch, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
         var x = torch.randn([batch, 20], generator: g);
         var t = nn.functional.one_hot(torch.randint(4, [batch], generator: g), 4).to(ScalarType.Float32);
-        var f = net.FTranspose();
-        Tensor[] Updates(DropoutMasks? keep)
+        foreach (var activation in new[] { FotonActivation.Tanh, FotonActivation.Relu })
         {
-            var updates = new Tensor[net.Weights.Length];
-            FotonStep.Run(net, x, t, masks.Layer, f, 1.0, batch, (i, gi) => updates[i] = gi.clone().DetachFromDisposeScope(), keep: keep);
-            return updates;
-        }
-        var fromFloats = Updates(null);
-        var fromBytes = Updates(masks);
-        for (int i = 0; i < fromFloats.Length; i++)
-        {
-            Assert.IsGreaterThan(0.0, fromFloats[i].abs().max().ToDouble(), $"layer {i} has an update");
-            Assert.IsTrue(fromFloats[i].eq(fromBytes[i]).all().ToBoolean(), $"layer {i}: bit for bit");
+            torch.random.manual_seed(8);
+            using var net = OrthogonalMlp.Create(arch with { Activation = activation }, FotonInit.Orthogonal, g, ScalarType.Float32, torch.CPU);
+            var f = net.FTranspose();
+            Tensor[] Updates(DropoutMasks? keep)
+            {
+                var updates = new Tensor[net.Weights.Length];
+                FotonStep.Run(net, x, t, masks.Layer, f, 1.0, batch, (i, gi) => updates[i] = gi.clone().DetachFromDisposeScope(), keep: keep);
+                return updates;
+            }
+            var fromFloats = Updates(null);
+            var fromBytes = Updates(masks);
+            for (int i = 0; i < fromFloats.Length; i++)
+            {
+                Assert.IsGreaterThan(0.0, fromFloats[i].abs().max().ToDouble(), $"{activation} layer {i} has an update");
+                Assert.IsTrue(fromFloats[i].eq(fromBytes[i]).all().ToBoolean(), $"{activation} layer {i}: bit for bit");
+            }
         }
     }
 

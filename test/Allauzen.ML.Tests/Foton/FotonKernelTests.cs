@@ -142,6 +142,40 @@ public sealed class FotonKernelTests
     }
 
     [TestMethod]
+    public void ReluKernels_WithKeepBytes_GiveLibtorchsMaskAndReluValues_AndTheDifferenceOfTheMaskedStep()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var g = new Generator(13, torch.CPU);
+        int n = 10_007; // the scalar tail runs too
+        var a = torch.randn([n], generator: g);
+        a[5] = torch.tensor(-0f); // a signed zero
+        var da = torch.randn([n], generator: g);
+        var keep = torch.rand([n], generator: g).ge(0.2).to(ScalarType.Byte);
+        const float scale = 1f / 0.8f;
+        var keepBytes = keep.data<byte>().ToArray();
+        var m = keep.to(ScalarType.Float32) * scale;
+
+        // Clean pass: Â = M ⊙ A in place (libtorch's product bit for bit), H = relu(Â) (values; ±0 compare equal).
+        var masked = a.clone();
+        var h = ActivationKernels.MaskRelu(masked, keepBytes, scale);
+        var expectedA = a * m;
+        Assert.IsTrue(masked.eq(expectedA).all().ToBoolean() && Bits(masked).SequenceEqual(Bits(expectedA)), "Â bit for bit");
+        Assert.IsTrue(h.eq(expectedA.relu()).all().ToBoolean(), "relu values");
+        Assert.IsTrue(h.ge(0).all().ToBoolean());
+
+        // Modulated pass: d = min(M ⊙ δ, Â) − min(Â, 0) with the kernel's own mask = the three-pass kernel on libtorch's
+        // masked step, bit for bit; and the clean output H again.
+        var (d, h2) = ActivationKernels.ReluDifferenceAndOutput(expectedA, da, keepBytes, scale);
+        var reference = ActivationKernels.ReluDifference(expectedA, da * m);
+        Assert.IsTrue(Bits(d).SequenceEqual(Bits(reference)), "d bit for bit");
+        Assert.IsTrue(h2.eq(expectedA.relu()).all().ToBoolean(), "H values");
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.MaskRelu(new float[3], new byte[2], 1f, new float[3]));
+        Assert.ThrowsExactly<ArgumentException>(() => ActivationKernels.ReluDifferenceAndOutput(new float[3], new float[3], new byte[3], 1f, new float[2], new float[3]));
+
+        static int[] Bits(Tensor t) => t.data<float>().ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
+    }
+
+    [TestMethod]
     public void ReluDifferenceKernel_GivesLibtorchsThreePassesBitForBit()
     {
         using var scope = torch.NewDisposeScope();
