@@ -63,7 +63,7 @@ internal static class FotonStep
     /// <param name="rule">FOTON (default) or PEPITA; a FOTON rule with the sign flipped is the tests' negative control.</param>
     /// <param name="storeActivations">Keep one tensor per hidden layer from the clean pass (default) or recompute the clean pass in the sweep.</param>
     /// <param name="inPlace">Plain SGD inside the local update (see <see cref="InPlaceSgd"/>); null: every G_i goes to <paramref name="apply"/>.</param>
-    /// <param name="keep">The same masks as <paramref name="mask"/>, as keep bytes: the host float32 tanh kernels read them instead of the float masks (no mask tensor).</param>
+    /// <param name="keep">The same masks as <paramref name="mask"/>, as keep bytes: the host float32 kernels (tanh with stored H, ReLU) read them instead of the float masks (no mask tensor).</param>
     public static Tensor Run(OrthogonalMlp net, Tensor x, Tensor targets, Func<int, Tensor?> mask, Tensor feedback, double temperature,
         double divisor, Action<int, Tensor> apply, ForwardOnlyRule? rule = null, bool storeActivations = true, InPlaceSgd? inPlace = null,
         DropoutMasks? keep = null)

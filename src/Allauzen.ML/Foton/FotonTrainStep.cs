@@ -10,7 +10,9 @@ namespace Allauzen.ML.Foton;
 /// dropout masks (<see cref="DropoutMasks"/>, shared by every pass); get each layer's update G_i — FOTON's or
 /// PEPITA's forward-only step (<see cref="FotonStep.Run"/>, which hands over G_i layer by layer) or the backprop
 /// gradient (<see cref="BackpropGradient"/>); for each layer as its G_i arrives, the optimizer step and, every
-/// <see cref="FotonOptions.ProjectionInterval"/> steps, the Björck projection; then the refresh of Fᵀ every
+/// <see cref="FotonOptions.ProjectionInterval"/> steps, the Björck projection (with plain SGD and no diagnostics on the
+/// step, the forward-only update goes into the weights inside the step, <see cref="FotonStep.InPlaceSgd"/>, and only the
+/// projection follows); then the refresh of Fᵀ every
 /// <see cref="FotonOptions.FeedbackRefreshInterval"/> steps. Also: per-step divergence checks and the per-layer
 /// alignment diagnostics. Nothing but the backprop path builds an autograd graph.
 /// </summary>
