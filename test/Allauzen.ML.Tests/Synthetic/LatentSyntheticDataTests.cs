@@ -145,8 +145,9 @@ public sealed class LatentSyntheticDataTests
     /// <see cref="Repeats"/> independent releases per finite ε (one at ε = ∞, where the fit is seeded and noise-free):
     /// the mean class-conditional SW₂ to the test images decreases with ε, the mean train-on-synthetic accuracy rises
     /// from ε = 1 to ε = 10 and from every finite ε to ε = ∞, the mean SW₂ is smallest without noise, accuracy without
-    /// noise is far above chance, the membership audit's whole ε̂ interval (threshold chosen on held-out rows) lies below
-    /// ε in every release, and no generated image equals a private one.
+    /// noise is far above chance, the membership audit's ε̂ interval (threshold chosen on held-out rows) has its lower
+    /// end below ε in every release and its upper end below ε in the median release of each ε, and no generated image
+    /// equals a private one.
     /// </summary>
     /// <remarks>
     /// The release noise is secret (drawn from the OS generator), so each run is a new draw; the asserted pairs are those
@@ -172,6 +173,7 @@ public sealed class LatentSyntheticDataTests
         foreach (double eps in epsilons)
         {
             var (w, c, a) = (new List<double>(), new List<double>(), new List<double>());
+            var highs = new List<double>();
             for (int r = 0; r < (double.IsFinite(eps) ? Repeats : 1); r++)
             {
                 var generator = ml.Transforms.PrivateSyntheticData(Options(eps, pub)).Fit(priv);
@@ -188,10 +190,16 @@ public sealed class LatentSyntheticDataTests
                 });
                 // An (ε, δ)-DP release gives TPR ≤ e^ε·FPR + δ at every threshold. The threshold is chosen on half of the
                 // rows and the interval counted on the other half, so its ends are Clopper–Pearson bounds of the true value
-                // at a fixed threshold, which is at most ε: the whole interval must lie below ε (the lower end passes ε with
-                // probability ≤ 2α only under a violation; the upper end stays below ε when the threshold flags enough rows).
+                // at a fixed threshold, which is at most ε. The lower end refutes the guarantee if it passes ε (probability
+                // ≤ 2α under a release at the boundary, essentially never at this one's true value near 0): every release.
+                // The upper end is the audit's power, not a guarantee: it stays below ε when the evaluation half flags
+                // enough rows, and a rare threshold that flags few of them there widens it (1.34 at ε = 1 once in
+                // session 11's CI, 0.34 once in 15 earlier runs): the median release of each ε.
                 if (double.IsFinite(eps))
-                    Assert.IsTrue(audit.EpsilonInterval.High <= eps, $"ε = {eps}: audit interval {audit.EpsilonInterval} is not below the reported ε");
+                {
+                    Assert.IsTrue(audit.EpsilonInterval.Low <= eps, $"ε = {eps}: the audit's lower end {audit.EpsilonInterval.Low} refutes the reported ε");
+                    highs.Add(audit.EpsilonInterval.High);
+                }
                 for (int i = 0; i < synSet.Rows; i++)
                 {
                     for (int j = 0; j < privSet.Rows; j++)
@@ -199,6 +207,11 @@ public sealed class LatentSyntheticDataTests
                 }
                 log.Add($"ε = {eps}, release {r + 1}: SW₂ {w[^1]:F4}, class SW₂ {c[^1]:F4}, TSTR {a[^1]:F3}, audit {audit}");
                 Console.WriteLine(log[^1]);
+            }
+            if (highs.Count > 0)
+            {
+                double median = highs.Order().ElementAt(highs.Count / 2);
+                Assert.IsTrue(median <= eps, $"ε = {eps}: the median release's audit upper end {median} is not below the reported ε ({string.Join(", ", highs)})");
             }
             sw2.Add(w.Average());
             classSw2.Add(c.Average());
