@@ -73,10 +73,13 @@ internal sealed class CertificationFixture : IDisposable
     public static Dictionary<string, (uint Pred, long Radius, ulong Seed)> Merged(string path) =>
         SplitIndependenceTests.ByKey(new MLContext().Data.LoadFromBinary(path), "Id");
 
-    public static async Task<TestCluster> StartCluster(int silos)
+    /// <summary>Starts <paramref name="silos"/> silos with fast membership; <paramref name="holdable"/>: with <see cref="ShardHold"/>'s filter.</summary>
+    public static async Task<TestCluster> StartCluster(int silos, bool holdable = false)
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.AddSiloBuilderConfigurator<FastMembership>();
+        if (holdable)
+            builder.AddSiloBuilderConfigurator<ShardHold>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
